@@ -1,0 +1,93 @@
+"""Temporal views cut from cached feature grids, and the motion channel.
+
+A cached grid holds features of ``grid`` frames spread over a whole video. A view takes
+``frames`` of them, one per TSN segment: at a random offset in each segment for training
+(a different view each epoch), at fixed offsets for evaluation. With a grid ``R`` times
+denser than a view there are ``R`` disjoint evaluation views; test-time averaging uses all.
+
+The motion channel appends each frame's feature change since the previous frame of the
+view (zero for the first), so a head sees appearance and motion side by side: averaging
+appearance features alone throws away the motion that tells, say, a fight from a hug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from vidclass import sampling
+from vidclass.errors import ConfigError
+
+Inputs = Literal["appearance", "appearance+motion"]
+INPUTS: tuple[str, ...] = ("appearance", "appearance+motion")
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """How a model's input sequence is cut from a cached grid and what it contains."""
+
+    frames: int = 16
+    grid: int = 32
+    inputs: Inputs = "appearance+motion"
+
+    def __post_init__(self) -> None:
+        if self.frames < 1:
+            raise ConfigError(f"frames must be >= 1, got {self.frames}")
+        if self.grid < self.frames:
+            raise ConfigError(f"grid ({self.grid}) must hold at least frames ({self.frames}) frames")
+        if self.inputs not in INPUTS:
+            raise ConfigError(f"inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
+
+    @property
+    def test_views(self) -> int:
+        """How many disjoint evaluation views a grid holds."""
+        return max(1, self.grid // self.frames)
+
+    def input_dim(self, feature_dim: int) -> int:
+        return feature_dim * (2 if self.inputs == "appearance+motion" else 1)
+
+
+def view_positions(spec: ViewSpec, *, rng: np.random.Generator | None = None, view: int = 0) -> np.ndarray:
+    """Grid positions of one view: random per segment with ``rng``, else evaluation view ``view``."""
+    if rng is not None:
+        return sampling.segments(spec.grid, spec.frames, rng=rng).indices
+    centre = sampling.segments(spec.grid, spec.frames).indices
+    if spec.test_views == 1:
+        return centre
+    bounds = np.linspace(0, spec.grid, spec.frames + 1)
+    starts = np.floor(bounds[:-1]).astype(np.int64)
+    step = (bounds[1] - bounds[0]) / spec.test_views
+    return np.minimum(starts + int(np.floor(step * (view + 0.5))), spec.grid - 1)
+
+
+def model_inputs(features: np.ndarray, mask: np.ndarray, spec: ViewSpec) -> np.ndarray:
+    """(T, D) features of one view -> (T, D) or (T, 2D) with the motion channel appended.
+
+    Motion is taken between consecutive real frames only; padded (repeated) frames get zero.
+    """
+    if spec.inputs == "appearance":
+        return features.astype(np.float32, copy=False)
+    motion = np.zeros_like(features, dtype=np.float32)
+    motion[1:] = features[1:] - features[:-1]
+    motion[~mask] = 0.0
+    return np.concatenate([features, motion], axis=1).astype(np.float32, copy=False)
+
+
+def cut_view(
+    features: np.ndarray,
+    mask: np.ndarray,
+    spec: ViewSpec,
+    *,
+    rng: np.random.Generator | None = None,
+    view: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One view of a cached grid as model inputs (T, D') and its mask of real frames (T,)."""
+    positions = view_positions(spec, rng=rng, view=view)
+    view_mask = mask[positions]
+    # a grid repeats frames only for short videos; a view may then hold the same frame twice
+    view_mask = view_mask & np.concatenate([[True], positions[1:] != positions[:-1]])
+    if not view_mask.any():  # every pick was a repeat: the first is still a real frame
+        view_mask[0] = True
+    return model_inputs(features[positions], view_mask, spec), view_mask
