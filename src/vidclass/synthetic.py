@@ -9,64 +9,28 @@ does. Tests use it to prove that sequence heads use order and that mean pooling 
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
+
+from vidclass.render import AnnotatedVideoWriter
 
 DIRECTIONS = ("left_to_right", "right_to_left")
 
 
-def _pick_codec() -> str:
-    """The best H.264 encoder this PyAV build has, else MPEG-4 part 2."""
-    for name in ("libx264", "libopenh264", "h264", "mpeg4"):
-        try:
-            av.codec.Codec(name, "w")
-            return name
-        except Exception:  # noqa: BLE001 - PyAV raises several types for unknown codecs
-            continue
-    raise RuntimeError("this PyAV build has no H.264 or MPEG-4 encoder")
-
-
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, *, codec: str | None = None) -> Path:
-    """Encode RGB uint8 frames (H x W x 3, even H and W) to ``path`` atomically.
+    """Encode RGB uint8 frames (H x W x 3) to ``path`` atomically.
 
-    The file is written under a temporary name in the same folder and renamed once
-    complete, so an interrupted write never leaves a truncated video behind.
+    A thin wrapper over :class:`vidclass.render.AnnotatedVideoWriter`: the file is
+    written under a temporary name in the same folder and renamed once complete, so an
+    interrupted write never leaves a truncated video behind.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial{path.suffix}")
-    codec = codec or _pick_codec()
-    container = av.open(str(tmp), mode="w")
-    try:
-        stream = None
+    with AnnotatedVideoWriter(path, fps, codec=codec) as writer:
         for frame in frames:
-            if stream is None:
-                stream = container.add_stream(codec, rate=_rate(fps))
-                stream.height, stream.width = frame.shape[:2]
-                stream.pix_fmt = "yuv420p"
-                if codec == "libx264":
-                    stream.options = {"preset": "veryfast", "crf": "20"}
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                container.mux(packet)
-        if stream is None:
-            raise ValueError(f"{path}: no frames to write")
-        for packet in stream.encode():
-            container.mux(packet)
-    finally:
-        container.close()
-    os.replace(tmp, path)
-    return path
-
-
-def _rate(fps: float):
-    from fractions import Fraction
-
-    return Fraction(fps).limit_denominator(1001)
+            writer.write(frame)
+    return Path(path)
 
 
 @dataclass(frozen=True)
