@@ -59,6 +59,8 @@ class Evaluation:
     confusion: list[list[int]]
     averages: dict[str, dict] = field(default_factory=dict)
     """``"macro avg"`` and ``"weighted avg"`` of precision, recall and F1 over all classes."""
+    notes: list[str] = field(default_factory=list)
+    """Where the videos came from, e.g. how many seen in training were left out."""
 
     @property
     def correct(self) -> int:
@@ -85,6 +87,7 @@ class Evaluation:
             "averages": self.averages,
             "confusion": self.confusion,
             "confusion_normalized": self.normalized_confusion(),
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -102,6 +105,7 @@ class Evaluation:
                 per_class={name: dict(row) for name, row in data["per_class"].items()},
                 confusion=[[int(c) for c in row] for row in data["confusion"]],
                 averages={name: dict(row) for name, row in data.get("averages", {}).items()},
+                notes=[str(note) for note in data.get("notes", [])],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ConfigError(f"not an evaluation dict (as written by Evaluation.to_dict): {error!r}") from error
@@ -263,6 +267,7 @@ def format_evaluation(evaluation: Evaluation) -> str:
     scores.append(("mean class accuracy", f"{ev.mean_class_accuracy:.4f}"))
     scores += [(f"top-{k} accuracy", f"{v:.4f}") for k, v in ev.top_k.items() if k != 1]
     lines = [f"Split {ev.split!r}: {ev.videos} video{'s' if ev.videos != 1 else ''}, {groups}"]
+    lines += [f"  ({note})" for note in ev.notes]
     lines += [f"  {name:<20} {value}" for name, value in scores]
     absent = [name for name in ev.labels if ev.per_class[name]["support"] == 0]
     if absent:
