@@ -7,6 +7,7 @@ code 1; ``--verbose`` shows the traceback too.
 from __future__ import annotations
 
 import json
+import time
 import traceback
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -104,18 +105,193 @@ def data(
     """Find the labeled videos in ROOT, split them honestly and summarise them."""
     from vidclass import catalog
 
-    columns = {
-        key: value
-        for key, value in (("path", path_column), ("label", label_column), ("group", group_column))
-        if value is not None
-    }
-    found = catalog.load_catalog(root, format=format, columns=columns or None, group_regex=group_regex)
+    found = _catalog_options(root, format, path_column, label_column, group_column, group_regex)
     splits = catalog.split_catalog(found, val=val, test=test, seed=seed)
     summary = catalog.describe(found, splits).to_dict()
     if as_json:
         _print_json(summary)
     else:
         _print_dataset_summary(summary)
+
+
+def _catalog_options(
+    root: Path, format: str, path_column: str | None, label_column: str | None, group_column: str | None,
+    group_regex: str | None,
+):
+    from vidclass import catalog
+
+    columns = {
+        key: value
+        for key, value in (("path", path_column), ("label", label_column), ("group", group_column))
+        if value is not None
+    }
+    return catalog.load_catalog(root, format=format, columns=columns or None, group_regex=group_regex)
+
+
+@app.command()
+def backbones() -> None:
+    """List the frame encoders: feature size, input size, weights and whether they are on disk now."""
+    from vidclass import backbones as registry
+
+    table = Table(title="backbones (any timm model also works as timm:<name>)")
+    for column in ("name", "D", "input", "weights", "offline now", "licence"):
+        table.add_column(column)
+    for name in registry.list_backbones():
+        spec = registry.get_backbone_spec(name)
+        offline = "yes" if registry.weights_available_offline(name) else "no"
+        p = spec.preprocess
+        table.add_row(name, str(spec.dim), f"{p.resize}->{p.crop} {p.interpolation}", spec.weights_source, offline,
+                      spec.license)
+    console.print(table)
+
+
+PretrainedOpt = Annotated[
+    str, typer.Option(help="imagenet: the backbone's standard pretrained weights; none: random init.")
+]
+WeightsOpt = Annotated[Optional[Path], typer.Option(help="Local weights file (.safetensors/.pth) for the backbone.")]
+CacheOpt = Annotated[Optional[Path], typer.Option(help="Feature cache folder (default: the user cache folder).")]
+FramesOpt = Annotated[int, typer.Option(help="Frames per view; the cache holds twice as many per video.")]
+
+
+def _pretrained(value: str) -> bool:
+    from vidclass.errors import ConfigError
+
+    if value not in ("imagenet", "none"):
+        raise ConfigError(f"--pretrained must be imagenet or none, got {value!r}")
+    return value == "imagenet"
+
+
+@app.command()
+def extract(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder, CSV or list file.")],
+    backbone: Annotated[str, typer.Option(help="Backbone name (see `vidclass backbones`).")] = "efficientnet_lite0",
+    frames: FramesOpt = 16,
+    cache: CacheOpt = None,
+    pretrained: PretrainedOpt = "imagenet",
+    weights: WeightsOpt = None,
+    batch_size: Annotated[int, typer.Option(help="Frames per CNN batch (batches span videos).")] = 32,
+    workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+    format: Annotated[str, typer.Option(help="Dataset format, as for `vidclass data`.")] = "auto",
+) -> None:
+    """Compute and cache frame features of every video; a rerun computes only what is missing."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from vidclass.backbones import create_backbone
+    from vidclass.features import FeatureCache, extract_features
+
+    found = _catalog_options(dataset, format, None, None, None, None)
+    encoder = create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights)
+    store = FeatureCache(cache)
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("extracting", total=len(found.items), rate="")
+        started = time.perf_counter()
+
+        def advance(path: str, status: str) -> None:
+            bar.advance(task)
+            done = bar.tasks[0].completed
+            bar.update(task, rate=f"{done / max(time.perf_counter() - started, 1e-9):.2f} clips/s")
+
+        report = extract_features(
+            [item.path for item in found.items], encoder, 2 * frames, cache=store, batch_size=batch_size,
+            workers=workers, on_video=advance,
+        )
+    console.print(
+        f"{report.total} videos: {report.computed} computed ({report.frames_per_second:.1f} frames/s), "
+        f"{report.cached} from cache, {len(report.failed)} failed; cache: {store.root}"
+    )
+    for path, reason in report.failed.items():
+        console.print(f"  skipped {reason}", markup=False, highlight=False)
+
+
+@app.command()
+def train(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder, CSV or list file.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder: config, metrics, curves, model/, evaluation/.")],
+    backbone: Annotated[str, typer.Option(help="Backbone name (see `vidclass backbones`).")] = "efficientnet_lite0",
+    head: Annotated[str, typer.Option(help="lstm, bilstm, gru, attention, transformer or mean.")] = "attention",
+    head_option: Annotated[
+        Optional[list[str]], typer.Option(help="Head option NAME=VALUE (JSON value), repeatable.")
+    ] = None,
+    frames: FramesOpt = 16,
+    inputs: Annotated[str, typer.Option(help="appearance or appearance+motion.")] = "appearance+motion",
+    epochs: Annotated[int, typer.Option(help="Most epochs; early stopping usually ends sooner.")] = 60,
+    batch_size: Annotated[int, typer.Option(help="Videos per training batch.")] = 16,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.05,
+    patience: Annotated[int, typer.Option(help="Epochs without a better validation loss before stopping.")] = 10,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the training loss.")] = 0.0,
+    class_weights: Annotated[bool, typer.Option(help="Weight the loss by inverse class frequency.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the views and the weights.")] = 0,
+    val: Annotated[float, typer.Option(help="Fraction of clips for validation.")] = 0.15,
+    test: Annotated[float, typer.Option(help="Fraction of clips held back for the final test.")] = 0.15,
+    cache: CacheOpt = None,
+    pretrained: PretrainedOpt = "imagenet",
+    weights: WeightsOpt = None,
+    workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+) -> None:
+    """Train a classifier on DATASET and evaluate it on the held-back test split."""
+    from vidclass.api import VideoClassifier
+    from vidclass.metrics import format_evaluation
+
+    model = VideoClassifier(
+        backbone=backbone, head=head, frames=frames, inputs=inputs, head_options=_head_options(head_option or []),
+        pretrained=_pretrained(pretrained), weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
+        weight_decay=weight_decay, patience=patience, label_smoothing=label_smoothing, class_weights=class_weights,
+        seed=seed, val=val, test=test, cache_dir=cache, workers=workers, progress=True,
+    )
+    model.fit(dataset, out_dir=out)
+    training = model.training_
+    console.print(
+        f"trained {head} on {training['videos']['train']} videos ({training['split']}); "
+        f"best epoch {training['best_epoch']} of {training['epochs_run']}"
+    )
+    for path, reason in training["unreadable"].items():
+        console.print(f"  skipped {reason}", markup=False, highlight=False)
+    if model.evaluation_ is not None:
+        console.print(format_evaluation(model.evaluation_), markup=False, highlight=False)
+    console.print(f"model: {out / 'model'}\nrun folder: {out}")
+
+
+def _head_options(pairs: list[str]) -> dict[str, Any]:
+    from vidclass.errors import ConfigError
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--head-option must look like NAME=VALUE, got {pair!r}")
+        try:
+            options[name] = json.loads(value)
+        except json.JSONDecodeError:
+            options[name] = value
+    return options
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="A model folder written by `vidclass train`.")],
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder, CSV or list file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Also print the metrics JSON on stdout.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for metrics.json, confusion PNG, predictions CSV.")] = None,
+    cache: CacheOpt = None,
+    workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+) -> None:
+    """Evaluate MODEL on the videos of DATASET it never saw in training."""
+    from vidclass.api import VideoClassifier
+    from vidclass.metrics import format_evaluation
+
+    model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
+    out = out or model_dir.parent / "evaluation" / dataset.name
+    evaluation = model.evaluate(dataset, out_dir=out)
+    if as_json:
+        _print_json(evaluation.to_dict())
+    else:
+        console.print(format_evaluation(evaluation), markup=False, highlight=False)
+        console.print(f"files: {out}")
 
 
 @app.command()

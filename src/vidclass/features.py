@@ -1,0 +1,334 @@
+"""Per-video frame features: batched extraction that overlaps decoding with the CNN, and a
+resumable on-disk cache.
+
+What is cached: for each video, the features of a *grid* of frames spread uniformly over
+the whole video (``grid`` frames, twice the frames a model looks at by default). Training
+cuts a different TSN view from that grid each epoch (one frame from each segment, at a
+random offset); evaluation takes the centre of each segment. One entry per video keeps the
+cache simple and the extraction cost fixed, whatever number of views training wants.
+
+One cache entry per (video content fingerprint, backbone and weights id, preprocessing,
+grid): a ``.safetensors`` file written under a temporary name and renamed when complete, so
+a killed run leaves no half-written entry under a real name, and a rerun redoes only the
+videos that have none. An entry that fails to load or does not match its key is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+from torch.utils.data import DataLoader, Dataset
+
+from vidclass import sampling, video
+from vidclass.backbones import FrameEncoder
+from vidclass.errors import ConfigError, VidclassError
+
+CACHE_FORMAT = 1
+_FINGERPRINT_CHUNK = 1 << 20
+
+
+def default_cache_dir() -> Path:
+    """The user's cache folder for vidclass features (``VIDCLASS_CACHE`` overrides it)."""
+    return Path(os.environ.get("VIDCLASS_CACHE") or platformdirs.user_cache_dir("vidclass")) / "features"
+
+
+def fingerprint(path: str | Path) -> str:
+    """A content fingerprint of a file: its size and its first and last MiB, hashed.
+
+    Independent of the file's name, location and modification time, so a dataset that is
+    moved or copied keeps its cache, and cheap on large videos.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        digest.update(f.read(_FINGERPRINT_CHUNK))
+        if size > _FINGERPRINT_CHUNK:
+            f.seek(max(_FINGERPRINT_CHUNK, size - _FINGERPRINT_CHUNK))
+            digest.update(f.read(_FINGERPRINT_CHUNK))
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Everything that determines a video's cached features, apart from the video itself."""
+
+    backbone: str
+    weights_id: str
+    preprocess: dict
+    grid: int
+
+    def __post_init__(self) -> None:
+        if self.grid < 1:
+            raise ConfigError(f"grid must be a positive number of frames, got {self.grid}")
+
+    @classmethod
+    def for_encoder(cls, encoder: FrameEncoder, grid: int) -> FeatureSpec:
+        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid)
+
+    def key(self, video_fingerprint: str) -> str:
+        blob = json.dumps({"format": CACHE_FORMAT, "video": video_fingerprint, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class VideoFeatures:
+    """The cached features of one video: a (grid, D) array with the frames they came from."""
+
+    features: np.ndarray  # float32 (grid, D)
+    indices: np.ndarray  # int64 (grid,) frame indices in the video
+    mask: np.ndarray  # bool (grid,) False where a short video repeats frames
+    fps: float
+    num_frames: int
+    duration: float
+
+
+class FeatureCache:
+    """A folder of cache entries, one ``.safetensors`` file per video and feature spec."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def entry_path(self, spec: FeatureSpec, video_fingerprint: str) -> Path:
+        key = spec.key(video_fingerprint)
+        slug = spec.backbone.replace(":", "_").replace("/", "_")
+        return self.root / slug / key[:2] / f"{key}.safetensors"
+
+    def load(self, spec: FeatureSpec, video_fingerprint: str) -> VideoFeatures | None:
+        """The entry, or None when it is missing, unreadable or does not match ``spec``."""
+        path = self.entry_path(spec, video_fingerprint)
+        if not path.is_file():
+            return None
+        try:
+            with safe_open(str(path), framework="np") as entry:
+                meta = entry.metadata() or {}
+                if meta.get("key") != spec.key(video_fingerprint):
+                    return None
+                tensors = {name: entry.get_tensor(name) for name in ("features", "indices", "mask")}
+            features = tensors["features"]
+            if features.shape[0] != spec.grid or tensors["indices"].shape != (spec.grid,):
+                return None
+            return VideoFeatures(
+                features=features,
+                indices=tensors["indices"],
+                mask=tensors["mask"].astype(bool),
+                fps=float(meta["fps"]),
+                num_frames=int(meta["num_frames"]),
+                duration=float(meta["duration"]),
+            )
+        except (SafetensorError, OSError, KeyError, ValueError):
+            return None
+
+    def save(self, spec: FeatureSpec, video_fingerprint: str, entry: VideoFeatures, source: Path) -> Path:
+        """Write one entry atomically (temporary file in the same folder, then rename)."""
+        path = self.entry_path(spec, video_fingerprint)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
+        metadata = {
+            "key": spec.key(video_fingerprint),
+            "spec": json.dumps(asdict(spec), sort_keys=True),
+            "source": str(source),
+            "fps": repr(entry.fps),
+            "num_frames": str(entry.num_frames),
+            "duration": repr(entry.duration),
+        }
+        tensors = {
+            "features": np.ascontiguousarray(entry.features, dtype=np.float32),
+            "indices": entry.indices.astype(np.int64),
+            "mask": entry.mask.astype(np.uint8),
+        }
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+        return path
+
+
+@dataclass
+class ExtractionReport:
+    """What one extraction run did; ``failed`` maps a video to the reason it was skipped."""
+
+    total: int = 0
+    computed: int = 0
+    cached: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    position: int
+    frames: np.ndarray | None  # uint8 (grid, crop, crop, 3)
+    indices: np.ndarray | None
+    mask: np.ndarray | None
+    info: video.VideoInfo | None
+    error: str | None
+
+
+class _GridFrames(Dataset):
+    """Decodes the grid frames of each video, resized and cropped for the backbone."""
+
+    def __init__(self, paths: Sequence[Path], grid: int, preprocess) -> None:
+        self.paths = list(paths)
+        self.grid = grid
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, position: int) -> _Decoded:
+        path = self.paths[position]
+        try:
+            info = video.probe(path)
+            sample = sampling.uniform(info.num_frames, self.grid)
+            frames = video.read_frames(
+                path,
+                sample.indices,
+                size=self.preprocess.resize,
+                crop=self.preprocess.crop,
+                interpolation=self.preprocess.interpolation,
+                info=info,
+            )
+        except VidclassError as error:
+            return _Decoded(position, None, None, None, None, str(error))
+        return _Decoded(position, frames, sample.indices, sample.mask, info, None)
+
+
+def _decoded_videos(dataset: _GridFrames, workers: int) -> Iterator[_Decoded]:
+    """Decoded videos in order, from ``workers`` background processes (0: in this process)."""
+    if workers == 0:
+        yield from (dataset[i] for i in range(len(dataset)))
+        return
+    loader = DataLoader(
+        dataset,
+        batch_size=None,
+        num_workers=workers,
+        collate_fn=lambda item: item,
+        prefetch_factor=4,
+        persistent_workers=False,
+    )
+    yield from loader
+
+
+def extract_features(
+    paths: Sequence[str | Path],
+    encoder: FrameEncoder,
+    grid: int,
+    *,
+    cache: FeatureCache,
+    batch_size: int = 32,
+    workers: int = 1,
+    on_video: Callable[[str, str], None] | None = None,
+) -> ExtractionReport:
+    """Compute and cache the grid features of every video in ``paths`` that has no entry yet.
+
+    Decoding runs in ``workers`` background processes while the CNN runs here on batches
+    of ``batch_size`` frames that span videos. An unreadable video is reported in the
+    returned report and skipped; the rest go on. ``on_video(path, status)`` is called once
+    per video with status ``cached``, ``computed`` or ``failed``, for progress display.
+    """
+    spec = FeatureSpec.for_encoder(encoder, grid)
+    report = ExtractionReport(total=len(paths))
+    notify = on_video or (lambda path, status: None)
+    pending: list[tuple[Path, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        try:
+            video_print = fingerprint(path)
+        except OSError as error:
+            report.failed[str(path)] = f"{path}: cannot read file ({error.strerror or error})"
+            notify(str(path), "failed")
+            continue
+        if cache.load(spec, video_print) is not None:
+            report.cached += 1
+            notify(str(path), "cached")
+        else:
+            pending.append((path, video_print))
+    if not pending:
+        return report
+
+    start = time.perf_counter()
+    dataset = _GridFrames([p for p, _ in pending], grid, encoder.spec.preprocess)
+    videos: dict[int, _Decoded] = {}  # decoded videos whose features are not all computed yet
+    parts: dict[int, list[np.ndarray]] = {}  # features computed so far, per video
+    queue: deque[tuple[int, np.ndarray]] = deque()  # frames waiting for the CNN, per video
+    queued = 0
+
+    def encode(count: int) -> None:
+        """Run the CNN on the next ``count`` queued frames; save the videos this completes."""
+        nonlocal queued
+        taken: list[tuple[int, np.ndarray]] = []
+        while count > sum(len(frames) for _, frames in taken):
+            position, frames = queue.popleft()
+            room = count - sum(len(f) for _, f in taken)
+            if len(frames) > room:
+                queue.appendleft((position, frames[room:]))
+                frames = frames[:room]
+            taken.append((position, frames))
+        batch = torch.from_numpy(np.concatenate([frames for _, frames in taken]))
+        with torch.inference_mode():
+            out = encoder(batch).float().numpy()
+        offset = 0
+        for position, frames in taken:
+            parts[position].append(out[offset : offset + len(frames)])
+            offset += len(frames)
+            if sum(len(p) for p in parts[position]) == grid:
+                save(videos.pop(position), np.concatenate(parts.pop(position)))
+        queued -= count
+
+    def save(decoded: _Decoded, features: np.ndarray) -> None:
+        path, video_print = pending[decoded.position]
+        info = decoded.info
+        entry = VideoFeatures(features, decoded.indices, decoded.mask, info.fps, info.num_frames, info.duration)
+        cache.save(spec, video_print, entry, path)
+        report.computed += 1
+        report.frames += grid
+        notify(str(path), "computed")
+
+    for decoded in _decoded_videos(dataset, workers):
+        if decoded.error is not None:
+            path = pending[decoded.position][0]
+            report.failed[str(path)] = decoded.error
+            notify(str(path), "failed")
+            continue
+        videos[decoded.position] = decoded
+        parts[decoded.position] = []
+        queue.append((decoded.position, decoded.frames))
+        queued += len(decoded.frames)
+        while queued >= batch_size:
+            encode(batch_size)
+    if queued:
+        encode(queued)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def load_features(
+    paths: Sequence[str | Path], spec: FeatureSpec, cache: FeatureCache
+) -> dict[Path, VideoFeatures]:
+    """The cached entries of ``paths``; videos without an entry are left out."""
+    found = {}
+    for raw in paths:
+        path = Path(raw)
+        try:
+            entry = cache.load(spec, fingerprint(path))
+        except OSError:
+            continue
+        if entry is not None:
+            found[path] = entry
+    return found
