@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from vidclass import catalog as catalog_
 from vidclass import metrics
@@ -138,12 +139,14 @@ class VideoClassifier:
             name: [Example(grids[item.path], labels.index(item.label)) for item in items if item.path in grids]
             for name, items in splits.parts().items()
         }
-        head = create_head(
-            self.head,
-            in_dim=view.input_dim(encoder.spec.dim),
-            num_classes=len(labels),
-            **(self.head_options or {}),
-        )
+        with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
+            torch.manual_seed(self.seed)
+            head = create_head(
+                self.head,
+                in_dim=view.input_dim(encoder.spec.dim),
+                num_classes=len(labels),
+                **(self.head_options or {}),
+            )
         fit = fit_head(head, parts["train"], parts["val"], view, config, out_dir=out, progress=self.progress)
         self.labels_ = labels
         self.encoder_ = encoder

@@ -419,7 +419,7 @@ class _Timm(_Family):
 
     @cached_property
     def _spec(self) -> BackboneSpec:
-        """D from ``num_features`` of a weightless (meta) instance; preprocessing from its
+        """D (``head_hidden_size`` or ``num_features``) of a weightless (meta) instance; preprocessing from its
         data config the way timm's eval transforms use it (resize = crop / crop_pct)."""
         from timm.data import resolve_model_data_config
 
@@ -438,7 +438,8 @@ class _Timm(_Family):
                 f"backbone {self.name!r} wants {interpolation!r} resizing; "
                 f"vidclass supports {_INTERPOLATIONS}"
             )
-        dim = model.num_features
+        # pooled output width: models with a hidden head layer (MobileNetV3) report it apart
+        dim = getattr(model, "head_hidden_size", None) or model.num_features
         assert isinstance(dim, int)
         source = f"hf-hub:{self.hub.repo}" if self.hub is not None else self.url
         return BackboneSpec(

@@ -1,0 +1,88 @@
+"""VideoClassifier end to end on small synthetic data, with a tiny random-init backbone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vidclass.api import VideoClassifier
+from vidclass.catalog import load_catalog, split_catalog
+from vidclass.errors import VidclassError
+
+TINY = dict(backbone="timm:mobilenetv3_small_050", pretrained=False, frames=4, epochs=4, batch_size=4, val=0.25,
+            test=0.25, head="gru")
+
+
+@pytest.fixture(scope="module")
+def fitted(direction_dataset, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    out = tmp_path_factory.mktemp("run")
+    model = VideoClassifier(**TINY, cache_dir=cache, workers=0).fit(direction_dataset, out_dir=out)
+    return model, out, cache
+
+
+def test_fit_writes_the_run_folder(fitted):
+    model, out, _ = fitted
+    for name in ("config.json", "metrics.csv", "curves.png", "model/config.json", "model/head.safetensors",
+                 "model/backbone.safetensors", "evaluation/metrics.json", "evaluation/predictions.csv",
+                 "evaluation/confusion_matrix.png"):
+        assert (out / name).is_file(), name
+    params = json.loads((out / "config.json").read_text())["params"]
+    assert params["head"] == "gru" and params["frames"] == 4 and params["pretrained"] is False
+    assert model.evaluation_.split == "test"
+    splits = split_catalog(load_catalog(model.training_["dataset"]), val=0.25, test=0.25, seed=0)
+    assert model.evaluation_.videos == len(splits.test)
+
+
+def test_model_directory_holds_no_pickles(fitted):
+    _, out, _ = fitted
+    suffixes = {p.suffix for p in (out / "model").iterdir()}
+    assert suffixes <= {".json", ".safetensors", ".txt"}
+
+
+def test_save_load_gives_identical_probabilities(fitted, direction_dataset, tmp_path):
+    model, _, cache = fitted
+    videos = sorted(direction_dataset.rglob("*.mp4"))[:3]
+    before = model.predict_proba(videos)
+    model.save(tmp_path / "m")
+    loaded = VideoClassifier.load(tmp_path / "m", cache_dir=tmp_path / "fresh-cache", workers=0)
+    after = loaded.predict_proba(videos)
+    np.testing.assert_array_equal(before, after)
+    assert loaded.labels_ == model.labels_
+    assert loaded.predict(videos) == model.predict(videos)
+    assert np.allclose(before.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_same_seed_same_metrics(fitted, direction_dataset, tmp_path):
+    model, _, cache = fitted
+    again = VideoClassifier(**TINY, cache_dir=cache, workers=0).fit(direction_dataset)
+    assert again.evaluation_.to_dict() == model.evaluation_.to_dict()
+    videos = sorted(direction_dataset.rglob("*.mp4"))
+    np.testing.assert_array_equal(again.predict_proba(videos), model.predict_proba(videos))
+
+
+def test_evaluate_leaves_out_videos_seen_in_training(fitted, direction_dataset):
+    model, _, _ = fitted
+    evaluation = model.evaluate(direction_dataset)
+    assert evaluation.split == "held-out"
+    assert evaluation.videos == model.evaluation_.videos
+    assert any("seen in training" in note for note in evaluation.notes)
+
+
+def test_predict_many_goes_on_past_a_bad_file(fitted, direction_dataset, tmp_path):
+    model, _, _ = fitted
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    good = sorted(direction_dataset.rglob("*.mp4"))[:2]
+    probabilities, failed = model.predict_many([good[0], bad, good[1]])
+    assert probabilities.shape == (2, 2)
+    assert list(failed) == [str(bad)] and str(bad) in failed[str(bad)]
+    with pytest.raises(VidclassError, match="broken.mp4"):
+        model.predict_proba([bad])
+
+
+def test_unfitted_model_says_so():
+    with pytest.raises(VidclassError, match="not fitted"):
+        VideoClassifier().predict(["x.mp4"])
