@@ -16,14 +16,14 @@ def test_data_json_counts_the_synthetic_dataset(direction_dataset):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["clips"] == 12
-    assert summary["labels"] == ["left_to_right", "right_to_left"]
+    assert summary["labels"] == ["approaching", "receding"]
     assert summary["unreadable"] == []
 
 
 def test_data_table_names_classes_and_split(direction_dataset):
     result = runner.invoke(app, ["data", str(direction_dataset)])
     assert result.exit_code == 0, result.output
-    assert "left_to_right" in result.stdout and "split:" in result.stdout
+    assert "approaching" in result.stdout and "split:" in result.stdout
 
 
 def test_errors_are_one_clean_line_naming_the_path(tmp_path):
@@ -43,11 +43,11 @@ def test_verbose_adds_the_traceback(tmp_path):
 
 def test_data_reports_unreadable_files_and_goes_on(direction_dataset, tmp_path):
     root = tmp_path / "ds"
-    for label in ("left_to_right", "right_to_left"):
+    for label in ("approaching", "receding"):
         (root / label).mkdir(parents=True)
         for clip in sorted((direction_dataset / label).glob("*.mp4"))[:2]:
             (root / label / clip.name).write_bytes(clip.read_bytes())
-    (root / "left_to_right" / "broken clip.mp4").write_bytes(b"not a video at all")
+    (root / "approaching" / "broken clip.mp4").write_bytes(b"not a video at all")
     result = runner.invoke(app, ["data", str(root), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

@@ -51,8 +51,8 @@ def _mean_abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _scene_frames(n: int, width: int = 96, height: int = 64, seed: int = 0) -> list[np.ndarray]:
     """``n`` distinct textured frames with a moving square (asymmetric, so rotations show)."""
-    scene = random_scene(np.random.default_rng(seed), max(width, height), "left_to_right", crossing_seconds=2.0)
-    return [f[:height, :width].copy() for f in render_frames(scene, np.arange(n) / 12.0)]
+    scene = random_scene(np.random.default_rng(seed), max(width, height), period=2.0)
+    return [f[:height, :width].copy() for f in render_frames(scene, "approaching", np.arange(n) / 12.0)]
 
 
 def _write(path: Path, frames: list[np.ndarray], *, fps: int = 12, gop: int | None = None, rotation: int = 0) -> Path:

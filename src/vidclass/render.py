@@ -133,10 +133,11 @@ class AnnotatedVideoWriter:
     column, because yuv420p needs even sizes.
     """
 
-    def __init__(self, path: str | Path, fps: float, *, codec: str | None = None) -> None:
+    def __init__(self, path: str | Path, fps: float, *, codec: str | None = None, lossless: bool = False) -> None:
         self.path = Path(path)
         self.fps = _check_fps(fps)
         self.codec = available_codec(codec)
+        self.lossless = lossless
         self.frames_written = 0
         self._tmp: Path | None = None
         self._container: av.container.OutputContainer | None = None
@@ -207,7 +208,9 @@ class AnnotatedVideoWriter:
         stream.height, stream.width = height + height % 2, width + width % 2
         stream.pix_fmt = "yuv420p"
         if stream.codec_context.name == "libx264":
-            stream.options = {"preset": "veryfast", "crf": "20"}
+            stream.options = {"preset": "veryfast", "crf": "0" if self.lossless else "20"}
+        elif self.lossless:
+            stream.options = {"qscale": "1"}
         else:  # MPEG-4's default bit rate is too low for legible text
             stream.bit_rate = max(400_000, int(height * width * float(rate) * 0.2))
         self._stream, self._size = stream, (height, width)

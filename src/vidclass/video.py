@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -487,3 +488,97 @@ def _iterate(path: Path, info: VideoInfo, convert: _Converter, every: int) -> It
                         yield index, index / info.fps if info.fps else float(frame.time or 0.0), convert(frame)
         except av.error.FFmpegError as error:
             raise VideoReadError(path, f"cannot be decoded after frame {index} ({_ffmpeg_problem(error)})") from error
+
+
+# --------------------------------------------------------------------------- stream_frames
+
+
+@dataclass(frozen=True)
+class StreamedFrame:
+    """One frame of :func:`stream_frames`: its time, and the versions that were asked for."""
+
+    index: int
+    time: float  # seconds from the first frame
+    display: np.ndarray | None  # full-size RGB, when ``display=True``
+    model: np.ndarray | None  # resized and cropped RGB, when ``want(index, time)`` said so
+
+
+def is_live_source(source: str | Path) -> bool:
+    """A camera number, ``-`` (standard input) or a URL rather than a file."""
+    text = str(source)
+    return text == "-" or text.isdigit() or "://" in text
+
+
+def stream_frames(
+    source: str | Path,
+    *,
+    size: int | None,
+    crop: int | None,
+    interpolation: Interpolation = "bicubic",
+    display: bool = False,
+    want: Callable[[int, float], bool] = lambda index, time: True,
+) -> Iterator[StreamedFrame]:
+    """Decode a file or a live source once, in order, converting each frame only as needed.
+
+    ``source`` is a video file, a camera number (``0`` -> ``/dev/video0``), ``-`` for a
+    video piped on standard input, or an RTSP/HTTP URL. The model version of a frame is
+    made only when ``want(index, time)`` is true, the display version only with
+    ``display``: a timeline samples a few frames per second of a long video, and memory
+    stays flat whatever its length.
+    """
+    _check_options(size, crop, interpolation)
+    if not is_live_source(source):
+        info = probe(source)
+        with _open(Path(source), threaded=True) as (container, stream):
+            yield from _stream(Path(source), container, stream, info.rotation, info.fps, size, crop, interpolation,
+                               display, want, live=False)
+        return
+    text = str(source)
+    try:
+        if text == "-":
+            container = av.open(sys.stdin.buffer, mode="r")
+        elif text.isdigit():
+            container = av.open(f"/dev/video{text}", format="v4l2")
+        else:
+            container = av.open(text, timeout=10.0)
+    except (av.error.FFmpegError, OSError) as error:
+        raise VideoReadError(Path(text), f"cannot open the live source ({_ffmpeg_problem(error)})") from error
+    with container:
+        stream = _video_stream(Path(text), container)
+        stream.thread_type = "AUTO"
+        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        yield from _stream(Path(text), container, stream, 0, fps, size, crop, interpolation, display, want, live=True)
+
+
+def _stream(
+    path: Path, container, stream, rotation: int, fps: float, size, crop, interpolation, display: bool,
+    want: Callable[[int, float], bool], *, live: bool,
+) -> Iterator[StreamedFrame]:
+    to_model = to_display = None
+    start: float | None = None
+    index = -1
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                index += 1
+                if to_model is None:
+                    to_model = _Converter(path, *_displayed(frame, rotation), rotation, size, crop, interpolation)
+                    to_display = _Converter(path, *_displayed(frame, rotation), rotation, None, None, interpolation)
+                if live and frame.time is not None:  # a live source's clock: its timestamps
+                    start = frame.time if start is None else start
+                    time = float(frame.time - start)
+                else:  # a file's clock: index / fps, as the samplers use
+                    time = index / fps if fps else float(index)
+                yield StreamedFrame(
+                    index,
+                    time,
+                    to_display(frame) if display else None,
+                    to_model(frame) if want(index, time) else None,
+                )
+    except av.error.FFmpegError as error:
+        raise VideoReadError(path, f"cannot be decoded after frame {index} ({_ffmpeg_problem(error)})") from error
+
+
+def _displayed(frame: av.VideoFrame, rotation: int) -> tuple[int, int]:
+    """(width, height) as displayed, for a coded frame and its rotation."""
+    return (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)

@@ -1,0 +1,196 @@
+"""Labeling new videos with a trained model: ranked labels per clip, and timelines.
+
+A timeline streams through a video of any length once, in order: it samples frames at
+the rate the model was trained with (its frames per view over its training clip length),
+computes each sampled frame's features once, and slides a window of the last ``n``
+features over them. Memory holds one window of features and a few frames, whatever the
+video's length. Window probabilities are smoothed by rolling prediction averaging over
+the last ``smooth`` windows. Live sources are followed in real time: when processing
+falls behind the source, sampled frames are skipped (and counted) rather than queued.
+"""
+
+from __future__ import annotations
+
+import re
+import time as clock
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidclass import video
+from vidclass.api import VideoClassifier
+from vidclass.errors import ConfigError
+from vidclass.timeline import RollingAverage, TimelineResult
+from vidclass.views import model_inputs
+
+Annotate = Callable[[np.ndarray, float, np.ndarray | None], None]
+
+
+def ranked(probabilities: np.ndarray, labels: Sequence[str], k: int | None = None) -> list[tuple[str, float]]:
+    """(label, probability) pairs sorted from most to least probable, the first ``k`` of them."""
+    order = np.argsort(-probabilities, kind="stable")[: k or len(labels)]
+    return [(labels[i], float(probabilities[i])) for i in order]
+
+
+def parse_seconds(text: str | float, option: str) -> float:
+    """``2``, ``2s``, ``0.5s``, ``500ms`` or ``1m`` -> seconds; ConfigError naming the option otherwise."""
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*", text)
+        if not match:
+            raise ConfigError(f"{option} must be a duration like 2s, 0.5s or 500ms, got {text!r}")
+        value = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+    if value <= 0:
+        raise ConfigError(f"{option} must be a positive duration, got {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class TimelineSettings:
+    """How windows are cut and smoothed; ``window`` defaults to the model's clip length."""
+
+    window: float | None = None
+    stride: float = 0.5
+    smooth: int = 1
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.window is not None and self.window <= 0:
+            raise ConfigError(f"window must be > 0 seconds, got {self.window}")
+        if self.stride <= 0:
+            raise ConfigError(f"stride must be > 0 seconds, got {self.stride}")
+        if self.smooth < 1:
+            raise ConfigError(f"smooth must be >= 1 window, got {self.smooth}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+class _Sampler:
+    """Picks frames at ``rate`` per second from a stream; on a live source, drops picks while behind."""
+
+    def __init__(self, rate: float, live: bool) -> None:
+        self.interval = 1.0 / rate
+        self.next_time = 0.0
+        self.live = live
+        self.started: float | None = None
+        self.skipped = 0
+
+    def __call__(self, index: int, time: float) -> bool:
+        if time + 1e-9 < self.next_time:
+            return False
+        while self.next_time <= time + 1e-9:
+            self.next_time += self.interval
+        if not self.live:
+            return True
+        now = clock.perf_counter()
+        self.started = now - time if self.started is None else self.started
+        if now - self.started - time > 2 * self.interval:  # more than two picks behind the source
+            self.skipped += 1
+            return False
+        return True
+
+
+def run_timeline(
+    model: VideoClassifier,
+    source: str | Path,
+    settings: TimelineSettings = TimelineSettings(),
+    *,
+    annotate: Annotate | None = None,
+) -> TimelineResult:
+    """Window probabilities, smoothed probabilities and segments over ``source``.
+
+    ``annotate(frame, time, smoothed_probabilities_or_None)`` is called for every frame
+    in order (full size, RGB) when given, with the latest smoothed prediction whose
+    window had ended by that frame's time: what a live display would show.
+    """
+    model._check_fitted()
+    view, encoder, head = model.view_, model.encoder_, model.head_
+    rate = view.frames / model.clip_seconds_
+    window = settings.window or model.clip_seconds_
+    length = max(1, round(window * rate))
+    stride = max(1, round(settings.stride * rate))
+    live = video.is_live_source(source)
+    sampler = _Sampler(rate, live)
+    pre = encoder.spec.preprocess
+
+    features: deque[np.ndarray] = deque(maxlen=length)
+    times: deque[float] = deque(maxlen=length)
+    queued: list[tuple[float, np.ndarray]] = []
+    waiting_frames: deque[tuple[float, np.ndarray]] = deque()
+    shown: deque[tuple[float, np.ndarray]] = deque()  # (time from which it shows, smoothed probabilities)
+    smoother = RollingAverage(settings.smooth)
+    starts: list[float] = []
+    ends: list[float] = []
+    raw: list[np.ndarray] = []
+    sampled = 0
+    current: np.ndarray | None = None
+
+    def classify(windows: list[np.ndarray]) -> np.ndarray:
+        x = np.stack([model_inputs(w, np.ones(len(w), bool), view) for w in windows])
+        with torch.inference_mode():
+            logits = head(torch.from_numpy(x), torch.ones(x.shape[:2], dtype=torch.bool))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def process() -> None:
+        nonlocal sampled
+        if not queued:
+            return
+        with torch.inference_mode():
+            encoded = encoder(torch.from_numpy(np.stack([frame for _, frame in queued]))).float().numpy()
+        windows, spans = [], []
+        for (time, _), feature in zip(queued, encoded):
+            features.append(feature)
+            times.append(time)
+            sampled += 1
+            if len(features) == length and (sampled - length) % stride == 0:
+                windows.append(np.stack(features))
+                spans.append((times[0], time + 1.0 / rate))
+        queued.clear()
+        if windows:
+            for probabilities, (start, end) in zip(classify(windows), spans):
+                starts.append(start)
+                ends.append(end)
+                raw.append(probabilities)
+                shown.append((end - 1.0 / rate, smoother.update(probabilities)))
+
+    def show(until: float) -> None:
+        nonlocal current
+        while waiting_frames and waiting_frames[0][0] <= until:
+            time, frame = waiting_frames.popleft()
+            while shown and shown[0][0] <= time:
+                current = shown.popleft()[1]
+            annotate(frame, time, current)
+
+    for frame in video.stream_frames(
+        source, size=pre.resize, crop=pre.crop, interpolation=pre.interpolation,
+        display=annotate is not None, want=sampler,
+    ):
+        if frame.model is not None:
+            queued.append((frame.time, frame.model))
+            if len(queued) >= settings.batch_size or live:
+                process()
+        if annotate is not None:
+            waiting_frames.append((frame.time, frame.display))
+            show(times[-1] if times else -1.0)
+    process()
+    if not raw and features:  # a video shorter than one window still gets a label
+        probabilities = classify([np.stack(features)])[0]
+        starts.append(times[0])
+        ends.append(times[-1] + 1.0 / rate)
+        raw.append(probabilities)
+        shown.append((times[-1], smoother.update(probabilities)))
+    if annotate is not None:
+        show(float("inf"))
+    return TimelineResult.from_probabilities(
+        list(model.labels_),
+        np.asarray(starts),
+        np.asarray(ends),
+        np.asarray(raw).reshape(len(raw), len(model.labels_)),
+        settings.smooth,
+        skipped_frames=sampler.skipped,
+    )
