@@ -6,6 +6,7 @@ code 1; ``--verbose`` shows the traceback too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import traceback
@@ -295,14 +296,147 @@ def evaluate(
 
 
 @app.command()
+def predict(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="A model folder written by `vidclass train`.")],
+    videos: Annotated[list[Path], typer.Argument(metavar="VIDEO...", help="Videos to label.")],
+    top_k: Annotated[int, typer.Option(help="How many classes to show per video.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    cache: CacheOpt = None,
+    workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+) -> None:
+    """Label whole videos: class probabilities sorted high to low. Bad files get their own error line."""
+    from vidclass.api import VideoClassifier
+    from vidclass.predict import ranked
+
+    model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
+    probabilities, failed = model.predict_many(videos)
+    readable = iter(probabilities)
+    results = []
+    for path in videos:
+        if str(path) in failed:
+            results.append({"path": str(path), "error": failed[str(path)]})
+        else:
+            top = ranked(next(readable), model.labels_, top_k)
+            results.append({"path": str(path), "label": top[0][0], "top": [{"label": l, "probability": p} for l, p in top]})
+    if as_json:
+        _print_json(results)
+    else:
+        for result in results:
+            if "error" in result:
+                click.echo(f"vidclass: error: {result['error']}", err=True)
+                continue
+            ranking = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in result["top"])
+            console.print(f"{result['path']}: {ranking}", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def timeline(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="A model folder written by `vidclass train`.")],
+    video_path: Annotated[
+        Optional[str], typer.Argument(metavar="VIDEO", help="A video file, an RTSP/HTTP URL, or - for standard input.")
+    ] = None,
+    camera: Annotated[Optional[int], typer.Option(help="Read camera N (/dev/videoN) instead of VIDEO.")] = None,
+    window: Annotated[Optional[str], typer.Option(help="Window length, e.g. 2s (default: the model's clip length).")] = None,
+    stride: Annotated[str, typer.Option(help="Step between windows, e.g. 0.5s.")] = "0.5s",
+    smooth: Annotated[int, typer.Option(help="Rolling average over the last K windows (1: none).")] = 1,
+    out: Annotated[Optional[Path], typer.Option(help="Write the annotated video here (.mp4).")] = None,
+    gif: Annotated[Optional[Path], typer.Option(help="Write an annotated GIF here.")] = None,
+    gif_range: Annotated[Optional[str], typer.Option(help="Seconds START:END of the GIF, e.g. 0:5.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print windows and segments as JSON on stdout.")] = False,
+    csv: Annotated[Optional[Path], typer.Option(help="Write per-window probabilities as CSV here.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Write a PNG of probabilities over time here.")] = None,
+    top_k: Annotated[int, typer.Option(help="Classes drawn on the annotated frames.")] = 3,
+) -> None:
+    """Label a long video (or a live source) window by window, with optional smoothing and annotated output."""
+    from vidclass.api import VideoClassifier
+    from vidclass.errors import ConfigError
+    from vidclass.predict import TimelineSettings, parse_seconds, run_timeline
+    from vidclass.timeline import plot_timeline
+
+    if (video_path is None) == (camera is None):
+        raise ConfigError("give either VIDEO or --camera N")
+    source = str(camera) if camera is not None else video_path
+    settings = TimelineSettings(
+        window=parse_seconds(window, "--window") if window else None,
+        stride=parse_seconds(stride, "--stride"),
+        smooth=smooth,
+    )
+    model = VideoClassifier.load(model_dir)
+    with _annotation(model, source, out, gif, gif_range, top_k) as annotate:
+        result = run_timeline(model, source, settings, annotate=annotate)
+    if csv:
+        result.write_csv(csv)
+    if plot:
+        plot_timeline(result, plot)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    table = Table(title=f"{source}: {len(result.starts)} windows, smoothing over {smooth}")
+    for column in ("start", "end", "label", "mean p"):
+        table.add_column(column)
+    for segment in result.segments:
+        table.add_row(f"{segment.start:.2f}", f"{segment.end:.2f}", segment.label, f"{segment.mean_probability:.3f}")
+    console.print(table)
+    if result.skipped_frames:
+        console.print(f"skipped {result.skipped_frames} sampled frames to keep up with the live source")
+    for name, path in (("annotated video", out), ("GIF", gif), ("CSV", csv), ("plot", plot)):
+        if path:
+            console.print(f"{name}: {path}")
+
+
+def _seconds_range(text: str) -> tuple[float, float]:
+    """``START:END`` in seconds (either side may be empty) -> (start, end)."""
+    from vidclass.errors import ConfigError
+
+    start, sep, end = text.partition(":")
+    try:
+        span = (float(start or 0), float(end) if end else float("inf"))
+    except ValueError:
+        span = None
+    if not sep or span is None or span[0] < 0 or span[1] < span[0]:
+        raise ConfigError(f"--gif-range must look like START:END in seconds, e.g. 0:5, got {text!r}")
+    return span
+
+
+@contextlib.contextmanager
+def _annotation(model, source: str, out: Path | None, gif: Path | None, gif_range: str | None, top_k: int):
+    """The frame callback that draws labels and writes the annotated video / GIF, or None."""
+    if out is None and gif is None:
+        yield None
+        return
+    from vidclass import video
+    from vidclass.predict import ranked
+    from vidclass.render import AnnotatedVideoWriter, GifWriter, draw_label
+
+    fps = 30.0 if video.is_live_source(source) else video.probe(source).fps
+    span = _seconds_range(gif_range) if gif_range else None
+    with contextlib.ExitStack() as stack:
+        writers = []
+        if out is not None:
+            writers.append(stack.enter_context(AnnotatedVideoWriter(out, fps)))
+        if gif is not None:
+            writers.append(stack.enter_context(GifWriter(gif, fps, time_range=span)))
+
+        def annotate(frame, time, probabilities) -> None:
+            if probabilities is not None:
+                top = ranked(probabilities, model.labels_, top_k)
+                frame = draw_label(frame, top[0][0], top)
+            for writer in writers:
+                writer.write(frame)
+
+        yield annotate
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo dataset and outputs.")] = Path("vidclass-demo"),
 ) -> None:
-    """Build the synthetic demo dataset and summarise it."""
-    from vidclass import catalog, synthetic
+    """Synthetic data -> train -> evaluate -> timeline of a longer video with annotated output. No network."""
+    from vidclass.demo import run_demo
 
-    root = synthetic.make_direction_dataset(out / "dataset")
-    found = catalog.load_catalog(root)
-    splits = catalog.split_catalog(found)
-    _print_dataset_summary(catalog.describe(found, splits).to_dict())
-    console.print(f"demo dataset: {root}")
+    result = run_demo(out, log=lambda line: console.print(line, markup=False, highlight=False))
+    console.print(f"\ndemo finished in {result.seconds:.0f} s; everything is in {out}/:")
+    for name, path in result.files.items():
+        console.print(f"  {name:<18} {path}", markup=False, highlight=False)

@@ -209,6 +209,11 @@ class _GridFrames(Dataset):
         return _Decoded(position, frames, sample.indices, sample.mask, info, None)
 
 
+def _as_is(item: _Decoded) -> _Decoded:
+    """The DataLoader's collate: a module-level function, so spawned workers can unpickle it."""
+    return item
+
+
 def _decoded_videos(dataset: _GridFrames, workers: int) -> Iterator[_Decoded]:
     """Decoded videos in order, from ``workers`` background processes (0: in this process)."""
     if workers == 0:
@@ -218,7 +223,7 @@ def _decoded_videos(dataset: _GridFrames, workers: int) -> Iterator[_Decoded]:
         dataset,
         batch_size=None,
         num_workers=workers,
-        collate_fn=lambda item: item,
+        collate_fn=_as_is,
         prefetch_factor=4,
         persistent_workers=False,
     )
@@ -242,6 +247,10 @@ def extract_features(
     returned report and skipped; the rest go on. ``on_video(path, status)`` is called once
     per video with status ``cached``, ``computed`` or ``failed``, for progress display.
     """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1 frame, got {batch_size}")
+    if workers < 0:
+        raise ConfigError(f"workers must be >= 0 (0 decodes in this process), got {workers}")
     spec = FeatureSpec.for_encoder(encoder, grid)
     report = ExtractionReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
