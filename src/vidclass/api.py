@@ -28,8 +28,7 @@ from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, fingerprint, load_features
 from vidclass.heads import TemporalHead, create_head
-from vidclass.training import Example, TrainConfig, fit_head, predict_proba
-from vidclass.views import ViewSpec
+from vidclass.views import ViewSpec, predict_proba
 
 Dataset = str | Path | catalog_.Catalog
 
@@ -101,7 +100,9 @@ class VideoClassifier:
     def _view_spec(self) -> ViewSpec:
         return ViewSpec(frames=self.frames, grid=self.grid or 2 * self.frames, inputs=self.inputs)  # type: ignore[arg-type]
 
-    def _train_config(self) -> TrainConfig:
+    def _train_config(self):
+        from vidclass.training import TrainConfig
+
         return TrainConfig(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -125,6 +126,8 @@ class VideoClassifier:
         PNG, the model bundle (``model/``) and the evaluation of the test split
         (``evaluation/``) are written there.
         """
+        from vidclass.training import Example, fit_head  # Lightning is only needed to fit
+
         view, config = self._view_spec(), self._train_config()
         found = _as_catalog(dataset)
         splits = catalog_.split_catalog(found, val=self.val, test=self.test, seed=self.seed)

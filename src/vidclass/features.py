@@ -156,7 +156,11 @@ class FeatureCache:
 
 @dataclass
 class ExtractionReport:
-    """What one extraction run did; ``failed`` maps a video to the reason it was skipped."""
+    """What one extraction run did; ``failed`` maps a video to the reason it was skipped.
+
+    ``frames`` counts the grid frames of the videos computed and ``seconds`` the wall time of
+    their decoding and encoding, so ``frames_per_second`` is the rate features come out at.
+    """
 
     total: int = 0
     computed: int = 0
@@ -173,7 +177,8 @@ class ExtractionReport:
 @dataclass(frozen=True)
 class _Decoded:
     position: int
-    frames: np.ndarray | None  # uint8 (grid, crop, crop, 3)
+    frames: np.ndarray | None  # uint8 (distinct grid frames, crop, crop, 3)
+    grid_rows: np.ndarray | None  # int64 (grid,): the row of ``frames`` at each grid slot
     indices: np.ndarray | None
     mask: np.ndarray | None
     info: video.VideoInfo | None
@@ -181,7 +186,11 @@ class _Decoded:
 
 
 class _GridFrames(Dataset):
-    """Decodes the grid frames of each video, resized and cropped for the backbone."""
+    """Decodes the grid frames of each video, resized and cropped for the backbone.
+
+    A video shorter than the grid repeats its last frame; each distinct frame is decoded
+    (and later encoded) once, and ``grid_rows`` puts the grid back together.
+    """
 
     def __init__(self, paths: Sequence[Path], grid: int, preprocess) -> None:
         self.paths = list(paths)
@@ -196,17 +205,18 @@ class _GridFrames(Dataset):
         try:
             info = video.probe(path)
             sample = sampling.uniform(info.num_frames, self.grid)
+            distinct, grid_rows = np.unique(sample.indices, return_inverse=True)
             frames = video.read_frames(
                 path,
-                sample.indices,
+                distinct,
                 size=self.preprocess.resize,
                 crop=self.preprocess.crop,
                 interpolation=self.preprocess.interpolation,
                 info=info,
             )
         except VidclassError as error:
-            return _Decoded(position, None, None, None, None, str(error))
-        return _Decoded(position, frames, sample.indices, sample.mask, info, None)
+            return _Decoded(position, None, None, None, None, None, str(error))
+        return _Decoded(position, frames, grid_rows.reshape(-1), sample.indices, sample.mask, info, None)
 
 
 def _as_is(item: _Decoded) -> _Decoded:
@@ -296,13 +306,14 @@ def extract_features(
         for position, frames in taken:
             parts[position].append(out[offset : offset + len(frames)])
             offset += len(frames)
-            if sum(len(p) for p in parts[position]) == grid:
+            if sum(len(p) for p in parts[position]) == len(videos[position].frames):
                 save(videos.pop(position), np.concatenate(parts.pop(position)))
         queued -= count
 
-    def save(decoded: _Decoded, features: np.ndarray) -> None:
+    def save(decoded: _Decoded, distinct_features: np.ndarray) -> None:
         path, video_print = pending[decoded.position]
         info = decoded.info
+        features = distinct_features[decoded.grid_rows]
         entry = VideoFeatures(features, decoded.indices, decoded.mask, info.fps, info.num_frames, info.duration)
         cache.save(spec, video_print, entry, path)
         report.computed += 1

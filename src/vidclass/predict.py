@@ -57,7 +57,7 @@ class TimelineSettings:
     window: float | None = None
     stride: float = 0.5
     smooth: int = 1
-    batch_size: int | None = None  # frames per CNN call; default 32, or 8 while annotating (frames wait)
+    batch_size: int = 8  # frames per CNN call: small keeps memory and latency low at about the same speed
 
     def __post_init__(self) -> None:
         if self.window is not None and self.window <= 0:
@@ -66,7 +66,7 @@ class TimelineSettings:
             raise ConfigError(f"stride must be > 0 seconds, got {self.stride}")
         if self.smooth < 1:
             raise ConfigError(f"smooth must be >= 1 window, got {self.smooth}")
-        if self.batch_size is not None and self.batch_size < 1:
+        if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
 
 
@@ -117,7 +117,6 @@ def run_timeline(
     live = video.is_live_source(source)
     sampler = _Sampler(rate, live)
     pre = encoder.spec.preprocess
-    batch_size = settings.batch_size or (8 if annotate is not None else 32)
 
     features: deque[np.ndarray] = deque(maxlen=length)
     times: deque[float] = deque(maxlen=length)
@@ -173,7 +172,7 @@ def run_timeline(
     ):
         if frame.model is not None:
             queued.append((frame.time, frame.model))
-            if len(queued) >= batch_size or live:
+            if len(queued) >= settings.batch_size or live:
                 process()
         if annotate is not None:
             waiting_frames.append((frame.time, frame.display))

@@ -201,16 +201,3 @@ def fit_head(
         best_val_loss=float(score) if score is not None and val else None,
         metrics_csv=(Path(out_dir) / "metrics.csv") if out_dir is not None else None,
     )
-
-
-def predict_proba(head: TemporalHead, grids: Sequence[VideoFeatures], spec: ViewSpec) -> np.ndarray:
-    """Class probabilities (N, C), averaged over every evaluation view of each grid."""
-    head.eval()
-    total = None
-    with torch.inference_mode():
-        for view in range(spec.test_views):
-            xs, masks = zip(*(cut_view(g.features, g.mask, spec, view=view) for g in grids))
-            logits = head(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))
-            probs = torch.softmax(logits, dim=1).numpy()
-            total = probs if total is None else total + probs
-    return total / spec.test_views

@@ -13,12 +13,17 @@ appearance features alone throws away the motion that tells, say, a fight from a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import torch
 
 from vidclass import sampling
 from vidclass.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vidclass.features import VideoFeatures
 
 Inputs = Literal["appearance", "appearance+motion"]
 INPUTS: tuple[str, ...] = ("appearance", "appearance+motion")
@@ -91,3 +96,16 @@ def cut_view(
     if not view_mask.any():  # every pick was a repeat: the first is still a real frame
         view_mask[0] = True
     return model_inputs(features[positions], view_mask, spec), view_mask
+
+
+def predict_proba(head: torch.nn.Module, grids: Sequence[VideoFeatures], spec: ViewSpec) -> np.ndarray:
+    """Class probabilities (N, C), averaged over every evaluation view of each grid."""
+    head.eval()
+    total = None
+    with torch.inference_mode():
+        for view in range(spec.test_views):
+            xs, masks = zip(*(cut_view(g.features, g.mask, spec, view=view) for g in grids))
+            logits = head(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))
+            probs = torch.softmax(logits, dim=1).numpy()
+            total = probs if total is None else total + probs
+    return total / spec.test_views
