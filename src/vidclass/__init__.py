@@ -17,6 +17,16 @@ __all__ = [
     "DatasetError",
     "VideoReadError",
     "VidclassError",
+    "VideoClassifier",
     "WeightsUnavailableError",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    """``vidclass.VideoClassifier`` without importing torch for ``import vidclass`` alone."""
+    if name == "VideoClassifier":
+        from vidclass.api import VideoClassifier
+
+        return VideoClassifier
+    raise AttributeError(f"module 'vidclass' has no attribute {name!r}")
