@@ -1,0 +1,230 @@
+"""Accuracy of vidclass's heads under grouped cross-validation, on real and synthetic data.
+
+Two tasks, each on frame features extracted once into a feature cache (default
+``.bench/features`` in the repository) and then cross-validated for many recipes:
+
+- ``fight``: the Surveillance Camera Fight clips (default ``../shared/data/fight_surv`` beside
+  the repository, 221 clips in 32 source-video groups), ``StratifiedGroupKFold(5, shuffle=True,
+  random_state=0)`` over the groups of ``groups.csv``, backbone ``efficientnet_lite0``. Every head
+  is scored with the recommended recipe, next to logistic regression on pooled features
+  (mean, and mean + mean |frame-to-frame change|). ``--sweep`` adds every tuning recipe tried.
+- ``synthetic``: ``vidclass.synthetic``'s direction task (a square that approaches or recedes:
+  only temporal order separates the classes), 5-fold CV; order-aware heads should reach >= 0.98, mean pooling on appearance
+  alone should stay near chance (the motion channel lets even mean pooling see direction).
+
+Inside each training fold a group-aware 20% validation part (``split_catalog``) drives early
+stopping; test folds are only ever scored. Accuracy is reported as the mean over folds with the
+std and min-max across folds; with ``--seeds N`` each fold's accuracy is first averaged over N
+training seeds. ``s/fold`` is the mean time of one ``fit_head`` on cached features.
+
+Prints one table per task, then one summary line (the last line). Usage::
+
+    python benchmarks/accuracy.py [--task all|fight|synthetic] [--heads attention,mean] [--quick]
+        [--sweep] [--seeds 1] [--data PATH] [--cache-dir DIR] [--threads N] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from cvbench import Dataset, Recipe, Score, cached_dataset, cross_validate, logistic_cv, outer_folds
+
+from vidclass.backbones import create_backbone
+from vidclass.catalog import load_catalog
+from vidclass.features import FeatureCache
+from vidclass.heads import list_heads
+from vidclass import synthetic as synthetic_data
+from vidclass.synthetic import SyntheticSpec
+
+REPO = Path(__file__).resolve().parents[1]
+ORDER_HEADS = ("lstm", "bilstm", "gru", "attention", "transformer")
+FIGHT_TARGET = 0.80
+ORDER_TARGET = 0.98
+
+# The recommended fight_surv recipe per head (see the module docstring of heads.py for the
+# heads' own defaults): regularised input stage, motion channel, 16 of 32 cached frames.
+FIGHT_OPTIONS: dict[str, dict] = {head: {} for head in list_heads()}
+
+
+def fight_recipes(heads: Sequence[str]) -> list[Recipe]:
+    return [Recipe.make(head, options=FIGHT_OPTIONS[head]) for head in heads]
+
+
+def sweep_recipes(heads: Sequence[str]) -> list[Recipe]:
+    """Every recipe tried while tuning on fight_surv (all scored on the same outer folds)."""
+    recipes: list[Recipe] = []
+    for head in heads:
+        recipes += [
+            Recipe.make(head),
+            Recipe.make(head, inputs="appearance"),
+        ]
+    return recipes
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def fight_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list[Score], dict]:
+    catalog = load_catalog(args.data)
+    encoder = create_backbone(args.backbone)
+    cache = FeatureCache(args.cache_dir)
+    recipes = fight_recipes(heads) + (sweep_recipes(heads) if args.sweep else [])
+    recipes = list(dict.fromkeys(recipes))  # the sweep repeats the recommended recipes
+    grids = sorted({recipe.grid for recipe in recipes} | {32})
+    data: dict[int, Dataset] = {}
+    for grid in grids:
+        start = time.perf_counter()
+        log(f"fight: features of {len(catalog.items)} clips, grid {grid} ({args.backbone}) ...")
+        data[grid] = cached_dataset(catalog, encoder, grid, cache, args.workers)
+        log(f"fight: grid {grid} ready in {time.perf_counter() - start:.0f} s")
+    folds = outer_folds(data[32], args.folds, args.cv_seed)
+    for grid in grids:  # every grid must hold the same clips for the folds to be shared
+        if [item.path for item in data[grid].items] != [item.path for item in data[32].items]:
+            raise SystemExit(f"fight: grid {grid} lacks features of some clips; rerun to extract them")
+    scores = [
+        logistic_cv(data[32], folds, frames=16, motion=False, c=None),
+        logistic_cv(data[32], folds, frames=16, motion=True, c=None),
+        logistic_cv(data[32], folds, frames=16, motion=True, c=1.0),
+    ]
+    scores += _run_recipes("fight", recipes, lambda recipe: data[recipe.grid], folds, args.seeds)
+    info = {
+        "clips": len(data[32].items),
+        "groups": len(set(data[32].groups)),
+        "folds": [len(test) for _, test in folds],
+        "labels": data[32].labels,
+    }
+    return scores, info
+
+
+def synthetic_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list[Score], dict]:
+    spec = SyntheticSpec(clips_per_class=args.synthetic_clips, seconds=2.0, fps=12.0, size=128, seed=0)
+    # the folder name carries a hash of the generator's source, so a changed generator writes afresh
+    version = hashlib.sha256(Path(synthetic_data.__file__).read_bytes()).hexdigest()[:8]
+    name = f"direction-{version}-{spec.clips_per_class}x{spec.seconds:g}s-{spec.fps:g}fps-{spec.size}px"
+    root = REPO / ".bench" / name
+    if not (root / "labels.csv").is_file():
+        log(f"synthetic: writing {2 * spec.clips_per_class} clips to {root} ...")
+        synthetic_data.make_direction_dataset(root, spec)
+    catalog = load_catalog(root)
+    encoder = create_backbone(args.backbone)
+    frames = int(spec.seconds * spec.fps) // 2
+    data = cached_dataset(catalog, encoder, 2 * frames, FeatureCache(args.cache_dir), args.workers)
+    folds = outer_folds(data, args.folds, args.cv_seed)
+    recipes = [
+        Recipe.make(head, frames=frames, grid=2 * frames, inputs=inputs)
+        for inputs in ("appearance", "appearance+motion")
+        for head in heads
+    ]
+    scores = _run_recipes("synthetic", recipes, lambda recipe: data, folds, args.seeds)
+    return scores, {"clips": len(data.items), "frames": frames, "grid": 2 * frames}
+
+
+def _run_recipes(
+    task: str, recipes: Sequence[Recipe], data_of: Callable[[Recipe], Dataset], folds: list, seeds: int
+) -> list[Score]:
+    scores = []
+    for number, recipe in enumerate(recipes, 1):
+        start = time.perf_counter()
+        score = cross_validate(data_of(recipe), recipe, folds, seeds=range(seeds))
+        log(
+            f"{task} [{number}/{len(recipes)}] {score.name}: {score.mean:.3f} +- {score.std:.3f} "
+            f"({time.perf_counter() - start:.0f} s)"
+        )
+        scores.append(score)
+    return scores
+
+
+# --- reporting ----------------------------------------------------------------------------------
+
+
+def table(title: str, scores: Sequence[Score]) -> str:
+    width = max(len(score.name) for score in scores)
+    lines = [title, f"{'recipe':<{width}}  {'acc':>5}  {'std':>5}  {'min-max':>11}  {'s/fold':>6}  {'epochs':>6}"]
+    for score in scores:
+        epochs = f"{sum(score.epochs) / len(score.epochs):.0f}" if score.epochs else "-"
+        lines.append(
+            f"{score.name:<{width}}  {score.mean:5.3f}  {score.std:5.3f}  {score.low:5.3f}-{score.high:5.3f}"
+            f"  {score.seconds:6.1f}  {epochs:>6}"
+        )
+    return "\n".join(lines)
+
+
+def summary(fight: list[Score] | None, synthetic: list[Score] | None) -> str:
+    parts = []
+    if fight:
+        best = max((s for s in fight if not s.name.startswith("logreg")), key=lambda s: s.mean, default=None)
+        if best is not None:
+            parts.append(f"best fight_surv {best.name} {best.mean:.2f} +- {best.std:.2f} (target >= {FIGHT_TARGET:.2f})")
+        baseline = max((s for s in fight if s.name.startswith("logreg")), key=lambda s: s.mean)
+        parts.append(f"logreg baseline {baseline.mean:.2f}")
+    if synthetic:
+        order = [s for s in synthetic if s.name.split()[0] in ORDER_HEADS and " appear " in f" {s.name} "]
+        if order:
+            worst = min(order, key=lambda s: s.mean)
+            verdict = "yes" if worst.mean >= ORDER_TARGET else "no"
+            parts.append(f"synthetic order heads >= {ORDER_TARGET}: {verdict} (lowest {worst.name.split()[0]} {worst.mean:.2f})")
+        for s in synthetic:
+            if s.name.split()[0] == "mean":
+                parts.append(f"mean ({s.name.split()[1]}) {s.mean:.2f}")
+    return "accuracy: " + "; ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=("all", "fight", "synthetic"), default="all")
+    parser.add_argument("--heads", default=",".join(list_heads()), help="comma-separated heads to score")
+    parser.add_argument("--quick", action="store_true", help="synthetic with 16 clips per class, fight heads attention and mean")
+    parser.add_argument("--sweep", action="store_true", help="also score every fight recipe tried while tuning")
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds per fold (fold accuracy = their mean)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--cv-seed", type=int, default=0, help="random_state of StratifiedGroupKFold")
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "fight_surv")
+    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--synthetic-clips", type=int, default=40, help="synthetic clips per class")
+    parser.add_argument("--cache-dir", type=Path, default=REPO / ".bench" / "features")
+    parser.add_argument("--workers", type=int, default=1, help="decode processes during extraction")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--json", type=Path, help="also write every score to this JSON file")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    heads = [h.strip() for h in args.heads.split(",") if h.strip()]
+    unknown = sorted(set(heads) - set(list_heads()))
+    if unknown:
+        parser.error(f"unknown heads {', '.join(unknown)}; allowed: {', '.join(list_heads())}")
+    if args.quick:
+        args.synthetic_clips = min(args.synthetic_clips, 16)
+    fight = synthetic = None
+    report: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
+    if args.task in ("all", "synthetic"):
+        synthetic, report["synthetic"] = synthetic_task(args, heads)
+        print(table(f"synthetic direction task, {args.folds}-fold CV ({report['synthetic']})", synthetic))
+        print()
+    if args.task in ("all", "fight"):
+        if not args.data.is_dir():
+            raise SystemExit(f"{args.data}: fight_surv data not found; pass --data")
+        fight_heads = [h for h in heads if h in ("attention", "mean")] if args.quick else heads
+        fight, report["fight"] = fight_task(args, fight_heads)
+        print(table(f"fight_surv, grouped {args.folds}-fold CV ({report['fight']})", fight))
+        print()
+    if args.json:
+        report["scores"] = {name: [asdict(s) for s in scores] for name, scores in (("fight", fight), ("synthetic", synthetic)) if scores}
+        args.json.write_text(json.dumps(report, indent=2))
+    print(summary(fight, synthetic))
+
+
+if __name__ == "__main__":
+    main()

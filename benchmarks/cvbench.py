@@ -1,0 +1,253 @@
+"""Grouped cross-validation of vidclass recipes on cached feature grids (helper of ``accuracy.py``).
+
+Features are extracted once per (dataset, backbone, grid) into a feature cache; every recipe
+is then trained and scored on the same outer folds (``StratifiedGroupKFold`` over the clips'
+groups), with its early-stopping validation part carved group-aware from the training part
+of each fold only, so nothing is tuned on a test fold. The logistic-regression baseline on
+pooled features runs on the same folds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from vidclass.backbones import FrameEncoder
+from vidclass.catalog import Catalog, VideoItem, split_catalog
+from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, load_features
+from vidclass.heads import create_head
+from vidclass.training import Example, TrainConfig, fit_head
+from vidclass.views import ViewSpec, predict_proba, view_positions
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One trainable configuration: head, views, inputs and optimisation settings."""
+
+    head: str
+    frames: int = 16
+    grid: int = 32
+    inputs: str = "appearance+motion"
+    options: tuple[tuple[str, Any], ...] = ()  # head options, as sorted (name, value) pairs
+    epochs: int = 60
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    patience: int = 10
+    label_smoothing: float = 0.0
+    batch_size: int = 16
+
+    @staticmethod
+    def make(head: str, *, options: dict[str, Any] | None = None, **settings: Any) -> Recipe:
+        return Recipe(head, options=tuple(sorted((options or {}).items())), **settings)
+
+    @property
+    def view(self) -> ViewSpec:
+        return ViewSpec(frames=self.frames, grid=self.grid, inputs=self.inputs)  # type: ignore[arg-type]
+
+    def train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+            label_smoothing=self.label_smoothing,
+            seed=seed,
+        )
+
+    def describe(self) -> str:
+        """``head motion f16/g32 opt=value ...``: the head, inputs, views and every non-default setting."""
+        base = Recipe(self.head)
+        parts = [self.head, "motion" if self.inputs == "appearance+motion" else "appear", f"f{self.frames}/g{self.grid}"]
+        parts += [f"{name}={value}" for name, value in self.options]
+        for name in ("epochs", "lr", "weight_decay", "patience", "label_smoothing", "batch_size"):
+            if getattr(self, name) != getattr(base, name):
+                parts.append(f"{_SHORT.get(name, name)}={getattr(self, name)}")
+        return " ".join(parts)
+
+
+_SHORT = {"weight_decay": "wd", "label_smoothing": "ls", "batch_size": "bs"}
+
+
+@dataclass
+class Score:
+    """Accuracy per outer fold (averaged over training seeds) and training seconds per fit."""
+
+    name: str
+    fold_accuracy: list[float]
+    fit_seconds: list[float] = field(default_factory=list)
+    seed_accuracy: list[float] = field(default_factory=list)  # mean over folds, one per seed
+    epochs: list[int] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.fold_accuracy)
+
+    @property
+    def std(self) -> float:
+        return statistics.pstdev(self.fold_accuracy)
+
+    @property
+    def low(self) -> float:
+        return min(self.fold_accuracy)
+
+    @property
+    def high(self) -> float:
+        return max(self.fold_accuracy)
+
+    @property
+    def seconds(self) -> float:
+        return statistics.fmean(self.fit_seconds) if self.fit_seconds else 0.0
+
+
+@dataclass
+class Dataset:
+    """Labeled clips with their cached grids (unreadable clips left out)."""
+
+    items: list[VideoItem]
+    labels: list[str]
+    grids: dict[Path, VideoFeatures]
+    root: Path
+    source_format: str
+
+    @property
+    def y(self) -> np.ndarray:
+        return np.array([self.labels.index(item.label) for item in self.items])
+
+    @property
+    def groups(self) -> np.ndarray:
+        return np.array([item.group if item.group is not None else str(item.path) for item in self.items])
+
+    def catalog(self, items: Sequence[VideoItem]) -> Catalog:
+        return Catalog(self.root, list(items), self.labels, self.source_format)
+
+
+def cached_dataset(catalog: Catalog, encoder: FrameEncoder, grid: int, cache: FeatureCache, workers: int) -> Dataset:
+    """Extract (what the cache lacks) and load the grid features of every clip of ``catalog``."""
+    paths = [item.path for item in catalog.items]
+    extract_features(paths, encoder, grid, cache=cache, workers=workers)
+    grids = load_features(paths, FeatureSpec.for_encoder(encoder, grid), cache)
+    items = [item for item in catalog.items if item.path in grids]
+    return Dataset(items, list(catalog.labels), grids, catalog.root, catalog.source_format)
+
+
+def outer_folds(data: Dataset, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``StratifiedGroupKFold(folds, shuffle=True, random_state=seed)`` train/test indices."""
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(data.items)), data.y, data.groups))
+
+
+def cross_validate(
+    data: Dataset,
+    recipe: Recipe,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    seeds: Sequence[int] = (0,),
+    val: float = 0.2,
+    ensemble: bool = False,
+) -> Score:
+    """Train ``recipe`` on each fold's training part (early stopping on a group-aware
+    validation part of it) and score the fold's test part; once per training seed.
+
+    A fold's accuracy is the mean over seeds, or with ``ensemble`` the accuracy of the
+    seeds' averaged probabilities (one model made of ``len(seeds)`` heads).
+    """
+    view = recipe.view
+    labels = data.y
+    per_seed: list[list[float]] = []
+    summed: list[np.ndarray | float] = [0.0] * len(folds)
+    seconds: list[float] = []
+    epochs: list[int] = []
+    for seed in seeds:
+        accuracies = []
+        for fold, (train_index, test_index) in enumerate(folds):
+            inner = split_catalog(data.catalog([data.items[i] for i in train_index]), val=val, test=0.0, seed=fold)
+            train = [_example(data, item) for item in inner.train]
+            held = [_example(data, item) for item in inner.val]
+            grid_dim = next(iter(data.grids.values())).features.shape[1]
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                head = create_head(
+                    recipe.head, in_dim=view.input_dim(grid_dim), num_classes=len(data.labels), **dict(recipe.options)
+                )
+            start = time.perf_counter()
+            fit = fit_head(head, train, held, view, recipe.train_config(seed))
+            seconds.append(time.perf_counter() - start)
+            epochs.append(fit.epochs_run)
+            test_grids = [data.grids[data.items[i].path] for i in test_index]
+            probabilities = predict_proba(fit.head, test_grids, view)
+            summed[fold] = summed[fold] + probabilities
+            accuracies.append(float((probabilities.argmax(axis=1) == labels[test_index]).mean()))
+        per_seed.append(accuracies)
+    if ensemble:
+        fold_accuracy = [float((p.argmax(axis=1) == labels[test]).mean()) for p, (_, test) in zip(summed, folds)]
+    else:
+        fold_accuracy = [statistics.fmean(column) for column in zip(*per_seed)]
+    return Score(
+        recipe.describe() + (f" ensemble of {len(seeds)}" if ensemble else ""),
+        fold_accuracy,
+        fit_seconds=seconds,
+        seed_accuracy=[statistics.fmean(row) for row in per_seed],
+        epochs=epochs,
+    )
+
+
+def _example(data: Dataset, item: VideoItem) -> Example:
+    return Example(data.grids[item.path], data.labels.index(item.label))
+
+
+# --- the logistic-regression baseline on pooled features ------------------------------------------
+
+
+def pooled_features(grid: VideoFeatures, frames: int, motion: bool) -> np.ndarray:
+    """Mean feature of ``frames`` uniform grid frames, plus their mean |frame-to-frame change|."""
+    positions = view_positions(ViewSpec(frames=frames, grid=grid.features.shape[0], inputs="appearance"), view=0)
+    real = positions[grid.mask[positions]]
+    x = grid.features[real].astype(np.float64)
+    parts = [x.mean(axis=0)]
+    if motion:
+        parts.append(np.abs(np.diff(x, axis=0)).mean(axis=0) if len(x) > 1 else np.zeros(x.shape[1]))
+    return np.concatenate(parts)
+
+
+def logistic_cv(
+    data: Dataset,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    frames: int,
+    motion: bool,
+    c: float | None,
+) -> Score:
+    """Standardised logistic regression on pooled features over the outer folds.
+
+    ``c=None`` picks C from a small grid by an inner group-aware 4-fold CV on each training part.
+    """
+    x = np.stack([pooled_features(data.grids[item.path], frames, motion) for item in data.items])
+    y, groups = data.y, data.groups
+    accuracies, seconds = [], []
+    for train_index, test_index in folds:
+        start = time.perf_counter()
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c or 1.0, max_iter=5000))
+        if c is None:
+            inner = StratifiedGroupKFold(n_splits=4, shuffle=True, random_state=0)
+            search = GridSearchCV(model, {"logisticregression__C": [1e-4, 1e-3, 1e-2, 1e-1, 1.0]}, cv=inner)
+            search.fit(x[train_index], y[train_index], groups=groups[train_index])
+            model = search.best_estimator_
+        else:
+            model.fit(x[train_index], y[train_index])
+        seconds.append(time.perf_counter() - start)
+        accuracies.append(float((model.predict(x[test_index]) == y[test_index]).mean()))
+    what = "mean+|diff|" if motion else "mean"
+    name = f"logreg {what} f{frames} C={'inner-cv' if c is None else c}"
+    return Score(name, accuracies, fit_seconds=seconds, seed_accuracy=[statistics.fmean(accuracies)])
