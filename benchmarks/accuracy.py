@@ -36,12 +36,13 @@ from pathlib import Path
 
 import torch
 
-from cvbench import Dataset, Recipe, Score, cached_dataset, cross_validate, logistic_cv, outer_folds
+from cvbench import POOLINGS, Dataset, Recipe, Score, cached_dataset, cross_validate, logistic_cv, outer_folds
 
 from vidclass.backbones import create_backbone
 from vidclass.catalog import load_catalog
 from vidclass.features import FeatureCache
 from vidclass.heads import list_heads
+from vidclass.views import INPUTS
 from vidclass import synthetic as synthetic_data
 from vidclass.synthetic import SyntheticSpec
 
@@ -63,10 +64,9 @@ def sweep_recipes(heads: Sequence[str]) -> list[Recipe]:
     """Every recipe tried while tuning on fight_surv (all scored on the same outer folds)."""
     recipes: list[Recipe] = []
     for head in heads:
-        recipes += [
-            Recipe.make(head),
-            Recipe.make(head, inputs="appearance"),
-        ]
+        for inputs in INPUTS:
+            recipes.append(Recipe.make(head, inputs=inputs))
+        recipes.append(Recipe.make(head, inputs="appearance+rgbdiff", options={"proj_dim": 64, "input_dropout": 0.5}))
     return recipes
 
 
@@ -83,28 +83,27 @@ def fight_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list[Sco
     cache = FeatureCache(args.cache_dir)
     recipes = fight_recipes(heads) + (sweep_recipes(heads) if args.sweep else [])
     recipes = list(dict.fromkeys(recipes))  # the sweep repeats the recommended recipes
-    grids = sorted({recipe.grid for recipe in recipes} | {32})
-    data: dict[int, Dataset] = {}
-    for grid in grids:
+    # one feature set per (grid, whether it holds RGB differences); the baselines use (32, True)
+    kinds = sorted({(recipe.grid, recipe.view.rgbdiff) for recipe in recipes} | {(32, True)})
+    data: dict[tuple[int, bool], Dataset] = {}
+    for grid, rgbdiff in kinds:
         start = time.perf_counter()
-        log(f"fight: features of {len(catalog.items)} clips, grid {grid} ({args.backbone}) ...")
-        data[grid] = cached_dataset(catalog, encoder, grid, cache, args.workers)
+        what = "appearance + RGB differences" if rgbdiff else "appearance"
+        log(f"fight: {what} features of {len(catalog.items)} clips, grid {grid} ({args.backbone}) ...")
+        data[grid, rgbdiff] = cached_dataset(catalog, encoder, grid, cache, args.workers, rgbdiff=rgbdiff)
         log(f"fight: grid {grid} ready in {time.perf_counter() - start:.0f} s")
-    folds = outer_folds(data[32], args.folds, args.cv_seed)
-    for grid in grids:  # every grid must hold the same clips for the folds to be shared
-        if [item.path for item in data[grid].items] != [item.path for item in data[32].items]:
-            raise SystemExit(f"fight: grid {grid} lacks features of some clips; rerun to extract them")
-    scores = [
-        logistic_cv(data[32], folds, frames=16, motion=False, c=None),
-        logistic_cv(data[32], folds, frames=16, motion=True, c=None),
-        logistic_cv(data[32], folds, frames=16, motion=True, c=1.0),
-    ]
-    scores += _run_recipes("fight", recipes, lambda recipe: data[recipe.grid], folds, args.seeds)
+    base = data[32, True]
+    folds = outer_folds(base, args.folds, args.cv_seed)
+    for kind, part in data.items():  # every feature set must hold the same clips for the folds to be shared
+        if [item.path for item in part.items] != [item.path for item in base.items]:
+            raise SystemExit(f"fight: features {kind} lack some clips; rerun to extract them")
+    scores = [logistic_cv(base, folds, frames=16, pooling=pooling, c=None) for pooling in POOLINGS]
+    scores += _run_recipes("fight", recipes, lambda recipe: data[recipe.grid, recipe.view.rgbdiff], folds, args.seeds)
     info = {
-        "clips": len(data[32].items),
-        "groups": len(set(data[32].groups)),
+        "clips": len(base.items),
+        "groups": len(set(base.groups)),
         "folds": [len(test) for _, test in folds],
-        "labels": data[32].labels,
+        "labels": base.labels,
     }
     return scores, info
 
@@ -121,11 +120,11 @@ def synthetic_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list
     catalog = load_catalog(root)
     encoder = create_backbone(args.backbone)
     frames = int(spec.seconds * spec.fps) // 2
-    data = cached_dataset(catalog, encoder, 2 * frames, FeatureCache(args.cache_dir), args.workers)
+    data = cached_dataset(catalog, encoder, 2 * frames, FeatureCache(args.cache_dir), args.workers, rgbdiff=True)
     folds = outer_folds(data, args.folds, args.cv_seed)
     recipes = [
         Recipe.make(head, frames=frames, grid=2 * frames, inputs=inputs)
-        for inputs in ("appearance", "appearance+motion")
+        for inputs in INPUTS
         for head in heads
     ]
     scores = _run_recipes("synthetic", recipes, lambda recipe: data, folds, args.seeds)

@@ -28,7 +28,7 @@ from vidclass.catalog import Catalog, VideoItem, split_catalog
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, load_features
 from vidclass.heads import create_head
 from vidclass.training import Example, TrainConfig, fit_head
-from vidclass.views import ViewSpec, predict_proba, view_positions
+from vidclass.views import DEFAULT_INPUTS, ViewSpec, predict_proba, view_positions
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Recipe:
     head: str
     frames: int = 16
     grid: int = 32
-    inputs: str = "appearance+motion"
+    inputs: str = DEFAULT_INPUTS
     options: tuple[tuple[str, Any], ...] = ()  # head options, as sorted (name, value) pairs
     epochs: int = 60
     lr: float = 1e-3
@@ -69,7 +69,7 @@ class Recipe:
     def describe(self) -> str:
         """``head motion f16/g32 opt=value ...``: the head, inputs, views and every non-default setting."""
         base = Recipe(self.head)
-        parts = [self.head, "motion" if self.inputs == "appearance+motion" else "appear", f"f{self.frames}/g{self.grid}"]
+        parts = [self.head, _INPUTS[self.inputs], f"f{self.frames}/g{self.grid}"]
         parts += [f"{name}={value}" for name, value in self.options]
         for name in ("epochs", "lr", "weight_decay", "patience", "label_smoothing", "batch_size"):
             if getattr(self, name) != getattr(base, name):
@@ -78,6 +78,7 @@ class Recipe:
 
 
 _SHORT = {"weight_decay": "wd", "label_smoothing": "ls", "batch_size": "bs"}
+_INPUTS = {"appearance": "appear", "appearance+motion": "motion", "appearance+rgbdiff": "rgbdiff"}
 
 
 @dataclass
@@ -133,11 +134,13 @@ class Dataset:
         return Catalog(self.root, list(items), self.labels, self.source_format)
 
 
-def cached_dataset(catalog: Catalog, encoder: FrameEncoder, grid: int, cache: FeatureCache, workers: int) -> Dataset:
+def cached_dataset(
+    catalog: Catalog, encoder: FrameEncoder, grid: int, cache: FeatureCache, workers: int, *, rgbdiff: bool = False
+) -> Dataset:
     """Extract (what the cache lacks) and load the grid features of every clip of ``catalog``."""
     paths = [item.path for item in catalog.items]
-    extract_features(paths, encoder, grid, cache=cache, workers=workers)
-    grids = load_features(paths, FeatureSpec.for_encoder(encoder, grid), cache)
+    extract_features(paths, encoder, grid, cache=cache, workers=workers, rgbdiff=rgbdiff)
+    grids = load_features(paths, FeatureSpec.for_encoder(encoder, grid, rgbdiff=rgbdiff), cache)
     items = [item for item in catalog.items if item.path in grids]
     return Dataset(items, list(catalog.labels), grids, catalog.root, catalog.source_format)
 
@@ -210,14 +213,20 @@ def _example(data: Dataset, item: VideoItem) -> Example:
 # --- the logistic-regression baseline on pooled features ------------------------------------------
 
 
-def pooled_features(grid: VideoFeatures, frames: int, motion: bool) -> np.ndarray:
-    """Mean feature of ``frames`` uniform grid frames, plus their mean |frame-to-frame change|."""
+POOLINGS = ("mean", "mean+|diff|", "mean+rgbdiff")
+
+
+def pooled_features(grid: VideoFeatures, frames: int, pooling: str) -> np.ndarray:
+    """Mean feature of ``frames`` uniform grid frames; with ``mean+|diff|`` also their mean
+    |frame-to-frame change|, with ``mean+rgbdiff`` the mean feature of their RGB differences."""
     positions = view_positions(ViewSpec(frames=frames, grid=grid.features.shape[0], inputs="appearance"), view=0)
     real = positions[grid.mask[positions]]
     x = grid.features[real].astype(np.float64)
     parts = [x.mean(axis=0)]
-    if motion:
+    if pooling == "mean+|diff|":
         parts.append(np.abs(np.diff(x, axis=0)).mean(axis=0) if len(x) > 1 else np.zeros(x.shape[1]))
+    elif pooling == "mean+rgbdiff":
+        parts.append(grid.rgbdiff[real].astype(np.float64).mean(axis=0))
     return np.concatenate(parts)
 
 
@@ -226,14 +235,14 @@ def logistic_cv(
     folds: list[tuple[np.ndarray, np.ndarray]],
     *,
     frames: int,
-    motion: bool,
+    pooling: str,
     c: float | None,
 ) -> Score:
     """Standardised logistic regression on pooled features over the outer folds.
 
     ``c=None`` picks C from a small grid by an inner group-aware 4-fold CV on each training part.
     """
-    x = np.stack([pooled_features(data.grids[item.path], frames, motion) for item in data.items])
+    x = np.stack([pooled_features(data.grids[item.path], frames, pooling) for item in data.items])
     y, groups = data.y, data.groups
     accuracies, seconds = [], []
     for train_index, test_index in folds:
@@ -248,6 +257,5 @@ def logistic_cv(
             model.fit(x[train_index], y[train_index])
         seconds.append(time.perf_counter() - start)
         accuracies.append(float((model.predict(x[test_index]) == y[test_index]).mean()))
-    what = "mean+|diff|" if motion else "mean"
-    name = f"logreg {what} f{frames} C={'inner-cv' if c is None else c}"
+    name = f"logreg {pooling} f{frames} C={'inner-cv' if c is None else c}"
     return Score(name, accuracies, fit_seconds=seconds, seed_accuracy=[statistics.fmean(accuracies)])

@@ -7,12 +7,14 @@ per CNN batch, measures
 - ``P1``: the end-to-end rate of :func:`vidclass.features.extract_features` (decode + preprocess +
   CNN + cache write, into a fresh temporary cache), in frames/s, divided by the rate of the same
   encoder alone on the same frames already decoded and preprocessed in memory, in the same
-  process with the same batch size. The clips are cut into ``--chunks`` parts and each part is
+  process with the same batch size. With ``--inputs appearance+rgbdiff`` (the default) every grid
+  frame is two CNN images, the frame and its RGB difference, and both sides count images. The clips are cut into ``--chunks`` parts and each part is
   timed both ways in turn, so a change of machine load during the run weighs on both alike.
 - ``P2``: that end-to-end rate against the method of the Keras video classification example on
   ``--keras-clips`` clips spread over the set (timed a few at a time, after each chunk): OpenCV
   decodes every frame, each is centre-cropped to a square and resized, and the same encoder runs
-  once per frame (batch 1) on the first 20 frames. Both rates count frames whose features come out.
+  once per frame (batch 1) on the first 20 frames. Both rates count frames whose features come out
+  (for vidclass, a grid frame with its RGB-difference features counts once).
 - the peak resident memory of the extraction: ``getrusage`` ``ru_maxrss`` of this process and
   of its largest child (a decode worker), read after the first chunk's extraction, before any
   frames are held in memory for the encoder-alone timing. Their sum bounds the peak from above
@@ -40,10 +42,11 @@ import cv2
 import numpy as np
 import torch
 
-from vidclass import sampling, video
+from vidclass import motion, sampling, video
 from vidclass.backbones import FrameEncoder, create_backbone
 from vidclass.catalog import load_catalog
 from vidclass.features import FeatureCache, extract_features
+from vidclass.views import DEFAULT_INPUTS, INPUTS
 
 KERAS_FRAMES = 20  # MAX_SEQ_LENGTH of the Keras example
 
@@ -65,14 +68,18 @@ def spread(paths: list[Path], count: int | None) -> list[Path]:
     return [paths[i] for i in np.linspace(0, len(paths) - 1, count).round().astype(int)]
 
 
-def preprocessed(paths: list[Path], encoder: FrameEncoder, grid: int) -> np.ndarray:
-    """The grid frames of ``paths`` as extraction feeds them to the CNN, all in memory."""
+def preprocessed(paths: list[Path], encoder: FrameEncoder, grid: int, rgbdiff: bool) -> np.ndarray:
+    """The images of ``paths`` that extraction feeds to the CNN (grid frames, and with
+    ``rgbdiff`` their difference images), all in memory."""
     p = encoder.spec.preprocess
     arrays = []
     for path in paths:
         info = video.probe(path)
         indices = sampling.uniform(info.num_frames, grid).indices
-        arrays.append(video.read_frames(path, indices, size=p.resize, crop=p.crop, interpolation=p.interpolation, info=info))
+        read = lambda i: video.read_frames(path, i, size=p.resize, crop=p.crop, interpolation=p.interpolation, info=info)
+        arrays.append(read(indices))
+        if rgbdiff:
+            arrays.append(motion.difference_frames(*map(read, motion.partner_pairs(indices, info.num_frames, info.fps))))
     return np.concatenate(arrays)
 
 
@@ -123,19 +130,22 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=16, help="grid frames per clip")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="decode processes of extract_features")
+    parser.add_argument("--inputs", choices=INPUTS, default=DEFAULT_INPUTS, help="appearance+rgbdiff also encodes RGB differences")
     parser.add_argument("--chunks", type=int, default=4, help="parts timed in turn for P1")
     parser.add_argument("--keras-clips", type=int, default=20, help="clips for the Keras-method baseline")
     args = parser.parse_args()
 
+    rgbdiff = args.inputs == "appearance+rgbdiff"
+    per_frame = 2 if rgbdiff else 1  # CNN images per grid frame
     before = load_average()
     paths = spread([item.path for item in load_catalog(args.data).items], args.clips)
     encoder = create_backbone(args.backbone)
     print(
         f"{len(paths)} clips of {args.data}; {args.backbone} ({encoder.weights_id[:40]}...), grid {args.frames}, "
-        f"batch {args.batch_size}, workers {args.workers}; torch {torch.__version__} {torch.get_num_threads()} "
+        f"batch {args.batch_size}, workers {args.workers}, inputs {args.inputs}; torch {torch.__version__} {torch.get_num_threads()} "
         f"threads, {os.cpu_count()} CPUs {platform.machine()}; load average before: {before}"
     )
-    warm = preprocessed(paths[:1], encoder, args.frames)
+    warm = preprocessed(paths[:1], encoder, args.frames, rgbdiff=False)
     encode_alone(encoder, np.concatenate([warm] * (args.batch_size // len(warm) + 1))[: args.batch_size], args.batch_size)
     encode_alone(encoder, warm[:1], 1)  # the Keras method's batch of 1 gets its warm-up too
 
@@ -151,7 +161,8 @@ def main() -> None:
             chunk = [paths[i] for i in part]
             start = time.perf_counter()
             report = extract_features(
-                chunk, encoder, args.frames, cache=cache, batch_size=args.batch_size, workers=args.workers
+                chunk, encoder, args.frames, cache=cache, batch_size=args.batch_size, workers=args.workers,
+                rgbdiff=rgbdiff,
             )
             seconds = time.perf_counter() - start
             if not ratios:  # peak memory so far: model, extraction and its workers, no frame pool yet
@@ -159,31 +170,32 @@ def main() -> None:
                 child_max = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
             if report.failed:
                 raise SystemExit(f"extraction failed: {report.failed}")
-            frames = preprocessed(chunk, encoder, args.frames)
+            frames = preprocessed(chunk, encoder, args.frames, rgbdiff)
             alone_seconds = encode_alone(encoder, frames, args.batch_size)
             count = len(frames)
             del frames
-            end_to_end.frames, end_to_end.seconds = end_to_end.frames + report.frames, end_to_end.seconds + seconds
+            images = report.frames * per_frame
+            end_to_end.frames, end_to_end.seconds = end_to_end.frames + images, end_to_end.seconds + seconds
             alone.frames, alone.seconds = alone.frames + count, alone.seconds + alone_seconds
-            ratios.append((report.frames / seconds) / (count / alone_seconds))
+            ratios.append((images / seconds) / (count / alone_seconds))
             start = time.perf_counter()
             keras.frames += sum(keras_features(paths[i], encoder) for i in keras_part)
             keras.seconds += time.perf_counter() - start
             print(
-                f"chunk {len(ratios)}/{len(chunks)}: {len(chunk)} clips, extraction {report.frames / seconds:.2f} "
-                f"frames/s, encoder alone {count / alone_seconds:.2f} frames/s, P1 {ratios[-1]:.2f}; "
+                f"chunk {len(ratios)}/{len(chunks)}: {len(chunk)} clips, extraction {images / seconds:.2f} "
+                f"images/s, encoder alone {count / alone_seconds:.2f} images/s, P1 {ratios[-1]:.2f}; "
                 f"load {load_average()}",
                 flush=True,
             )
 
     p1 = end_to_end.rate / alone.rate
-    p2 = end_to_end.rate / keras.rate
-    header = f"{'method':<58} {'clips':>5} {'frames':>7} {'wall s':>8} {'frames/s':>9}"
+    p2 = end_to_end.rate / per_frame / keras.rate  # grid frames (with their RGB differences) per second
+    header = f"{'method':<58} {'clips':>5} {'images':>7} {'wall s':>8} {'images/s':>9}"
     print(header)
     print("-" * len(header))
     rows = [
         (f"vidclass extract_features (workers {args.workers})", len(paths), end_to_end),
-        ("encoder alone on the same frames, preprocessed in memory", len(paths), alone),
+        ("encoder alone on the same images, preprocessed in memory", len(paths), alone),
         (f"Keras example (OpenCV every frame, batch 1, first {KERAS_FRAMES})", sum(map(len, keras_chunks)), keras),
     ]
     for name, clips, timing in rows:

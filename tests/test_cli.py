@@ -53,3 +53,14 @@ def test_data_reports_unreadable_files_and_goes_on(direction_dataset, tmp_path):
     summary = json.loads(result.stdout)
     assert summary["clips"] == 5
     assert [entry["path"].endswith("broken clip.mp4") for entry in summary["unreadable"]] == [True]
+
+
+def test_extract_and_train_default_to_the_library_inputs():
+    """`vidclass extract` must cache what `vidclass train` will read, and both follow the library."""
+    import inspect
+
+    from vidclass import cli
+    from vidclass.views import DEFAULT_INPUTS
+
+    for command in (cli.extract, cli.train):
+        assert inspect.signature(command).parameters["inputs"].default == DEFAULT_INPUTS

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidclass import features, sampling, video
+from vidclass import features, motion, sampling, video
 from vidclass.backbones import FrameEncoder, create_backbone
 from vidclass.errors import ConfigError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, fingerprint, load_features
@@ -89,6 +89,30 @@ def test_features_equal_a_direct_computation(clips, encoder, tmp_path):
         assert (entry.num_frames, entry.fps) == (info.num_frames, info.fps)
     # Different videos give different features (the comparison above is not trivially true).
     assert not np.allclose(entries[clips[0]].features, entries[clips[-1]].features, atol=1e-3)
+
+
+def test_rgbdiff_features_are_those_of_the_difference_images(clips, encoder, tmp_path):
+    cache = FeatureCache(tmp_path)
+    report = extract_features(clips, encoder, GRID, cache=cache, batch_size=5, rgbdiff=True)
+    assert (report.computed, report.frames) == (len(clips), len(clips) * GRID)
+    entries = load_features(clips, FeatureSpec.for_encoder(encoder, GRID, rgbdiff=True), cache)
+    p = encoder.spec.preprocess
+    for path in clips:
+        info = video.probe(path)
+        indices = sampling.uniform(info.num_frames, GRID).indices
+        earlier, later = motion.partner_pairs(indices, info.num_frames, info.fps)
+        pair = [video.read_frames(path, i, size=p.resize, crop=p.crop, interpolation=p.interpolation) for i in (earlier, later)]
+        with torch.inference_mode():
+            expected = encoder(torch.from_numpy(motion.difference_frames(*pair))).numpy()
+        np.testing.assert_allclose(entries[path].rgbdiff, expected, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(entries[path].features, direct(path, encoder, GRID), rtol=1e-4, atol=1e-4)
+    # the moving square makes the difference images differ from flat grey
+    flat = encoder(torch.full((1, p.crop, p.crop, 3), 128, dtype=torch.uint8)).detach().numpy()
+    assert not np.allclose(entries[clips[0]].rgbdiff, flat, atol=1e-3)
+    # appearance-only and RGB-difference entries are cached apart, and neither rewrites the other
+    assert load_features(clips, FeatureSpec.for_encoder(encoder, GRID), cache) == {}
+    again = extract_features(clips, encoder, GRID, cache=cache, rgbdiff=True)
+    assert (again.computed, again.cached) == (0, len(clips))
 
 
 def test_short_video_repeats_its_last_frame_and_masks_the_repeats(clips, encoder, tmp_path, monkeypatch):
@@ -272,7 +296,7 @@ SUMMARY = re.compile(r"(\d+) videos: (\d+) computed .*?(\d+) from cache, (\d+) f
 def _cli(dataset: Path, cache: Path) -> list[str]:
     return [
         sys.executable, "-m", "vidclass", "extract", str(dataset), "--backbone", BACKBONE,
-        "--pretrained", "none", "--frames", "4", "--cache", str(cache),
+        "--pretrained", "none", "--frames", "4", "--inputs", "appearance+rgbdiff", "--cache", str(cache),
     ]
 
 
@@ -330,7 +354,7 @@ def test_a_killed_extraction_resumes_with_only_the_unfinished_videos(encoder, tm
     after = entry_files(cache)
     assert len(after) == len(clips)
     assert {path: after[path] for path in before} == before  # finished entries were not rewritten
-    spec = FeatureSpec.for_encoder(encoder, 8)
+    spec = FeatureSpec.for_encoder(encoder, 8, rgbdiff=True)
     store = FeatureCache(cache)
     assert sorted(store.entry_path(spec, fingerprint(path)) for path in clips) == sorted(after)
     entries = load_features(clips, spec, store)

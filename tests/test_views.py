@@ -30,7 +30,7 @@ def test_training_views_vary_but_stay_in_their_segment():
 def test_motion_channel_is_the_change_between_real_frames():
     features = np.arange(12, dtype=np.float32).reshape(4, 3) ** 2
     mask = np.array([True, True, True, False])
-    x = model_inputs(features, mask, ViewSpec(frames=4, grid=4))
+    x = model_inputs(features, mask, ViewSpec(frames=4, grid=4, inputs="appearance+motion"))
     assert x.shape == (4, 6)
     np.testing.assert_array_equal(x[:, :3], features)
     np.testing.assert_array_equal(x[0, 3:], 0)

@@ -28,7 +28,7 @@ from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, fingerprint, load_features
 from vidclass.heads import TemporalHead, create_head
-from vidclass.views import ViewSpec, predict_proba
+from vidclass.views import DEFAULT_INPUTS, ViewSpec, predict_proba
 
 Dataset = str | Path | catalog_.Catalog
 
@@ -38,8 +38,8 @@ class VideoClassifier:
 
     Parameters mirror ``vidclass train``: ``backbone`` (see ``vidclass backbones``),
     ``head`` (see ``vidclass.heads.list_heads``), ``frames`` per view, ``grid`` frames
-    cached per video (default ``2 * frames``), ``inputs`` (``appearance`` or
-    ``appearance+motion``), the optimisation settings of ``TrainConfig``, the split
+    cached per video (default ``2 * frames``), ``inputs`` (``appearance``,
+    ``appearance+motion`` or ``appearance+rgbdiff``, see :mod:`vidclass.views`), the optimisation settings of ``TrainConfig``, the split
     fractions ``val`` / ``test`` and its ``seed``, the feature ``cache_dir`` and decode
     ``workers``.
     """
@@ -51,7 +51,7 @@ class VideoClassifier:
         frames: int = 16,
         *,
         grid: int | None = None,
-        inputs: str = "appearance+motion",
+        inputs: str = DEFAULT_INPUTS,
         head_options: dict[str, Any] | None = None,
         pretrained: bool = True,
         weights: str | Path | None = None,
@@ -188,8 +188,8 @@ class VideoClassifier:
     ) -> tuple[dict[Path, VideoFeatures], dict[str, str]]:
         """Cached grid features of ``paths`` (extracting what is missing) and the failures."""
         cache = self._cache()
-        report = extract_features(paths, encoder, view.grid, cache=cache, workers=self.workers)
-        spec = FeatureSpec.for_encoder(encoder, view.grid)
+        report = extract_features(paths, encoder, view.grid, cache=cache, workers=self.workers, rgbdiff=view.rgbdiff)
+        spec = FeatureSpec.for_encoder(encoder, view.grid, rgbdiff=view.rgbdiff)
         return load_features(paths, spec, cache), report.failed
 
     def _check_fitted(self) -> None:

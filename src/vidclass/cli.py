@@ -152,6 +152,10 @@ PretrainedOpt = Annotated[
 WeightsOpt = Annotated[Optional[Path], typer.Option(help="Local weights file (.safetensors/.pth) for the backbone.")]
 CacheOpt = Annotated[Optional[Path], typer.Option(help="Feature cache folder (default: the user cache folder).")]
 FramesOpt = Annotated[int, typer.Option(help="Frames per view; the cache holds twice as many per video.")]
+InputsOpt = Annotated[
+    str,
+    typer.Option(help="appearance, appearance+motion (feature changes) or appearance+rgbdiff (CNN on pixel differences)."),
+]
 
 
 def _pretrained(value: str) -> bool:
@@ -173,14 +177,17 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Frames per CNN batch (batches span videos).")] = 32,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
     format: Annotated[str, typer.Option(help="Dataset format, as for `vidclass data`.")] = "auto",
+    inputs: InputsOpt = "appearance+rgbdiff",
 ) -> None:
     """Compute and cache frame features of every video; a rerun computes only what is missing."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from vidclass.backbones import create_backbone
     from vidclass.features import FeatureCache, extract_features
+    from vidclass.views import ViewSpec
 
     found = _catalog_options(dataset, format, None, None, None, None)
+    view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs)
     encoder = create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights)
     store = FeatureCache(cache)
     columns = (
@@ -197,8 +204,8 @@ def extract(
             bar.update(task, rate=f"{done / max(time.perf_counter() - started, 1e-9):.2f} clips/s")
 
         report = extract_features(
-            [item.path for item in found.items], encoder, 2 * frames, cache=store, batch_size=batch_size,
-            workers=workers, on_video=advance,
+            [item.path for item in found.items], encoder, view.grid, cache=store, batch_size=batch_size,
+            workers=workers, rgbdiff=view.rgbdiff, on_video=advance,
         )
     console.print(
         f"{report.total} videos: {report.computed} computed ({report.frames_per_second:.1f} frames/s), "
@@ -218,7 +225,7 @@ def train(
         Optional[list[str]], typer.Option(help="Head option NAME=VALUE (JSON value), repeatable.")
     ] = None,
     frames: FramesOpt = 16,
-    inputs: Annotated[str, typer.Option(help="appearance or appearance+motion.")] = "appearance+motion",
+    inputs: InputsOpt = "appearance+rgbdiff",
     epochs: Annotated[int, typer.Option(help="Most epochs; early stopping usually ends sooner.")] = 60,
     batch_size: Annotated[int, typer.Option(help="Videos per training batch.")] = 16,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,

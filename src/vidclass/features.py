@@ -8,9 +8,13 @@ random offset); evaluation takes the centre of each segment. One entry per video
 cache simple and the extraction cost fixed, whatever number of views training wants.
 
 One cache entry per (video content fingerprint, backbone and weights id, preprocessing,
-grid): a ``.safetensors`` file written under a temporary name and renamed when complete, so
+grid, motion stream): a ``.safetensors`` file written under a temporary name and renamed when complete, so
 a killed run leaves no half-written entry under a real name, and a rerun redoes only the
 videos that have none. An entry that fails to load or does not match its key is recomputed.
+
+With ``rgbdiff`` an entry also holds, for every grid frame, the features of its RGB
+difference with the frame about 1/15 s later (:mod:`vidclass.motion`): the frames of both
+are decoded in the same pass, and both kinds of image go through the CNN in the same batches.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from torch.utils.data import DataLoader, Dataset
 
-from vidclass import sampling, video
+from vidclass import motion, sampling, video
 from vidclass.backbones import FrameEncoder
 from vidclass.errors import ConfigError, VidclassError
 
@@ -69,17 +73,21 @@ class FeatureSpec:
     weights_id: str
     preprocess: dict
     grid: int
+    rgbdiff: bool = False  # also the features of RGB-difference frames
 
     def __post_init__(self) -> None:
         if self.grid < 1:
             raise ConfigError(f"grid must be a positive number of frames, got {self.grid}")
 
     @classmethod
-    def for_encoder(cls, encoder: FrameEncoder, grid: int) -> FeatureSpec:
-        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid)
+    def for_encoder(cls, encoder: FrameEncoder, grid: int, *, rgbdiff: bool = False) -> FeatureSpec:
+        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid, rgbdiff)
 
     def key(self, video_fingerprint: str) -> str:
-        blob = json.dumps({"format": CACHE_FORMAT, "video": video_fingerprint, **asdict(self)}, sort_keys=True)
+        fields = asdict(self)
+        if not self.rgbdiff:  # appearance-only entries keep the keys they had before the motion stream
+            del fields["rgbdiff"]
+        blob = json.dumps({"format": CACHE_FORMAT, "video": video_fingerprint, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:40]
 
 
@@ -93,6 +101,7 @@ class VideoFeatures:
     fps: float
     num_frames: int
     duration: float
+    rgbdiff: np.ndarray | None = None  # float32 (grid, D): features of the RGB differences at ``indices``
 
 
 class FeatureCache:
@@ -116,9 +125,12 @@ class FeatureCache:
                 meta = entry.metadata() or {}
                 if meta.get("key") != spec.key(video_fingerprint):
                     return None
-                tensors = {name: entry.get_tensor(name) for name in ("features", "indices", "mask")}
+                names = ("features", "indices", "mask") + (("rgbdiff",) if spec.rgbdiff else ())
+                tensors = {name: entry.get_tensor(name) for name in names}
             features = tensors["features"]
             if features.shape[0] != spec.grid or tensors["indices"].shape != (spec.grid,):
+                return None
+            if spec.rgbdiff and tensors["rgbdiff"].shape != features.shape:
                 return None
             return VideoFeatures(
                 features=features,
@@ -127,6 +139,7 @@ class FeatureCache:
                 fps=float(meta["fps"]),
                 num_frames=int(meta["num_frames"]),
                 duration=float(meta["duration"]),
+                rgbdiff=tensors.get("rgbdiff"),
             )
         except (SafetensorError, OSError, KeyError, ValueError):
             return None
@@ -149,6 +162,10 @@ class FeatureCache:
             "indices": entry.indices.astype(np.int64),
             "mask": entry.mask.astype(np.uint8),
         }
+        if spec.rgbdiff:
+            if entry.rgbdiff is None:
+                raise ConfigError(f"{source}: the feature spec wants RGB-difference features but the entry has none")
+            tensors["rgbdiff"] = np.ascontiguousarray(entry.rgbdiff, dtype=np.float32)
         save_file(tensors, str(tmp), metadata=metadata)
         os.replace(tmp, path)
         return path
@@ -177,7 +194,7 @@ class ExtractionReport:
 @dataclass(frozen=True)
 class _Decoded:
     position: int
-    frames: np.ndarray | None  # uint8 (distinct grid frames, crop, crop, 3)
+    frames: np.ndarray | None  # uint8 (distinct grid frames [+ their RGB differences], crop, crop, 3)
     grid_rows: np.ndarray | None  # int64 (grid,): the row of ``frames`` at each grid slot
     indices: np.ndarray | None
     mask: np.ndarray | None
@@ -189,13 +206,16 @@ class _GridFrames(Dataset):
     """Decodes the grid frames of each video, resized and cropped for the backbone.
 
     A video shorter than the grid repeats its last frame; each distinct frame is decoded
-    (and later encoded) once, and ``grid_rows`` puts the grid back together.
+    (and later encoded) once, and ``grid_rows`` puts the grid back together. With ``rgbdiff``
+    the difference image of each distinct frame follows the distinct frames, and the frames
+    of both are decoded in one pass.
     """
 
-    def __init__(self, paths: Sequence[Path], grid: int, preprocess) -> None:
+    def __init__(self, paths: Sequence[Path], grid: int, preprocess, *, rgbdiff: bool = False) -> None:
         self.paths = list(paths)
         self.grid = grid
         self.preprocess = preprocess
+        self.rgbdiff = rgbdiff
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -206,14 +226,19 @@ class _GridFrames(Dataset):
             info = video.probe(path)
             sample = sampling.uniform(info.num_frames, self.grid)
             distinct, grid_rows = np.unique(sample.indices, return_inverse=True)
+            earlier, later = motion.partner_pairs(distinct, info.num_frames, info.fps)
+            wanted = np.concatenate([distinct, earlier, later]) if self.rgbdiff else distinct
             frames = video.read_frames(
                 path,
-                distinct,
+                wanted,
                 size=self.preprocess.resize,
                 crop=self.preprocess.crop,
                 interpolation=self.preprocess.interpolation,
                 info=info,
             )
+            if self.rgbdiff:
+                n = len(distinct)
+                frames = np.concatenate([frames[:n], motion.difference_frames(frames[n : 2 * n], frames[2 * n :])])
         except VidclassError as error:
             return _Decoded(position, None, None, None, None, None, str(error))
         return _Decoded(position, frames, grid_rows.reshape(-1), sample.indices, sample.mask, info, None)
@@ -248,11 +273,13 @@ def extract_features(
     cache: FeatureCache,
     batch_size: int = 32,
     workers: int = 1,
+    rgbdiff: bool = False,
     on_video: Callable[[str, str], None] | None = None,
 ) -> ExtractionReport:
     """Compute and cache the grid features of every video in ``paths`` that has no entry yet.
 
-    Decoding runs in ``workers`` background processes while the CNN runs here on batches
+    With ``rgbdiff`` the entries also hold the features of each grid frame's RGB difference
+    (twice the CNN work). Decoding runs in ``workers`` background processes while the CNN runs here on batches
     of ``batch_size`` frames that span videos. An unreadable video is reported in the
     returned report and skipped; the rest go on. ``on_video(path, status)`` is called once
     per video with status ``cached``, ``computed`` or ``failed``, for progress display.
@@ -261,7 +288,7 @@ def extract_features(
         raise ConfigError(f"batch_size must be >= 1 frame, got {batch_size}")
     if workers < 0:
         raise ConfigError(f"workers must be >= 0 (0 decodes in this process), got {workers}")
-    spec = FeatureSpec.for_encoder(encoder, grid)
+    spec = FeatureSpec.for_encoder(encoder, grid, rgbdiff=rgbdiff)
     report = ExtractionReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
     pending: list[tuple[Path, str]] = []
@@ -282,7 +309,7 @@ def extract_features(
         return report
 
     start = time.perf_counter()
-    dataset = _GridFrames([p for p, _ in pending], grid, encoder.spec.preprocess)
+    dataset = _GridFrames([p for p, _ in pending], grid, encoder.spec.preprocess, rgbdiff=rgbdiff)
     videos: dict[int, _Decoded] = {}  # decoded videos whose features are not all computed yet
     parts: dict[int, list[np.ndarray]] = {}  # features computed so far, per video
     queue: deque[tuple[int, np.ndarray]] = deque()  # frames waiting for the CNN, per video
@@ -310,11 +337,14 @@ def extract_features(
                 save(videos.pop(position), np.concatenate(parts.pop(position)))
         queued -= count
 
-    def save(decoded: _Decoded, distinct_features: np.ndarray) -> None:
+    def save(decoded: _Decoded, encoded: np.ndarray) -> None:
         path, video_print = pending[decoded.position]
         info = decoded.info
-        features = distinct_features[decoded.grid_rows]
-        entry = VideoFeatures(features, decoded.indices, decoded.mask, info.fps, info.num_frames, info.duration)
+        appearance, differences = np.split(encoded, 2) if rgbdiff else (encoded, None)
+        entry = VideoFeatures(
+            appearance[decoded.grid_rows], decoded.indices, decoded.mask, info.fps, info.num_frames, info.duration,
+            rgbdiff=differences[decoded.grid_rows] if differences is not None else None,
+        )
         cache.save(spec, video_print, entry, path)
         report.computed += 1
         report.frames += grid

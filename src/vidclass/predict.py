@@ -7,6 +7,8 @@ features over them. Memory holds one window of features and a few frames, whatev
 video's length. Window probabilities are smoothed by rolling prediction averaging over
 the last ``smooth`` windows. Live sources are followed in real time: when processing
 falls behind the source, sampled frames are skipped (and counted) rather than queued.
+A model on ``appearance+rgbdiff`` inputs also gets each sampled frame's RGB difference with
+the frame a fixed offset later (:mod:`vidclass.motion`), which the stream converts too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidclass import video
+from vidclass import motion, video
 from vidclass.api import VideoClassifier
 from vidclass.errors import ConfigError
 from vidclass.timeline import RollingAverage, TimelineResult
@@ -95,6 +97,40 @@ class _Sampler:
         return True
 
 
+class _DifferencePairs:
+    """The ``want`` callback of a stream that also converts each sampled frame's partner,
+    and the pairing of the two into (time, frame, RGB difference) as the partners arrive."""
+
+    def __init__(self, sampler: Callable[[int, float], bool]) -> None:
+        self.sampler = sampler
+        self.picked: set[int] = set()
+        self.waiting: dict[int, list[tuple[float, np.ndarray]]] = {}  # partner index -> sampled frames
+
+    def __call__(self, index: int, time: float) -> bool:
+        if self.sampler(index, time):
+            self.picked.add(index)
+            return True
+        return index in self.waiting
+
+    def take(self, frame: video.StreamedFrame) -> list[tuple[float, np.ndarray, np.ndarray]]:
+        """The sampled frames this frame completes; remembers it when it is sampled itself."""
+        done = [
+            (time, earlier, motion.difference_frames(earlier, frame.model))
+            for time, earlier in self.waiting.pop(frame.index, [])
+        ]
+        if frame.index in self.picked:
+            self.picked.discard(frame.index)
+            partner = frame.index + motion.partner_offset(frame.fps)
+            self.waiting.setdefault(partner, []).append((frame.time, frame.model))
+        return done
+
+    def flush(self) -> list[tuple[float, np.ndarray, np.ndarray]]:
+        """At the end of the stream: the frames whose partner never came, with no motion."""
+        left = sorted((item for items in self.waiting.values() for item in items), key=lambda item: item[0])
+        self.waiting.clear()
+        return [(time, frame, motion.difference_frames(frame, frame)) for time, frame in left]
+
+
 def run_timeline(
     model: VideoClassifier,
     source: str | Path,
@@ -116,11 +152,13 @@ def run_timeline(
     stride = max(1, round(settings.stride * rate))
     live = video.is_live_source(source)
     sampler = _Sampler(rate, live)
+    pairs = _DifferencePairs(sampler) if view.rgbdiff else None
     pre = encoder.spec.preprocess
 
     features: deque[np.ndarray] = deque(maxlen=length)
+    differences: deque[np.ndarray] = deque(maxlen=length)  # with rgbdiff inputs: their features
     times: deque[float] = deque(maxlen=length)
-    queued: list[tuple[float, np.ndarray]] = []
+    queued: list[tuple[float, np.ndarray, np.ndarray | None]] = []  # (time, frame, RGB difference or None)
     waiting_frames: deque[tuple[float, np.ndarray]] = deque()
     shown: deque[tuple[float, np.ndarray]] = deque()  # (time from which it shows, smoothed probabilities)
     smoother = RollingAverage(settings.smooth)
@@ -130,8 +168,8 @@ def run_timeline(
     sampled = 0
     current: np.ndarray | None = None
 
-    def classify(windows: list[np.ndarray]) -> np.ndarray:
-        x = np.stack([model_inputs(w, np.ones(len(w), bool), view) for w in windows])
+    def classify(windows: list[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+        x = np.stack([model_inputs(w, np.ones(len(w), bool), view, d) for w, d in windows])
         with torch.inference_mode():
             logits = head(torch.from_numpy(x), torch.ones(x.shape[:2], dtype=torch.bool))
         return torch.softmax(logits, dim=1).numpy()
@@ -140,15 +178,18 @@ def run_timeline(
         nonlocal sampled
         if not queued:
             return
+        images = [frame for _, frame, _ in queued] + [d for _, _, d in queued if d is not None]
         with torch.inference_mode():
-            encoded = encoder(torch.from_numpy(np.stack([frame for _, frame in queued]))).float().numpy()
+            encoded = encoder(torch.from_numpy(np.stack(images))).float().numpy()
         windows, spans = [], []
-        for (time, _), feature in zip(queued, encoded):
-            features.append(feature)
+        for i, (time, _, difference) in enumerate(queued):
+            features.append(encoded[i])
+            if difference is not None:
+                differences.append(encoded[len(queued) + i])
             times.append(time)
             sampled += 1
             if len(features) == length and (sampled - length) % stride == 0:
-                windows.append(np.stack(features))
+                windows.append(current_window())
                 spans.append((times[0], time + 1.0 / rate))
         queued.clear()
         if windows:
@@ -157,6 +198,9 @@ def run_timeline(
                 ends.append(end)
                 raw.append(probabilities)
                 shown.append((end - 1.0 / rate, smoother.update(probabilities)))
+
+    def current_window() -> tuple[np.ndarray, np.ndarray | None]:
+        return np.stack(features), np.stack(differences) if pairs is not None else None
 
     def show(until: float) -> None:
         nonlocal current
@@ -168,18 +212,20 @@ def run_timeline(
 
     for frame in video.stream_frames(
         source, size=pre.resize, crop=pre.crop, interpolation=pre.interpolation,
-        display=annotate is not None, want=sampler,
+        display=annotate is not None, want=pairs if pairs is not None else sampler,
     ):
         if frame.model is not None:
-            queued.append((frame.time, frame.model))
-            if len(queued) >= settings.batch_size or live:
+            queued.extend(pairs.take(frame) if pairs is not None else [(frame.time, frame.model, None)])
+            if len(queued) >= settings.batch_size or (live and queued):
                 process()
         if annotate is not None:
             waiting_frames.append((frame.time, frame.display))
             show(times[-1] if times else -1.0)
+    if pairs is not None:
+        queued.extend(pairs.flush())
     process()
     if not raw and features:  # a video shorter than one window still gets a label
-        probabilities = classify([np.stack(features)])[0]
+        probabilities = classify([current_window()])[0]
         starts.append(times[0])
         ends.append(times[-1] + 1.0 / rate)
         raw.append(probabilities)

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from vidclass.errors import ConfigError
 from vidclass.features import VideoFeatures
 from vidclass.heads import TemporalHead
-from vidclass.views import ViewSpec, cut_view
+from vidclass.views import ViewSpec, cut_grid_view
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class ViewDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         example = self.examples[i]
-        x, mask = cut_view(example.features.features, example.features.mask, self.spec, rng=self.rng, view=self.view)
+        x, mask = cut_grid_view(example.features, self.spec, rng=self.rng, view=self.view)
         return torch.from_numpy(x), torch.from_numpy(mask), example.label
 
 

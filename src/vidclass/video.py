@@ -501,6 +501,7 @@ class StreamedFrame:
     time: float  # seconds from the first frame
     display: np.ndarray | None  # full-size RGB, when ``display=True``
     model: np.ndarray | None  # resized and cropped RGB, when ``want(index, time)`` said so
+    fps: float = 0.0  # the source's average frame rate (0 when it does not say)
 
 
 def is_live_source(source: str | Path) -> bool:
@@ -574,6 +575,7 @@ def _stream(
                     time,
                     to_display(frame) if display else None,
                     to_model(frame) if want(index, time) else None,
+                    fps,
                 )
     except av.error.FFmpegError as error:
         raise VideoReadError(path, f"cannot be decoded after frame {index} ({_ffmpeg_problem(error)})") from error

@@ -5,9 +5,15 @@ A cached grid holds features of ``grid`` frames spread over a whole video. A vie
 (a different view each epoch), at fixed offsets for evaluation. With a grid ``R`` times
 denser than a view there are ``R`` disjoint evaluation views; test-time averaging uses all.
 
-The motion channel appends each frame's feature change since the previous frame of the
-view (zero for the first), so a head sees appearance and motion side by side: averaging
-appearance features alone throws away the motion that tells, say, a fight from a hug.
+Two motion channels, each appended to the appearance features of every frame, so a head
+sees appearance and motion side by side (averaging appearance alone throws away the motion
+that tells, say, a fight from a hug):
+
+- ``appearance+motion``: the frame's feature change since the previous frame of the view
+  (zero for the first), computed from the appearance grid alone;
+- ``appearance+rgbdiff``: the features of the frame's RGB difference with the frame about
+  1/15 s later (:mod:`vidclass.motion`), cached beside the appearance grid. Pixel motion
+  between nearby frames; it costs a second CNN pass at extraction.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from vidclass.errors import ConfigError
 if TYPE_CHECKING:
     from vidclass.features import VideoFeatures
 
-Inputs = Literal["appearance", "appearance+motion"]
-INPUTS: tuple[str, ...] = ("appearance", "appearance+motion")
+Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff"]
+INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdiff")
+DEFAULT_INPUTS: Inputs = "appearance+rgbdiff"  # best of the three on fight_surv (benchmarks/accuracy.py)
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,7 @@ class ViewSpec:
 
     frames: int = 16
     grid: int = 32
-    inputs: Inputs = "appearance+motion"
+    inputs: Inputs = DEFAULT_INPUTS
 
     def __post_init__(self) -> None:
         if self.frames < 1:
@@ -50,8 +57,13 @@ class ViewSpec:
         """How many disjoint evaluation views a grid holds."""
         return max(1, self.grid // self.frames)
 
+    @property
+    def rgbdiff(self) -> bool:
+        """Whether the inputs need the cached RGB-difference features."""
+        return self.inputs == "appearance+rgbdiff"
+
     def input_dim(self, feature_dim: int) -> int:
-        return feature_dim * (2 if self.inputs == "appearance+motion" else 1)
+        return feature_dim * (1 if self.inputs == "appearance" else 2)
 
 
 def view_positions(spec: ViewSpec, *, rng: np.random.Generator | None = None, view: int = 0) -> np.ndarray:
@@ -67,13 +79,20 @@ def view_positions(spec: ViewSpec, *, rng: np.random.Generator | None = None, vi
     return np.minimum(starts + int(np.floor(step * (view + 0.5))), spec.grid - 1)
 
 
-def model_inputs(features: np.ndarray, mask: np.ndarray, spec: ViewSpec) -> np.ndarray:
+def model_inputs(
+    features: np.ndarray, mask: np.ndarray, spec: ViewSpec, rgbdiff: np.ndarray | None = None
+) -> np.ndarray:
     """(T, D) features of one view -> (T, D) or (T, 2D) with the motion channel appended.
 
-    Motion is taken between consecutive real frames only; padded (repeated) frames get zero.
+    ``appearance+motion`` is taken between consecutive real frames only; padded (repeated)
+    frames get zero. ``appearance+rgbdiff`` appends ``rgbdiff`` (T, D), which it requires.
     """
     if spec.inputs == "appearance":
         return features.astype(np.float32, copy=False)
+    if spec.rgbdiff:
+        if rgbdiff is None or rgbdiff.shape != features.shape:
+            raise ConfigError(f"inputs {spec.inputs!r} need RGB-difference features shaped like {features.shape}")
+        return np.concatenate([features, rgbdiff], axis=1).astype(np.float32, copy=False)
     motion = np.zeros_like(features, dtype=np.float32)
     motion[1:] = features[1:] - features[:-1]
     motion[~mask] = 0.0
@@ -87,15 +106,25 @@ def cut_view(
     *,
     rng: np.random.Generator | None = None,
     view: int = 0,
+    rgbdiff: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One view of a cached grid as model inputs (T, D') and its mask of real frames (T,)."""
+    """One view of a cached grid (and its RGB-difference grid, where the inputs use it) as
+    model inputs (T, D') and its mask of real frames (T,)."""
     positions = view_positions(spec, rng=rng, view=view)
     view_mask = mask[positions]
     # a grid repeats frames only for short videos; a view may then hold the same frame twice
     view_mask = view_mask & np.concatenate([[True], positions[1:] != positions[:-1]])
     if not view_mask.any():  # every pick was a repeat: the first is still a real frame
         view_mask[0] = True
-    return model_inputs(features[positions], view_mask, spec), view_mask
+    differences = rgbdiff[positions] if rgbdiff is not None else None
+    return model_inputs(features[positions], view_mask, spec, differences), view_mask
+
+
+def cut_grid_view(
+    grid: VideoFeatures, spec: ViewSpec, *, rng: np.random.Generator | None = None, view: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cut_view` of a cached video."""
+    return cut_view(grid.features, grid.mask, spec, rng=rng, view=view, rgbdiff=grid.rgbdiff)
 
 
 def predict_proba(head: torch.nn.Module, grids: Sequence[VideoFeatures], spec: ViewSpec) -> np.ndarray:
@@ -104,7 +133,7 @@ def predict_proba(head: torch.nn.Module, grids: Sequence[VideoFeatures], spec: V
     total = None
     with torch.inference_mode():
         for view in range(spec.test_views):
-            xs, masks = zip(*(cut_view(g.features, g.mask, spec, view=view) for g in grids))
+            xs, masks = zip(*(cut_grid_view(g, spec, view=view) for g in grids))
             logits = head(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))
             probs = torch.softmax(logits, dim=1).numpy()
             total = probs if total is None else total + probs

@@ -1,0 +1,55 @@
+"""RGB-difference frames: pairing of frames, the difference image, and its pairing in a stream."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidclass import motion
+from vidclass.predict import _DifferencePairs
+from vidclass.video import StreamedFrame
+
+
+@pytest.mark.parametrize("fps, offset", [(30.0, 2), (25.0, 2), (10.0, 1), (60.0, 4), (0.0, 1)])
+def test_partner_offset_is_about_a_fifteenth_of_a_second(fps, offset):
+    assert motion.partner_offset(fps) == offset
+
+
+def test_pairs_move_back_at_the_end_and_stay_inside_the_video():
+    earlier, later = motion.partner_pairs(np.array([0, 5, 8, 9]), num_frames=10, fps=30.0)
+    np.testing.assert_array_equal(earlier, [0, 5, 7, 7])
+    np.testing.assert_array_equal(later, [2, 7, 9, 9])
+    one = motion.partner_pairs(np.array([0]), num_frames=1, fps=30.0)
+    assert [int(one[0][0]), int(one[1][0])] == [0, 0]  # a one-frame video: no motion, no index error
+
+
+def test_difference_image_is_signed_around_mid_grey_and_clipped():
+    earlier = np.array([[[[10, 100, 250]]]], dtype=np.uint8)
+    later = np.array([[[[20, 90, 0]]]], dtype=np.uint8)
+    out = motion.difference_frames(earlier, later)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out[0, 0, 0], [128 + 20, 128 - 20, 0])
+    np.testing.assert_array_equal(motion.difference_frames(later, later), np.full_like(later, 128))
+
+
+def _frame(index: int, fps: float = 30.0) -> StreamedFrame:
+    return StreamedFrame(index, index / fps, None, np.full((2, 2, 3), index, np.uint8), fps)
+
+
+def test_a_stream_pairs_each_sampled_frame_with_the_frame_its_offset_later():
+    picks = {0, 3, 4, 9}
+    pairs = _DifferencePairs(lambda index, time: index in picks)
+    converted, done = [], []
+    for index in range(11):
+        if pairs(index, index / 30.0):
+            converted.append(index)
+            done += pairs.take(_frame(index))
+    done += pairs.flush()
+    # sampled frames and their partners (2 frames later at 30 fps) are converted, nothing else
+    assert converted == [0, 2, 3, 4, 5, 6, 9]
+    assert [round(time * 30) for time, _, _ in done] == [0, 3, 4, 9]
+    for time, frame, difference in done:
+        index = round(time * 30)
+        assert frame[0, 0, 0] == index
+        # the difference with frame index + 2; frame 11 never came, so frame 9 gets no motion
+        assert difference[0, 0, 0] == 128 + motion.GAIN * (0 if index == 9 else 2), index
