@@ -177,7 +177,7 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Frames per CNN batch (batches span videos).")] = 32,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
     format: Annotated[str, typer.Option(help="Dataset format, as for `vidclass data`.")] = "auto",
-    inputs: InputsOpt = "appearance+rgbdiff",
+    inputs: InputsOpt = "appearance+motion",
 ) -> None:
     """Compute and cache frame features of every video; a rerun computes only what is missing."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -225,7 +225,7 @@ def train(
         Optional[list[str]], typer.Option(help="Head option NAME=VALUE (JSON value), repeatable.")
     ] = None,
     frames: FramesOpt = 16,
-    inputs: InputsOpt = "appearance+rgbdiff",
+    inputs: InputsOpt = "appearance+motion",
     epochs: Annotated[int, typer.Option(help="Most epochs; early stopping usually ends sooner.")] = 60,
     batch_size: Annotated[int, typer.Option(help="Videos per training batch.")] = 16,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
