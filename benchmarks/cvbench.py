@@ -78,7 +78,8 @@ class Recipe:
 
 
 _SHORT = {"weight_decay": "wd", "label_smoothing": "ls", "batch_size": "bs"}
-_INPUTS = {"appearance": "appear", "appearance+motion": "motion", "appearance+rgbdiff": "rgbdiff"}
+_INPUTS = {"appearance": "appear", "appearance+motion": "motion", "appearance+rgbdiff": "rgbdiff",
+           "appearance+motion+rgbdiff": "motion+rgbdiff"}
 
 
 @dataclass

@@ -38,6 +38,21 @@ def test_motion_channel_is_the_change_between_real_frames():
     np.testing.assert_array_equal(x[3, 3:], 0)  # a padded frame carries no motion
 
 
+def test_rgbdiff_channels_are_appended_in_order_and_required():
+    features = np.arange(12, dtype=np.float32).reshape(4, 3)
+    rgbdiff = -features - 1
+    mask = np.ones(4, dtype=bool)
+    both = model_inputs(features, mask, ViewSpec(frames=4, grid=4, inputs="appearance+motion+rgbdiff"), rgbdiff)
+    assert both.shape == (4, 9) and ViewSpec(inputs="appearance+motion+rgbdiff").input_dim(3) == 9
+    np.testing.assert_array_equal(both[:, :3], features)
+    np.testing.assert_array_equal(both[1:, 3:6], np.diff(features, axis=0))
+    np.testing.assert_array_equal(both[:, 6:], rgbdiff)
+    only = model_inputs(features, mask, ViewSpec(frames=4, grid=4, inputs="appearance+rgbdiff"), rgbdiff)
+    np.testing.assert_array_equal(only, np.concatenate([features, rgbdiff], axis=1))
+    with pytest.raises(ConfigError, match="RGB-difference"):
+        model_inputs(features, mask, ViewSpec(frames=4, grid=4, inputs="appearance+rgbdiff"))
+
+
 def test_short_video_repeats_are_masked_in_views():
     grid = np.arange(8, dtype=np.float32).reshape(8, 1)
     mask = np.array([True] * 3 + [False] * 5)  # a 3-frame video padded to a grid of 8

@@ -39,7 +39,8 @@ class VideoClassifier:
     Parameters mirror ``vidclass train``: ``backbone`` (see ``vidclass backbones``),
     ``head`` (see ``vidclass.heads.list_heads``), ``frames`` per view, ``grid`` frames
     cached per video (default ``2 * frames``), ``inputs`` (``appearance``,
-    ``appearance+motion`` or ``appearance+rgbdiff``, see :mod:`vidclass.views`), the optimisation settings of ``TrainConfig``, the split
+    ``appearance+motion``, ``appearance+rgbdiff`` or ``appearance+motion+rgbdiff``, see
+    :mod:`vidclass.views`), the optimisation settings of ``TrainConfig``, the split
     fractions ``val`` / ``test`` and its ``seed``, the feature ``cache_dir`` and decode
     ``workers``.
     """

@@ -154,7 +154,10 @@ CacheOpt = Annotated[Optional[Path], typer.Option(help="Feature cache folder (de
 FramesOpt = Annotated[int, typer.Option(help="Frames per view; the cache holds twice as many per video.")]
 InputsOpt = Annotated[
     str,
-    typer.Option(help="appearance, appearance+motion (feature changes) or appearance+rgbdiff (CNN on pixel differences)."),
+    typer.Option(
+        help="appearance, appearance+motion (feature changes), appearance+rgbdiff (CNN on pixel differences) "
+        "or appearance+motion+rgbdiff."
+    ),
 ]
 
 

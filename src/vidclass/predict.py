@@ -7,7 +7,7 @@ features over them. Memory holds one window of features and a few frames, whatev
 video's length. Window probabilities are smoothed by rolling prediction averaging over
 the last ``smooth`` windows. Live sources are followed in real time: when processing
 falls behind the source, sampled frames are skipped (and counted) rather than queued.
-A model on ``appearance+rgbdiff`` inputs also gets each sampled frame's RGB difference with
+A model whose inputs hold ``rgbdiff`` also gets each sampled frame's RGB difference with
 the frame a fixed offset later (:mod:`vidclass.motion`), which the stream converts too.
 """
 

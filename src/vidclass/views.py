@@ -5,7 +5,7 @@ A cached grid holds features of ``grid`` frames spread over a whole video. A vie
 (a different view each epoch), at fixed offsets for evaluation. With a grid ``R`` times
 denser than a view there are ``R`` disjoint evaluation views; test-time averaging uses all.
 
-Two motion channels, each appended to the appearance features of every frame, so a head
+Two motion channels, appended alone or together to the appearance features of every frame, so a head
 sees appearance and motion side by side (averaging appearance alone throws away the motion
 that tells, say, a fight from a hug):
 
@@ -31,10 +31,8 @@ from vidclass.errors import ConfigError
 if TYPE_CHECKING:
     from vidclass.features import VideoFeatures
 
-Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff"]
-INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdiff")
-# appearance+rgbdiff scores best on fight_surv (benchmarks/accuracy.py) but found the middle segment of the
-# synthetic timeline test less well; it stays an option until that is understood
+Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff"]
+INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff")
 DEFAULT_INPUTS: Inputs = "appearance+motion"
 
 
@@ -60,12 +58,17 @@ class ViewSpec:
         return max(1, self.grid // self.frames)
 
     @property
+    def channels(self) -> tuple[str, ...]:
+        """The per-frame channels of the inputs, in order: ``appearance``, ``motion``, ``rgbdiff``."""
+        return tuple(self.inputs.split("+"))
+
+    @property
     def rgbdiff(self) -> bool:
         """Whether the inputs need the cached RGB-difference features."""
-        return self.inputs == "appearance+rgbdiff"
+        return "rgbdiff" in self.channels
 
     def input_dim(self, feature_dim: int) -> int:
-        return feature_dim * (1 if self.inputs == "appearance" else 2)
+        return feature_dim * len(self.channels)
 
 
 def view_positions(spec: ViewSpec, *, rng: np.random.Generator | None = None, view: int = 0) -> np.ndarray:
@@ -84,21 +87,22 @@ def view_positions(spec: ViewSpec, *, rng: np.random.Generator | None = None, vi
 def model_inputs(
     features: np.ndarray, mask: np.ndarray, spec: ViewSpec, rgbdiff: np.ndarray | None = None
 ) -> np.ndarray:
-    """(T, D) features of one view -> (T, D) or (T, 2D) with the motion channel appended.
+    """(T, D) features of one view -> (T, D x channels): the channels of ``spec.inputs`` side by side.
 
-    ``appearance+motion`` is taken between consecutive real frames only; padded (repeated)
-    frames get zero. ``appearance+rgbdiff`` appends ``rgbdiff`` (T, D), which it requires.
+    ``motion`` is taken between consecutive real frames only; padded (repeated) frames get
+    zero. ``rgbdiff`` is the given ``rgbdiff`` (T, D), which those inputs require.
     """
-    if spec.inputs == "appearance":
-        return features.astype(np.float32, copy=False)
+    parts = [features.astype(np.float32, copy=False)]
+    if "motion" in spec.channels:
+        motion = np.zeros_like(features, dtype=np.float32)
+        motion[1:] = features[1:] - features[:-1]
+        motion[~mask] = 0.0
+        parts.append(motion)
     if spec.rgbdiff:
         if rgbdiff is None or rgbdiff.shape != features.shape:
             raise ConfigError(f"inputs {spec.inputs!r} need RGB-difference features shaped like {features.shape}")
-        return np.concatenate([features, rgbdiff], axis=1).astype(np.float32, copy=False)
-    motion = np.zeros_like(features, dtype=np.float32)
-    motion[1:] = features[1:] - features[:-1]
-    motion[~mask] = 0.0
-    return np.concatenate([features, motion], axis=1).astype(np.float32, copy=False)
+        parts.append(rgbdiff.astype(np.float32, copy=False))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 def cut_view(
