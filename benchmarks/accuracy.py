@@ -15,12 +15,12 @@ Two tasks, each on frame features extracted once into a feature cache (default
 Inside each training fold a group-aware 20% validation part (``split_catalog``) drives early
 stopping; test folds are only ever scored. Accuracy is reported as the mean over folds with the
 std and min-max across folds; with ``--seeds N`` each fold's accuracy is first averaged over N
-training seeds. ``s/fold`` is the mean time of one ``fit_head`` on cached features.
+training seeds, or with ``--ensemble`` is that of the N seeds' averaged probabilities. ``s/fold`` is the mean time of one ``fit_head`` on cached features.
 
 Prints one table per task, then one summary line (the last line). Usage::
 
     python benchmarks/accuracy.py [--task all|fight|synthetic] [--heads attention,mean] [--quick]
-        [--sweep] [--seeds 1] [--data PATH] [--cache-dir DIR] [--threads N] [--json FILE]
+        [--sweep] [--seeds 1] [--ensemble] [--data PATH] [--cache-dir DIR] [--threads N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from vidclass.backbones import create_backbone
 from vidclass.catalog import load_catalog
 from vidclass.features import FeatureCache
 from vidclass.heads import list_heads
-from vidclass.views import INPUTS
+from vidclass.views import DEFAULT_INPUTS, INPUTS
 from vidclass import synthetic as synthetic_data
 from vidclass.synthetic import SyntheticSpec
 
@@ -56,8 +56,8 @@ ORDER_TARGET = 0.98
 FIGHT_OPTIONS: dict[str, dict] = {head: {} for head in list_heads()}
 
 
-def fight_recipes(heads: Sequence[str]) -> list[Recipe]:
-    return [Recipe.make(head, options=FIGHT_OPTIONS[head]) for head in heads]
+def fight_recipes(heads: Sequence[str], inputs: str) -> list[Recipe]:
+    return [Recipe.make(head, options=FIGHT_OPTIONS[head], inputs=inputs) for head in heads]
 
 
 def sweep_recipes(heads: Sequence[str]) -> list[Recipe]:
@@ -81,7 +81,7 @@ def fight_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list[Sco
     catalog = load_catalog(args.data)
     encoder = create_backbone(args.backbone)
     cache = FeatureCache(args.cache_dir)
-    recipes = fight_recipes(heads) + (sweep_recipes(heads) if args.sweep else [])
+    recipes = fight_recipes(heads, args.inputs) + (sweep_recipes(heads) if args.sweep else [])
     recipes = list(dict.fromkeys(recipes))  # the sweep repeats the recommended recipes
     # one feature set per (grid, whether it holds RGB differences); the baselines use (32, True)
     kinds = sorted({(recipe.grid, recipe.view.rgbdiff) for recipe in recipes} | {(32, True)})
@@ -98,7 +98,9 @@ def fight_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list[Sco
         if [item.path for item in part.items] != [item.path for item in base.items]:
             raise SystemExit(f"fight: features {kind} lack some clips; rerun to extract them")
     scores = [logistic_cv(base, folds, frames=16, pooling=pooling, c=None) for pooling in POOLINGS]
-    scores += _run_recipes("fight", recipes, lambda recipe: data[recipe.grid, recipe.view.rgbdiff], folds, args.seeds)
+    scores += _run_recipes(
+        "fight", recipes, lambda recipe: data[recipe.grid, recipe.view.rgbdiff], folds, args.seeds, args.ensemble
+    )
     info = {
         "clips": len(base.items),
         "groups": len(set(base.groups)),
@@ -127,17 +129,22 @@ def synthetic_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list
         for inputs in INPUTS
         for head in heads
     ]
-    scores = _run_recipes("synthetic", recipes, lambda recipe: data, folds, args.seeds)
+    scores = _run_recipes("synthetic", recipes, lambda recipe: data, folds, args.seeds, args.ensemble)
     return scores, {"clips": len(data.items), "frames": frames, "grid": 2 * frames}
 
 
 def _run_recipes(
-    task: str, recipes: Sequence[Recipe], data_of: Callable[[Recipe], Dataset], folds: list, seeds: int
+    task: str,
+    recipes: Sequence[Recipe],
+    data_of: Callable[[Recipe], Dataset],
+    folds: list,
+    seeds: int,
+    ensemble: bool,
 ) -> list[Score]:
     scores = []
     for number, recipe in enumerate(recipes, 1):
         start = time.perf_counter()
-        score = cross_validate(data_of(recipe), recipe, folds, seeds=range(seeds))
+        score = cross_validate(data_of(recipe), recipe, folds, seeds=range(seeds), ensemble=ensemble)
         log(
             f"{task} [{number}/{len(recipes)}] {score.name}: {score.mean:.3f} +- {score.std:.3f} "
             f"({time.perf_counter() - start:.0f} s)"
@@ -188,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="synthetic with 16 clips per class, fight heads attention and mean")
     parser.add_argument("--sweep", action="store_true", help="also score every fight recipe tried while tuning")
     parser.add_argument("--seeds", type=int, default=1, help="training seeds per fold (fold accuracy = their mean)")
+    parser.add_argument("--inputs", choices=INPUTS, default=DEFAULT_INPUTS, help="inputs of the fight recipes")
+    parser.add_argument("--ensemble", action="store_true", help="score the seeds' averaged probabilities instead")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--cv-seed", type=int, default=0, help="random_state of StratifiedGroupKFold")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "fight_surv")

@@ -8,9 +8,9 @@ random offset); evaluation takes the centre of each segment. One entry per video
 cache simple and the extraction cost fixed, whatever number of views training wants.
 
 One cache entry per (video content fingerprint, backbone and weights id, preprocessing,
-grid, motion stream): a ``.safetensors`` file written under a temporary name and renamed when complete, so
-a killed run leaves no half-written entry under a real name, and a rerun redoes only the
-videos that have none. An entry that fails to load or does not match its key is recomputed.
+grid, RGB differences or not): a ``.safetensors`` file written under a temporary name and
+renamed when complete, so a killed run leaves no half-written entry under a real name, and a
+rerun redoes only the videos that have none. An entry that fails to load or does not match its key is recomputed.
 
 With ``rgbdiff`` an entry also holds, for every grid frame, the features of its RGB
 difference with the frame about 1/15 s later (:mod:`vidclass.motion`): the frames of both
@@ -226,8 +226,8 @@ class _GridFrames(Dataset):
             info = video.probe(path)
             sample = sampling.uniform(info.num_frames, self.grid)
             distinct, grid_rows = np.unique(sample.indices, return_inverse=True)
-            earlier, later = motion.partner_pairs(distinct, info.num_frames, info.fps)
-            wanted = np.concatenate([distinct, earlier, later]) if self.rgbdiff else distinct
+            pairs = motion.partner_pairs(distinct, info.num_frames, info.fps) if self.rgbdiff else ()
+            wanted = np.concatenate([distinct, *pairs])
             frames = video.read_frames(
                 path,
                 wanted,
