@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +56,9 @@ class Recipe:
         return ViewSpec(frames=self.frames, grid=self.grid, inputs=self.inputs)  # type: ignore[arg-type]
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            patience=self.patience,
-            label_smoothing=self.label_smoothing,
-            seed=seed,
-        )
+        """The recipe's optimisation settings (the fields it shares with TrainConfig) and ``seed``."""
+        shared = {f.name for f in fields(TrainConfig)} & {f.name for f in fields(self)}
+        return TrainConfig(**{name: getattr(self, name) for name in shared}, seed=seed)
 
     def describe(self) -> str:
         """``head motion f16/g32 opt=value ...``: the head, inputs, views and every non-default setting."""
