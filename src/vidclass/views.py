@@ -5,9 +5,9 @@ A cached grid holds features of ``grid`` frames spread over a whole video. A vie
 (a different view each epoch), at fixed offsets for evaluation. With a grid ``R`` times
 denser than a view there are ``R`` disjoint evaluation views; test-time averaging uses all.
 
-Two motion channels, appended alone or together to the appearance features of every frame, so a head
-sees appearance and motion side by side (averaging appearance alone throws away the motion
-that tells, say, a fight from a hug):
+Two motion channels, appended alone or together (``appearance+motion+rgbdiff``) to the
+appearance features of every frame, so a head sees appearance and motion side by side
+(averaging appearance alone throws away the motion that tells, say, a fight from a hug):
 
 - ``appearance+motion``: the frame's feature change since the previous frame of the view
   (zero for the first), computed from the appearance grid alone;
