@@ -7,9 +7,9 @@ per CNN batch, measures
 - ``P1``: the end-to-end rate of :func:`vidclass.features.extract_features` (decode + preprocess +
   CNN + cache write, into a fresh temporary cache), in frames/s, divided by the rate of the same
   encoder alone on the same frames already decoded and preprocessed in memory, in the same
-  process with the same batch size. With ``--inputs appearance+rgbdiff`` (the default) every grid
-  frame is two CNN images, the frame and its RGB difference, and both sides count images. The clips are cut into ``--chunks`` parts and each part is
-  timed both ways in turn, so a change of machine load during the run weighs on both alike.
+  process with the same batch size. With ``--inputs appearance+rgbdiff`` every grid frame is
+  two CNN images, the frame and its RGB difference, and both sides count images. The clips are
+  cut into ``--chunks`` parts and each part is timed both ways in turn, so a change of machine load during the run weighs on both alike.
 - ``P2``: that end-to-end rate against the method of the Keras video classification example on
   ``--keras-clips`` clips spread over the set (timed a few at a time, after each chunk): OpenCV
   decodes every frame, each is centre-cropped to a square and resized, and the same encoder runs
@@ -76,10 +76,15 @@ def preprocessed(paths: list[Path], encoder: FrameEncoder, grid: int, rgbdiff: b
     for path in paths:
         info = video.probe(path)
         indices = sampling.uniform(info.num_frames, grid).indices
-        read = lambda i: video.read_frames(path, i, size=p.resize, crop=p.crop, interpolation=p.interpolation, info=info)
-        arrays.append(read(indices))
+        pairs = motion.partner_pairs(indices, info.num_frames, info.fps) if rgbdiff else ()
+        frames = video.read_frames(  # one decoding pass for the frames and both sides of their pairs
+            path, np.concatenate([indices, *pairs]), size=p.resize, crop=p.crop, interpolation=p.interpolation,
+            info=info,
+        )
+        n = len(indices)
+        arrays.append(frames[:n])
         if rgbdiff:
-            arrays.append(motion.difference_frames(*map(read, motion.partner_pairs(indices, info.num_frames, info.fps))))
+            arrays.append(motion.difference_frames(frames[n : 2 * n], frames[2 * n :]))
     return np.concatenate(arrays)
 
 

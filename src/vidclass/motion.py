@@ -4,11 +4,13 @@ A sampled frame at index ``i`` is paired with the frame ``partner_offset(fps)`` 
 (about 1/15 s); the CNN encodes the signed pixel difference of the pair, shifted to mid-grey,
 as if it were a photo. Features of such images say where and how much things move between
 two nearby frames, which appearance features of frames far apart (and their differences)
-miss: on fight_surv, logistic regression on the mean RGB-difference feature scored 0.73 under
-grouped 5-fold CV against 0.65 on the mean appearance feature (see benchmarks/accuracy.py).
+miss: on fight_surv, logistic regression on the mean appearance + mean RGB-difference
+features scored 0.74 under grouped 5-fold CV against 0.64 on the mean appearance feature
+alone (``benchmarks/accuracy.py --task fight``).
 
-Extraction and timelines use these same two functions, so a model sees the same motion
-images when it is trained and when it labels a stream.
+Extraction (``partner_pairs``) and timelines (``partner_offset``) pair frames by the same
+offset and build the same ``difference_frames``, so a model sees the same motion images when
+it is trained and when it labels a stream.
 """
 
 from __future__ import annotations
