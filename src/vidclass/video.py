@@ -535,6 +535,7 @@ def stream_frames(
                                display, want, live=False)
         return
     text = str(source)
+    name = _live_name(text)  # a URL stays a string: Path() would fold its "//"
     try:
         if text == "-":
             container = av.open(sys.stdin.buffer, mode="r")
@@ -543,18 +544,41 @@ def stream_frames(
         else:
             container = av.open(text, timeout=10.0)
     except (av.error.FFmpegError, OSError) as error:
-        raise VideoReadError(Path(text), f"cannot open the live source ({_ffmpeg_problem(error)})") from error
+        problem = f"cannot open the live source ({_ffmpeg_problem(error)}){_streamable_hint(text)}"
+        raise VideoReadError(name, problem) from error
     with container:
-        stream = _video_stream(Path(text), container)
+        stream = _video_stream(name, container)
         stream.thread_type = "AUTO"
         fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-        yield from _stream(Path(text), container, stream, 0, fps, size, crop, interpolation, display, want, live=True)
+        yield from _stream(name, container, stream, None, fps, size, crop, interpolation, display, want, live=True,
+                           no_frame_hint=_streamable_hint(text))
+
+
+def _live_name(text: str) -> str:
+    """How messages name a live source: the URL as given, standard input, or the camera device."""
+    if text == "-":
+        return "standard input"
+    return f"camera {text} (/dev/video{text})" if text.isdigit() else text
+
+
+def _streamable_hint(text: str) -> str:
+    """For a pipe that gives no frame: piping needs a format readable front to back, and how to make one."""
+    if text != "-":
+        return ""
+    return (
+        "; a piped video must be in a streamable format (fragmented or faststart MP4, MPEG-TS, MKV): an MP4 "
+        "whose index sits at its end cannot be read from a pipe; remux it with "
+        "`ffmpeg -i in.mp4 -c copy -movflags +faststart out.mp4` (or `-f mpegts out.ts`), or pass the file itself"
+    )
 
 
 def _stream(
-    path: Path, container, stream, rotation: int, fps: float, size, crop, interpolation, display: bool,
-    want: Callable[[int, float], bool], *, live: bool,
+    path: str | Path, container, stream, rotation: int | None, fps: float, size, crop, interpolation, display: bool,
+    want: Callable[[int, float], bool], *, live: bool, no_frame_hint: str = "",
 ) -> Iterator[StreamedFrame]:
+    """Decode ``container`` in order; ``rotation`` None takes it from the first frame (a live source's
+    rotation metadata arrives with its frames, since it cannot be probed beforehand). ``no_frame_hint``
+    ends the message when a live source gives no frame at all."""
     to_model = to_display = None
     start: float | None = None
     index = -1
@@ -563,6 +587,7 @@ def _stream(
             for frame in packet.decode():
                 index += 1
                 if to_model is None:
+                    rotation = _clockwise(frame.rotation) if rotation is None else rotation
                     to_model = _Converter(path, *_displayed(frame, rotation), rotation, size, crop, interpolation)
                     to_display = _Converter(path, *_displayed(frame, rotation), rotation, None, None, interpolation)
                 if live and frame.time is not None:  # a live source's clock: its timestamps
@@ -578,7 +603,11 @@ def _stream(
                     fps,
                 )
     except av.error.FFmpegError as error:
+        if live and index < 0:
+            raise VideoReadError(path, f"no frame can be read ({_ffmpeg_problem(error)}){no_frame_hint}") from error
         raise VideoReadError(path, f"cannot be decoded after frame {index} ({_ffmpeg_problem(error)})") from error
+    if live and index < 0:
+        raise VideoReadError(path, f"the live source ended before its first frame{no_frame_hint}")
 
 
 def _displayed(frame: av.VideoFrame, rotation: int) -> tuple[int, int]:

@@ -1,0 +1,115 @@
+"""Live sources (standard input, HTTP): rotation, names in messages, streamable formats."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import os
+import sys
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vidclass import video
+from vidclass.errors import VideoReadError
+
+
+def _write(path: Path, n: int = 12, *, width: int = 96, height: int = 64, rotation: int = 0, noise: bool = False,
+           options: dict[str, str] | None = None) -> Path:
+    """An H.264 video of ``n`` asymmetric frames (so a rotation shows), optionally noisy (so it is large)."""
+    rng = np.random.default_rng(0)
+    container = av.open(str(path), mode="w", options=options or {})
+    stream = container.add_stream("libx264", rate=Fraction(10))
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    if rotation:
+        stream.set_display_rotation(rotation)
+    for i in range(n):
+        frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8) if noise else np.zeros((height, width, 3), np.uint8)
+        frame[: height // 2, : width // 3] = 255
+        frame[..., 1] = (i * 16) % 256
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+    container.mux(stream.encode())
+    container.close()
+    return path
+
+
+@pytest.fixture
+def pipe_stdin(monkeypatch):
+    """``feed(path)``: the file's bytes arrive on ``sys.stdin`` through a real (unseekable) pipe."""
+    writers: list[threading.Thread] = []
+
+    def feed(path: Path) -> None:
+        read_end, write_end = os.pipe()
+
+        def write() -> None:
+            with os.fdopen(write_end, "wb") as sink:
+                try:
+                    sink.write(path.read_bytes())
+                except BrokenPipeError:
+                    pass
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        writers.append(writer)
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(os.fdopen(read_end, "rb")))
+
+    yield feed
+    for writer in writers:
+        writer.join(timeout=5)
+
+
+def _frames(source: str | Path) -> np.ndarray:
+    return np.stack([f.display for f in video.stream_frames(source, size=None, crop=None, display=True)])
+
+
+def test_a_piped_video_keeps_its_rotation(tmp_path, pipe_stdin):
+    path = _write(tmp_path / "rot90.mp4", rotation=90, options={"movflags": "+faststart"})
+    from_file = _frames(path)
+    assert from_file.shape[1:3] == (96, 64)  # displayed upright: taller than wide
+    pipe_stdin(path)
+    from_pipe = _frames("-")
+    assert from_pipe.shape == from_file.shape
+    np.testing.assert_array_equal(from_pipe, from_file)
+
+
+def test_an_mp4_with_its_index_at_the_end_says_how_to_pipe_it(tmp_path, pipe_stdin):
+    path = _write(tmp_path / "moov at end.mp4", n=40, width=160, height=120, noise=True)  # larger than a probe read
+    assert len(_frames(path)) == 40
+    pipe_stdin(path)
+    with pytest.raises(VideoReadError) as caught:
+        _frames("-")
+    message = str(caught.value)
+    assert message.startswith("standard input: ")
+    assert "streamable" in message and "faststart" in message and "mpegts" in message
+    assert "frame -1" not in message
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A local HTTP server over ``tmp_path``; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_url_keeps_its_rotation_and_is_named_as_given(tmp_path, http_root):
+    path = _write(tmp_path / "rot270.mkv", rotation=270)
+    np.testing.assert_array_equal(_frames(f"{http_root}/rot270.mkv"), _frames(path))
+    missing = f"{http_root}/no-such-video.mp4"
+    with pytest.raises(VideoReadError) as caught:
+        _frames(missing)
+    assert str(caught.value).startswith(f"{missing}: ")  # not http:/127.0.0.1 (a Path folds the //)
