@@ -35,6 +35,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
 
 from vidclass.errors import ConfigError, VidclassError
+from vidclass.intervals import LEVEL, bootstrap_scores
 
 _AVERAGES = ("macro avg", "weighted avg")
 _SUM_TOLERANCE = 1e-3
@@ -42,6 +43,8 @@ _MAX_PANEL_INCHES = 16.0
 _MAX_CLASSES_WITH_VALUES = 30
 _CURVE_COLUMN = re.compile(r"^(train|val|valid|validation)[_/](loss|acc|accuracy)(_epoch|_step)?$")
 _SUFFIX_PREFERENCE = {"_epoch": 0, "": 1, "_step": 2}
+SMALL_SPLIT_VIDEOS = 50
+SMALL_SPLIT_GROUPS = 5
 
 
 @dataclass
@@ -61,6 +64,13 @@ class Evaluation:
     """``"macro avg"`` and ``"weighted avg"`` of precision, recall and F1 over all classes."""
     notes: list[str] = field(default_factory=list)
     """Where the videos came from, e.g. how many seen in training were left out."""
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    """95 % bootstrap interval ``[low, high]`` per score: ``accuracy``, ``mean_class_accuracy``,
+    ``top_<k>_accuracy``, ``macro_f1``, ``weighted_f1``, ``f1/<class>`` (see :mod:`vidclass.intervals`)."""
+    interval_method: str = ""
+    """What the intervals resampled (groups or videos), how often, with which seed."""
+    warnings: list[str] = field(default_factory=list)
+    """E.g. a split too small to tell models apart."""
 
     @property
     def correct(self) -> int:
@@ -88,6 +98,9 @@ class Evaluation:
             "confusion": self.confusion,
             "confusion_normalized": self.normalized_confusion(),
             "notes": list(self.notes),
+            "intervals": {name: list(bounds) for name, bounds in self.intervals.items()},
+            "interval_method": self.interval_method,
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -106,6 +119,11 @@ class Evaluation:
                 confusion=[[int(c) for c in row] for row in data["confusion"]],
                 averages={name: dict(row) for name, row in data.get("averages", {}).items()},
                 notes=[str(note) for note in data.get("notes", [])],
+                intervals={
+                    str(name): [float(bound) for bound in bounds] for name, bounds in data.get("intervals", {}).items()
+                },
+                interval_method=str(data.get("interval_method", "")),
+                warnings=[str(warning) for warning in data.get("warnings", [])],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ConfigError(f"not an evaluation dict (as written by Evaluation.to_dict): {error!r}") from error
@@ -119,11 +137,14 @@ def evaluate_predictions(
     split: str,
     groups: Sequence[str | None] | None = None,
     top_k: Sequence[int] = (1, 3, 5),
+    seed: int = 0,
 ) -> Evaluation:
     """Score class probabilities (N x C, rows sum to 1) against true class ids (N,).
 
-    ``groups`` (one per video, ``None`` where unknown) only counts the distinct known
-    groups, so a report says how many independent sources its videos come from.
+    ``groups`` (one per video, ``None`` where unknown) counts the distinct known groups, so
+    a report says how many independent sources its videos come from, and makes the 95 %
+    bootstrap intervals (seeded by ``seed``) resample each group's videos together. A split
+    below 50 videos or 5 groups gets a warning naming the width of its accuracy interval.
     """
     y, probs = _check_predictions(y_true, probabilities, labels)
     labels = list(labels)
@@ -138,18 +159,45 @@ def evaluate_predictions(
     )
     support = counts.sum(axis=1)
     recall = np.diag(counts)[support > 0] / support[support > 0]
-    return Evaluation(
+    shown_k = [k for k in ks if k == 1 or k < len(labels)]
+    hits = {k: _top_k_hits(y, probs, k) for k in shown_k}
+    group_count = _count_groups(groups, len(y))
+    intervals, method = bootstrap_scores(y, predicted, hits, labels, groups, seed=seed)
+    evaluation = Evaluation(
         labels=labels,
         split=split,
         videos=len(y),
-        groups=_count_groups(groups, len(y)),
+        groups=group_count,
         accuracy=float(np.mean(predicted == y)),
-        top_k={k: _top_k_accuracy(y, probs, k) for k in ks if k == 1 or k < len(labels)},
+        top_k={k: float(np.mean(hits[k])) for k in shown_k},
         mean_class_accuracy=float(recall.mean()),
         per_class={name: _report_row(report[name]) for name in labels},
         confusion=counts.tolist(),
         averages={name: _report_row(report[name]) for name in _AVERAGES},
+        intervals={name: [bounds.low, bounds.high] for name, bounds in intervals.items()},
+        interval_method=method,
     )
+    evaluation.warnings = _small_split_warnings(evaluation)
+    return evaluation
+
+
+def _small_split_warnings(evaluation: Evaluation) -> list[str]:
+    """A warning when the split is too small to tell models apart (< 50 videos or < 5 groups)."""
+    ev = evaluation
+    few_groups = ev.groups is not None and ev.groups < SMALL_SPLIT_GROUPS
+    if ev.videos >= SMALL_SPLIT_VIDEOS and not few_groups:
+        return []
+    size = f"{ev.videos} videos" + (f" from {ev.groups} groups" if ev.groups is not None else "")
+    bounds = ev.intervals.get("accuracy")
+    spread = (
+        f"the {LEVEL:.0%} interval of accuracy is {bounds[1] - bounds[0]:.2f} wide ({bounds[0]:.2f}-{bounds[1]:.2f})"
+        if bounds
+        else "no interval can be computed"
+    )
+    return [
+        f"split {ev.split!r} is too small to tell models apart ({size}; {spread}); "
+        "compare approaches by grouped cross-validation with `vidclass compare`"
+    ]
 
 
 def write_evaluation(
@@ -263,26 +311,41 @@ def format_evaluation(evaluation: Evaluation) -> str:
     """A short plain-text report: split and sample size, headline scores, per-class table, confusion matrix."""
     ev = evaluation
     groups = "groups unknown" if ev.groups is None else f"{ev.groups} group{'s' if ev.groups != 1 else ''}"
-    scores = [("accuracy", f"{ev.accuracy:.4f}  ({ev.correct}/{ev.videos})")]
-    scores.append(("mean class accuracy", f"{ev.mean_class_accuracy:.4f}"))
-    scores += [(f"top-{k} accuracy", f"{v:.4f}") for k, v in ev.top_k.items() if k != 1]
+    scores = [("accuracy", f"{ev.accuracy:.4f}", "accuracy", f"  ({ev.correct}/{ev.videos})")]
+    scores.append(("mean class accuracy", f"{ev.mean_class_accuracy:.4f}", "mean_class_accuracy", ""))
+    scores += [(f"top-{k} accuracy", f"{v:.4f}", f"top_{k}_accuracy", "") for k, v in ev.top_k.items() if k != 1]
+    scores += [
+        (f"{kind} F1", f"{ev.averages[f'{kind} avg']['f1']:.4f}", f"{kind}_f1", "")
+        for kind in ("macro", "weighted")
+        if f"{kind} avg" in ev.averages
+    ]
     lines = [f"Split {ev.split!r}: {ev.videos} video{'s' if ev.videos != 1 else ''}, {groups}"]
     lines += [f"  ({note})" for note in ev.notes]
-    lines += [f"  {name:<20} {value}" for name, value in scores]
+    lines += [f"  {name:<20} {value}{extra}{_interval_text(ev, key)}" for name, value, key, extra in scores]
+    if ev.interval_method:
+        lines.append(f"  ({LEVEL:.0%} intervals: {ev.interval_method})" if ev.intervals else f"  ({ev.interval_method})")
+    lines += [f"  warning: {warning}" for warning in ev.warnings]
     absent = [name for name in ev.labels if ev.per_class[name]["support"] == 0]
     if absent:
         lines.append(f"  no videos of {', '.join(absent)}: left out of mean class accuracy, 0 in macro avg")
     width = max(len(name) for name in [*ev.labels, *ev.averages, "class"])
-    lines += ["", f"{'class':<{width}}  precision  recall      f1  support"]
+    lines += ["", f"{'class':<{width}}  precision  recall      f1  support  f1 {LEVEL:.0%} interval"]
     for name, row in [*ev.per_class.items(), *ev.averages.items()]:
         p, r, f, n = row["precision"], row["recall"], row["f1"], row["support"]
-        lines.append(f"{name:<{width}}  {p:9.4f}  {r:6.4f}  {f:6.4f}  {n:7d}")
+        key = f"f1/{name}" if name in ev.per_class else f"{name.split()[0]}_f1"
+        lines.append(f"{name:<{width}}  {p:9.4f}  {r:6.4f}  {f:6.4f}  {n:7d}{_interval_text(ev, key, '  ')}")
     cells = [max(len(name), *(len(str(row[j])) for row in ev.confusion)) for j, name in enumerate(ev.labels)]
     lines += ["", "confusion matrix (rows = true, columns = predicted)"]
     lines.append(" " * width + "  " + "  ".join(f"{name:>{c}}" for name, c in zip(ev.labels, cells)))
     for name, row in zip(ev.labels, ev.confusion):
         lines.append(f"{name:<{width}}  " + "  ".join(f"{count:>{c}d}" for count, c in zip(row, cells)))
     return "\n".join(lines)
+
+
+def _interval_text(evaluation: Evaluation, key: str, prefix: str = "  95% CI ") -> str:
+    """``  95% CI 0.61-0.83`` for a score with an interval, else nothing."""
+    bounds = evaluation.intervals.get(key)
+    return f"{prefix}{bounds[0]:.2f}-{bounds[1]:.2f}" if bounds else ""
 
 
 def _check_predictions(
@@ -335,14 +398,14 @@ def _check_top_k(top_k: Sequence[int]) -> list[int]:
     return sorted(ks)
 
 
-def _top_k_accuracy(y: np.ndarray, probs: np.ndarray, k: int) -> float:
-    """Share of videos whose true class is among the k most probable, ties to the lower id.
+def _top_k_hits(y: np.ndarray, probs: np.ndarray, k: int) -> np.ndarray:
+    """Per video: is the true class among the k most probable, ties to the lower id.
 
     Hand-written rather than sklearn's ``top_k_accuracy_score``, which breaks ties towards
     the higher id (so its top-1 could disagree with the arg-max accuracy).
     """
     ranked = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    return float(np.mean((ranked == y[:, None]).any(axis=1)))
+    return (ranked == y[:, None]).any(axis=1)
 
 
 def _count_groups(groups: Sequence[str | None] | None, videos: int) -> int | None:
@@ -422,7 +485,8 @@ def _confusion_figure(evaluation: Evaluation) -> Figure:
         ax.set_title(title)
     groups = "" if evaluation.groups is None else f", {evaluation.groups} groups"
     fig.suptitle(
-        f"{evaluation.split}: {evaluation.videos} videos{groups}, accuracy {evaluation.accuracy:.3f}, "
+        f"{evaluation.split}: {evaluation.videos} videos{groups}, accuracy {evaluation.accuracy:.3f}"
+        f"{_interval_text(evaluation, 'accuracy', ' (95% CI ')}{')' if 'accuracy' in evaluation.intervals else ''}, "
         f"mean class accuracy {evaluation.mean_class_accuracy:.3f}"
     )
     return fig
