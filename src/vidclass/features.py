@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 from vidclass import motion, sampling, video
 from vidclass.backbones import FrameEncoder
 from vidclass.errors import ConfigError, VidclassError
+from vidclass.workers import die_with_parent
 
 CACHE_FORMAT = 1
 _FINGERPRINT_CHUNK = 1 << 20
@@ -261,6 +262,7 @@ def _decoded_videos(dataset: _GridFrames, workers: int) -> Iterator[_Decoded]:
         collate_fn=_as_is,
         prefetch_factor=4,
         persistent_workers=False,
+        worker_init_fn=die_with_parent,  # no orphan decoding forever after a kill -9 of this process
     )
     yield from loader
 

@@ -1,0 +1,48 @@
+"""Background worker processes that die with the process that started them.
+
+A DataLoader worker whose parent is killed with SIGKILL (``kill -9``, the OOM killer) is
+otherwise adopted by init and waits forever on its queue, holding its memory. Pass
+:func:`die_with_parent` as a DataLoader's ``worker_init_fn`` (or call it first thing in
+any child process): on Linux the kernel sends the child SIGKILL when its parent exits
+(``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon thread also checks once a second
+whether the parent is still the one it started with, and ends the child if not.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import threading
+import time
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+CHECK_SECONDS = 1.0
+
+
+def die_with_parent(worker_id: int = 0) -> None:
+    """End this process as soon as its parent process is gone (``worker_id`` is DataLoader's, unused)."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        _kernel_death_signal()
+    if os.getppid() != parent:  # the parent died while we asked
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), name="vidclass-parent-watch", daemon=True).start()
+
+
+def _kernel_death_signal() -> None:
+    """Ask Linux to SIGKILL this process when its parent exits; a no-op where libc has no prctl."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _watch(parent: int) -> None:
+    """Poll the parent id: it changes (to init or a subreaper) once the parent has died."""
+    while os.getppid() == parent:
+        time.sleep(CHECK_SECONDS)
+    os._exit(1)
