@@ -26,7 +26,9 @@ without path/label columns is not a catalog and is passed over (the "no videos" 
 Videos in folders are files with a video extension (case-insensitive), found recursively;
 hidden files and folders and ``__MACOSX`` are ignored. Files listed in a CSV or list file that are
 missing, listed twice, or folders, and class folders without videos, are skipped and reported as
-``Problem`` entries; the catalog carries on without them.
+``Problem`` entries; the catalog carries on without them. A folder layout with no videos but
+images (jpg, png, webp, bmp) is an image dataset (``Catalog.is_images``), as the PyImageSearch
+tutorial trains a frame classifier on: each image is a one-frame clip.
 
 Groups (clips that share a source: same scene, camera, people) keep a split honest. They come
 from a group column, else from ``group_regex`` over the file name (its first capture group, or
@@ -57,6 +59,7 @@ from vidclass.video import VideoInfo
 from vidclass.video import probe as probe_video
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})  # folders of images: a frame model's data
 FORMATS = ("folders", "split_folders", "csv", "ucf101", "mmaction")
 SPLITS = ("train", "val", "test")
 UCF_GROUP_REGEX = r"_g(\d+)_"
@@ -104,6 +107,7 @@ class Catalog:
     source_format: str
     problems: list[Problem] = field(default_factory=list)
     annotation: list[Path] = field(default_factory=list)  # CSV / list files read, if any
+    infos: dict[Path, VideoInfo] = field(default_factory=dict, repr=False)  # items probed by drop_unreadable
 
     @property
     def grouped(self) -> bool:
@@ -112,6 +116,16 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def is_images(self) -> bool:
+        """True when every item is an image (a folder of images per class), not a video."""
+        return bool(self.items) and all(is_image(item.path) for item in self.items)
+
+
+def is_image(path: Path) -> bool:
+    """Whether ``path`` names an image file (each image is a one-frame clip)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
 class _Row(NamedTuple):
@@ -229,7 +243,7 @@ def _detect(source: Path, columns: dict[str, str]) -> tuple[str, list[Path] | No
         return "csv", found
     if _split_dirs(source):
         return "split_folders", None
-    if _class_dirs(source):
+    if _class_dirs(source) or _class_dirs(source, IMAGE_EXTENSIONS):
         return "folders", None
     return "", None
 
@@ -294,26 +308,50 @@ def _split_dirs(root: Path) -> dict[str, Path]:
     return found if "train" in found and len(found) > 1 else {}
 
 
-def _class_dirs(root: Path) -> list[Path]:
-    """Folders of ``root`` that hold at least one video (at any depth)."""
-    return [folder for folder in _visible_dirs(root) if any(True for _ in _videos_under(folder))]
+def _class_dirs(root: Path, extensions: frozenset[str] = VIDEO_EXTENSIONS) -> list[Path]:
+    """Folders of ``root`` that hold at least one video (or file of ``extensions``) at any depth."""
+    return [folder for folder in _visible_dirs(root) if any(True for _ in _videos_under(folder, extensions))]
+
+
+def _media_extensions(root: Path) -> frozenset[str]:
+    """Videos, unless ``root`` holds none and holds images: then an image dataset."""
+    if any(True for _ in _videos_under(root)) or not any(True for _ in _videos_under(root, IMAGE_EXTENSIONS)):
+        return VIDEO_EXTENSIONS
+    return IMAGE_EXTENSIONS
 
 
 def _split_of_name(name: str) -> str | None:
     return _SPLIT_NAMES.get(name.strip().lower())
 
 
-def _is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
+def _is_video(path: Path, extensions: frozenset[str] = VIDEO_EXTENSIONS) -> bool:
+    return path.suffix.lower() in extensions and not path.name.startswith(".")
 
 
-def _videos_under(folder: Path) -> Iterable[Path]:
-    """Video files below ``folder`` (symlinks followed), skipping hidden files and folders."""
+def _videos_under(folder: Path, extensions: frozenset[str] = VIDEO_EXTENSIONS) -> Iterable[Path]:
+    """Video files below ``folder`` (symlinks followed), skipping hidden files and folders.
+
+    Each real folder is walked once and a link back to a folder above is not followed, so a
+    symlink loop (``a/loop -> ..``) ends at once rather than after the OS's 40 levels of
+    bogus nested copies.
+    """
+    seen: set[Path] = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
+        real = Path(os.path.realpath(dirpath))
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        kept = []
+        for name in sorted(dirnames):
+            target = Path(os.path.realpath(Path(dirpath) / name))
+            if not name.startswith(".") and name not in _IGNORED_DIRS and target not in seen:
+                if not real.is_relative_to(target):  # not a link to this folder or one above it
+                    kept.append(name)
+        dirnames[:] = kept
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if _is_video(path):
+            if _is_video(path, extensions):
                 yield path
 
 
@@ -323,7 +361,7 @@ def _videos_under(folder: Path) -> Iterable[Path]:
 def _read_folders(root: Path, labels: list[str] | None) -> _Read:
     if not root.is_dir():
         raise DatasetError(f"{root}: the folders format needs a folder of class folders")
-    rows, problems = _rows_of_class_dirs(root, None)
+    rows, problems = _rows_of_class_dirs(root, None, _media_extensions(root))
     return _Read(root, rows, problems, labels=labels, nothing_found=f"no class folders with videos in {root}")
 
 
@@ -339,19 +377,21 @@ def _read_split_folders(root: Path, labels: list[str] | None) -> _Read:
         if split is None or splits[split] != folder:
             problems.append(Problem(folder, "not a train/val/test folder; skipped"))
             continue
-        found, skipped = _rows_of_class_dirs(folder, split)
+        found, skipped = _rows_of_class_dirs(folder, split, _media_extensions(root))
         rows += found
         problems += skipped
     return _Read(root, rows, problems, labels=labels, nothing_found=f"no videos in the split folders of {root}")
 
 
-def _rows_of_class_dirs(root: Path, split: str | None) -> tuple[list[_Row], list[Problem]]:
+def _rows_of_class_dirs(
+    root: Path, split: str | None, extensions: frozenset[str] = VIDEO_EXTENSIONS
+) -> tuple[list[_Row], list[Problem]]:
     rows, problems = [], []
     for path in sorted(root.iterdir()):
-        if path.is_file() and _is_video(path):
+        if path.is_file() and _is_video(path, extensions):
             problems.append(Problem(path, f"video outside a class folder of {root}; skipped"))
     for folder in _visible_dirs(root):
-        videos = list(_videos_under(folder))
+        videos = list(_videos_under(folder, extensions))
         if not videos:
             problems.append(Problem(folder, "class folder without videos; skipped"))
         rows += [_Row(path, folder.name, split, None, f"folder {folder}") for path in videos]
@@ -399,10 +439,11 @@ def _column_indices(path: Path, header: list[str], columns: dict[str, str]) -> d
             )
     missing = [key for key in ("path", "label") if key not in indices]
     if missing:
-        example = ", ".join(f"'{key}': '<column>'" for key in missing)
+        options = " and ".join(f"--{key}-column NAME" for key in missing)
+        example = ", ".join(f"'{key}': NAME" for key in missing)
         raise DatasetError(
             f"{path}: no {' or '.join(missing)} column; the columns are {', '.join(header) or '(none)'}; "
-            f"name them with columns={{{example}}}"
+            f"name the right ones with {options} (Python: columns={{{example}}})"
         )
     return indices
 
@@ -588,7 +629,7 @@ def _finish(read: _Read, fmt: str, regex: re.Pattern[str] | None, *, auto_groups
     """Checks shared by all formats: labels, missing and repeated files, groups; then the Catalog."""
     fixed = read.labels
     allowed = set(fixed) if fixed is not None else None
-    items, problems, seen = [], list(read.problems), set()
+    items, problems, seen = [], list(read.problems), {}
     for row in read.rows:
         if allowed is not None and row.label not in allowed:
             shown = ", ".join(fixed[:10]) + (", ..." if len(fixed) > 10 else "")
@@ -598,9 +639,11 @@ def _finish(read: _Read, fmt: str, regex: re.Pattern[str] | None, *, auto_groups
         elif row.path.is_dir():
             problems.append(Problem(row.path, f"a folder, not a video (listed in {row.origin}); skipped"))
         elif row.path.resolve() in seen:
-            problems.append(Problem(row.path, f"listed again in {row.origin}; first entry kept"))
+            first = seen[row.path.resolve()]
+            clash = f" with label {row.label!r}, but first as {first.label!r}" if row.label != first.label else ""
+            problems.append(Problem(row.path, f"listed again in {row.origin}{clash}; first entry kept"))
         else:
-            seen.add(row.path.resolve())
+            seen[row.path.resolve()] = row
             items.append(VideoItem(Path(os.path.abspath(row.path)), row.label, row.group, row.split))
     if not items:
         raise DatasetError(f"{read.root}: no videos found: {read.nothing_found or 'nothing matched'}")
@@ -634,6 +677,78 @@ def _with_group(item: VideoItem, regex: re.Pattern[str]) -> VideoItem:
         return item
     group = match.group(1) if match.groups() else match.group(0)
     return VideoItem(item.path, item.label, group, item.split)
+
+
+# --- readability and warnings ------------------------------------------------------------------
+
+
+def drop_unreadable(
+    catalog: Catalog, *, probe: Callable[[Path], VideoInfo] | None = None, workers: int = 4
+) -> Catalog:
+    """The readable part of ``catalog``: every item is probed (``workers`` threads) before any split.
+
+    A split made before the broken files are dropped can leave a part with no clip of a class;
+    probing first means splits are made of videos that can be read. Unreadable items join
+    ``problems`` with the reason; their probe results are kept in ``infos``. Raises
+    ``DatasetError`` when no item can be read.
+    """
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1; got {workers!r}")
+    unprobed = [item for item in catalog.items if item.path not in catalog.infos]
+    infos, unreadable = _probe_all(unprobed, probe or probe_video, workers)
+    bad = {path for path, _ in unreadable}
+    readable = [item for item in catalog.items if item.path not in bad]
+    if unreadable and not readable:
+        path, reason = unreadable[0]
+        raise DatasetError(
+            f"{catalog.root}: none of its {len(catalog.items)} videos can be read (the first, {path}: {reason})"
+        )
+    return Catalog(
+        root=catalog.root,
+        items=readable,
+        labels=list(catalog.labels),
+        source_format=catalog.source_format,
+        problems=list(catalog.problems) + [Problem(path, reason) for path, reason in unreadable],
+        annotation=list(catalog.annotation),
+        infos={**catalog.infos, **infos},
+    )
+
+
+def dataset_warnings(catalog: Catalog) -> list[str]:
+    """What looks wrong in a dataset that can still be read: too few classes, empty classes,
+    labels that differ only by case or spaces (``Fight`` and ``fight ``: two classes)."""
+    clips = Counter(item.label for item in catalog.items)
+    warnings = []
+    with_clips = [label for label in catalog.labels if clips[label]]
+    if len(with_clips) < 2:
+        only = f" ({with_clips[0]!r})" if with_clips else ""
+        warnings.append(f"{catalog.root}: only {len(with_clips)} class{only} has clips; a classifier needs at least two")
+    empty = [label for label in catalog.labels if not clips[label]]
+    if empty:
+        warnings.append(f"{catalog.root}: no readable clip of class {', '.join(map(repr, empty))}")
+    variants: dict[str, list[str]] = defaultdict(list)
+    for label in catalog.labels:
+        variants[" ".join(label.split()).casefold()].append(label)
+    for labels in variants.values():
+        if len(labels) > 1:
+            counted = " and ".join(f"{label!r} ({clips[label]} clips)" for label in labels)
+            warnings.append(
+                f"{catalog.root}: labels {counted} differ only by case or spaces and are separate classes; "
+                "fix the labels if they mean the same class"
+            )
+    return warnings
+
+
+def check_trainable(catalog: Catalog) -> None:
+    """Refuse, before any feature is extracted, a dataset a classifier cannot be trained on."""
+    clips = Counter(item.label for item in catalog.items)
+    with_clips = [label for label in catalog.labels if clips[label]]
+    if len(with_clips) < 2:
+        found = f"only {with_clips[0]!r}" if with_clips else "none"
+        raise DatasetError(
+            f"{catalog.root}: training needs clips of at least two classes; found {found} "
+            "(see `vidclass data` for what was read and left out)"
+        )
 
 
 # --- splits -----------------------------------------------------------------------------------
@@ -723,9 +838,8 @@ def _group_split(
             f"only {len(keys)} {'groups' if any(k[0] == 0 for k in keys) else 'clips'} to share among "
             f"{', '.join(wanted)}; add data or set the unused fractions to 0"
         )
-    chosen = _assign(
-        [Counter(item.label for item in units[key]) for key in keys], {name: fractions[name] for name in wanted}, seed
-    )
+    counts = [Counter(item.label for item in units[key]) for key in keys]
+    chosen = _fill_empty_parts(_assign(counts, {name: fractions[name] for name in wanted}, seed), counts, wanted)
     parts: dict[str, list[VideoItem]] = {name: [] for name in fractions}
     for key, name in zip(keys, chosen):
         parts[name] += units[key]
@@ -738,6 +852,20 @@ def _group_split(
     else:
         how = f"stratified group split ({groups} groups)"
     return parts, how
+
+
+def _fill_empty_parts(chosen: list[str], units: list[Counter[str]], wanted: list[str]) -> list[str]:
+    """Give every wanted part at least one unit: a tiny fraction of few units can round to nothing,
+    which would leave, say, an empty validation part described as carved from train."""
+    chosen = list(chosen)
+    for name in wanted:
+        if name in chosen:
+            continue
+        sizes = Counter(chosen)
+        donor = max(wanted, key=lambda part: sizes[part])  # the part with the most units
+        index = min((i for i, part in enumerate(chosen) if part == donor), key=lambda i: units[i].total())
+        chosen[index] = name
+    return chosen
 
 
 def _assign(units: list[Counter[str]], fractions: dict[str, float], seed: int) -> list[str]:
@@ -831,6 +959,7 @@ class DatasetSummary:
     total_duration_s: float
     readable: int
     unreadable: list[tuple[Path, str]]
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (paths as strings)."""
@@ -854,6 +983,7 @@ class DatasetSummary:
             "sizes_per_class": {c.label: dict(c.sizes) for c in self.classes},
             "readable": self.readable,
             "unreadable": [{"path": str(path), "reason": reason} for path, reason in self.unreadable],
+            "warnings": list(self.warnings),
         }
 
 
@@ -867,12 +997,15 @@ def describe(
     """Probe every clip (``workers`` threads) and summarise classes, parts, groups and duration.
 
     ``probe`` defaults to ``vidclass.video.probe``; files it refuses with ``VideoReadError`` are
-    listed as unreadable after ``catalog.problems``. Parts come from ``splits``, else from the
-    dataset's own split, else the summary is unsplit.
+    listed as unreadable after ``catalog.problems`` (items :func:`drop_unreadable` probed are not
+    probed again). Parts come from ``splits``, else from the dataset's own split, else the
+    summary is unsplit.
     """
     if workers < 1:
         raise ConfigError(f"workers must be at least 1; got {workers!r}")
-    infos, unreadable = _probe_all(catalog.items, probe or probe_video, workers)
+    unprobed = [item for item in catalog.items if item.path not in catalog.infos]
+    infos, unreadable = _probe_all(unprobed, probe or probe_video, workers)
+    infos.update({item.path: catalog.infos[item.path] for item in catalog.items if item.path in catalog.infos})
     part_of = _parts_of(catalog, splits)
     names = [name for name in SPLITS if name in set(part_of.values())]
     classes = []
@@ -909,6 +1042,7 @@ def describe(
         total_duration_s=sum(c.duration_s for c in classes),
         readable=len(infos),
         unreadable=[(problem.path, problem.reason) for problem in catalog.problems] + unreadable,
+        warnings=dataset_warnings(catalog),
     )
 
 
