@@ -1,75 +1,115 @@
-"""``VideoClassifier``: the scikit-learn-like facade over the whole pipeline.
+"""``VideoClassifier``: the scikit-learn estimator over the whole pipeline, for every model kind.
 
-``__init__`` only stores parameters; ``fit`` catalogs and splits the dataset, extracts
-(cached) frame features, trains the head and evaluates it on the held-back split;
-``predict`` / ``predict_proba`` / ``score`` / ``evaluate`` label other videos with the
-model's own sampling and preprocessing; ``save`` / ``load`` go through a model bundle.
+``__init__`` only stores parameters (``get_params`` / ``set_params`` / ``sklearn.base.clone``
+work); ``fit`` catalogs and splits the dataset, prepares the model's inputs (cached frame
+features for ``model="features"``, cached decoded frames for the models trained on pixels),
+trains and evaluates on the held-back split; ``predict`` / ``predict_proba`` / ``score`` /
+``evaluate`` label other videos with the model's own sampling and preprocessing; ``save`` /
+``load`` go through a model bundle; ``stream`` tells timelines how the model labels a stream.
 The CLI is a thin layer over this class.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
+import shutil
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from vidclass import catalog as catalog_
 from vidclass import metrics
 from vidclass.backbones import FrameEncoder, create_backbone
-from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
+from vidclass.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, fingerprint, load_features
-from vidclass.heads import TemporalHead, create_head
-from vidclass.views import DEFAULT_INPUTS, ViewSpec, predict_proba
+from vidclass.heads import create_head
+from vidclass.views import DEFAULT_INPUTS, INPUTS, ViewSpec, predict_proba
 
 Dataset = str | Path | catalog_.Catalog
+Progress = Callable[[str, str], None]  # (path, status) per video prepared
+
+# Defaults that differ between the frozen-feature seam and the models trained on pixels.
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "features": {"frames": 16, "epochs": 60, "batch_size": 16, "patience": 10, "inputs": DEFAULT_INPUTS},
+    "pixels": {"frames": 8, "epochs": 15, "batch_size": 8, "patience": 5, "inputs": "rgb"},
+}
+BACKBONE_LR_FRACTION = 0.1  # the backbone of a pixel model learns at lr x this unless told
 
 
-class VideoClassifier:
-    """Frame encoder + temporal head, trained and used on whole videos.
+def list_model_kinds() -> list[dict[str, str]]:
+    """Every kind of model ``VideoClassifier(model=...)`` trains: name, seam, what it is."""
+    from vidclass.clip_models import get_clip_model_class, list_clip_models
 
-    Parameters mirror ``vidclass train``: ``backbone`` (see ``vidclass backbones``),
-    ``head`` (see ``vidclass.heads.list_heads``), ``frames`` per view, ``grid`` frames
-    cached per video (default ``2 * frames``), ``inputs`` (``appearance``,
-    ``appearance+motion``, ``appearance+rgbdiff`` or ``appearance+motion+rgbdiff``, see
-    :mod:`vidclass.views`), the optimisation settings of ``TrainConfig``, the split
-    fractions ``val`` / ``test`` and its ``seed``, the feature ``cache_dir`` and decode
-    ``workers``.
+    kinds = [{"name": FEATURES, "trains": "head only (frozen features, cached)",
+              "description": "ImageNet CNN features of sampled frames, cached; a temporal head "
+                             "(lstm, bilstm, gru, attention, transformer, mean) on the sequence"}]
+    for name in list_clip_models():
+        cls = get_clip_model_class(name)
+        kinds.append({"name": name, "trains": "whole network (pixels)", "description": cls.description})
+    return kinds
+
+
+class VideoClassifier(ClassifierMixin, BaseEstimator):
+    """A video classifier of any kind, trained and used on whole videos.
+
+    ``model``: ``features`` (a temporal ``head`` on cached features of a frozen ``backbone``)
+    or a clip model trained on pixels (``frame``, ``lrcn``; see ``vidclass models``). Shared:
+    ``backbone`` (see ``vidclass backbones``), ``frames`` per view (default 16 for features, 8
+    on pixels), ``grid`` frames cached per video (default ``2 * frames``), ``inputs`` (features:
+    ``appearance``, ``appearance+motion``, ``appearance+rgbdiff`` or ``appearance+motion+rgbdiff``;
+    pixels: ``rgb`` or ``rgbdiff``), the optimisation settings of ``TrainConfig`` (None: the
+    kind's default), the split fractions ``val`` / ``test`` and its ``seed``, the cache folder
+    ``cache_dir`` and decode ``workers``. Pixels only: ``size`` (square side in pixels),
+    ``freeze_stages`` (-1: the whole backbone), ``backbone_lr`` (default ``lr / 10``), ``bn``
+    (``frozen`` or ``train`` BatchNorm statistics), ``flip`` (horizontal flips in augmentation).
+    Hardware: ``accelerator``, ``devices``, ``precision``, ``accumulate``, ``loader_workers``.
     """
 
     def __init__(
         self,
+        model: str = FEATURES,
         backbone: str = "efficientnet_lite0",
-        head: str = "attention",
-        frames: int = 16,
+        head: str | None = None,
+        frames: int | None = None,
         *,
         grid: int | None = None,
-        inputs: str = DEFAULT_INPUTS,
+        inputs: str | None = None,
         head_options: dict[str, Any] | None = None,
         pretrained: bool = True,
         weights: str | Path | None = None,
-        epochs: int = 60,
-        batch_size: int = 16,
+        size: int = 112,
+        freeze_stages: int = 0,
+        backbone_lr: float | None = None,
+        bn: str = "frozen",
+        flip: bool = True,
+        epochs: int | None = None,
+        batch_size: int | None = None,
         lr: float = 1e-3,
         weight_decay: float = 0.05,
-        patience: int = 10,
+        patience: int | None = None,
         label_smoothing: float = 0.0,
         class_weights: bool = False,
         seed: int = 0,
         val: float = 0.15,
         test: float = 0.15,
+        accelerator: str = "auto",
+        devices: int | str = "auto",
+        precision: str = "auto",
+        accumulate: int = 1,
+        loader_workers: int = 0,
         cache_dir: str | Path | None = None,
         workers: int = 1,
         progress: bool = False,
     ) -> None:
+        self.model = model
         self.backbone = backbone
         self.head = head
         self.frames = frames
@@ -78,6 +118,11 @@ class VideoClassifier:
         self.head_options = head_options
         self.pretrained = pretrained
         self.weights = weights
+        self.size = size
+        self.freeze_stages = freeze_stages
+        self.backbone_lr = backbone_lr
+        self.bn = bn
+        self.flip = flip
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -88,113 +133,222 @@ class VideoClassifier:
         self.seed = seed
         self.val = val
         self.test = test
+        self.accelerator = accelerator
+        self.devices = devices
+        self.precision = precision
+        self.accumulate = accumulate
+        self.loader_workers = loader_workers
         self.cache_dir = cache_dir
         self.workers = workers
         self.progress = progress
 
     # --- configuration ---------------------------------------------------------------
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as scikit-learn's ``get_params`` gives them."""
-        return {name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters if name != "self"}
+    @property
+    def _pixels(self) -> bool:
+        return self.model != FEATURES
+
+    def _default(self, name: str) -> Any:
+        value = getattr(self, name)
+        return _DEFAULTS["pixels" if self._pixels else "features"][name] if value is None else value
+
+    def _check_kind(self) -> None:
+        from vidclass.clip_models import list_clip_models
+
+        kinds = [FEATURES, *list_clip_models()]
+        if self.model not in kinds:
+            raise ConfigError(f"unknown model {self.model!r}; allowed: {', '.join(kinds)} (see `vidclass models`)")
+        inputs = self._default("inputs")
+        allowed = ("rgb", "rgbdiff") if self._pixels else INPUTS
+        if inputs not in allowed:
+            raise ConfigError(f"model {self.model!r} takes inputs {', '.join(allowed)}, got {inputs!r}")
 
     def _view_spec(self) -> ViewSpec:
-        return ViewSpec(frames=self.frames, grid=self.grid or 2 * self.frames, inputs=self.inputs)  # type: ignore[arg-type]
+        frames = self._default("frames")
+        inputs = self._default("inputs") if not self._pixels else DEFAULT_INPUTS
+        return ViewSpec(frames=frames, grid=self.grid or 2 * frames, inputs=inputs)  # type: ignore[arg-type]
 
     def _train_config(self):
         from vidclass.training import TrainConfig
 
         return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
+            epochs=self._default("epochs"),
+            batch_size=self._default("batch_size"),
             lr=self.lr,
             weight_decay=self.weight_decay,
-            patience=self.patience,
+            patience=self._default("patience"),
             label_smoothing=self.label_smoothing,
             class_weights=self.class_weights,
             seed=self.seed,
+            accelerator=self.accelerator,
+            devices=self.devices,
+            precision=self.precision,
+            accumulate=self.accumulate,
+            workers=self.loader_workers,
         )
 
     def _cache(self) -> FeatureCache:
         return FeatureCache(self.cache_dir)
 
+    def _frame_cache(self):
+        from vidclass.pixels import FrameCache
+
+        return FrameCache(Path(self.cache_dir) / "frames" if self.cache_dir is not None else None)
+
     # --- fitting ---------------------------------------------------------------------
 
-    def fit(self, dataset: Dataset, *, out_dir: str | Path | None = None) -> VideoClassifier:
+    def fit(
+        self,
+        dataset: Dataset,
+        y: None = None,
+        *,
+        out_dir: str | Path | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        on_video: Progress | None = None,
+    ) -> VideoClassifier:
         """Train on ``dataset`` (a folder, CSV, list file or Catalog); returns self.
 
         With ``out_dir``: the resolved configuration, per-epoch metrics CSV, training-curve
-        PNG, the model bundle (``model/``) and the evaluation of the test split
-        (``evaluation/``) are written there.
+        PNG, checkpoints, the model bundle (``model/``) and the evaluation of the test split
+        (``evaluation/``). The run is built in ``.<name>.partial`` beside it and swapped in
+        when complete, so the folder always holds one whole run; a non-empty ``out_dir`` is
+        refused unless ``overwrite``; ``resume`` continues a killed run from its last
+        checkpoint. ``on_video(path, status)`` reports each video prepared (progress).
         """
+        self._check_kind()
+        found = _as_catalog(dataset)
+        if found.is_images and self.model != "frame":
+            raise ConfigError(
+                f"{found.root}: a folder of images trains only the frame model (--model frame); "
+                f"model {self.model!r} needs videos"
+            )
+        splits = catalog_.split_catalog(found, val=self.val, test=self.test, seed=self.seed)
+        final = Path(out_dir) if out_dir is not None else None
+        out = _start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
+        if out is not None:
+            _write_json(out / "config.json", {"params": _jsonable(self.get_params()), "dataset": str(found.root),
+                                              "model": self.model})
+        labels = list(found.labels)
+        fitter = self._fit_pixels if self._pixels else self._fit_features
+        fit, inputs, durations, failed = fitter(found, splits, labels, out, resume, on_video)
+        used = [item for name in ("train", "val") for item in splits.parts()[name] if item.path in inputs]
+        self.labels_ = labels
+        self.kind_ = self.model
+        self.clip_seconds_ = statistics.median(durations[item.path] for item in used)
+        self.training_videos_ = sorted(fingerprint(item.path) for item in used)
+        self.training_ = {
+            "dataset": str(found.root),
+            "format": found.source_format,
+            "model": self.model,
+            "split": splits.method,
+            "split_seed": self.seed,
+            "videos": {name: sum(item.path in inputs for item in items) for name, items in splits.parts().items()},
+            "groups": sorted({item.group for item in used if item.group is not None}),
+            "unreadable": failed,
+            "epochs_run": fit.epochs_run,
+            "best_epoch": fit.best_epoch,
+            "best_val_loss": fit.best_val_loss,
+            "config": asdict(self._train_config()),
+        }
+        self.evaluation_ = None
+        test_items = [item for item in splits.test if item.path in inputs]
+        probabilities = self._probabilities_of(test_items, inputs) if test_items else None
+        if test_items:
+            self.evaluation_ = self._evaluation(test_items, probabilities, split="test")
+        if out is not None and final is not None:
+            if fit.metrics_csv is not None and fit.metrics_csv.is_file():
+                metrics.plot_training_curves(fit.metrics_csv, out / "curves.png")
+            self.save(out / "model")
+            if self.evaluation_ is not None:
+                self._write_evaluation(self.evaluation_, test_items, probabilities, out / "evaluation")
+            _finish_run(out, final)
+        return self
+
+    def _fit_features(self, found, splits, labels, out, resume, on_video):
         from vidclass.training import Example, fit_head  # Lightning is only needed to fit
 
         view, config = self._view_spec(), self._train_config()
-        found = _as_catalog(dataset)
-        splits = catalog_.split_catalog(found, val=self.val, test=self.test, seed=self.seed)
-        out = Path(out_dir) if out_dir is not None else None
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            _write_json(out / "config.json", {"params": _jsonable(self.get_params()), "dataset": str(found.root)})
         encoder = create_backbone(self.backbone, pretrained=self.pretrained, weights=self.weights)
-        grids, failed = self._features(encoder, [item.path for item in found.items], view)
-        labels = list(found.labels)
+        grids, failed = self._features(encoder, [item.path for item in found.items], view, on_video)
         parts = {
             name: [Example(grids[item.path], labels.index(item.label)) for item in items if item.path in grids]
             for name, items in splits.parts().items()
         }
         with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
             torch.manual_seed(self.seed)
-            head = create_head(
-                self.head,
-                in_dim=view.input_dim(encoder.spec.dim),
-                num_classes=len(labels),
-                **(self.head_options or {}),
-            )
-        fit = fit_head(head, parts["train"], parts["val"], view, config, out_dir=out, progress=self.progress)
-        self.labels_ = labels
-        self.encoder_ = encoder
-        self.head_ = fit.head
-        self.view_ = view
-        used = [item for name in ("train", "val") for item in splits.parts()[name] if item.path in grids]
-        self.clip_seconds_ = statistics.median(grids[item.path].duration for item in used)
-        self.training_videos_ = sorted(fingerprint(item.path) for item in used)
-        self.training_ = {
-            "dataset": str(found.root),
-            "format": found.source_format,
-            "split": splits.method,
-            "split_seed": self.seed,
-            "videos": {name: len(examples) for name, examples in parts.items()},
-            "groups": sorted({item.group for item in used if item.group is not None}),
-            "unreadable": failed,
-            "epochs_run": fit.epochs_run,
-            "best_epoch": fit.best_epoch,
-            "best_val_loss": fit.best_val_loss,
-            "config": asdict(config),
+            head = create_head(self.head or "attention", in_dim=view.input_dim(encoder.spec.dim),
+                               num_classes=len(labels), **(self.head_options or {}))
+        fit = fit_head(head, parts["train"], parts["val"], view, config, out_dir=out, progress=self.progress,
+                       resume=resume)
+        self.encoder_, self.head_, self.view_ = encoder, head, view
+        return fit, grids, {path: grid.duration for path, grid in grids.items()}, failed
+
+    def _fit_pixels(self, found, splits, labels, out, resume, on_video):
+        from vidclass.clip_models import ClipSpec, create_clip_model
+        from vidclass.training import fit_clip_model
+
+        config = self._train_config()
+        spec = ClipSpec(backbone=self.backbone, frames=self._default("frames"), size=self.size,
+                        inputs=self._default("inputs"), freeze_stages=self.freeze_stages, bn=self.bn)  # type: ignore[arg-type]
+        options = {"head": {"name": self.head or "lstm", **(self.head_options or {})}} if self.model == "lrcn" else {}
+        with torch.random.fork_rng(devices=[]):  # new layers' initial weights follow the seed
+            torch.manual_seed(self.seed)
+            model = create_clip_model(self.model, spec, len(labels), pretrained=self.pretrained,
+                                      weights=str(self.weights) if self.weights else None, **options)
+        self.model_ = model
+        self._set_pixel_views(images=found.is_images)
+        entries, failed = self._frames([item.path for item in found.items], on_video)
+        datasets = {
+            name: self._clip_dataset([item for item in items if item.path in entries], entries, labels,
+                                     train=name == "train")
+            for name, items in splits.parts().items() if name != "test"
         }
-        self.evaluation_ = None
-        test_items = [item for item in splits.test if item.path in grids]
-        if test_items:
-            self.evaluation_ = self._evaluate_items(test_items, grids, split="test")
-        if out is not None:
-            if fit.metrics_csv is not None and fit.metrics_csv.is_file():
-                metrics.plot_training_curves(fit.metrics_csv, out / "curves.png")
-            self.save(out / "model")
-            if self.evaluation_ is not None:
-                self._write_evaluation(self.evaluation_, test_items, grids, out / "evaluation")
-        return self
+        train_labels = [labels.index(item.label) for item in splits.train if item.path in entries]
+        backbone_lr = self.backbone_lr if self.backbone_lr is not None else self.lr * BACKBONE_LR_FRACTION
+        fit = fit_clip_model(model, datasets["train"], datasets["val"], train_labels, config, backbone_lr=backbone_lr,
+                             out_dir=out, progress=self.progress, resume=resume)
+        from vidclass.pixels import entry_duration
+
+        return fit, entries, {path: entry_duration(entry) for path, entry in entries.items()}, failed
+
+    def _set_pixel_views(self, *, images: bool) -> None:
+        """The evaluation views and cache layout of a pixel model (one frame per image dataset item)."""
+        from vidclass.pixels import FrameSpec, store_size
+
+        spec = self.model_.spec
+        frames = 1 if images else spec.frames
+        self.view_ = ViewSpec(frames=frames, grid=1 if images else (self.grid or 2 * frames))
+        self.frame_spec_ = FrameSpec(store=store_size(spec.size), grid=self.view_.grid,
+                                     interpolation=self.model_.interpolation, rgbdiff=spec.inputs == "rgbdiff")
+
+    def _clip_dataset(self, items, entries, labels, *, train: bool, view_index: int = 0):
+        from vidclass.pixels import ClipDataset
+
+        return ClipDataset([entries[item.path] for item in items], [labels.index(item.label) for item in items],
+                           self.frame_spec_, self.view_, self.model_.spec.size, train=train,
+                           rgbdiff=self.frame_spec_.rgbdiff, flip=self.flip, seed=self.seed, view_index=view_index)
 
     def _features(
-        self, encoder: FrameEncoder, paths: Sequence[Path], view: ViewSpec
+        self, encoder: FrameEncoder, paths: Sequence[Path], view: ViewSpec, on_video: Progress | None = None
     ) -> tuple[dict[Path, VideoFeatures], dict[str, str]]:
         """Cached grid features of ``paths`` (extracting what is missing) and the failures."""
         cache = self._cache()
-        report = extract_features(paths, encoder, view.grid, cache=cache, workers=self.workers, rgbdiff=view.rgbdiff)
+        report = extract_features(paths, encoder, view.grid, cache=cache, workers=self.workers, rgbdiff=view.rgbdiff,
+                                  on_video=on_video)
         spec = FeatureSpec.for_encoder(encoder, view.grid, rgbdiff=view.rgbdiff)
         return load_features(paths, spec, cache), report.failed
 
+    def _frames(self, paths: Sequence[Path], on_video: Progress | None = None) -> tuple[dict[Path, Path], dict[str, str]]:
+        """Cache entries of the decoded frames of ``paths`` (decoding what is missing) and the failures."""
+        from vidclass.pixels import cache_frames, load_frames
+
+        cache = self._frame_cache()
+        report = cache_frames(paths, self.frame_spec_, cache, workers=self.workers, on_video=on_video)
+        return load_frames(paths, self.frame_spec_, cache), report.failed
+
     def _check_fitted(self) -> None:
-        if not hasattr(self, "head_"):
+        if not hasattr(self, "labels_"):
             raise VidclassError("this VideoClassifier is not fitted yet: call fit(dataset) or VideoClassifier.load(dir)")
 
     # --- prediction ------------------------------------------------------------------
@@ -215,19 +369,58 @@ class VideoClassifier:
         """Probabilities for the readable videos of ``paths`` (in order) and the reason per failed one."""
         self._check_fitted()
         paths = [Path(p) for p in paths]
-        grids, failed = self._features(self.encoder_, paths, self.view_)
-        readable = [p for p in paths if p in grids]
+        inputs, failed = self._inputs(paths)
+        readable = [p for p in paths if p in inputs]
         if not readable:
             return np.zeros((0, len(self.labels_)), dtype=np.float32), failed
-        return predict_proba(self.head_, [grids[p] for p in readable], self.view_), failed
+        return self._probabilities([inputs[p] for p in readable]), failed
 
     def predict(self, paths: Sequence[str | Path]) -> list[str]:
         """The most probable label of each video."""
         return [self.labels_[i] for i in self.predict_proba(paths).argmax(axis=1)]
 
-    def score(self, dataset: Dataset) -> float:
+    def score(self, dataset: Dataset, y: None = None, sample_weight: None = None) -> float:
         """Accuracy on the videos of ``dataset`` the model was not trained on."""
         return self.evaluate(dataset).accuracy
+
+    def stream(self):
+        """How this model labels a stream (:class:`vidclass.stream.FrameStream`), for timelines."""
+        from vidclass.stream import clip_stream, features_stream
+
+        self._check_fitted()
+        if self.kind_ == FEATURES:
+            return features_stream(self.encoder_, self.head_, self.view_, self.clip_seconds_, list(self.labels_))
+        return clip_stream(self.model_, self.clip_seconds_, list(self.labels_))
+
+    def _inputs(self, paths: Sequence[Path]) -> tuple[dict[Path, Any], dict[str, str]]:
+        """What the model reads per video (feature grids or frame-cache entries), preparing what is missing."""
+        if self.kind_ == FEATURES:
+            return self._features(self.encoder_, paths, self.view_)
+        return self._frames(paths)
+
+    def _probabilities(self, inputs: Sequence[Any]) -> np.ndarray:
+        """(N, C) probabilities, averaged over every evaluation view of each video."""
+        if self.kind_ == FEATURES:
+            return predict_proba(self.head_, list(inputs), self.view_)
+        from torch.utils.data import DataLoader
+
+        from vidclass.pixels import ClipDataset
+
+        model = self.model_.eval()
+        device = model.scale.device
+        total = np.zeros((len(inputs), len(self.labels_)))
+        for view in range(self.view_.test_views):
+            dataset = ClipDataset(list(inputs), [0] * len(inputs), self.frame_spec_, self.view_, model.spec.size,
+                                  train=False, rgbdiff=self.frame_spec_.rgbdiff, view_index=view)
+            rows = []
+            with torch.inference_mode():
+                for clips, _ in DataLoader(dataset, batch_size=8):
+                    rows.append(torch.softmax(model(clips.to(device)).float(), dim=1).cpu().numpy())
+            total += np.concatenate(rows)
+        return (total / self.view_.test_views).astype(np.float32)
+
+    def _probabilities_of(self, items: Sequence[catalog_.VideoItem], inputs: dict[Path, Any]) -> np.ndarray:
+        return self._probabilities([inputs[item.path] for item in items])
 
     # --- evaluation ------------------------------------------------------------------
 
@@ -254,21 +447,23 @@ class VideoClassifier:
         ]
         if not kept:
             raise VidclassError(f"{found.root}: every video of this dataset was used in training; nothing left to evaluate")
-        grids, failed = self._features(self.encoder_, [item.path for item in kept], self.view_)
-        items = [item for item in kept if item.path in grids]
+        inputs, failed = self._inputs([item.path for item in kept])
+        items = [item for item in kept if item.path in inputs]
+        if not items:
+            raise VidclassError(f"{found.root}: none of the {len(kept)} videos left to evaluate could be read")
         left_out = len(found.items) - len(kept)
         split = "held-out" if left_out else "all"
-        evaluation = self._evaluate_items(items, grids, split=split)
+        probabilities = self._probabilities_of(items, inputs)
+        evaluation = self._evaluation(items, probabilities, split=split)
         evaluation.notes = [f"{left_out} videos seen in training left out"] if left_out else []
         evaluation.notes += [f"{len(failed)} unreadable videos skipped"] if failed else []
         if out_dir is not None:
-            self._write_evaluation(evaluation, items, grids, Path(out_dir))
+            self._write_evaluation(evaluation, items, probabilities, Path(out_dir))
         return evaluation
 
-    def _evaluate_items(
-        self, items: Sequence[catalog_.VideoItem], grids: dict[Path, VideoFeatures], *, split: str
+    def _evaluation(
+        self, items: Sequence[catalog_.VideoItem], probabilities: np.ndarray, *, split: str
     ) -> metrics.Evaluation:
-        probabilities = predict_proba(self.head_, [grids[item.path] for item in items], self.view_)
         return metrics.evaluate_predictions(
             [self.labels_.index(item.label) for item in items],
             probabilities,
@@ -281,10 +476,9 @@ class VideoClassifier:
         self,
         evaluation: metrics.Evaluation,
         items: Sequence[catalog_.VideoItem],
-        grids: dict[Path, VideoFeatures],
+        probabilities: np.ndarray,
         out_dir: Path,
     ) -> dict[str, Path]:
-        probabilities = predict_proba(self.head_, [grids[item.path] for item in items], self.view_)
         return metrics.write_evaluation(
             evaluation,
             out_dir,
@@ -295,19 +489,19 @@ class VideoClassifier:
 
     # --- persistence -----------------------------------------------------------------
 
-    def to_bundle(self) -> Bundle:
+    def to_bundle(self) -> AnyBundle:
         self._check_fitted()
-        return Bundle(
+        common = dict(
             labels=self.labels_,
-            encoder=self.encoder_,
-            head=self.head_,
-            view=self.view_,
             clip_seconds=self.clip_seconds_,
             training=self.training_,
             metrics=self.evaluation_.to_dict() if self.evaluation_ is not None else {},
             training_videos=self.training_videos_,
             versions=package_versions(),
         )
+        if self.kind_ == FEATURES:
+            return Bundle(encoder=self.encoder_, head=self.head_, view=self.view_, **common)
+        return ClipBundle(model=self.model_, **common)
 
     def save(self, directory: str | Path) -> Path:
         """Write the fitted model as a bundle directory (config.json + safetensors)."""
@@ -317,28 +511,60 @@ class VideoClassifier:
     def load(cls, directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1) -> VideoClassifier:
         """A fitted classifier from a bundle directory; never unpickles."""
         bundle = load_bundle(directory)
-        model = cls(
-            backbone=bundle.encoder.spec.name,
-            head=bundle.head.name,
-            frames=bundle.view.frames,
-            grid=bundle.view.grid,
-            inputs=bundle.view.inputs,
-            cache_dir=cache_dir,
-            workers=workers,
-        )
+        if isinstance(bundle, ClipBundle):
+            spec = bundle.model.spec
+            model = cls(model=bundle.kind, backbone=spec.backbone, frames=spec.frames, inputs=spec.inputs,
+                        size=spec.size, cache_dir=cache_dir, workers=workers)
+        else:
+            model = cls(backbone=bundle.encoder.spec.name, head=bundle.head.name, frames=bundle.view.frames,
+                        grid=bundle.view.grid, inputs=bundle.view.inputs, cache_dir=cache_dir, workers=workers)
         model._set_fitted(bundle)
         return model
 
-    def _set_fitted(self, bundle: Bundle) -> None:
+    def _set_fitted(self, bundle: AnyBundle) -> None:
         self.labels_ = list(bundle.labels)
-        self.encoder_ = bundle.encoder
-        self.head_ = bundle.head
-        self.view_ = bundle.view
+        self.kind_ = bundle.kind
+        if isinstance(bundle, ClipBundle):
+            self.model_ = bundle.model
+            self._set_pixel_views(images=False)
+        else:
+            self.encoder_ = bundle.encoder
+            self.head_ = bundle.head
+            self.view_ = bundle.view
         self.clip_seconds_ = bundle.clip_seconds
         self.training_ = bundle.training
         self.training_videos_ = bundle.training_videos
         self.evaluation_ = None
         self.bundle_metrics_ = bundle.metrics
+
+
+def _start_run(final: Path, *, resume: bool, overwrite: bool) -> Path:
+    """The staging folder of a run that will become ``final``: new, or the killed one to resume."""
+    if final.exists() and not final.is_dir():
+        raise ConfigError(f"{final}: --out must be a folder for the run, and this is a file")
+    if not final.parent.is_dir():
+        raise ConfigError(f"{final.parent}: no such folder for the run folder {final.name}; create it first")
+    staging = final.with_name(f".{final.name}.partial")
+    if resume:
+        if not staging.is_dir():
+            raise ConfigError(f"{final}: no interrupted run to resume (no {staging.name} beside it)")
+        return staging
+    if final.is_dir() and any(final.iterdir()) and not overwrite:
+        raise ConfigError(f"{final}: the run folder is not empty; pass --overwrite to replace it "
+                          f"(or --resume to continue an interrupted run)")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def _finish_run(staging: Path, final: Path) -> None:
+    """Swap the complete run in place of ``final`` (and of the run it replaces)."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _as_catalog(dataset: Dataset) -> catalog_.Catalog:

@@ -42,6 +42,7 @@ stratified; ``describe`` probes every file and summarises the set for a table or
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import os
@@ -703,13 +704,10 @@ def drop_unreadable(
         raise DatasetError(
             f"{catalog.root}: none of its {len(catalog.items)} videos can be read (the first, {path}: {reason})"
         )
-    return Catalog(
-        root=catalog.root,
+    return dataclasses.replace(
+        catalog,
         items=readable,
-        labels=list(catalog.labels),
-        source_format=catalog.source_format,
         problems=list(catalog.problems) + [Problem(path, reason) for path, reason in unreadable],
-        annotation=list(catalog.annotation),
         infos={**catalog.infos, **infos},
     )
 
@@ -737,6 +735,13 @@ def dataset_warnings(catalog: Catalog) -> list[str]:
                 "fix the labels if they mean the same class"
             )
     return warnings
+
+
+def left_out(catalog: Catalog, failed: dict[str, str] | None = None) -> dict[str, str]:
+    """Every item a run left out, path -> reason: the catalog's problems, then ``failed`` (later steps)."""
+    reasons = {str(problem.path): problem.reason for problem in catalog.problems}
+    reasons.update(failed or {})
+    return reasons
 
 
 def check_trainable(catalog: Catalog) -> None:

@@ -6,12 +6,14 @@ code 1; ``--verbose`` shows the traceback too.
 
 from __future__ import annotations
 
-import contextlib
+import functools
+import inspect
 import json
-import time
 import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, get_type_hints
 
 import click
 import typer
@@ -21,7 +23,8 @@ from typer.core import TyperGroup
 
 from vidclass.errors import VidclassError
 
-console = Console()
+console = Console(soft_wrap=True)  # results on stdout: never hard-wrapped, so piped paths stay whole
+err_console = Console(stderr=True, soft_wrap=True)  # warnings and progress: never mixed into results
 
 
 class _CleanErrors(TyperGroup):
@@ -58,55 +61,155 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
+def _print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: int = 0) -> None:
+    """A table on stdout, never cutting a cell: boxed on a terminal (long cells fold), and piped,
+    a ``# title`` line then tab-separated lines, so ``| grep`` and ``| cut -f1`` work.
+    The last ``right`` columns are numbers, right-aligned on a terminal."""
+    if not console.is_terminal:
+        print(f"# {title}")
+        for row in (headers, *rows):
+            print("\t".join(row))
+        return
+    table = Table(title=title)
+    for i, header in enumerate(headers):
+        table.add_column(header, overflow="fold", justify="right" if i >= len(headers) - right else "left")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table, markup=False, highlight=False)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"vidclass: warning: {message}", err=True)
+
+
+# --- dataset options: defined once, taken by every command that reads a dataset ---------------
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """How a dataset is read; each field is a command-line option (``--path-column`` ...)."""
+
+    format: str = field(default="auto", metadata={"help": "auto, folders, split_folders, csv, ucf101 or mmaction."})
+    path_column: Optional[str] = field(default=None, metadata={"help": "CSV column holding the video path."})
+    label_column: Optional[str] = field(default=None, metadata={"help": "CSV column holding the label."})
+    group_column: Optional[str] = field(default=None, metadata={"help": "CSV column holding the group."})
+    group_regex: Optional[str] = field(
+        default=None, metadata={"help": r"Regex over file names whose first group is the group, e.g. '_g(\d+)_'."}
+    )
+    video_root: Optional[Path] = field(
+        default=None, metadata={"help": "Folder the paths in a CSV or list file are relative to."}
+    )
+
+
+def _dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command`` the options of :class:`DatasetOptions`; it receives them as ``dataset_options``."""
+    hints = get_type_hints(DatasetOptions)
+    options = [
+        inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+            annotation=Annotated[hints[f.name], typer.Option(help=f.metadata["help"], rich_help_panel="Dataset")],
+        )
+        for f in fields(DatasetOptions)
+    ]
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "dataset_options"]
+
+    @functools.wraps(command)
+    def with_options(**values: Any) -> Any:
+        chosen = DatasetOptions(**{f.name: values.pop(f.name) for f in fields(DatasetOptions)})
+        return command(**values, dataset_options=chosen)
+
+    with_options.__signature__ = signature.replace(parameters=own + options)  # type: ignore[attr-defined]
+    return with_options
+
+
+def _read_dataset(root: Path, options: DatasetOptions, *, training: bool = False, report: bool = True):
+    """Catalog ``root``, probe every video, warn about what looks wrong, report what was left out.
+
+    Probing comes before any split, so splits hold only readable videos. ``training`` refuses,
+    before any extraction, a dataset that cannot be trained on. ``report`` prints the warnings
+    and names each left-out item on stderr (count, then the first few).
+    """
+    from vidclass import catalog
+
+    columns = {
+        key: value
+        for key, value in (
+            ("path", options.path_column), ("label", options.label_column), ("group", options.group_column)
+        )
+        if value is not None
+    }
+    found = catalog.load_catalog(
+        root, format=options.format, columns=columns or None, group_regex=options.group_regex,
+        video_root=options.video_root,
+    )
+    found = catalog.drop_unreadable(found)
+    if report:
+        _report_left_out({str(problem.path): problem.reason for problem in found.problems})
+        for warning in catalog.dataset_warnings(found):
+            _warn(warning)
+    if training:
+        catalog.check_trainable(found)
+    return found
+
+
+LEFT_OUT_SHOWN = 10
+
+
+def _report_left_out(left_out: dict[str, str], where: str = "") -> None:
+    """Name every item a command left out on stderr: the count, the first few, where the rest are."""
+    if not left_out:
+        return
+    _warn(f"{len(left_out)} item{'s' if len(left_out) != 1 else ''} left out:")
+    for path, reason in list(left_out.items())[:LEFT_OUT_SHOWN]:
+        click.echo(f"  {path}: {reason}" if not reason.startswith(path) else f"  {reason}", err=True)
+    if len(left_out) > LEFT_OUT_SHOWN:
+        rest = where or "`vidclass data DATASET --json` lists them all"
+        click.echo(f"  ... and {len(left_out) - LEFT_OUT_SHOWN} more; {rest}", err=True)
+
+
 def _print_dataset_summary(summary: dict[str, Any]) -> None:
-    """A table of clips per class and split, then groups, duration and unreadable files."""
+    """A table of clips per class and split, then groups, duration, warnings and left-out files."""
     splits = [name for name in ("train", "val", "test") if name in summary["clips_per_split"]]
-    table = Table(title=f"{summary['root']}  ({summary['format']})")
-    table.add_column("class")
-    for name in splits:
-        table.add_column(name, justify="right")
-    table.add_column("total", justify="right")
-    for label in summary["labels"]:
-        counts = summary["clips_per_class_and_split"][label]
-        table.add_row(label, *(str(counts.get(name, 0)) for name in splits), str(summary["clips_per_class"][label]))
-    table.add_row(
-        "all", *(str(summary["clips_per_split"][name]) for name in splits), str(summary["clips"]), style="bold"
-    )
-    console.print(table)
+    rows = [
+        [label, *(str(summary["clips_per_class_and_split"][label].get(name, 0)) for name in splits),
+         str(summary["clips_per_class"][label])]
+        for label in summary["labels"]
+    ]
+    rows.append(["all", *(str(summary["clips_per_split"][name]) for name in splits), str(summary["clips"])])
+    _print_table(f"{summary['root']}  ({summary['format']})", ["class", *splits, "total"], rows, right=len(splits) + 1)
     groups = summary.get("groups_per_split") or {}
-    console.print(
-        f"{summary['clips']} clips, {len(summary['labels'])} classes, {summary['groups']} groups"
-        + (f" ({', '.join(f'{k} {v}' for k, v in groups.items())})" if groups else "")
-        + f", {summary['total_duration_s'] / 60:.1f} min of video"
+    if summary["groups"]:
+        grouping = f"{summary['groups']} groups" + (f" ({', '.join(f'{k} {v}' for k, v in groups.items())})" if groups else "")
+    else:
+        grouping = "no groups"
+    print(
+        f"{summary['clips']} clips, {len(summary['labels'])} classes, {grouping}, "
+        f"{summary['total_duration_s'] / 60:.1f} min of video"
     )
-    console.print(f"split: {summary['split_method']}")
+    print(f"split: {summary['split_method']}")
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}")
     unreadable = summary["unreadable"]
-    console.print(f"{len(unreadable)} unreadable files" + (":" if unreadable else ""))
+    print(f"{len(unreadable)} files left out" + (":" if unreadable else ""))
     for entry in unreadable:
-        console.print(f"  {entry['path']}: {entry['reason']}", markup=False, highlight=False)
+        print(f"  {entry['path']}: {entry['reason']}")
 
 
 @app.command()
+@_dataset_options
 def data(
     root: Annotated[Path, typer.Argument(help="Dataset folder, CSV file, or UCF101 / MMAction2 list file.")],
+    dataset_options: DatasetOptions,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
-    format: Annotated[
-        str, typer.Option(help="auto, folders, split_folders, csv, ucf101 or mmaction.")
-    ] = "auto",
-    path_column: Annotated[Optional[str], typer.Option(help="CSV column holding the video path.")] = None,
-    label_column: Annotated[Optional[str], typer.Option(help="CSV column holding the label.")] = None,
-    group_column: Annotated[Optional[str], typer.Option(help="CSV column holding the group.")] = None,
-    group_regex: Annotated[
-        Optional[str], typer.Option(help=r"Regex over file names whose first group is the group, e.g. '_g(\d+)_'.")
-    ] = None,
     val: Annotated[float, typer.Option(help="Fraction of clips for validation.")] = 0.15,
     test: Annotated[float, typer.Option(help="Fraction of clips for test.")] = 0.15,
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
 ) -> None:
-    """Find the labeled videos in ROOT, split them honestly and summarise them."""
+    """Find the labeled videos in ROOT, probe them, split the readable ones honestly and summarise them."""
     from vidclass import catalog
 
-    found = _catalog_options(root, format, path_column, label_column, group_column, group_regex)
+    found = _read_dataset(root, dataset_options, report=False)
     splits = catalog.split_catalog(found, val=val, test=test, seed=seed)
     summary = catalog.describe(found, splits).to_dict()
     if as_json:
@@ -115,35 +218,32 @@ def data(
         _print_dataset_summary(summary)
 
 
-def _catalog_options(
-    root: Path, format: str, path_column: str | None, label_column: str | None, group_column: str | None,
-    group_regex: str | None,
-):
-    from vidclass import catalog
-
-    columns = {
-        key: value
-        for key, value in (("path", path_column), ("label", label_column), ("group", group_column))
-        if value is not None
-    }
-    return catalog.load_catalog(root, format=format, columns=columns or None, group_regex=group_regex)
-
-
 @app.command()
-def backbones() -> None:
+def backbones(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")] = False,
+) -> None:
     """List the frame encoders: feature size, input size, weights and whether they are on disk now."""
     from vidclass import backbones as registry
 
-    table = Table(title="backbones (any timm model also works as timm:<name>)")
-    for column in ("name", "D", "input", "weights", "offline now", "licence"):
-        table.add_column(column)
+    listed = []
     for name in registry.list_backbones():
         spec = registry.get_backbone_spec(name)
-        offline = "yes" if registry.weights_available_offline(name) else "no"
         p = spec.preprocess
-        table.add_row(name, str(spec.dim), f"{p.resize}->{p.crop} {p.interpolation}", spec.weights_source, offline,
-                      spec.license)
-    console.print(table)
+        listed.append({
+            "name": name, "dim": spec.dim, "resize": p.resize, "crop": p.crop, "interpolation": p.interpolation,
+            "weights": spec.weights_source, "offline": registry.weights_available_offline(name),
+            "license": spec.license,
+        })
+    if as_json:
+        _print_json(listed)
+        return
+    rows = [
+        [b["name"], str(b["dim"]), f"{b['resize']}->{b['crop']} {b['interpolation']}", b["weights"],
+         "yes" if b["offline"] else "no", b["license"]]
+        for b in listed
+    ]
+    _print_table("backbones (any timm model also works as timm:<name>)",
+                 ["name", "D", "input", "weights", "offline now", "licence"], rows)
 
 
 PretrainedOpt = Annotated[
@@ -170,8 +270,10 @@ def _pretrained(value: str) -> bool:
 
 
 @app.command()
+@_dataset_options
 def extract(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder, CSV or list file.")],
+    dataset_options: DatasetOptions,
     backbone: Annotated[str, typer.Option(help="Backbone name (see `vidclass backbones`).")] = "efficientnet_lite0",
     frames: FramesOpt = 16,
     cache: CacheOpt = None,
@@ -179,48 +281,38 @@ def extract(
     weights: WeightsOpt = None,
     batch_size: Annotated[int, typer.Option(help="Frames per CNN batch (batches span videos).")] = 32,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
-    format: Annotated[str, typer.Option(help="Dataset format, as for `vidclass data`.")] = "auto",
     inputs: InputsOpt = "appearance+motion",
 ) -> None:
     """Compute and cache frame features of every video; a rerun computes only what is missing."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from vidclass.backbones import create_backbone
+    from vidclass.errors import DatasetError
     from vidclass.features import FeatureCache, extract_features
+    from vidclass.progress import extraction_progress
     from vidclass.views import ViewSpec
 
-    found = _catalog_options(dataset, format, None, None, None, None)
     view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs)
+    found = _read_dataset(dataset, dataset_options)
     encoder = create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights)
     store = FeatureCache(cache)
-    columns = (
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("extracting", total=len(found.items), rate="")
-        started = time.perf_counter()
-
-        def advance(path: str, status: str) -> None:
-            bar.advance(task)
-            done = bar.tasks[0].completed
-            bar.update(task, rate=f"{done / max(time.perf_counter() - started, 1e-9):.2f} clips/s")
-
+    with extraction_progress(len(found.items)) as advance:
         report = extract_features(
             [item.path for item in found.items], encoder, view.grid, cache=store, batch_size=batch_size,
             workers=workers, rgbdiff=view.rgbdiff, on_video=advance,
         )
-    console.print(
+    print(
         f"{report.total} videos: {report.computed} computed ({report.frames_per_second:.1f} frames/s), "
         f"{report.cached} from cache, {len(report.failed)} failed; cache: {store.root}"
     )
-    for path, reason in report.failed.items():
-        console.print(f"  skipped {reason}", markup=False, highlight=False)
+    _report_left_out(report.failed)
+    if report.total and len(report.failed) == report.total:
+        raise DatasetError(f"{dataset}: no video could be extracted; every one of the {report.total} failed")
 
 
 @app.command()
+@_dataset_options
 def train(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder, CSV or list file.")],
+    dataset_options: DatasetOptions,
     out: Annotated[Path, typer.Option("--out", help="Run folder: config, metrics, curves, model/, evaluation/.")],
     backbone: Annotated[str, typer.Option(help="Backbone name (see `vidclass backbones`).")] = "efficientnet_lite0",
     head: Annotated[str, typer.Option(help="lstm, bilstm, gru, attention, transformer or mean.")] = "attention",
@@ -254,14 +346,13 @@ def train(
         weight_decay=weight_decay, patience=patience, label_smoothing=label_smoothing, class_weights=class_weights,
         seed=seed, val=val, test=test, cache_dir=cache, workers=workers, progress=True,
     )
-    model.fit(dataset, out_dir=out)
+    model.fit(_read_dataset(dataset, dataset_options, training=True), out_dir=out)
     training = model.training_
     console.print(
         f"trained {head} on {training['videos']['train']} videos ({training['split']}); "
         f"best epoch {training['best_epoch']} of {training['epochs_run']}"
     )
-    for path, reason in training["unreadable"].items():
-        console.print(f"  skipped {reason}", markup=False, highlight=False)
+    _report_left_out(training["unreadable"], where=f"{out / 'model' / 'config.json'} lists them all")
     if model.evaluation_ is not None:
         console.print(format_evaluation(model.evaluation_), markup=False, highlight=False)
     console.print(f"model: {out / 'model'}\nrun folder: {out}")
@@ -283,9 +374,11 @@ def _head_options(pairs: list[str]) -> dict[str, Any]:
 
 
 @app.command()
+@_dataset_options
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="A model folder written by `vidclass train`.")],
     dataset: Annotated[Path, typer.Argument(help="Dataset folder, CSV or list file.")],
+    dataset_options: DatasetOptions,
     as_json: Annotated[bool, typer.Option("--json", help="Also print the metrics JSON on stdout.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Folder for metrics.json, confusion PNG, predictions CSV.")] = None,
     cache: CacheOpt = None,
@@ -297,7 +390,7 @@ def evaluate(
 
     model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
     out = out or model_dir.parent / "evaluation" / dataset.name
-    evaluation = model.evaluate(dataset, out_dir=out)
+    evaluation = model.evaluate(_read_dataset(dataset, dataset_options, report=False), out_dir=out)
     if as_json:
         _print_json(evaluation.to_dict())
     else:
@@ -318,6 +411,7 @@ def predict(
     from vidclass.api import VideoClassifier
     from vidclass.predict import ranked
 
+    _check_top_k(top_k)
     model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
     probabilities, failed = model.predict_many(videos)
     readable = iter(probabilities)
@@ -349,7 +443,9 @@ def timeline(
     ] = None,
     camera: Annotated[Optional[int], typer.Option(help="Read camera N (/dev/videoN) instead of VIDEO.")] = None,
     window: Annotated[Optional[str], typer.Option(help="Window length, e.g. 2s (default: the model's clip length).")] = None,
-    stride: Annotated[str, typer.Option(help="Step between windows, e.g. 0.5s.")] = "0.5s",
+    stride: Annotated[
+        Optional[str], typer.Option(help="Step between windows, e.g. 0.5s (default 0.5s; a frame model: every frame).")
+    ] = None,
     smooth: Annotated[int, typer.Option(help="Rolling average over the last K windows (1: none).")] = 1,
     out: Annotated[Optional[Path], typer.Option(help="Write the annotated video here (.mp4).")] = None,
     gif: Annotated[Optional[Path], typer.Option(help="Write an annotated GIF here.")] = None,
@@ -367,10 +463,12 @@ def timeline(
 
     if (video_path is None) == (camera is None):
         raise ConfigError("give either VIDEO or --camera N")
+    _check_top_k(top_k)
+    _check_output_files(out=out, gif=gif, csv=csv, plot=plot)
     source = str(camera) if camera is not None else video_path
     settings = TimelineSettings(
         window=parse_seconds(window, "--window") if window else None,
-        stride=parse_seconds(stride, "--stride"),
+        stride=parse_seconds(stride, "--stride") if stride else None,
         smooth=smooth,
     )
     model = VideoClassifier.load(model_dir)
@@ -396,6 +494,28 @@ def timeline(
             console.print(f"{name}: {path}")
 
 
+def _check_top_k(top_k: int) -> None:
+    from vidclass.errors import ConfigError
+
+    if top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1 (the number of classes shown), got {top_k}")
+
+
+def _check_output_files(**paths: Path | None) -> None:
+    """Refuse, before any work, an output file that names a folder or whose folder does not exist
+    (rather than creating folders nobody asked for). Keys are option names: ``gif`` -> ``--gif``."""
+    from vidclass.errors import ConfigError
+
+    for key, path in paths.items():
+        if path is None:
+            continue
+        option = "--" + key.replace("_", "-")
+        if path.is_dir():
+            raise ConfigError(f"{option} {path}: is a folder; give a file name")
+        if not path.parent.is_dir():
+            raise ConfigError(f"{option} {path}: the folder {path.parent} does not exist; create it first")
+
+
 def _seconds_range(text: str) -> tuple[float, float]:
     """``START:END`` in seconds (either side may be empty) -> (start, end)."""
     from vidclass.errors import ConfigError
@@ -410,33 +530,46 @@ def _seconds_range(text: str) -> tuple[float, float]:
     return span
 
 
-@contextlib.contextmanager
 def _annotation(model, source: str, out: Path | None, gif: Path | None, gif_range: str | None, top_k: int):
     """The frame callback that draws labels and writes the annotated video / GIF, or None."""
-    if out is None and gif is None:
-        yield None
-        return
-    from vidclass import video
-    from vidclass.predict import ranked
-    from vidclass.render import AnnotatedVideoWriter, GifWriter, draw_label
+    from vidclass.annotation import annotation
 
-    fps = 30.0 if video.is_live_source(source) else video.probe(source).fps
     span = _seconds_range(gif_range) if gif_range else None
-    with contextlib.ExitStack() as stack:
-        writers = []
-        if out is not None:
-            writers.append(stack.enter_context(AnnotatedVideoWriter(out, fps)))
-        if gif is not None:
-            writers.append(stack.enter_context(GifWriter(gif, fps, time_range=span)))
+    return annotation(model.labels_, source, out=out, gif=gif, gif_range=span, top_k=top_k)
 
-        def annotate(frame, time, probabilities) -> None:
-            if probabilities is not None:
-                top = ranked(probabilities, model.labels_, top_k)
-                frame = draw_label(frame, top[0][0], top)
-            for writer in writers:
-                writer.write(frame)
 
-        yield annotate
+@app.command()
+def serve(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="A model folder written by `vidclass train`.")],
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 serves other machines too.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Jobs (predictions, timelines) run at once.")] = 1,
+    queue: Annotated[int, typer.Option(help="Jobs that may wait for a worker; beyond them: 503 + Retry-After.")] = 8,
+    allow_dir: Annotated[
+        Optional[list[Path]], typer.Option(help="Folder whose videos clients may name by path (repeatable).")
+    ] = None,
+    api_key: Annotated[
+        Optional[str], typer.Option(envvar="VIDCLASS_API_KEY", help="Key every route but /healthz requires.")
+    ] = None,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest upload accepted, in megabytes.")] = 200.0,
+    max_duration: Annotated[str, typer.Option(help="Longest video accepted, e.g. 10m or 90s.")] = "10m",
+    job_ttl: Annotated[str, typer.Option(help="How long finished timeline jobs and their videos are kept.")] = "60m",
+) -> None:
+    """Serve MODEL over HTTP: /v1/predict, /v1/timeline, /v1/model, the page at / and the docs at /docs."""
+    from vidclass.predict import parse_seconds
+
+    try:
+        from vidclass.serve import ServeSettings
+        from vidclass.serve import serve as run_server
+    except ImportError as error:
+        raise VidclassError(f"vidclass serve needs its extra ({error.name} is missing): pip install 'vidclass[serve]'") from None
+    settings = ServeSettings(
+        host=host, port=port, workers=workers, queue=queue, allow_dirs=tuple(allow_dir or ()), api_key=api_key,
+        max_upload_mb=max_upload_mb, max_duration_s=parse_seconds(max_duration, "--max-duration"),
+        job_ttl_s=parse_seconds(job_ttl, "--job-ttl"),
+    )
+    click.echo(f"vidclass: serving {model_dir} at http://{host}:{port}/ (API docs at /docs)", err=True)
+    run_server(model_dir, settings)
 
 
 @app.command()
