@@ -103,6 +103,7 @@ class VideoFeatures:
     num_frames: int
     duration: float
     rgbdiff: np.ndarray | None = None  # float32 (grid, D): features of the RGB differences at ``indices``
+    pose: np.ndarray | None = None  # float32 (grid, P): pose vectors at ``indices`` (vidclass.pose), cached apart
 
 
 class FeatureCache:

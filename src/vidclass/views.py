@@ -14,6 +14,10 @@ appearance features of every frame, so a head sees appearance and motion side by
 - ``appearance+rgbdiff``: the features of the frame's RGB difference with the frame about
   1/15 s later (:mod:`vidclass.motion`), cached beside the appearance grid. Pixel motion
   between nearby frames; it costs a second CNN pass at extraction.
+
+Pose inputs (``POSE_INPUTS``) add the frame's pose vector (:mod:`vidclass.pose`: ``people``
+slots of normalised skeletons) and ``velocity``, its change per slot between view frames;
+``pose`` and ``pose+velocity`` leave the backbone's features out.
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ if TYPE_CHECKING:
 Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff"]
 INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff")
 DEFAULT_INPUTS: Inputs = "appearance+motion"
+# Pose channels (vidclass.pose): ``pose`` is the frame's pose vector (``people`` slots), ``velocity``
+# its change since the previous frame of the view, per slot (zero where a slot is empty in either).
+POSE_INPUTS: tuple[str, ...] = (
+    "pose", "pose+velocity", "appearance+pose", "appearance+pose+velocity", "appearance+motion+pose",
+    "appearance+rgbdiff+pose", "appearance+rgbdiff+pose+velocity",
+)
 
 
 @dataclass(frozen=True)
@@ -43,14 +53,17 @@ class ViewSpec:
     frames: int = 16
     grid: int = 32
     inputs: Inputs = DEFAULT_INPUTS
+    people: int = 3  # pose slots per frame, for inputs with ``pose``
 
     def __post_init__(self) -> None:
         if self.frames < 1:
             raise ConfigError(f"frames must be >= 1, got {self.frames}")
         if self.grid < self.frames:
             raise ConfigError(f"grid ({self.grid}) must hold at least frames ({self.frames}) frames")
-        if self.inputs not in INPUTS:
-            raise ConfigError(f"inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
+        if self.inputs not in INPUTS + POSE_INPUTS:
+            raise ConfigError(f"inputs must be one of {', '.join(INPUTS + POSE_INPUTS)}, got {self.inputs!r}")
+        if self.people < 1:
+            raise ConfigError(f"people (pose slots) must be >= 1, got {self.people}")
 
     @property
     def test_views(self) -> int:
@@ -67,8 +80,21 @@ class ViewSpec:
         """Whether the inputs need the cached RGB-difference features."""
         return "rgbdiff" in self.channels
 
+    @property
+    def pose(self) -> bool:
+        """Whether the inputs need pose vectors."""
+        return "pose" in self.channels
+
+    @property
+    def appearance(self) -> bool:
+        """Whether the inputs need the backbone's features (pose-only inputs do not)."""
+        return "appearance" in self.channels
+
     def input_dim(self, feature_dim: int) -> int:
-        return feature_dim * len(self.channels)
+        from vidclass.pose.vectors import pose_dim
+
+        pose = sum(c in ("pose", "velocity") for c in self.channels)
+        return feature_dim * (len(self.channels) - pose) + pose_dim(self.people) * pose
 
 
 def view_positions(spec: ViewSpec, *, rng: np.random.Generator | None = None, view: int = 0) -> np.ndarray:
@@ -85,14 +111,19 @@ def view_positions(spec: ViewSpec, *, rng: np.random.Generator | None = None, vi
 
 
 def model_inputs(
-    features: np.ndarray, mask: np.ndarray, spec: ViewSpec, rgbdiff: np.ndarray | None = None
+    features: np.ndarray,
+    mask: np.ndarray,
+    spec: ViewSpec,
+    rgbdiff: np.ndarray | None = None,
+    pose: np.ndarray | None = None,
 ) -> np.ndarray:
     """(T, D) features of one view -> (T, D x channels): the channels of ``spec.inputs`` side by side.
 
     ``motion`` is taken between consecutive real frames only; padded (repeated) frames get
-    zero. ``rgbdiff`` is the given ``rgbdiff`` (T, D), which those inputs require.
+    zero. ``rgbdiff`` is the given ``rgbdiff`` (T, D), which those inputs require; ``pose``
+    the (T, P) pose vectors, which inputs with ``pose`` require (``velocity`` is their change).
     """
-    parts = [features.astype(np.float32, copy=False)]
+    parts = [features.astype(np.float32, copy=False)] if spec.appearance else []
     if "motion" in spec.channels:
         motion = np.zeros_like(features, dtype=np.float32)
         motion[1:] = features[1:] - features[:-1]
@@ -102,6 +133,14 @@ def model_inputs(
         if rgbdiff is None or rgbdiff.shape != features.shape:
             raise ConfigError(f"inputs {spec.inputs!r} need RGB-difference features shaped like {features.shape}")
         parts.append(rgbdiff.astype(np.float32, copy=False))
+    if spec.pose:
+        from vidclass.pose.vectors import pose_dim, velocities
+
+        if pose is None or pose.shape != (len(mask), pose_dim(spec.people)):
+            raise ConfigError(f"inputs {spec.inputs!r} need pose vectors of {spec.people} people for {len(mask)} frames")
+        parts.append(pose.astype(np.float32, copy=False))
+        if "velocity" in spec.channels:
+            parts.append(velocities(pose, mask))
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
@@ -113,9 +152,10 @@ def cut_view(
     rng: np.random.Generator | None = None,
     view: int = 0,
     rgbdiff: np.ndarray | None = None,
+    pose: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One view of a cached grid (and its RGB-difference grid, where the inputs use it) as
-    model inputs (T, D') and its mask of real frames (T,)."""
+    """One view of a cached grid (and its RGB-difference and pose grids, where the inputs use
+    them) as model inputs (T, D') and its mask of real frames (T,)."""
     positions = view_positions(spec, rng=rng, view=view)
     view_mask = mask[positions]
     # a grid repeats frames only for short videos; a view may then hold the same frame twice
@@ -123,14 +163,15 @@ def cut_view(
     if not view_mask.any():  # every pick was a repeat: the first is still a real frame
         view_mask[0] = True
     differences = rgbdiff[positions] if rgbdiff is not None else None
-    return model_inputs(features[positions], view_mask, spec, differences), view_mask
+    poses = pose[positions] if pose is not None else None
+    return model_inputs(features[positions], view_mask, spec, differences, poses), view_mask
 
 
 def cut_grid_view(
     grid: VideoFeatures, spec: ViewSpec, *, rng: np.random.Generator | None = None, view: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`cut_view` of a cached video."""
-    return cut_view(grid.features, grid.mask, spec, rng=rng, view=view, rgbdiff=grid.rgbdiff)
+    return cut_view(grid.features, grid.mask, spec, rng=rng, view=view, rgbdiff=grid.rgbdiff, pose=grid.pose)
 
 
 def predict_proba(head: torch.nn.Module, grids: Sequence[VideoFeatures], spec: ViewSpec) -> np.ndarray:

@@ -1,0 +1,191 @@
+"""Pose vectors of whole videos, cached like CNN features, or read from brought keypoints.
+
+The pose of a video is taken at the same grid frames as its CNN features (a grid spread
+uniformly over the whole video, :mod:`vidclass.features`), so both line up frame by frame.
+Estimated poses are cached in the feature cache under the backbone name ``pose:blazepose``,
+keyed by the estimator's model files and :class:`PoseSpec`; keypoints brought from another
+tool are read from their files each time (reading them costs less than a cache lookup would
+save). Decoding and estimation run in ``workers`` background processes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+
+from vidclass import sampling, video
+from vidclass.errors import ConfigError, VidclassError
+from vidclass.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
+from vidclass.pose.blazepose import BlazePose
+from vidclass.pose.keypoints import find_keypoints, read_keypoints
+from vidclass.pose.skeleton import to_coco
+from vidclass.pose.vectors import frame_vectors, people_present, pose_dim
+
+ESTIMATOR = "pose:blazepose"
+VECTOR_VERSION = 1  # bump when the vector layout of vectors.py changes: old cache entries then miss
+
+
+@dataclass(frozen=True)
+class PoseSpec:
+    """How pose vectors are made: ``people`` slots per frame, frames decoded with their short
+    side at ``size`` pixels for the estimator, or keypoints read from the ``keypoints`` folder."""
+
+    people: int = 3
+    size: int = 256
+    keypoints: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.people <= 16:
+            raise ConfigError(f"pose people must be between 1 and 16, got {self.people}")
+        if self.size < 64:
+            raise ConfigError(f"pose frame size must be >= 64 pixels, got {self.size}")
+        if self.keypoints is not None and not Path(self.keypoints).is_dir():
+            raise ConfigError(f"keypoints folder {self.keypoints} does not exist")
+
+    @property
+    def dim(self) -> int:
+        return pose_dim(self.people)
+
+    def feature_spec(self, grid: int) -> FeatureSpec:
+        """The cache key parts of estimated poses on a ``grid``-frame grid."""
+        settings = {"people": self.people, "size": self.size, "vector": VECTOR_VERSION}
+        return FeatureSpec(ESTIMATOR, BlazePose.weights_id(), settings, grid)
+
+
+@dataclass
+class PoseReport(ExtractionReport):
+    """An extraction report that also names the videos in which nobody was ever found and
+    counts the people found per grid frame."""
+
+    nobody: list[str] = field(default_factory=list)
+    people: list[int] = field(default_factory=list)  # people found in each grid frame of every video
+
+
+@lru_cache(maxsize=2)
+def estimator(people: int, threads: int | None = None) -> BlazePose:
+    """One BlazePose per process and setting (LiteRT interpreters cannot be pickled)."""
+    return BlazePose(max_people=people, threads=threads)
+
+
+def estimate_frames(frames: np.ndarray, people: int, model: BlazePose) -> tuple[np.ndarray, np.ndarray]:
+    """Pose vectors (T, dim) and slotted COCO skeletons (T, people, 17, 3) of a video's
+    frames (T, H, W, 3) in order; skeleton coordinates are pixels of those frames."""
+    found = [[to_coco(person.keypoints, "blazepose33") for person in model(frame)] for frame in frames]
+    height, width = frames.shape[1:3]
+    return frame_vectors(found, width, height, people)
+
+
+def grid_pose(path: Path, grid: int, spec: PoseSpec, *, threads: int | None = None) -> VideoFeatures:
+    """The pose vectors of ``path`` at its ``grid`` frames (estimated or brought)."""
+    info = video.probe(path)
+    sample = sampling.uniform(info.num_frames, grid)
+    distinct, rows = np.unique(sample.indices, return_inverse=True)
+    if spec.keypoints is not None:
+        skeletons = read_keypoints(find_keypoints(Path(spec.keypoints), path), info.width, info.height)
+        vectors, _ = frame_vectors([skeletons.get(int(i), []) for i in distinct], info.width, info.height, spec.people)
+    else:
+        frames = video.read_frames(path, distinct, size=spec.size, info=info)
+        vectors, _ = estimate_frames(frames, spec.people, estimator(spec.people, threads))
+    return VideoFeatures(vectors[rows.reshape(-1)], sample.indices, sample.mask, info.fps, info.num_frames, info.duration)
+
+
+@dataclass(frozen=True)
+class _Done:
+    position: int
+    entry: VideoFeatures | None
+    error: str | None
+
+
+class _PoseVideos(Dataset):
+    def __init__(self, paths: Sequence[Path], grid: int, spec: PoseSpec, threads: int) -> None:
+        self.paths, self.grid, self.spec, self.threads = list(paths), grid, spec, threads
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, position: int) -> _Done:
+        try:
+            entry = grid_pose(self.paths[position], self.grid, self.spec, threads=self.threads)
+        except VidclassError as error:
+            return _Done(position, None, str(error))
+        return _Done(position, entry, None)
+
+
+def _as_is(item: _Done) -> _Done:
+    return item
+
+
+def _run(dataset: _PoseVideos, workers: int) -> Iterator[_Done]:
+    if workers == 0:
+        yield from (dataset[i] for i in range(len(dataset)))
+        return
+    yield from DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is, prefetch_factor=2)
+
+
+def pose_features(
+    paths: Sequence[str | Path],
+    spec: PoseSpec,
+    grid: int,
+    *,
+    cache: FeatureCache,
+    workers: int = 1,
+    on_video: Callable[[str, str], None] | None = None,
+) -> tuple[dict[Path, VideoFeatures], PoseReport]:
+    """The pose vectors of every readable video of ``paths`` and what it took.
+
+    Estimated poses come from the cache or are computed (in ``workers`` processes, each
+    with its share of the CPU threads) and cached; brought keypoints are read. Videos that
+    cannot be read, or lack a keypoint file, are in ``report.failed``; videos in which
+    nobody was found at any grid frame are in ``report.nobody`` (and still returned: every
+    step of them is masked).
+    """
+    if workers < 0:
+        raise ConfigError(f"workers must be >= 0 (0 estimates in this process), got {workers}")
+    report = PoseReport(total=len(paths))
+    notify = on_video or (lambda path, status: None)
+    feature_spec = spec.feature_spec(grid)
+    found: dict[Path, VideoFeatures] = {}
+    pending: list[tuple[Path, str | None]] = []
+    for raw in paths:
+        path = Path(raw)
+        try:
+            video_print = fingerprint(path)
+        except OSError as error:
+            report.failed[str(path)] = f"{path}: cannot read file ({error.strerror or error})"
+            notify(str(path), "failed")
+            continue
+        entry = cache.load(feature_spec, video_print) if spec.keypoints is None else None
+        if entry is not None:
+            found[path] = entry
+            report.cached += 1
+            notify(str(path), "cached")
+        else:
+            pending.append((path, video_print))
+    start = time.perf_counter()
+    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+    for done in _run(_PoseVideos([p for p, _ in pending], grid, spec, threads), min(workers, len(pending))):
+        path, video_print = pending[done.position]
+        if done.entry is None:
+            report.failed[str(path)] = done.error or f"{path}: pose estimation failed"
+            notify(str(path), "failed")
+            continue
+        if spec.keypoints is None:
+            cache.save(feature_spec, video_print, done.entry, path)
+        found[path] = done.entry
+        report.computed += 1
+        report.frames += grid
+        notify(str(path), "computed")
+    report.seconds = time.perf_counter() - start
+    for path, entry in found.items():
+        counts = people_present(entry.features[entry.mask])
+        report.people.extend(counts.tolist())
+        if not counts.any():
+            report.nobody.append(str(path))
+    return found, report
