@@ -31,7 +31,7 @@ from vidclass.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, fingerprint, load_features
 from vidclass.heads import create_head
-from vidclass.views import DEFAULT_INPUTS, INPUTS, ViewSpec, predict_proba
+from vidclass.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, predict_proba
 
 Dataset = str | Path | catalog_.Catalog
 Progress = Callable[[str, str], None]  # (path, status) per video prepared
@@ -39,7 +39,7 @@ Progress = Callable[[str, str], None]  # (path, status) per video prepared
 # Defaults that differ between the frozen-feature seam and the models trained on pixels.
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "features": {"frames": 16, "epochs": 60, "batch_size": 16, "patience": 10, "inputs": DEFAULT_INPUTS},
-    "pixels": {"frames": 8, "epochs": 15, "batch_size": 8, "patience": 5, "inputs": "rgb"},
+    "pixels": {"frames": 8, "epochs": 12, "batch_size": 8, "patience": 4, "inputs": "rgb"},
 }
 BACKBONE_LR_FRACTION = 0.1  # the backbone of a pixel model learns at lr x this unless told
 
@@ -82,6 +82,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         *,
         grid: int | None = None,
         inputs: str | None = None,
+        pose_people: int = 3,
+        keypoints: str | Path | None = None,
         head_options: dict[str, Any] | None = None,
         pretrained: bool = True,
         weights: str | Path | None = None,
@@ -115,6 +117,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         self.frames = frames
         self.grid = grid
         self.inputs = inputs
+        self.pose_people = pose_people
+        self.keypoints = keypoints
         self.head_options = head_options
         self.pretrained = pretrained
         self.weights = weights
@@ -159,14 +163,15 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         if self.model not in kinds:
             raise ConfigError(f"unknown model {self.model!r}; allowed: {', '.join(kinds)} (see `vidclass models`)")
         inputs = self._default("inputs")
-        allowed = ("rgb", "rgbdiff") if self._pixels else INPUTS
+        allowed = ("rgb", "rgbdiff") if self._pixels else INPUTS + POSE_INPUTS
         if inputs not in allowed:
             raise ConfigError(f"model {self.model!r} takes inputs {', '.join(allowed)}, got {inputs!r}")
 
     def _view_spec(self) -> ViewSpec:
         frames = self._default("frames")
         inputs = self._default("inputs") if not self._pixels else DEFAULT_INPUTS
-        return ViewSpec(frames=frames, grid=self.grid or 2 * frames, inputs=inputs)  # type: ignore[arg-type]
+        return ViewSpec(frames=frames, grid=self.grid or 2 * frames, inputs=inputs,  # type: ignore[arg-type]
+                        people=self.pose_people)
 
     def _train_config(self):
         from vidclass.training import TrainConfig
@@ -217,7 +222,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         checkpoint. ``on_video(path, status)`` reports each video prepared (progress).
         """
         self._check_kind()
-        found = _as_catalog(dataset)
+        found = catalog_.drop_unreadable(_as_catalog(dataset))  # probe first: splits hold only readable videos
+        catalog_.check_trainable(found)
         if found.is_images and self.model != "frame":
             raise ConfigError(
                 f"{found.root}: a folder of images trains only the frame model (--model frame); "
@@ -245,7 +251,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             "split_seed": self.seed,
             "videos": {name: sum(item.path in inputs for item in items) for name, items in splits.parts().items()},
             "groups": sorted({item.group for item in used if item.group is not None}),
-            "unreadable": failed,
+            "unreadable": catalog_.left_out(found, failed),  # every item left out, by name
+            "no_people": getattr(self, "no_people_", []),
             "epochs_run": fit.epochs_run,
             "best_epoch": fit.best_epoch,
             "best_val_loss": fit.best_val_loss,
@@ -332,12 +339,31 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     def _features(
         self, encoder: FrameEncoder, paths: Sequence[Path], view: ViewSpec, on_video: Progress | None = None
     ) -> tuple[dict[Path, VideoFeatures], dict[str, str]]:
-        """Cached grid features of ``paths`` (extracting what is missing) and the failures."""
+        """Cached grid features of ``paths`` (extracting what is missing) and the failures.
+
+        Inputs with ``pose`` also get the pose vectors of the same grid frames
+        (:func:`vidclass.pose.pose_features`); pose-only inputs get no CNN features, and the
+        videos in which nobody was ever found are kept in ``no_people_``.
+        """
         cache = self._cache()
-        report = extract_features(paths, encoder, view.grid, cache=cache, workers=self.workers, rgbdiff=view.rgbdiff,
-                                  on_video=on_video)
-        spec = FeatureSpec.for_encoder(encoder, view.grid, rgbdiff=view.rgbdiff)
-        return load_features(paths, spec, cache), report.failed
+        grids: dict[Path, VideoFeatures] | None = None
+        failed: dict[str, str] = {}
+        if view.appearance:
+            report = extract_features(paths, encoder, view.grid, cache=cache, workers=self.workers,
+                                      rgbdiff=view.rgbdiff, on_video=on_video)
+            grids = load_features(paths, FeatureSpec.for_encoder(encoder, view.grid, rgbdiff=view.rgbdiff), cache)
+            failed = report.failed
+        if view.pose:
+            from vidclass.pose import PoseSpec, pose_features, with_pose
+
+            keypoints = str(self.keypoints) if self.keypoints is not None else None
+            poses, pose_report = pose_features(paths, PoseSpec(people=view.people, keypoints=keypoints), view.grid,
+                                               cache=cache, workers=self.workers,
+                                               on_video=None if view.appearance else on_video)
+            grids = with_pose(grids, poses)
+            failed = {**pose_report.failed, **failed}
+            self.no_people_ = pose_report.nobody
+        return grids or {}, failed
 
     def _frames(self, paths: Sequence[Path], on_video: Progress | None = None) -> tuple[dict[Path, Path], dict[str, str]]:
         """Cache entries of the decoded frames of ``paths`` (decoding what is missing) and the failures."""
@@ -432,7 +458,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         dataset scores exactly its held-back part. The result says which videos remain.
         """
         self._check_fitted()
-        found = _as_catalog(dataset)
+        found = catalog_.drop_unreadable(_as_catalog(dataset))
         seen = set(self.training_videos_)
         seen_groups = set(self.training_.get("groups", []))
         unknown = sorted({item.label for item in found.items} - set(self.labels_))
@@ -456,7 +482,10 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         probabilities = self._probabilities_of(items, inputs)
         evaluation = self._evaluation(items, probabilities, split=split)
         evaluation.notes = [f"{left_out} videos seen in training left out"] if left_out else []
-        evaluation.notes += [f"{len(failed)} unreadable videos skipped"] if failed else []
+        evaluation.notes += [
+            f"left out {reason}" if reason.startswith(path) else f"left out {path}: {reason}"
+            for path, reason in catalog_.left_out(found, failed).items()
+        ]
         if out_dir is not None:
             self._write_evaluation(evaluation, items, probabilities, Path(out_dir))
         return evaluation
