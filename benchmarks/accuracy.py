@@ -36,7 +36,19 @@ from pathlib import Path
 
 import torch
 
-from cvbench import POOLINGS, Dataset, Recipe, Score, cached_dataset, cross_validate, logistic_cv, outer_folds
+from cvbench import (
+    POOLINGS,
+    Dataset,
+    PixelRecipe,
+    Recipe,
+    Score,
+    cached_dataset,
+    catalog_folds,
+    cross_validate,
+    cross_validate_pixels,
+    logistic_cv,
+    outer_folds,
+)
 
 from vidclass.backbones import create_backbone
 from vidclass.catalog import load_catalog
@@ -75,6 +87,23 @@ def sweep_recipes(heads: Sequence[str]) -> list[Recipe]:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def pixel_task(args: argparse.Namespace) -> list[Score]:
+    """fight_surv rows for the models trained on pixels, on the same outer folds as the heads."""
+    catalog = load_catalog(args.data)
+    folds = catalog_folds(catalog, args.folds, args.cv_seed)
+    recipes = [PixelRecipe(model, inputs=inputs, epochs=args.pixel_epochs)
+               for model in args.pixels.split(",") for inputs in args.pixel_inputs.split(",")]
+    scores = []
+    for number, recipe in enumerate(recipes, 1):
+        start = time.perf_counter()
+        score = cross_validate_pixels(catalog, recipe, folds, cache_dir=args.cache_dir.parent / "pixels",
+                                      workers=args.workers)
+        log(f"fight [pixels {number}/{len(recipes)}] {score.name}: {score.mean:.3f} +- {score.std:.3f} "
+            f"(folds {', '.join(f'{a:.2f}' for a in score.fold_accuracy)}; {time.perf_counter() - start:.0f} s)")
+        scores.append(score)
+    return scores
 
 
 def fight_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list[Score], dict]:
@@ -174,8 +203,9 @@ def summary(fight: list[Score] | None, synthetic: list[Score] | None) -> str:
         best = max((s for s in fight if not s.name.startswith("logreg")), key=lambda s: s.mean, default=None)
         if best is not None:
             parts.append(f"best fight_surv {best.name} {best.mean:.2f} +- {best.std:.2f} (target >= {FIGHT_TARGET:.2f})")
-        baseline = max((s for s in fight if s.name.startswith("logreg")), key=lambda s: s.mean)
-        parts.append(f"logreg baseline {baseline.mean:.2f}")
+        baseline = max((s for s in fight if s.name.startswith("logreg")), key=lambda s: s.mean, default=None)
+        if baseline is not None:
+            parts.append(f"logreg baseline {baseline.mean:.2f}")
     if synthetic:
         order = [s for s in synthetic if s.name.split()[0] in ORDER_HEADS and " appear " in f" {s.name} "]
         if order:
@@ -206,10 +236,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="decode processes during extraction")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--json", type=Path, help="also write every score to this JSON file")
+    parser.add_argument("--pixels", default="", help="fight: also score these models trained on pixels, e.g. frame,lrcn")
+    parser.add_argument("--pixel-inputs", default="rgb,rgbdiff", help="inputs of the pixel models (rgb, rgbdiff)")
+    parser.add_argument("--pixel-epochs", type=int, default=None, help="most epochs of the pixel models (default theirs)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    heads = [h.strip() for h in args.heads.split(",") if h.strip()]
+    heads = [h.strip() for h in args.heads.split(",") if h.strip() and h.strip() != "none"]
     unknown = sorted(set(heads) - set(list_heads()))
     if unknown:
         parser.error(f"unknown heads {', '.join(unknown)}; allowed: {', '.join(list_heads())}")
@@ -225,7 +258,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.data.is_dir():
             raise SystemExit(f"{args.data}: fight_surv data not found; pass --data")
         fight_heads = [h for h in heads if h in ("attention", "mean")] if args.quick else heads
-        fight, report["fight"] = fight_task(args, fight_heads)
+        fight, report["fight"] = fight_task(args, fight_heads) if fight_heads else ([], {})
+        if args.pixels:
+            fight += pixel_task(args)
         print(table(f"fight_surv, grouped {args.folds}-fold CV ({report['fight']})", fight))
         print()
     if args.json:

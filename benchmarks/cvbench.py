@@ -184,7 +184,7 @@ def cross_validate(
             seconds.append(time.perf_counter() - start)
             epochs.append(fit.epochs_run)
             test_grids = [data.grids[data.items[i].path] for i in test_index]
-            probabilities = predict_proba(fit.head, test_grids, view)
+            probabilities = predict_proba(head, test_grids, view)
             summed[fold] = summed[fold] + probabilities
             accuracies.append(float((probabilities.argmax(axis=1) == labels[test_index]).mean()))
         per_seed.append(accuracies)
@@ -254,3 +254,70 @@ def logistic_cv(
         accuracies.append(float((model.predict(x[test_index]) == y[test_index]).mean()))
     name = f"logreg {pooling} f{frames} C={'inner-cv' if c is None else c}"
     return Score(name, accuracies, fit_seconds=seconds, seed_accuracy=[statistics.fmean(accuracies)])
+
+
+# --- models trained on pixels ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PixelRecipe:
+    """A clip model trained on pixels (``frame``, ``lrcn``, ...) and its settings; None: the model's default."""
+
+    model: str
+    inputs: str = "rgb"
+    frames: int = 8
+    size: int = 112
+    epochs: int | None = None
+    lr: float = 1e-3
+    backbone_lr: float | None = None
+    freeze_stages: int = 0
+
+    def describe(self) -> str:
+        parts = [self.model, self.inputs, f"f{self.frames}", f"{self.size}px"]
+        base = PixelRecipe(self.model)
+        parts += [f"{name}={getattr(self, name)}" for name in ("epochs", "lr", "backbone_lr", "freeze_stages")
+                  if getattr(self, name) != getattr(base, name)]
+        return " ".join(parts)
+
+
+def catalog_folds(catalog: Catalog, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The outer folds of :func:`outer_folds`, straight from a catalog (no features needed)."""
+    labels = list(catalog.labels)
+    y = np.array([labels.index(item.label) for item in catalog.items])
+    groups = np.array([item.group if item.group is not None else str(item.path) for item in catalog.items])
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y, groups))
+
+
+def cross_validate_pixels(
+    catalog: Catalog,
+    recipe: PixelRecipe,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    cache_dir: Path,
+    seed: int = 0,
+    val: float = 0.2,
+    workers: int = 1,
+) -> Score:
+    """Fit ``recipe`` through ``VideoClassifier`` on each fold's training part (early stopping on a
+    group-aware ``val`` part of it, decoded frames from the shared cache) and score its test part."""
+    from vidclass.api import VideoClassifier
+
+    labels = list(catalog.labels)
+    accuracies, seconds, epochs = [], [], []
+    for train_index, test_index in folds:
+        train = Catalog(catalog.root, [catalog.items[i] for i in train_index], labels, catalog.source_format)
+        model = VideoClassifier(model=recipe.model, inputs=recipe.inputs, frames=recipe.frames, size=recipe.size,
+                                epochs=recipe.epochs, lr=recipe.lr, backbone_lr=recipe.backbone_lr,
+                                freeze_stages=recipe.freeze_stages, seed=seed, val=val, test=0.0,
+                                cache_dir=cache_dir, workers=workers)
+        start = time.perf_counter()
+        model.fit(train)
+        seconds.append(time.perf_counter() - start)
+        epochs.append(model.training_["epochs_run"])
+        test = [catalog.items[i] for i in test_index]
+        probabilities = model.predict_proba([item.path for item in test])
+        truth = np.array([labels.index(item.label) for item in test])
+        accuracies.append(float((probabilities.argmax(axis=1) == truth).mean()))
+    return Score(recipe.describe(), accuracies, fit_seconds=seconds, seed_accuracy=[statistics.fmean(accuracies)],
+                 epochs=epochs)

@@ -1,14 +1,21 @@
 """A trained model as a directory that needs nothing else to predict.
 
-``config.json`` holds the labels, the backbone (name, weights id, preprocessing), the
-views (frames, grid, inputs), the head and its hyper-parameters, the clip length the model
-was trained on, package versions, a summary of the training data and the metrics.
-``backbone.safetensors`` and ``head.safetensors`` hold the weights, and
-``training_videos.txt`` the content fingerprints of the videos the model was fitted or
-early-stopped on, so an evaluation can leave them out.
+``config.json`` holds the labels, the model kind and everything that kind needs, the clip
+length the model was trained on, package versions, a summary of the training data and the
+metrics:
 
-Loading validates the config and reads weights with safetensors only: a model directory
-from a stranger cannot run code.
+* ``features`` (frozen frame encoder + temporal head): the backbone (name, weights id,
+  preprocessing), the views (frames, grid, inputs) and the head; weights in
+  ``backbone.safetensors`` and ``head.safetensors``;
+* a clip model trained on pixels (``frame``, ``lrcn``, ...: :mod:`vidclass.clip_models`): its
+  ``hparams()``; weights in ``model.safetensors``.
+
+``training_videos.txt`` holds the content fingerprints of the videos the model was fitted
+or early-stopped on, so an evaluation can leave them out.
+
+Loading validates the config against a schema (each wrong field is named with the type it
+needs and the value found) and reads weights with safetensors only: a model directory from a
+stranger cannot run code. Format 1 (features only, no ``model`` entry) still loads.
 """
 
 from __future__ import annotations
@@ -24,19 +31,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from vidclass.backbones import FrameEncoder, create_backbone
+from vidclass.clip_models import ClipModel, clip_model_from_config
 from vidclass.errors import BundleError, ConfigError
 from vidclass.heads import TemporalHead, head_from_config
 from vidclass.views import ViewSpec
 
 FORMAT = "vidclass-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+FEATURES = "features"
 CONFIG = "config.json"
 BACKBONE_WEIGHTS = "backbone.safetensors"
 HEAD_WEIGHTS = "head.safetensors"
+MODEL_WEIGHTS = "model.safetensors"
 TRAINING_VIDEOS = "training_videos.txt"
 
 
@@ -53,7 +64,7 @@ def package_versions() -> dict[str, str]:
 
 @dataclass
 class Bundle:
-    """Everything a trained model is: what it sees, how it decides, and how it did."""
+    """A frozen-feature model: what it sees (encoder, views), how it decides (head), how it did."""
 
     labels: list[str]
     encoder: FrameEncoder
@@ -65,12 +76,12 @@ class Bundle:
     training_videos: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=package_versions)
 
+    kind = FEATURES
+
     def config(self) -> dict[str, Any]:
         spec = self.encoder.spec
         return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "labels": list(self.labels),
+            **_header(self.kind, self.labels, self.clip_seconds),
             "backbone": {
                 "name": spec.name,
                 "weights_id": self.encoder.weights_id,
@@ -78,23 +89,60 @@ class Bundle:
                 "preprocess": asdict(spec.preprocess),
             },
             "view": asdict(self.view),
-            "clip_seconds": self.clip_seconds,
             "head": self.head.hparams(),
             "training": self.training,
             "metrics": self.metrics,
             "versions": self.versions,
         }
 
+    def weight_files(self) -> dict[str, torch.nn.Module]:
+        return {BACKBONE_WEIGHTS: self.encoder, HEAD_WEIGHTS: self.head}
 
-def save_bundle(bundle: Bundle, directory: str | Path) -> Path:
+
+@dataclass
+class ClipBundle:
+    """A model trained on pixels (:class:`vidclass.clip_models.ClipModel`) and how it did."""
+
+    labels: list[str]
+    model: ClipModel
+    clip_seconds: float
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training_videos: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=package_versions)
+
+    @property
+    def kind(self) -> str:
+        return self.model.name
+
+    def config(self) -> dict[str, Any]:
+        header = _header(self.kind, self.labels, self.clip_seconds)
+        header["model"].update(config=self.model.hparams(), weights_id=self.model.weights_id)
+        return {**header, "training": self.training, "metrics": self.metrics, "versions": self.versions}
+
+    def weight_files(self) -> dict[str, torch.nn.Module]:
+        return {MODEL_WEIGHTS: self.model}
+
+
+AnyBundle = Bundle | ClipBundle
+
+
+def _header(kind: str, labels: list[str], clip_seconds: float) -> dict[str, Any]:
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": {"kind": kind}, "labels": list(labels),
+            "clip_seconds": clip_seconds}
+
+
+def save_bundle(bundle: AnyBundle, directory: str | Path) -> Path:
     """Write ``bundle`` to ``directory`` atomically: built beside it, then swapped in."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: cannot write a model directory there, it is a file")
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         (staging / CONFIG).write_text(json.dumps(bundle.config(), indent=2, default=str))
-        save_file(_contiguous(bundle.encoder.state_dict()), str(staging / BACKBONE_WEIGHTS))
-        save_file(_contiguous(bundle.head.state_dict()), str(staging / HEAD_WEIGHTS))
+        for name, module in bundle.weight_files().items():
+            save_file(_contiguous(module.state_dict()), str(staging / name))
         (staging / TRAINING_VIDEOS).write_text("".join(f"{v}\n" for v in bundle.training_videos))
         _make_readable(staging)
         if directory.exists():
@@ -124,6 +172,76 @@ def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous() for k, v in state.items()}
 
 
+# --- the config schema --------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    """JSON types as they are (``"2"`` is not an integer); unknown fields kept for later versions."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class _Preprocess(_Strict):
+    resize: int
+    crop: int
+    interpolation: str
+    mean: list[float]
+    std: list[float]
+
+
+class _Backbone(_Strict):
+    name: str
+    weights_id: str
+    dim: int
+    preprocess: _Preprocess
+
+
+class _View(_Strict):
+    frames: int
+    grid: int
+    inputs: str = "appearance+motion"
+
+
+class _Head(_Strict):
+    name: str
+    in_dim: int
+    num_classes: int
+
+
+class _ClipConfig(_Strict):
+    name: str
+    num_classes: int
+
+
+class _Model(_Strict):
+    kind: str = FEATURES
+    config: _ClipConfig | None = None
+    weights_id: str | None = None
+
+
+class _Config(_Strict):
+    format: str
+    format_version: int
+    labels: list[str]
+    clip_seconds: float
+    model: _Model = _Model()
+    backbone: _Backbone | None = None
+    view: _View | None = None
+    head: _Head | None = None
+    training: dict[str, Any] = {}
+    metrics: dict[str, Any] = {}
+    versions: dict[str, str] = {}
+
+
+def _schema_problem(error: ValidationError) -> str:
+    """The first problem of a validation error as ``field.sub: what it must be, got value``."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "config"
+    if first["type"] == "missing":
+        return f"missing {where}"
+    return f"{where}: {first['msg'][0].lower()}{first['msg'][1:]}, got {first['input']!r}"
+
+
 def read_config(directory: str | Path) -> dict[str, Any]:
     """The validated ``config.json`` of a model directory; BundleError says what is wrong."""
     directory = Path(directory)
@@ -146,24 +264,52 @@ def read_config(directory: str | Path) -> dict[str, Any]:
             f"{path}: model format {version} is newer than this vidclass understands ({FORMAT_VERSION}); "
             "upgrade vidclass to load it"
         )
-    missing = [k for k in ("labels", "backbone", "view", "head", "clip_seconds") if k not in config]
-    if missing:
-        raise BundleError(f"{path}: missing {', '.join(missing)}")
-    labels = config["labels"]
-    if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)):
+    try:
+        checked = _Config.model_validate(config)
+    except ValidationError as error:
+        raise BundleError(f"{path}: {_schema_problem(error)}") from None
+    labels = checked.labels
+    if len(labels) < 2:
         raise BundleError(f"{path}: labels must be a list of at least two class names")
     if len(set(labels)) != len(labels):
         raise BundleError(f"{path}: labels contain duplicates")
-    if config["head"].get("num_classes") != len(labels):
-        raise BundleError(f"{path}: the head has {config['head'].get('num_classes')} outputs for {len(labels)} labels")
+    kind = checked.model.kind
+    if kind == FEATURES:
+        missing = [name for name in ("backbone", "view", "head") if getattr(checked, name) is None]
+        if missing:
+            raise BundleError(f"{path}: missing {', '.join(missing)} (a features model needs them)")
+        outputs = checked.head.num_classes  # type: ignore[union-attr]
+    else:
+        if checked.model.config is None:
+            raise BundleError(f"{path}: missing model.config (a {kind!r} model needs it)")
+        if checked.model.config.name != kind:
+            raise BundleError(f"{path}: model.kind is {kind!r} but model.config.name is {checked.model.config.name!r}")
+        outputs = checked.model.config.num_classes
+    if outputs != len(labels):
+        raise BundleError(f"{path}: the model has {outputs} outputs for {len(labels)} labels")
     return config
 
 
-def load_bundle(directory: str | Path) -> Bundle:
+def load_bundle(directory: str | Path) -> AnyBundle:
     """Load a model directory without unpickling anything."""
     directory = Path(directory)
     config = read_config(directory)
+    kind = config.get("model", {}).get("kind", FEATURES)
+    videos_file = directory / TRAINING_VIDEOS
+    common = dict(
+        labels=config["labels"],
+        clip_seconds=float(config["clip_seconds"]),
+        training=config.get("training", {}),
+        metrics=config.get("metrics", {}),
+        training_videos=videos_file.read_text().split() if videos_file.is_file() else [],
+        versions=config.get("versions", {}),
+    )
     try:
+        if kind != FEATURES:
+            model = clip_model_from_config(config["model"]["config"])
+            _load_weights(model, directory / MODEL_WEIGHTS)
+            model.weights_id = config["model"].get("weights_id") or "unknown"
+            return ClipBundle(model=model.eval(), **common)
         view = ViewSpec(**config["view"])
         head = head_from_config(config["head"])
         encoder = create_backbone(config["backbone"]["name"], pretrained=False)
@@ -172,20 +318,7 @@ def load_bundle(directory: str | Path) -> Bundle:
     _load_weights(head, directory / HEAD_WEIGHTS)
     _load_weights(encoder, directory / BACKBONE_WEIGHTS)
     encoder.weights_id = config["backbone"]["weights_id"]
-    head.eval()
-    encoder.eval()
-    videos_file = directory / TRAINING_VIDEOS
-    return Bundle(
-        labels=config["labels"],
-        encoder=encoder,
-        head=head,
-        view=view,
-        clip_seconds=float(config["clip_seconds"]),
-        training=config.get("training", {}),
-        metrics=config.get("metrics", {}),
-        training_videos=videos_file.read_text().split() if videos_file.is_file() else [],
-        versions=config.get("versions", {}),
-    )
+    return Bundle(encoder=encoder.eval(), head=head.eval(), view=view, **common)
 
 
 def _load_weights(module: torch.nn.Module, path: Path) -> None:

@@ -146,10 +146,11 @@ def _read_dataset(root: Path, options: DatasetOptions, *, training: bool = False
     found = catalog.drop_unreadable(found)
     if report:
         _report_left_out({str(problem.path): problem.reason for problem in found.problems})
-        for warning in catalog.dataset_warnings(found):
-            _warn(warning)
     if training:
         catalog.check_trainable(found)
+    if report:
+        for warning in catalog.dataset_warnings(found):
+            _warn(warning)
     return found
 
 
@@ -205,17 +206,103 @@ def data(
     val: Annotated[float, typer.Option(help="Fraction of clips for validation.")] = 0.15,
     test: Annotated[float, typer.Option(help="Fraction of clips for test.")] = 0.15,
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    check: Annotated[
+        bool, typer.Option("--check", help="Leak finder: near-duplicate videos across train/val/test, with a PNG.")
+    ] = False,
+    groups: Annotated[
+        Optional[str], typer.Option(help="auto: propose groups by similarity, write groups.csv, split by them.")
+    ] = None,
+    groups_csv: Annotated[
+        Optional[Path], typer.Option(help="Where --groups auto writes the groups (default: ROOT/groups.csv).")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="Folder for the --check thumbnail strip (default: ./<ROOT name>-check).")
+    ] = None,
+    shortcuts: Annotated[
+        bool, typer.Option(help="Per-class metadata and whether it alone predicts the label.")
+    ] = True,
 ) -> None:
     """Find the labeled videos in ROOT, probe them, split the readable ones honestly and summarise them."""
     from vidclass import catalog
+    from vidclass.errors import ConfigError
 
+    if groups not in (None, "auto"):
+        raise ConfigError(f"--groups must be auto, got {groups!r}")
     found = _read_dataset(root, dataset_options, report=False)
+    videos = not found.is_images
+    prints = None
+    if videos and (check or groups):
+        from vidclass import leaks
+
+        prints = leaks.fingerprint_videos([item.path for item in found.items])
+    proposed = None
+    if groups and prints is not None:
+        found, proposed, written = leaks.auto_group(found, prints, groups_csv)
     splits = catalog.split_catalog(found, val=val, test=test, seed=seed)
     summary = catalog.describe(found, splits).to_dict()
+    if proposed is not None:
+        sizes = leaks.cluster_sizes(proposed)
+        summary["proposed_groups"] = {"clusters": len(sizes), "sizes": sizes, "csv": str(written)}
+    if shortcuts and videos:
+        from vidclass.shortcuts import check_shortcuts
+
+        summary["shortcuts"] = check_shortcuts(found).to_dict()
+    if check and prints is not None:
+        folder = out or Path(f"{found.root.name}-check")
+        summary["leaks"] = leaks.check_leaks(prints, splits, folder, groups=proposed).to_dict()
     if as_json:
         _print_json(summary)
     else:
         _print_dataset_summary(summary)
+        _print_dataset_checks(summary)
+
+
+def _print_dataset_checks(summary: dict[str, Any]) -> None:
+    """The proposed groups, the per-class metadata with shortcut warnings, and the leak finder's pairs."""
+    if "proposed_groups" in summary:
+        proposed = summary["proposed_groups"]
+        sizes = proposed["sizes"]
+        shown = ", ".join(map(str, sizes[:12])) + (", ..." if len(sizes) > 12 else "")
+        print(
+            f"proposed {proposed['clusters']} groups (sizes {shown}; {sizes.count(1)} of one clip), "
+            f"written to {proposed['csv']}: review it; the split above uses it"
+        )
+    if "shortcuts" in summary:
+        report = summary["shortcuts"]
+        headers = ["class", "videos", "resolution", "aspect", "fps", "duration", "codec", "kbps", "letterboxed"]
+        rows = [
+            [label, str(row["videos"]), f"{row['resolution']} ({row['resolution_share']:.0%}, {row['resolutions']} sizes)",
+             f"{row['aspect']:.2f}", f"{row['fps']:g}", f"{row['duration_s']:g} s",
+             f"{row['codec']} ({row['codec_share']:.0%})", str(row["bitrate_kbps"]), f"{row['letterboxed']:.0%}"]
+            for label, row in report["per_class"].items()
+            if row["videos"]
+        ]
+        _print_table("metadata per class (medians; most common resolution and codec)", headers, rows)
+        scored = report["metadata_classifier"]
+        if scored is not None:
+            low, high = scored["interval"] or (scored["score"], scored["score"])
+            print(
+                f"metadata alone: mean class accuracy {scored['score']:.2f} (95% CI {low:.2f}-{high:.2f}, "
+                f"chance {report['chance']:.2f}) under grouped {report['folds']}-fold CV"
+            )
+        for warning in report["warnings"]:
+            print(f"warning: {warning}")
+    if "leaks" in summary:
+        leaks = summary["leaks"]
+        print(
+            f"leak finder: {leaks['pairs_across_splits']} near-duplicate pairs across splits "
+            f"(similarity >= {leaks['similarity_threshold']} or hash >= {leaks['hash_threshold']})"
+        )
+        for pair in leaks["pairs"][:LEFT_OUT_SHOWN]:
+            print(
+                f"  {pair['similarity']:.2f} / hash {pair['hash_similarity']:.2f}  "
+                f"{pair['part_a']}: {pair['a']}  <->  {pair['part_b']}: {pair['b']}"
+            )
+        if leaks["pairs_across_splits"] > LEFT_OUT_SHOWN:
+            print(f"  ... and {leaks['pairs_across_splits'] - LEFT_OUT_SHOWN} more (--json lists them all)")
+        if leaks["pairs_across_splits"]:
+            print("  these clips look like one source: give them one group (--groups auto proposes groups)")
+        print(f"thumbnails of the closest pairs: {leaks['thumbnails']}")
 
 
 @app.command()
@@ -244,6 +331,21 @@ def backbones(
     ]
     _print_table("backbones (any timm model also works as timm:<name>)",
                  ["name", "D", "input", "weights", "offline now", "licence"], rows)
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")] = False,
+) -> None:
+    """List the kinds of model `vidclass train --model` trains: what each is and what it trains."""
+    from vidclass.api import list_model_kinds
+
+    kinds = list_model_kinds()
+    if as_json:
+        _print_json(kinds)
+        return
+    _print_table("models (vidclass train --model NAME)", ["name", "trains", "description"],
+                 [[k["name"], k["trains"], k["description"]] for k in kinds])
 
 
 PretrainedOpt = Annotated[
@@ -314,18 +416,41 @@ def train(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder, CSV or list file.")],
     dataset_options: DatasetOptions,
     out: Annotated[Path, typer.Option("--out", help="Run folder: config, metrics, curves, model/, evaluation/.")],
+    model_kind: Annotated[
+        str, typer.Option("--model", help="features (frozen CNN + temporal head), frame or lrcn: see `vidclass models`.")
+    ] = "features",
     backbone: Annotated[str, typer.Option(help="Backbone name (see `vidclass backbones`).")] = "efficientnet_lite0",
-    head: Annotated[str, typer.Option(help="lstm, bilstm, gru, attention, transformer or mean.")] = "attention",
+    head: Annotated[
+        Optional[str],
+        typer.Option(help="lstm, bilstm, gru, attention, transformer or mean (default: attention; lrcn: lstm)."),
+    ] = None,
     head_option: Annotated[
         Optional[list[str]], typer.Option(help="Head option NAME=VALUE (JSON value), repeatable.")
     ] = None,
-    frames: FramesOpt = 16,
-    inputs: InputsOpt = "appearance+motion",
-    epochs: Annotated[int, typer.Option(help="Most epochs; early stopping usually ends sooner.")] = 60,
-    batch_size: Annotated[int, typer.Option(help="Videos per training batch.")] = 16,
+    frames: Annotated[Optional[int], typer.Option(help="Frames per view (default 16; on pixels 8).")] = None,
+    inputs: Annotated[
+        Optional[str],
+        typer.Option(help="features: appearance, appearance+motion (default), appearance+rgbdiff or "
+                     "appearance+motion+rgbdiff; on pixels: rgb (default) or rgbdiff."),
+    ] = None,
+    size: Annotated[int, typer.Option(help="On pixels: square frame side in pixels.")] = 112,
+    freeze_stages: Annotated[
+        int, typer.Option(help="On pixels: freeze the backbone's first N stages (-1: all of it).")
+    ] = 0,
+    backbone_lr: Annotated[
+        Optional[float], typer.Option(help="On pixels: learning rate of the backbone (default lr / 10).")
+    ] = None,
+    bn: Annotated[str, typer.Option(help="On pixels: frozen (pretrained BatchNorm statistics) or train.")] = "frozen",
+    flip: Annotated[bool, typer.Option(help="On pixels: random horizontal flips in augmentation.")] = True,
+    epochs: Annotated[
+        Optional[int], typer.Option(help="Most epochs (default 60; on pixels 12); early stopping usually ends sooner.")
+    ] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Videos per training batch (default 16; on pixels 8).")] = None,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.05,
-    patience: Annotated[int, typer.Option(help="Epochs without a better validation loss before stopping.")] = 10,
+    patience: Annotated[
+        Optional[int], typer.Option(help="Epochs without a better validation loss before stopping (default 10; on pixels 4).")
+    ] = None,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the training loss.")] = 0.0,
     class_weights: Annotated[bool, typer.Option(help="Weight the loss by inverse class frequency.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the split, the views and the weights.")] = 0,
@@ -335,21 +460,37 @@ def train(
     pretrained: PretrainedOpt = "imagenet",
     weights: WeightsOpt = None,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+    accelerator: Annotated[str, typer.Option(help="Lightning accelerator: auto (a GPU if there is one), cpu, gpu.")] = "auto",
+    devices: Annotated[str, typer.Option(help="Lightning devices: auto, a count, or a list like 0,1.")] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16-mixed on a GPU that has it, else 32), 32, 16-mixed or bf16-mixed.")
+    ] = "auto",
+    accumulate: Annotated[int, typer.Option(help="Batches whose gradients are summed before each step.")] = 1,
+    loader_workers: Annotated[int, typer.Option(help="DataLoader processes preparing training batches.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted run of --out from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
 ) -> None:
     """Train a classifier on DATASET and evaluate it on the held-back test split."""
     from vidclass.api import VideoClassifier
     from vidclass.metrics import format_evaluation
+    from vidclass.progress import extraction_progress
 
     model = VideoClassifier(
-        backbone=backbone, head=head, frames=frames, inputs=inputs, head_options=_head_options(head_option or []),
-        pretrained=_pretrained(pretrained), weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, patience=patience, label_smoothing=label_smoothing, class_weights=class_weights,
-        seed=seed, val=val, test=test, cache_dir=cache, workers=workers, progress=True,
+        model=model_kind, backbone=backbone, head=head, frames=frames, inputs=inputs,
+        head_options=_head_options(head_option or []), pretrained=_pretrained(pretrained), weights=weights,
+        size=size, freeze_stages=freeze_stages, backbone_lr=backbone_lr, bn=bn, flip=flip, epochs=epochs,
+        batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience, label_smoothing=label_smoothing,
+        class_weights=class_weights, seed=seed, val=val, test=test, accelerator=accelerator,
+        devices=int(devices) if devices.isdigit() else devices, precision=precision, accumulate=accumulate,
+        loader_workers=loader_workers, cache_dir=cache, workers=workers, progress=True,
     )
-    model.fit(_read_dataset(dataset, dataset_options, training=True), out_dir=out)
+    found = _read_dataset(dataset, dataset_options, training=True)
+    with extraction_progress(len(found.items), description="decoding" if model_kind != "features" else "extracting") as advance:
+        model.fit(found, out_dir=out, resume=resume, overwrite=overwrite, on_video=advance)
     training = model.training_
+    what = model_kind if model_kind != "features" else f"{head or 'attention'} head"
     console.print(
-        f"trained {head} on {training['videos']['train']} videos ({training['split']}); "
+        f"trained {what} on {training['videos']['train']} videos ({training['split']}); "
         f"best epoch {training['best_epoch']} of {training['epochs_run']}"
     )
     _report_left_out(training["unreadable"], where=f"{out / 'model' / 'config.json'} lists them all")

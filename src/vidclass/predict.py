@@ -1,10 +1,10 @@
 """Labeling new videos with a trained model: ranked labels per clip, and timelines.
 
-A timeline streams through a video of any length once, in order: it samples frames at
-the rate the model was trained with (its frames per view over its training clip length),
-computes each sampled frame's features once, and slides a window of the last ``n``
-features over them. Memory holds one window of features and a few frames, whatever the
-video's length. Window probabilities are smoothed by rolling prediction averaging over
+A timeline streams through a video of any length once, in order, for any model kind
+(:mod:`vidclass.stream`): it samples frames at the rate the model was trained with (its
+frames per view over its training clip length; a frame model: every frame), encodes each
+sampled frame once, and slides a window of the last ``n`` encoded frames over them. Memory
+holds one window and a few frames, whatever the video's length. Window probabilities are smoothed by rolling prediction averaging over
 the last ``smooth`` windows. Live sources are followed in real time: when processing
 falls behind the source, sampled frames are skipped (and counted) rather than queued.
 A model whose inputs hold ``rgbdiff`` also gets each sampled frame's RGB difference with
@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vidclass import motion, video
 from vidclass.api import VideoClassifier
 from vidclass.errors import ConfigError
 from vidclass.timeline import RollingAverage, TimelineResult
-from vidclass.views import model_inputs
 
 Annotate = Callable[[np.ndarray, float, np.ndarray | None], None]
 
@@ -52,19 +50,23 @@ def parse_seconds(text: str | float, option: str) -> float:
     return value
 
 
+DEFAULT_STRIDE = 0.5  # seconds between windows
+
+
 @dataclass(frozen=True)
 class TimelineSettings:
-    """How windows are cut and smoothed; ``window`` defaults to the model's clip length."""
+    """How windows are cut and smoothed; ``window`` defaults to the model's clip length, ``stride``
+    to :data:`DEFAULT_STRIDE` (a frame model: every frame)."""
 
     window: float | None = None
-    stride: float = 0.5
+    stride: float | None = None  # None: DEFAULT_STRIDE, or every frame for a frame model
     smooth: int = 1
     batch_size: int = 8  # frames per CNN call: small keeps memory and latency low at about the same speed
 
     def __post_init__(self) -> None:
         if self.window is not None and self.window <= 0:
             raise ConfigError(f"window must be > 0 seconds, got {self.window}")
-        if self.stride <= 0:
+        if self.stride is not None and self.stride <= 0:
             raise ConfigError(f"stride must be > 0 seconds, got {self.stride}")
         if self.smooth < 1:
             raise ConfigError(f"smooth must be >= 1 window, got {self.smooth}")
@@ -73,25 +75,27 @@ class TimelineSettings:
 
 
 class _Sampler:
-    """Picks frames at ``rate`` per second from a stream; on a live source, drops picks while behind."""
+    """Picks frames at ``rate`` per second (None: every frame) from a stream; on a live source,
+    drops picks while behind."""
 
-    def __init__(self, rate: float, live: bool) -> None:
-        self.interval = 1.0 / rate
+    def __init__(self, rate: float | None, live: bool) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
         self.next_time = 0.0
         self.live = live
         self.started: float | None = None
         self.skipped = 0
 
     def __call__(self, index: int, time: float) -> bool:
-        if time + 1e-9 < self.next_time:
-            return False
-        while self.next_time <= time + 1e-9:
-            self.next_time += self.interval
+        if self.interval:
+            if time + 1e-9 < self.next_time:
+                return False
+            while self.next_time <= time + 1e-9:
+                self.next_time += self.interval
         if not self.live:
             return True
         now = clock.perf_counter()
         self.started = now - time if self.started is None else self.started
-        if now - self.started - time > 2 * self.interval:  # more than two picks behind the source
+        if now - self.started - time > 2 * (self.interval or 0.1):  # more than two picks behind the source
             self.skipped += 1
             return False
         return True
@@ -138,25 +142,29 @@ def run_timeline(
     *,
     annotate: Annotate | None = None,
 ) -> TimelineResult:
-    """Window probabilities, smoothed probabilities and segments over ``source``.
+    """Window probabilities, smoothed probabilities and segments over ``source``, for any model kind.
 
-    ``annotate(frame, time, smoothed_probabilities_or_None)`` is called for every frame
-    in order (full size, RGB) when given, with the latest smoothed prediction whose
+    The model speaks :class:`vidclass.stream.FrameStream`: frames are sampled at its rate,
+    each sampled frame is encoded once, and every ``stride`` sampled frames the last
+    ``window`` encoded frames are classified. A frame model's windows are single frames (every
+    frame of the source, or one per ``stride`` when given), so ``smooth=K`` averages the last K
+    frame predictions. ``annotate(frame, time, smoothed_probabilities_or_None)`` is called for
+    every frame in order (full size, RGB) when given, with the latest smoothed prediction whose
     window had ended by that frame's time: what a live display would show.
     """
     model._check_fitted()
-    view, encoder, head = model.view_, model.encoder_, model.head_
-    rate = view.frames / model.clip_seconds_
-    window = settings.window or model.clip_seconds_
-    length = max(1, round(window * rate))
-    stride = max(1, round(settings.stride * rate))
+    stream = model.stream()
+    per_frame = stream.rate is None
+    if per_frame and settings.window is not None:
+        raise ConfigError("a frame model labels single frames: --window does not apply; smooth over K frames with --smooth K")
+    rate = stream.rate if stream.rate is not None else (1.0 / settings.stride if settings.stride is not None else None)
+    length = stream.window if per_frame else max(1, round((settings.window or model.clip_seconds_) * rate))
+    stride = 1 if per_frame else max(1, round((settings.stride or DEFAULT_STRIDE) * rate))
     live = video.is_live_source(source)
     sampler = _Sampler(rate, live)
-    pairs = _DifferencePairs(sampler) if view.rgbdiff else None
-    pre = encoder.spec.preprocess
+    pairs = _DifferencePairs(sampler) if stream.rgbdiff else None
 
-    features: deque[np.ndarray] = deque(maxlen=length)
-    differences: deque[np.ndarray] = deque(maxlen=length)  # with rgbdiff inputs: their features
+    encoded: deque[np.ndarray] = deque(maxlen=length)
     times: deque[float] = deque(maxlen=length)
     queued: list[tuple[float, np.ndarray, np.ndarray | None]] = []  # (time, frame, RGB difference or None)
     waiting_frames: deque[tuple[float, np.ndarray]] = deque()
@@ -166,41 +174,31 @@ def run_timeline(
     ends: list[float] = []
     raw: list[np.ndarray] = []
     sampled = 0
+    frame_seconds = 1.0 / rate if rate else 0.0  # how long one sampled frame lasts; per frame: from the source
     current: np.ndarray | None = None
-
-    def classify(windows: list[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
-        x = np.stack([model_inputs(w, np.ones(len(w), bool), view, d) for w, d in windows])
-        with torch.inference_mode():
-            logits = head(torch.from_numpy(x), torch.ones(x.shape[:2], dtype=torch.bool))
-        return torch.softmax(logits, dim=1).numpy()
 
     def process() -> None:
         nonlocal sampled
         if not queued:
             return
-        images = [frame for _, frame, _ in queued] + [d for _, _, d in queued if d is not None]
-        with torch.inference_mode():
-            encoded = encoder(torch.from_numpy(np.stack(images))).float().numpy()
+        frames = np.stack([frame for _, frame, _ in queued])
+        differences = np.stack([d for _, _, d in queued]) if pairs is not None else None
+        vectors = stream.encode(frames, differences)
         windows, spans = [], []
-        for i, (time, _, difference) in enumerate(queued):
-            features.append(encoded[i])
-            if difference is not None:
-                differences.append(encoded[len(queued) + i])
+        for (time, _, _), vector in zip(queued, vectors):
+            encoded.append(vector)
             times.append(time)
             sampled += 1
-            if len(features) == length and (sampled - length) % stride == 0:
-                windows.append(current_window())
-                spans.append((times[0], time + 1.0 / rate))
+            if len(encoded) == length and (sampled - length) % stride == 0:
+                windows.append(np.stack(encoded))
+                spans.append((times[0], time + frame_seconds))
         queued.clear()
         if windows:
-            for probabilities, (start, end) in zip(classify(windows), spans):
+            for probabilities, (start, end) in zip(stream.classify(np.stack(windows)), spans):
                 starts.append(start)
                 ends.append(end)
                 raw.append(probabilities)
-                shown.append((end - 1.0 / rate, smoother.update(probabilities)))
-
-    def current_window() -> tuple[np.ndarray, np.ndarray | None]:
-        return np.stack(features), np.stack(differences) if pairs is not None else None
+                shown.append((end - frame_seconds, smoother.update(probabilities)))
 
     def show(until: float) -> None:
         nonlocal current
@@ -211,9 +209,11 @@ def run_timeline(
             annotate(frame, time, current)
 
     for frame in video.stream_frames(
-        source, size=pre.resize, crop=pre.crop, interpolation=pre.interpolation,
+        source, size=stream.resize, crop=stream.crop, interpolation=stream.interpolation,
         display=annotate is not None, want=pairs if pairs is not None else sampler,
     ):
+        if per_frame and not frame_seconds and frame.fps:
+            frame_seconds = 1.0 / frame.fps
         if frame.model is not None:
             queued.extend(pairs.take(frame) if pairs is not None else [(frame.time, frame.model, None)])
             if len(queued) >= settings.batch_size or (live and queued):
@@ -224,19 +224,19 @@ def run_timeline(
     if pairs is not None:
         queued.extend(pairs.flush())
     process()
-    if not raw and features:  # a video shorter than one window still gets a label
-        probabilities = classify([current_window()])[0]
+    if not raw and encoded:  # a video shorter than one window still gets a label
+        probabilities = stream.classify(np.stack(encoded)[None])[0]
         starts.append(times[0])
-        ends.append(times[-1] + 1.0 / rate)
+        ends.append(times[-1] + frame_seconds)
         raw.append(probabilities)
         shown.append((times[-1], smoother.update(probabilities)))
     if annotate is not None:
         show(float("inf"))
     return TimelineResult.from_probabilities(
-        list(model.labels_),
+        list(stream.labels),
         np.asarray(starts),
         np.asarray(ends),
-        np.asarray(raw).reshape(len(raw), len(model.labels_)),
+        np.asarray(raw).reshape(len(raw), len(stream.labels)),
         settings.smooth,
         skipped_frames=sampler.skipped,
     )

@@ -1,9 +1,14 @@
-"""Fitting a temporal head on cached feature grids with the Lightning Trainer.
+"""Fitting models with the Lightning Trainer: temporal heads on cached features, clip models on pixels.
 
-Lightning brings the loop, early stopping, checkpointing, the CSV log and the progress
-bar; this module only says what a step is (AdamW, cross-entropy with optional class
-weights and label smoothing, gradient clipping) and which views each epoch sees (a new
-random TSN view of every training video per epoch, fixed views for validation).
+Lightning brings the loop, devices and precision, early stopping, checkpointing, the CSV log
+and the progress bar; this module says what a step is (AdamW, cross-entropy with optional
+class weights and label smoothing, gradient clipping) and which examples each epoch sees. The
+same :func:`fit_module` runs both seams, with ``accelerator="auto"`` by default: the CPU here,
+a GPU (in bf16 mixed precision) where there is one.
+
+Each training item is an ``(epoch, index)`` pair (:class:`EpochSampler`), so the random view
+and augmentation of an example depend only on (seed, epoch, index): the same in worker
+processes, after ``resume`` and in a second run with the same seed.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,17 +27,27 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidclass.errors import ConfigError
 from vidclass.features import VideoFeatures
 from vidclass.heads import TemporalHead
 from vidclass.views import ViewSpec, cut_grid_view
 
+PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed", "bf16-true", "64")
+CHECKPOINTS = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
+
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings of a head; validated on creation."""
+    """Optimisation and hardware settings of a fit; validated on creation.
+
+    ``accelerator`` / ``devices`` are Lightning's (``"auto"``: a GPU when there is one);
+    ``precision="auto"`` is ``bf16-mixed`` on a GPU that supports it, else 32-bit.
+    ``accumulate`` sums gradients over that many batches before a step. ``workers`` are the
+    DataLoader processes preparing training batches (0: in the training process).
+    """
 
     epochs: int = 60
     batch_size: int = 16
@@ -43,9 +58,15 @@ class TrainConfig:
     label_smoothing: float = 0.0
     class_weights: bool = False
     seed: int = 0
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    precision: str = "auto"
+    accumulate: int = 1
+    workers: int = 0
 
     def __post_init__(self) -> None:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "patience": self.patience}
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "patience": self.patience,
+                    "accumulate": self.accumulate}
         for name, value in positive.items():
             if not value > 0:
                 raise ConfigError(f"{name} must be > 0, got {value}")
@@ -53,6 +74,36 @@ class TrainConfig:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ConfigError("weight_decay and grad_clip must be >= 0")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
+
+    def resolved_precision(self) -> str:
+        if self.precision != "auto":
+            return self.precision
+        on_gpu = self.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        return "bf16-mixed" if on_gpu and torch.cuda.is_bf16_supported() else "32-true"
+
+
+class EpochSampler(Sampler):
+    """Yields ``(epoch, index)`` for every example, shuffled by (seed, epoch) when ``shuffle``.
+
+    Lightning calls ``set_epoch`` before each epoch (also on the sampler it wraps for DDP).
+    """
+
+    def __init__(self, size: int, *, seed: int, shuffle: bool = True) -> None:
+        self.size, self.seed, self.shuffle, self.epoch = size, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size) if self.shuffle else range(self.size)
+        return iter((self.epoch, int(i)) for i in order)
 
 
 @dataclass(frozen=True)
@@ -64,72 +115,181 @@ class Example:
 
 
 class ViewDataset(Dataset):
-    """Views of cached grids: a fresh random view per access when ``train``, else view ``view``."""
+    """Views of cached grids: a fresh random view per ``(epoch, index)`` when ``train``, else view ``view``."""
 
     def __init__(self, examples: Sequence[Example], spec: ViewSpec, *, train: bool, seed: int = 0, view: int = 0):
         self.examples = list(examples)
         self.spec = spec
-        self.rng = np.random.default_rng(seed) if train else None
+        self.train = train
+        self.seed = seed
         self.view = view
 
     def __len__(self) -> int:
         return len(self.examples)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        example = self.examples[i]
-        x, mask = cut_grid_view(example.features, self.spec, rng=self.rng, view=self.view)
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        if self.train:
+            epoch, index = item  # type: ignore[misc]
+            rng = np.random.default_rng([self.seed, epoch, index])
+        else:
+            index, rng = int(item), None  # type: ignore[arg-type]
+        example = self.examples[index]
+        x, mask = cut_grid_view(example.features, self.spec, rng=rng, view=self.view)
         return torch.from_numpy(x), torch.from_numpy(mask), example.label
 
 
-class HeadModule(L.LightningModule):
-    """The training step of a temporal head."""
+class _Module(L.LightningModule):
+    """A training step shared by heads and clip models: the loss, its logging, the optimizer."""
 
-    def __init__(self, head: TemporalHead, config: TrainConfig, class_weights: torch.Tensor | None) -> None:
+    def __init__(self, config: TrainConfig, class_weights: torch.Tensor | None) -> None:
         super().__init__()
-        self.head = head
         self.config = config
         self.register_buffer("class_weights", class_weights, persistent=False)
+
+    def _log(self, stage: str, logits: torch.Tensor, y: torch.Tensor, clips: int) -> torch.Tensor:
+        smoothing = self.config.label_smoothing if stage == "train" else 0.0
+        loss = F.cross_entropy(logits.float(), y, weight=self.class_weights, label_smoothing=smoothing)
+        accuracy = (logits.argmax(dim=1) == y).float().mean()
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=clips, sync_dist=True)
+        self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=clips,
+                 sync_dist=True)
+        return loss
+
+
+class HeadModule(_Module):
+    """The training step of a temporal head on feature views."""
+
+    def __init__(self, head: TemporalHead, config: TrainConfig, class_weights: torch.Tensor | None) -> None:
+        super().__init__(config, class_weights)
+        self.head = head
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(x, mask)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        x, mask, y = batch
-        logits = self.head(x, mask)
-        loss = F.cross_entropy(
-            logits, y, weight=self.class_weights, label_smoothing=self.config.label_smoothing if stage == "train" else 0.0
-        )
-        accuracy = (logits.argmax(dim=1) == y).float().mean()
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
-        return loss
-
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        x, mask, y = batch
+        return self._log("train", self.head(x, mask), y, len(y))
 
     def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "val")
+        x, mask, y = batch
+        return self._log("val", self.head(x, mask), y, len(y))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.head.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
 
 
+class ClipModule(_Module):
+    """The training step of a clip model on uint8 clips (B, T, C, H, W); the backbone at ``backbone_lr``."""
+
+    def __init__(self, model: torch.nn.Module, config: TrainConfig, class_weights: torch.Tensor | None,
+                 backbone_lr: float) -> None:
+        super().__init__(config, class_weights)
+        self.model = model
+        self.backbone_lr = backbone_lr
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.model(clips)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        clips, y = batch
+        logits, targets = self.model.training_logits(clips.contiguous(memory_format=torch.contiguous_format), y)
+        return self._log("train", logits, targets, len(y))
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        clips, y = batch
+        return self._log("val", self.model(clips), y, len(y))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        groups = self.model.parameter_groups(self.config.lr, self.backbone_lr)
+        return torch.optim.AdamW(groups, lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+
 @dataclass
 class FitResult:
-    """A fitted head and how the fit went."""
+    """How a fit went; the module holds the best weights."""
 
-    head: TemporalHead
     epochs_run: int
     best_epoch: int | None
     best_val_loss: float | None
     metrics_csv: Path | None
 
 
-def _class_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:
+def class_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:
     """Inverse-frequency weights, normalised to mean 1 over the classes present."""
     counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
     weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / num_classes, 0.0)
     return torch.tensor(weights, dtype=torch.float32)
+
+
+def train_loader(dataset: Dataset, config: TrainConfig) -> DataLoader:
+    """Shuffled ``(epoch, index)`` batches, with workers and pinned memory where asked for."""
+    return DataLoader(dataset, batch_size=config.batch_size, sampler=EpochSampler(len(dataset), seed=config.seed),
+                      num_workers=config.workers, persistent_workers=config.workers > 0,
+                      pin_memory=torch.cuda.is_available())
+
+
+def fit_module(
+    module: _Module,
+    train: DataLoader,
+    val: DataLoader | None,
+    config: TrainConfig,
+    *,
+    out_dir: Path | None = None,
+    progress: bool = False,
+    resume: bool = False,
+) -> FitResult:
+    """Fit ``module`` early-stopping on the validation loss (the training loss without validation
+    data) and load its best weights back into it.
+
+    With ``out_dir`` the per-epoch metrics CSV and the best and last checkpoints are kept there
+    (``checkpoints/``), and ``resume`` continues from the last one; without, they live in a
+    temporary folder. Deterministic on the CPU for a given ``config.seed``.
+    """
+    for noisy in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    monitor = "val_loss" if val is not None else "train_loss"
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(out_dir) if out_dir is not None else Path(scratch)
+        last = root / CHECKPOINTS / LAST_CHECKPOINT
+        if resume and not last.is_file():
+            raise ConfigError(f"{root}: nothing to resume (no {CHECKPOINTS}/{LAST_CHECKPOINT}); train without --resume")
+        checkpoint = ModelCheckpoint(dirpath=root / CHECKPOINTS, filename="best", monitor=monitor, mode="min",
+                                     save_top_k=1, save_last=True, enable_version_counter=False)
+        logger = CSVLogger(root, name="", version="") if out_dir is not None else False
+        on_cpu = config.accelerator == "cpu" or not torch.cuda.is_available()
+        trainer = L.Trainer(
+            accelerator=config.accelerator,
+            devices=config.devices,
+            precision=config.resolved_precision(),
+            max_epochs=config.epochs,
+            deterministic=True if on_cpu else "warn",
+            gradient_clip_val=config.grad_clip or None,
+            accumulate_grad_batches=config.accumulate,
+            callbacks=[EarlyStopping(monitor=monitor, mode="min", patience=config.patience), checkpoint],
+            logger=logger,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            log_every_n_steps=1,
+            num_sanity_val_steps=0,
+        )
+        with warnings.catch_warnings():
+            for message in (".*does not have many workers.*", ".*number of training batches.*",
+                            ".*exists and is not empty.*", ".*LeafSpec.*", ".*deterministic.*",
+                            ".*module\\(s\\) in eval mode.*"):  # frozen stages stay in eval mode on purpose
+                warnings.filterwarnings("ignore", message=message)
+            module.train()  # Lightning keeps each submodule's mode; a pretrained backbone arrives in eval mode
+            trainer.fit(module, train, val, ckpt_path=str(last) if resume else None)
+        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(best["state_dict"])
+        best_epoch = int(best.get("epoch", -1))
+    module.eval()
+    score = checkpoint.best_model_score
+    return FitResult(
+        epochs_run=trainer.current_epoch,
+        best_epoch=best_epoch,
+        best_val_loss=float(score) if score is not None and val is not None else None,
+        metrics_csv=(Path(out_dir) / "metrics.csv") if out_dir is not None else None,
+    )
 
 
 def fit_head(
@@ -141,63 +301,43 @@ def fit_head(
     *,
     out_dir: Path | None = None,
     progress: bool = False,
+    resume: bool = False,
 ) -> FitResult:
-    """Train ``head`` on ``train``, early-stopping on the validation loss; returns the best head.
-
-    With ``out_dir`` the per-epoch metrics CSV and the best checkpoint are kept there;
-    without, they live in a temporary folder. Without validation examples the training
-    loss is monitored instead. Deterministic on the CPU for a given ``config.seed``.
-    """
+    """Train ``head`` on feature views of ``train``, early-stopping on ``val``; ``head`` ends with its best weights."""
     if not train:
         raise ConfigError("no training videos: the training split is empty")
     L.seed_everything(config.seed, workers=True, verbose=False)
-    for noisy in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    weights = _class_weights([e.label for e in train], head.num_classes) if config.class_weights else None
+    weights = class_weights([e.label for e in train], head.num_classes) if config.class_weights else None
     module = HeadModule(head, config, weights)
-    generator = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(
-        ViewDataset(train, spec, train=True, seed=config.seed),
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=generator,
-    )
     val_loader = DataLoader(ViewDataset(val, spec, train=False), batch_size=64) if val else None
-    monitor = "val_loss" if val else "train_loss"
-    with tempfile.TemporaryDirectory() as scratch:
-        root = Path(out_dir) if out_dir is not None else Path(scratch)
-        checkpoint = ModelCheckpoint(
-            dirpath=root / "checkpoints", filename="best", monitor=monitor, mode="min", save_top_k=1
-        )
-        logger = CSVLogger(root, name="", version="") if out_dir is not None else False
-        trainer = L.Trainer(
-            accelerator="cpu",
-            devices=1,
-            max_epochs=config.epochs,
-            deterministic=True,
-            gradient_clip_val=config.grad_clip or None,
-            callbacks=[EarlyStopping(monitor=monitor, mode="min", patience=config.patience), checkpoint],
-            logger=logger,
-            enable_progress_bar=progress,
-            enable_model_summary=False,
-            log_every_n_steps=1,
-            num_sanity_val_steps=0,
-        )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*number of training batches.*")
-            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-            trainer.fit(module, train_loader, val_loader)
-        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
-        module.load_state_dict(best["state_dict"])
-        best_epoch = int(best.get("epoch", -1))
+    result = fit_module(module, train_loader(ViewDataset(train, spec, train=True, seed=config.seed), config),
+                        val_loader, config, out_dir=out_dir, progress=progress, resume=resume)
     head.eval()
-    score = checkpoint.best_model_score
-    return FitResult(
-        head=head,
-        epochs_run=trainer.current_epoch,
-        best_epoch=best_epoch,
-        best_val_loss=float(score) if score is not None and val else None,
-        metrics_csv=(Path(out_dir) / "metrics.csv") if out_dir is not None else None,
-    )
+    return result
+
+
+def fit_clip_model(
+    model: torch.nn.Module,
+    train: Dataset,
+    val: Dataset | None,
+    labels: Sequence[int],
+    config: TrainConfig,
+    *,
+    backbone_lr: float,
+    out_dir: Path | None = None,
+    progress: bool = False,
+    resume: bool = False,
+) -> FitResult:
+    """Train a clip model on clip datasets (:class:`vidclass.pixels.ClipDataset`); ``labels`` are the
+    training labels (for class weights). ``model`` ends with its best weights, in eval mode."""
+    if len(train) == 0:
+        raise ConfigError("no training videos: the training split is empty")
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    weights = class_weights(labels, model.num_classes) if config.class_weights else None
+    module = ClipModule(model, config, weights, backbone_lr)
+    val_loader = (DataLoader(val, batch_size=config.batch_size, num_workers=config.workers,
+                             pin_memory=torch.cuda.is_available()) if val is not None and len(val) else None)
+    result = fit_module(module, train_loader(train, config), val_loader, config, out_dir=out_dir, progress=progress,
+                        resume=resume)
+    model.eval()
+    return result

@@ -1,0 +1,29 @@
+"""Clip models: networks trained end to end on decoded frames (the pixel seam).
+
+``frame`` (a CNN fine-tuned on single frames, late fusion) and ``lrcn`` (CNN + temporal head
+trained jointly); see :mod:`vidclass.clip_models.base` for the contract every model keeps.
+"""
+
+from vidclass.clip_models import frame as _frame  # noqa: F401  (registers ``frame``)
+from vidclass.clip_models import lrcn as _lrcn  # noqa: F401  (registers ``lrcn``)
+from vidclass.clip_models.base import (
+    FREEZE_ALL,
+    ClipModel,
+    ClipSpec,
+    backbone_stages,
+    clip_model_from_config,
+    create_clip_model,
+    get_clip_model_class,
+    list_clip_models,
+)
+
+__all__ = [
+    "FREEZE_ALL",
+    "ClipModel",
+    "ClipSpec",
+    "backbone_stages",
+    "clip_model_from_config",
+    "create_clip_model",
+    "get_clip_model_class",
+    "list_clip_models",
+]

@@ -1,0 +1,336 @@
+"""The pixel path: a decoded-frame cache, per-epoch augmentation and clip datasets.
+
+Models trained on pixels (:mod:`vidclass.clip_models`) see each training video many times.
+Each video is decoded once into a cache entry: a grid of ``grid`` frames spread over the
+whole video (as the feature cache does), resized so the short side is ``store`` pixels and
+centre-cropped to a ``store`` square, uint8; with RGB differences also the partner frame of
+each (:mod:`vidclass.motion`). Entries are content-addressed ``.safetensors`` files written
+under a temporary name and renamed, so a killed run resumes with what is missing, a corrupt
+entry is recomputed, and an epoch reads no video file.
+
+Per epoch a clip takes a new TSN view of the grid (one frame per segment, random offset)
+and one random spatial augmentation shared by all its frames (random resized crop,
+horizontal flip, mild colour jitter; torchvision.transforms.v2); validation and test take
+the centre crop of every disjoint evaluation view. The store is ``size / 0.875``, so that
+centre crop is the usual resize-then-crop preprocessing at ``size``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+from torch.utils.data import DataLoader, Dataset
+
+from vidclass import motion, sampling, video
+from vidclass.errors import ConfigError, VidclassError
+from vidclass.features import ExtractionReport, fingerprint
+from vidclass.views import ViewSpec, view_positions
+
+CACHE_FORMAT = 1
+CROP_FRACTION = 0.875
+
+
+def default_frame_cache_dir() -> Path:
+    """The user's cache folder for decoded frames (``VIDCLASS_CACHE`` overrides its parent)."""
+    return Path(os.environ.get("VIDCLASS_CACHE") or platformdirs.user_cache_dir("vidclass")) / "frames"
+
+
+def store_size(size: int) -> int:
+    """The square side cached for a model that trains at ``size`` pixels."""
+    return int(round(size / CROP_FRACTION))
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """Everything that determines a cache entry apart from the video: frames and how they were made."""
+
+    store: int
+    grid: int
+    interpolation: str = "bilinear"
+    rgbdiff: bool = False  # also each grid frame's partner frame, for RGB differences
+
+    def __post_init__(self) -> None:
+        if self.grid < 1 or self.store < 8:
+            raise ConfigError(f"a frame cache needs grid >= 1 and store >= 8 pixels, got {self.grid}, {self.store}")
+
+    def key(self, video_fingerprint: str) -> str:
+        blob = json.dumps({"format": CACHE_FORMAT, "video": video_fingerprint, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """One video's cached frames: ``frames`` (grid, S, S, 3) uint8 and where they came from."""
+
+    frames: np.ndarray
+    mask: np.ndarray  # bool (grid,): False where a short video repeats frames
+    fps: float
+    num_frames: int
+    duration: float
+    partners: np.ndarray | None = None  # (grid, S, S, 3): the later frame of each RGB difference
+
+    def differences(self) -> np.ndarray:
+        """The RGB-difference images of the grid (needs ``partners``)."""
+        if self.partners is None:
+            raise ConfigError("these cached frames hold no partner frames for RGB differences")
+        return motion.difference_frames(self.frames, self.partners)
+
+
+class FrameCache:
+    """A folder of decoded-frame entries, one ``.safetensors`` file per video and :class:`FrameSpec`."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_frame_cache_dir()
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"{self.root}: the frame cache must be a folder, and this is a file")
+
+    def entry_path(self, spec: FrameSpec, video_fingerprint: str) -> Path:
+        key = spec.key(video_fingerprint)
+        return self.root / f"s{spec.store}" / key[:2] / f"{key}.safetensors"
+
+    def load(self, spec: FrameSpec, video_fingerprint: str) -> VideoFrames | None:
+        """The entry, or None when it is missing, unreadable or not made for ``spec``."""
+        path = self.entry_path(spec, video_fingerprint)
+        if not path.is_file():
+            return None
+        try:
+            with safe_open(str(path), framework="np") as entry:
+                meta = entry.metadata() or {}
+                if meta.get("key") != spec.key(video_fingerprint):
+                    return None
+                names = ("frames", "mask") + (("partners",) if spec.rgbdiff else ())
+                tensors = {name: entry.get_tensor(name) for name in names}
+            frames = tensors["frames"]
+            if frames.shape != (spec.grid, spec.store, spec.store, 3) or frames.dtype != np.uint8:
+                return None
+            if spec.rgbdiff and tensors["partners"].shape != frames.shape:
+                return None
+            return VideoFrames(frames, tensors["mask"].astype(bool), float(meta["fps"]), int(meta["num_frames"]),
+                               float(meta["duration"]), tensors.get("partners"))
+        except (SafetensorError, OSError, KeyError, ValueError):
+            return None
+
+    def save(self, spec: FrameSpec, video_fingerprint: str, entry: VideoFrames, source: Path) -> Path:
+        """Write one entry atomically (a temporary file in the same folder, then a rename)."""
+        path = self.entry_path(spec, video_fingerprint)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
+        tensors = {"frames": np.ascontiguousarray(entry.frames), "mask": entry.mask.astype(np.uint8)}
+        if spec.rgbdiff:
+            tensors["partners"] = np.ascontiguousarray(entry.partners)
+        metadata = {"key": spec.key(video_fingerprint), "source": str(source), "fps": repr(entry.fps),
+                    "num_frames": str(entry.num_frames), "duration": repr(entry.duration)}
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path
+
+
+def decode_grid(path: Path, spec: FrameSpec) -> VideoFrames:
+    """Decode the grid frames (and partners) of one video, as a cache entry holds them."""
+    info = video.probe(path)
+    sample = sampling.uniform(info.num_frames, spec.grid)
+    wanted = [sample.indices]
+    if spec.rgbdiff:
+        earlier, later = motion.partner_pairs(sample.indices, info.num_frames, info.fps)
+        wanted = [earlier, later]
+    frames = video.read_frames(path, np.concatenate(wanted), size=spec.store, crop=spec.store,
+                               interpolation=spec.interpolation, info=info)  # type: ignore[arg-type]
+    n = len(sample.indices)
+    return VideoFrames(frames[:n], sample.mask, info.fps, info.num_frames, info.duration,
+                       frames[n:] if spec.rgbdiff else None)
+
+
+class _Decode(Dataset):
+    """Decodes one video per item in a worker; returns (position, entry or None, error or None)."""
+
+    def __init__(self, paths: Sequence[Path], spec: FrameSpec) -> None:
+        self.paths, self.spec = list(paths), spec
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, position: int) -> tuple[int, VideoFrames | None, str | None]:
+        try:
+            return position, decode_grid(self.paths[position], self.spec), None
+        except VidclassError as error:
+            return position, None, str(error)
+
+
+def _as_is(item):
+    """The DataLoader's collate: module-level, so spawned workers can unpickle it."""
+    return item
+
+
+def _decoded(dataset: _Decode, workers: int) -> Iterator[tuple[int, VideoFrames | None, str | None]]:
+    if workers == 0:
+        yield from (dataset[i] for i in range(len(dataset)))
+        return
+    yield from DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is, prefetch_factor=2)
+
+
+def cache_frames(
+    paths: Sequence[str | Path],
+    spec: FrameSpec,
+    cache: FrameCache,
+    *,
+    workers: int = 1,
+    on_video: Callable[[str, str], None] | None = None,
+) -> ExtractionReport:
+    """Decode into ``cache`` every video of ``paths`` that has no entry yet; report what happened.
+
+    An unreadable video is reported (``failed``) and skipped; the rest go on. ``on_video(path,
+    status)`` is called once per video with ``cached``, ``computed`` or ``failed``.
+    """
+    if workers < 0:
+        raise ConfigError(f"workers must be >= 0 (0 decodes in this process), got {workers}")
+    report = ExtractionReport(total=len(paths))
+    notify = on_video or (lambda path, status: None)
+    pending: list[tuple[Path, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        try:
+            print_ = fingerprint(path)
+        except OSError as error:
+            report.failed[str(path)] = f"{path}: cannot read file ({error.strerror or error})"
+            notify(str(path), "failed")
+            continue
+        if cache.load(spec, print_) is not None:
+            report.cached += 1
+            notify(str(path), "cached")
+        else:
+            pending.append((path, print_))
+    started = time.perf_counter()
+    for position, entry, error in _decoded(_Decode([p for p, _ in pending], spec), workers if pending else 0):
+        path, print_ = pending[position]
+        if entry is None:
+            report.failed[str(path)] = error or f"{path}: cannot be decoded"
+            notify(str(path), "failed")
+            continue
+        cache.save(spec, print_, entry, path)
+        report.computed += 1
+        report.frames += spec.grid
+        notify(str(path), "computed")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def load_frames(paths: Sequence[str | Path], spec: FrameSpec, cache: FrameCache) -> dict[Path, Path]:
+    """``{video: cache entry file}`` for the videos of ``paths`` that have a valid entry."""
+    found = {}
+    for raw in paths:
+        path = Path(raw)
+        try:
+            print_ = fingerprint(path)
+        except OSError:
+            continue
+        if cache.load(spec, print_) is not None:
+            found[path] = cache.entry_path(spec, print_)
+    return found
+
+
+def read_entry(entry: Path, spec: FrameSpec) -> VideoFrames:
+    """A cache entry file found by :func:`load_frames` (it was valid then)."""
+    with safe_open(str(entry), framework="np") as f:
+        meta = f.metadata() or {}
+        partners = f.get_tensor("partners") if spec.rgbdiff else None
+        return VideoFrames(f.get_tensor("frames"), f.get_tensor("mask").astype(bool), float(meta["fps"]),
+                           int(meta["num_frames"]), float(meta["duration"]), partners)
+
+
+def entry_duration(entry: Path) -> float:
+    """The duration in seconds of the video a cache entry file was decoded from."""
+    with safe_open(str(entry), framework="np") as f:
+        return float((f.metadata() or {})["duration"])
+
+
+# --- augmentation and datasets ----------------------------------------------------------
+
+
+def clip_transform(size: int, *, train: bool, flip: bool = True):
+    """uint8 ``(T, C, S, S)`` -> uint8 ``(T, C, size, size)``; random (same for every frame) when ``train``."""
+    from torchvision.transforms import v2
+
+    if not train:
+        return v2.CenterCrop(size)
+    steps = [v2.RandomResizedCrop(size, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3), antialias=True)]
+    if flip:
+        steps.append(v2.RandomHorizontalFlip())
+    steps.append(v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02))
+    return v2.Compose(steps)
+
+
+class ClipDataset(Dataset):
+    """Clips of cached frames: ``(uint8 (T, C, size, size), label)``.
+
+    Training items are ``(epoch, index)`` pairs from :class:`vidclass.training.EpochSampler`:
+    the TSN view and the augmentation of a clip depend only on (seed, epoch, index), so
+    worker processes, resumed runs and a second run with the same seed see the same clips.
+    Evaluation items are plain indices, at view ``view``.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[Path],
+        labels: Sequence[int],
+        spec: FrameSpec,
+        view: ViewSpec,
+        size: int,
+        *,
+        train: bool,
+        rgbdiff: bool = False,
+        flip: bool = True,
+        seed: int = 0,
+        view_index: int = 0,
+    ) -> None:
+        self.entries, self.labels = list(entries), list(labels)
+        self.spec, self.view, self.train = spec, view, train
+        self.rgbdiff, self.seed, self.view_index = rgbdiff, seed, view_index
+        self.transform = clip_transform(size, train=train, flip=flip)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        if self.train:
+            epoch, index = item  # type: ignore[misc]
+            rng = np.random.default_rng([self.seed, epoch, index])
+            positions = view_positions(self.view, rng=rng)
+            torch_seed = int(rng.integers(0, 2**62))
+        else:
+            index, rng, torch_seed = int(item), None, None  # type: ignore[arg-type]
+            positions = view_positions(self.view, view=self.view_index)
+        return clip_tensor(read_entry(self.entries[index], self.spec), positions, self.transform, self.rgbdiff,
+                           torch_seed), self.labels[index]
+
+
+def clip_tensor(entry: VideoFrames, positions: np.ndarray, transform, rgbdiff: bool, seed: int | None) -> torch.Tensor:
+    """The frames of ``entry`` at grid ``positions`` (or their RGB differences), transformed, as (T, C, H, W)."""
+    frames = entry.frames[positions]
+    if rgbdiff:  # augment both frames of each pair alike, then take the difference
+        frames = np.concatenate([frames, entry.partners[positions]])
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            x = transform(x)
+    else:
+        x = transform(x)
+    if rgbdiff:
+        n = len(positions)
+        x = torch.from_numpy(motion.difference_frames(x[:n].numpy(), x[n:].numpy()))
+    return x

@@ -1,0 +1,101 @@
+"""The streaming protocol: what every model kind tells a timeline, so one loop labels any stream.
+
+A timeline decodes a video (or a live source) once, in order. From a model it needs to know:
+
+* how each sampled frame must be prepared by the decoder (``resize`` short side, ``crop``
+  square, ``interpolation``) and whether its RGB difference with the frame 1/15 s later is
+  needed too (``rgbdiff``);
+* at what ``rate`` to sample frames (per second; ``None``: every frame of the source) and how
+  many sampled frames make a window by default (``window``);
+* ``encode``: the per-frame work, done once per sampled frame (a CNN's features, a frame
+  classifier's logits, or only normalisation for a model that needs the pixels of the window);
+* ``classify``: a batch of windows of encoded frames -> class probabilities.
+
+``features_stream`` and ``clip_stream`` build it for the two seams; :func:`vidclass.predict.run_timeline`
+is the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vidclass.backbones import FrameEncoder
+from vidclass.clip_models import ClipModel
+from vidclass.heads import TemporalHead
+from vidclass.pixels import store_size
+from vidclass.views import ViewSpec, model_inputs
+
+Encode = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+Classify = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class FrameStream:
+    """How a model labels a stream; see the module docstring."""
+
+    labels: list[str]
+    resize: int
+    crop: int
+    interpolation: str
+    rate: float | None  # sampled frames per second; None: every frame
+    window: int  # sampled frames per window, by default
+    rgbdiff: bool
+    encode: Encode  # uint8 frames (N, H, W, 3) [, their RGB differences] -> (N, ...)
+    classify: Classify  # (B, T, ...) encoded windows -> (B, classes) probabilities
+
+
+def features_stream(
+    encoder: FrameEncoder, head: TemporalHead, view: ViewSpec, clip_seconds: float, labels: list[str]
+) -> FrameStream:
+    """A frozen-feature model: the encoder per sampled frame, the head per window of features."""
+    dim = encoder.spec.dim
+
+    def encode(frames: np.ndarray, differences: np.ndarray | None) -> np.ndarray:
+        images = frames if differences is None else np.concatenate([frames, differences])
+        with torch.inference_mode():
+            encoded = encoder(torch.from_numpy(images)).float().numpy()
+        return encoded if differences is None else np.concatenate(np.split(encoded, 2), axis=1)
+
+    def classify(windows: np.ndarray) -> np.ndarray:
+        x = np.stack([
+            model_inputs(w[:, :dim], np.ones(len(w), bool), view, w[:, dim:] if view.rgbdiff else None)
+            for w in windows
+        ])
+        with torch.inference_mode():
+            logits = head(torch.from_numpy(x), torch.ones(x.shape[:2], dtype=torch.bool))
+        return torch.softmax(logits, dim=1).numpy()
+
+    pre = encoder.spec.preprocess
+    return FrameStream(labels, pre.resize, pre.crop, pre.interpolation, view.frames / clip_seconds, view.frames,
+                       view.rgbdiff, encode, classify)
+
+
+def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str]) -> FrameStream:
+    """A model trained on pixels: its ``encode_frames`` per sampled frame, ``classify_encoded`` per window.
+
+    A frame model (``stream_unit == "frame"``) labels every frame, one frame per window; the
+    others sample frames at the rate they were trained on (frames per clip length).
+    """
+    spec = model.spec
+    rgbdiff = spec.inputs == "rgbdiff"
+    device = model.scale.device
+
+    def encode(frames: np.ndarray, differences: np.ndarray | None) -> np.ndarray:
+        images = differences if rgbdiff else frames
+        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(device)
+        with torch.inference_mode():
+            return model.encode_frames(x).float().cpu().numpy()
+
+    def classify(windows: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = model.classify_encoded(torch.from_numpy(windows).to(device))
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+    per_frame = model.stream_unit == "frame"
+    return FrameStream(labels, store_size(spec.size), spec.size, model.interpolation,
+                       None if per_frame else spec.frames / clip_seconds, 1 if per_frame else spec.frames,
+                       rgbdiff, encode, classify)
