@@ -1,0 +1,56 @@
+"""The frame callback of a timeline that draws the current labels and writes them to video.
+
+Shared by ``vidclass timeline --out/--gif`` and ``vidclass serve``: given to
+:func:`vidclass.predict.run_timeline` as ``annotate``, it draws the top labels of the
+latest smoothed prediction on each frame and writes the frame to an mp4 and / or a GIF.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vidclass import video
+from vidclass.predict import ranked
+from vidclass.render import AnnotatedVideoWriter, GifWriter, draw_label
+
+FrameCallback = Callable[[np.ndarray, float, "np.ndarray | None"], None]
+
+
+@contextlib.contextmanager
+def annotation(
+    labels: Sequence[str],
+    source: str | Path,
+    *,
+    out: Path | None = None,
+    gif: Path | None = None,
+    gif_range: tuple[float, float] | None = None,
+    top_k: int = 3,
+) -> Iterator[FrameCallback | None]:
+    """The callback writing annotated frames of ``source`` to ``out`` (mp4) and ``gif``; None when neither.
+
+    The files appear when the ``with`` block ends normally; an exception inside it
+    leaves none behind (the writers are atomic). A live source is written at 30 fps.
+    """
+    if out is None and gif is None:
+        yield None
+        return
+    fps = 30.0 if video.is_live_source(source) else video.probe(source).fps
+    with contextlib.ExitStack() as stack:
+        writers = []
+        if out is not None:
+            writers.append(stack.enter_context(AnnotatedVideoWriter(out, fps)))
+        if gif is not None:
+            writers.append(stack.enter_context(GifWriter(gif, fps, time_range=gif_range)))
+
+        def annotate(frame: np.ndarray, time: float, probabilities: np.ndarray | None) -> None:
+            if probabilities is not None:
+                top = ranked(probabilities, labels, top_k)
+                frame = draw_label(frame, top[0][0], top)
+            for writer in writers:
+                writer.write(frame)
+
+        yield annotate

@@ -1,0 +1,79 @@
+"""What a worker thread does for a request: label a whole video, or compute a timeline job.
+
+Both use the Python API only (``VideoClassifier.predict_many``, ``run_timeline``). Each
+prediction gets its own feature cache inside its request folder, so uploads leave
+nothing behind once answered. A timeline reports progress through the frame callback
+(its time over the probed duration) and stops there when the client cancels.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+from pathlib import Path
+
+from vidclass.annotation import annotation
+from vidclass.api import VideoClassifier
+from vidclass.errors import VidclassError
+from vidclass.predict import TimelineSettings, ranked, run_timeline
+from vidclass.serve.errors import ApiError
+from vidclass.serve.inputs import VideoInput
+from vidclass.serve.jobs import Cancelled, TimelineJob
+from vidclass.serve.schemas import ErrorDetail, Prediction, Probability, Timeline
+
+log = logging.getLogger("vidclass.serve")
+
+ANNOTATED = "annotated.mp4"
+
+
+def _shown(message: str, source: VideoInput) -> str:
+    """``message`` with the server's path of the video replaced by the name the client knows."""
+    return message.replace(str(source.path), source.name)
+
+
+def predict(model: VideoClassifier, source: VideoInput, folder: Path, top_k: int | None) -> Prediction:
+    """The ranked labels of one whole video, as ``vidclass predict --json`` gives them."""
+    private = copy.copy(model)  # shares the weights; only the feature cache differs
+    private.cache_dir = folder / "cache"
+    try:
+        probabilities, failed = private.predict_many([source.path])
+    except VidclassError as error:
+        raise ApiError(422, "not_a_video", _shown(str(error), source)) from None
+    if failed or len(probabilities) == 0:
+        message = _shown(next(iter(failed.values()), "cannot be read"), source)
+        raise ApiError(422, "not_a_video", message if source.name in message else f"{source.name}: {message}")
+    top = ranked(probabilities[0], model.labels_, top_k)
+    return Prediction(path=source.name, label=top[0][0], top=[Probability(label=l, probability=p) for l, p in top])
+
+
+def timeline(
+    model: VideoClassifier, job: TimelineJob, source: VideoInput, settings: TimelineSettings, *, annotate: bool,
+    top_k: int,
+) -> None:
+    """Compute ``job``'s timeline (and annotated video), recording its outcome on the job."""
+    try:
+        if not job.start():
+            return
+        out = job.folder / ANNOTATED if annotate else None
+        with annotation(model.labels_, source.path, out=out, top_k=top_k) as draw:
+
+            def on_frame(frame, time, probabilities) -> None:
+                job.tick(time)
+                if draw is not None:
+                    draw(frame, time, probabilities)
+
+            result = run_timeline(model, source.path, settings, annotate=on_frame)
+        job.succeed(Timeline.model_validate(result.to_dict()), out)
+    except Cancelled:
+        job.stop()
+    except VidclassError as error:
+        job.fail(ErrorDetail(code="not_a_video", message=_shown(str(error), source)))
+    except Exception as error:  # noqa: BLE001 - the job reports it; the server goes on
+        log.exception("timeline job %s failed", job.id)
+        job.fail(ErrorDetail(code="internal", message=f"internal error ({type(error).__name__}); see the server log"))
+    finally:  # the upload goes at once; the folder stays only while it holds the annotated video
+        if job.video is None:
+            shutil.rmtree(job.folder, ignore_errors=True)
+        else:
+            (job.folder / "upload").unlink(missing_ok=True)

@@ -1,0 +1,54 @@
+"""Fixtures of the serve tests: a tiny trained model, the real clips, a live server, an artifacts folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vidclass.api import VideoClassifier
+from vidclass.cli import app as cli
+
+pytest.importorskip("fastapi", reason="vidclass[serve] is not installed")
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = dict(backbone="timm:mobilenetv3_small_050", pretrained=False, frames=4, epochs=2, batch_size=4, val=0.25,
+            test=0.25, head="gru", workers=0)
+
+
+@pytest.fixture(scope="session")
+def serve_model_dir(direction_dataset, tmp_path_factory) -> Path:
+    """A tiny random-init backbone and GRU head fitted on the synthetic direction task (seconds)."""
+    out = tmp_path_factory.mktemp("serve-run")
+    VideoClassifier(**TINY, cache_dir=out / "cache").fit(direction_dataset, out_dir=out)
+    return out / "model"
+
+
+@pytest.fixture(scope="session")
+def clips(shared_data) -> Path:
+    return shared_data / "clips"
+
+
+@pytest.fixture(scope="session")
+def cli_predictions(serve_model_dir, tmp_path_factory):
+    """``vidclass predict MODEL CLIP --json``, the reference the server must agree with, per clip path."""
+    cache = tmp_path_factory.mktemp("cli-cache")
+
+    def predict(clip: Path, top_k: int = 2) -> dict:
+        result = CliRunner().invoke(cli, ["predict", str(serve_model_dir), str(clip), "--json", "--top-k", str(top_k),
+                                          "--cache", str(cache)])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)[0]
+
+    return predict
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where CI keeps what the serve tests leave for people to look at (screenshots, load figures)."""
+    folder = Path(os.environ.get("VIDCLASS_TEST_ARTIFACTS", REPO / "runs" / "test-artifacts")) / "serve"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
