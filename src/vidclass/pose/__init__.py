@@ -6,7 +6,7 @@ vectors, tracking and brought keypoints work without it.
 """
 
 from vidclass.pose.blazepose import BlazePose, Person
-from vidclass.pose.extract import PoseReport, PoseSpec, estimate_frames, grid_pose, pose_features
+from vidclass.pose.extract import PoseReport, PoseSpec, estimate_frames, grid_pose, pose_features, with_pose
 from vidclass.pose.keypoints import find_keypoints, read_keypoints
 from vidclass.pose.skeleton import BLAZEPOSE33, COCO17, COCO_EDGES, to_coco
 from vidclass.pose.vectors import (
@@ -40,4 +40,5 @@ __all__ = [
     "read_keypoints",
     "to_coco",
     "velocities",
+    "with_pose",
 ]

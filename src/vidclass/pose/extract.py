@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from vidclass.pose.vectors import frame_vectors, people_present, pose_dim
 
 ESTIMATOR = "pose:blazepose"
 VECTOR_VERSION = 1  # bump when the vector layout of vectors.py changes: old cache entries then miss
+PIPELINE_VERSION = 1  # bump when blazepose.py finds people differently (thresholds, tiles, duplicates)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class PoseSpec:
 
     def feature_spec(self, grid: int) -> FeatureSpec:
         """The cache key parts of estimated poses on a ``grid``-frame grid."""
-        settings = {"people": self.people, "size": self.size, "vector": VECTOR_VERSION}
+        settings = {"people": self.people, "size": self.size, "vector": VECTOR_VERSION, "pipeline": PIPELINE_VERSION}
         return FeatureSpec(ESTIMATOR, BlazePose.weights_id(), settings, grid)
 
 
@@ -189,3 +190,21 @@ def pose_features(
         if not counts.any():
             report.nobody.append(str(path))
     return found, report
+
+
+def with_pose(
+    grids: dict[Path, VideoFeatures] | None, poses: dict[Path, VideoFeatures]
+) -> dict[Path, VideoFeatures]:
+    """The CNN ``grids`` with the pose vectors of the same frames beside them (``pose``);
+    without ``grids`` (pose-only inputs), grids whose features are empty. Videos missing
+    from either side are left out."""
+    if grids is None:
+        return {path: replace(entry, features=np.zeros((len(entry.indices), 0), np.float32), pose=entry.features)
+                for path, entry in poses.items()}
+    merged = {}
+    for path, grid in grids.items():
+        if path in poses:
+            if not np.array_equal(poses[path].indices, grid.indices):
+                raise VidclassError(f"{path}: pose and CNN features were taken at different frames; clear the cache")
+            merged[path] = replace(grid, pose=poses[path].features)
+    return merged
