@@ -7,7 +7,9 @@ Two tasks, each on frame features extracted once into a feature cache (default
   the repository, 221 clips in 32 source-video groups), ``StratifiedGroupKFold(5, shuffle=True,
   random_state=0)`` over the groups of ``groups.csv``, backbone ``efficientnet_lite0``. Every head
   is scored with the recommended recipe, next to logistic regression on pooled features
-  (mean, and mean + mean |frame-to-frame change|). ``--sweep`` adds every tuning recipe tried.
+  (mean, and mean + mean |frame-to-frame change|). ``--sweep`` adds every tuning recipe tried;
+  ``--pose`` adds every head on BlazePose vectors (:mod:`vidclass.pose`) of the same grid frames:
+  ``pose``, ``pose+velocity``, ``appearance+pose``, ``appearance+rgbdiff+pose``.
 - ``synthetic``: ``vidclass.synthetic``'s direction task (a square that approaches or recedes:
   only temporal order separates the classes), 5-fold CV; order-aware heads should reach >= 0.98, mean pooling on appearance
   alone should stay near chance (the motion channel lets even mean pooling see direction).
@@ -20,7 +22,7 @@ training seeds, or with ``--ensemble`` is that of the N seeds' averaged probabil
 Prints one table per task, then one summary line (the last line). Usage::
 
     python benchmarks/accuracy.py [--task all|fight|synthetic] [--heads attention,mean] [--quick]
-        [--sweep] [--seeds 1] [--ensemble] [--data PATH] [--cache-dir DIR] [--threads N] [--json FILE]
+        [--sweep] [--pose] [--seeds 1] [--ensemble] [--data PATH] [--cache-dir DIR] [--threads N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from cvbench import (
     cross_validate_pixels,
     logistic_cv,
     outer_folds,
+    with_pose,
 )
 
 from vidclass.backbones import create_backbone
@@ -70,6 +73,14 @@ FIGHT_OPTIONS: dict[str, dict] = {head: {} for head in list_heads()}
 
 def fight_recipes(heads: Sequence[str], inputs: str) -> list[Recipe]:
     return [Recipe.make(head, options=FIGHT_OPTIONS[head], inputs=inputs) for head in heads]
+
+
+POSE_RECIPE_INPUTS = ("pose", "pose+velocity", "appearance+pose", "appearance+rgbdiff+pose")
+
+
+def pose_recipes(heads: Sequence[str]) -> list[Recipe]:
+    """The pose recipes of issue 16: pose alone, with velocities, beside appearance (and RGB differences)."""
+    return [Recipe.make(head, options=FIGHT_OPTIONS[head], inputs=inputs) for inputs in POSE_RECIPE_INPUTS for head in heads]
 
 
 def sweep_recipes(heads: Sequence[str]) -> list[Recipe]:
@@ -111,6 +122,7 @@ def fight_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list[Sco
     encoder = create_backbone(args.backbone)
     cache = FeatureCache(args.cache_dir)
     recipes = fight_recipes(heads, args.inputs) + (sweep_recipes(heads) if args.sweep else [])
+    recipes += pose_recipes(heads) if args.pose else []
     recipes = list(dict.fromkeys(recipes))  # the sweep repeats the recommended recipes
     # one feature set per (grid, whether it holds RGB differences); the baselines use (32, True)
     kinds = sorted({(recipe.grid, recipe.view.rgbdiff) for recipe in recipes} | {(32, True)})
@@ -121,6 +133,10 @@ def fight_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list[Sco
         log(f"fight: {what} features of {len(catalog.items)} clips, grid {grid} ({args.backbone}) ...")
         data[grid, rgbdiff] = cached_dataset(catalog, encoder, grid, cache, args.workers, rgbdiff=rgbdiff)
         log(f"fight: grid {grid} ready in {time.perf_counter() - start:.0f} s")
+        if args.pose:  # pose vectors of the same frames beside every feature set (estimated once, cached)
+            data[grid, rgbdiff], report = with_pose(data[grid, rgbdiff], cache, args.workers)
+            log(f"fight: pose of grid {grid}: {sum(report.people) / max(len(report.people), 1):.2f} people "
+                f"per frame, nobody ever in {len(report.nobody)} clips")
     base = data[32, True]
     folds = outer_folds(base, args.folds, args.cv_seed)
     for kind, part in data.items():  # every feature set must hold the same clips for the folds to be shared
@@ -227,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=1, help="training seeds per fold (fold accuracy = their mean)")
     parser.add_argument("--inputs", choices=INPUTS, default=DEFAULT_INPUTS, help="inputs of the fight recipes")
     parser.add_argument("--ensemble", action="store_true", help="score the seeds' averaged probabilities instead")
+    parser.add_argument("--pose", action="store_true", help="fight: also score every head on " + ", ".join(POSE_RECIPE_INPUTS))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--cv-seed", type=int, default=0, help="random_state of StratifiedGroupKFold")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "fight_surv")

@@ -27,6 +27,8 @@ from vidclass.backbones import FrameEncoder
 from vidclass.catalog import Catalog, VideoItem, split_catalog
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, load_features
 from vidclass.heads import create_head
+from vidclass.pose import PoseReport, PoseSpec, pose_features
+from vidclass.pose import with_pose as attach_pose
 from vidclass.training import Example, TrainConfig, fit_head
 from vidclass.views import DEFAULT_INPUTS, ViewSpec, predict_proba, view_positions
 
@@ -73,7 +75,10 @@ class Recipe:
 
 _SHORT = {"weight_decay": "wd", "label_smoothing": "ls", "batch_size": "bs"}
 _INPUTS = {"appearance": "appear", "appearance+motion": "motion", "appearance+rgbdiff": "rgbdiff",
-           "appearance+motion+rgbdiff": "motion+rgbdiff"}
+           "appearance+motion+rgbdiff": "motion+rgbdiff", "pose": "pose", "pose+velocity": "pose+vel",
+           "appearance+pose": "appear+pose", "appearance+pose+velocity": "appear+pose+vel",
+           "appearance+motion+pose": "motion+pose", "appearance+rgbdiff+pose": "rgbdiff+pose",
+           "appearance+rgbdiff+pose+velocity": "rgbdiff+pose+vel"}
 
 
 @dataclass
@@ -138,6 +143,17 @@ def cached_dataset(
     grids = load_features(paths, FeatureSpec.for_encoder(encoder, grid, rgbdiff=rgbdiff), cache)
     items = [item for item in catalog.items if item.path in grids]
     return Dataset(items, list(catalog.labels), grids, catalog.root, catalog.source_format)
+
+
+def with_pose(data: Dataset, cache: FeatureCache, workers: int, *, people: int = 3) -> tuple[Dataset, PoseReport]:
+    """``data`` with the BlazePose vectors of the same grid frames beside its features (estimating
+    what the cache lacks); clips without pose vectors are left out."""
+    grid = len(next(iter(data.grids.values())).indices)
+    paths = [item.path for item in data.items]
+    poses, report = pose_features(paths, PoseSpec(people=people), grid, cache=cache, workers=workers)
+    grids = attach_pose(data.grids, poses)
+    items = [item for item in data.items if item.path in grids]
+    return Dataset(items, data.labels, grids, data.root, data.source_format), report
 
 
 def outer_folds(data: Dataset, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -277,3 +277,27 @@ def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_da
     assert loaded.view_.inputs == "pose+velocity" and loaded.view_.people == 1
     loaded.keypoints = folder
     assert np.allclose(loaded.predict_proba(paths), probabilities, atol=1e-6)
+
+
+def test_appearance_and_pose_come_from_one_decoding_pass(astronaut_video, tmp_path, monkeypatch):
+    from vidclass.backbones import create_backbone
+    from vidclass.features import FeatureSpec, extract_features, load_features
+
+    encoder = create_backbone("efficientnet_lite0", pretrained=False)
+    spec = PoseSpec(people=2)
+    alone, _ = pose_features([astronaut_video], spec, 6, cache=FeatureCache(tmp_path / "alone"), workers=0)
+    plain = FeatureCache(tmp_path / "plain")
+    extract_features([astronaut_video], encoder, 6, cache=plain, workers=0)
+
+    decoded = []
+    real_read = video.read_frames
+    monkeypatch.setattr(video, "read_frames", lambda *a, **k: decoded.append(k.get("crop")) or real_read(*a, **k))
+    both = FeatureCache(tmp_path / "both")
+    extract_features([astronaut_video], encoder, 6, cache=both, workers=0, pose=spec)
+    assert decoded == [None]  # one pass, whole frames: the CNN's centre crop is cut from them
+    found, report = pose_features([astronaut_video], spec, 6, cache=both, workers=0)
+    assert report.cached == 1 and decoded == [None]
+    assert np.allclose(found[astronaut_video].features, alone[astronaut_video].features)
+    cnn = FeatureSpec.for_encoder(encoder, 6)
+    assert np.array_equal(load_features([astronaut_video], cnn, both)[astronaut_video].features,
+                          load_features([astronaut_video], cnn, plain)[astronaut_video].features)

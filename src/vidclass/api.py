@@ -28,6 +28,13 @@ from vidclass import catalog as catalog_
 from vidclass import metrics
 from vidclass.backbones import FrameEncoder, create_backbone
 from vidclass.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
+from vidclass.calibration import (
+    calibrate_probabilities,
+    calibration_summary,
+    fit_temperature,
+    logits_from_probabilities,
+    plot_reliability,
+)
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, fingerprint, load_features
 from vidclass.heads import create_head
@@ -259,8 +266,9 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             "config": asdict(self._train_config()),
         }
         self.evaluation_ = None
+        self.temperature_ = self._fit_temperature([item for item in splits.val if item.path in inputs], inputs)
         test_items = [item for item in splits.test if item.path in inputs]
-        probabilities = self._probabilities_of(test_items, inputs) if test_items else None
+        probabilities = self._raw_probabilities_of(test_items, inputs) if test_items else None
         if test_items:
             self.evaluation_ = self._evaluation(test_items, probabilities, split="test")
         if out is not None and final is not None:
@@ -348,17 +356,20 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         cache = self._cache()
         grids: dict[Path, VideoFeatures] | None = None
         failed: dict[str, str] = {}
-        if view.appearance:
+        from vidclass.pose import PoseSpec
+
+        keypoints = str(self.keypoints) if self.keypoints is not None else None
+        pose = PoseSpec(people=view.people, keypoints=keypoints) if view.pose else None
+        if view.appearance:  # estimated poses come from the same decoded frames
             report = extract_features(paths, encoder, view.grid, cache=cache, workers=self.workers,
-                                      rgbdiff=view.rgbdiff, on_video=on_video)
+                                      rgbdiff=view.rgbdiff, pose=pose if keypoints is None else None,
+                                      on_video=on_video)
             grids = load_features(paths, FeatureSpec.for_encoder(encoder, view.grid, rgbdiff=view.rgbdiff), cache)
             failed = report.failed
-        if view.pose:
-            from vidclass.pose import PoseSpec, pose_features, with_pose
+        if pose is not None:
+            from vidclass.pose import pose_features, with_pose
 
-            keypoints = str(self.keypoints) if self.keypoints is not None else None
-            poses, pose_report = pose_features(paths, PoseSpec(people=view.people, keypoints=keypoints), view.grid,
-                                               cache=cache, workers=self.workers,
+            poses, pose_report = pose_features(paths, pose, view.grid, cache=cache, workers=self.workers,
                                                on_video=None if view.appearance else on_video)
             grids = with_pose(grids, poses)
             failed = {**pose_report.failed, **failed}
@@ -399,7 +410,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         readable = [p for p in paths if p in inputs]
         if not readable:
             return np.zeros((0, len(self.labels_)), dtype=np.float32), failed
-        return self._probabilities([inputs[p] for p in readable]), failed
+        return calibrate_probabilities(self._probabilities([inputs[p] for p in readable]), self.temperature_), failed
 
     def predict(self, paths: Sequence[str | Path]) -> list[str]:
         """The most probable label of each video."""
@@ -415,8 +426,9 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
         self._check_fitted()
         if self.kind_ == FEATURES:
-            return features_stream(self.encoder_, self.head_, self.view_, self.clip_seconds_, list(self.labels_))
-        return clip_stream(self.model_, self.clip_seconds_, list(self.labels_))
+            return features_stream(self.encoder_, self.head_, self.view_, self.clip_seconds_, list(self.labels_),
+                                   temperature=self.temperature_)
+        return clip_stream(self.model_, self.clip_seconds_, list(self.labels_), temperature=self.temperature_)
 
     def _inputs(self, paths: Sequence[Path]) -> tuple[dict[Path, Any], dict[str, str]]:
         """What the model reads per video (feature grids or frame-cache entries), preparing what is missing."""
@@ -425,7 +437,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return self._frames(paths)
 
     def _probabilities(self, inputs: Sequence[Any]) -> np.ndarray:
-        """(N, C) probabilities, averaged over every evaluation view of each video."""
+        """(N, C) probabilities, averaged over every evaluation view of each video, before temperature scaling."""
         if self.kind_ == FEATURES:
             return predict_proba(self.head_, list(inputs), self.view_)
         from torch.utils.data import DataLoader
@@ -445,8 +457,16 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             total += np.concatenate(rows)
         return (total / self.view_.test_views).astype(np.float32)
 
-    def _probabilities_of(self, items: Sequence[catalog_.VideoItem], inputs: dict[Path, Any]) -> np.ndarray:
+    def _raw_probabilities_of(self, items: Sequence[catalog_.VideoItem], inputs: dict[Path, Any]) -> np.ndarray:
         return self._probabilities([inputs[item.path] for item in items])
+
+    def _fit_temperature(self, val_items: Sequence[catalog_.VideoItem], inputs: dict[Path, Any]) -> float:
+        """Temperature scaling fitted on the validation videos' probabilities (1.0 without any)."""
+        if not val_items:
+            return 1.0
+        raw = self._raw_probabilities_of(val_items, inputs)
+        labels = np.array([self.labels_.index(item.label) for item in val_items])
+        return fit_temperature(logits_from_probabilities(raw), labels)
 
     # --- evaluation ------------------------------------------------------------------
 
@@ -479,7 +499,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             raise VidclassError(f"{found.root}: none of the {len(kept)} videos left to evaluate could be read")
         left_out = len(found.items) - len(kept)
         split = "held-out" if left_out else "all"
-        probabilities = self._probabilities_of(items, inputs)
+        probabilities = self._raw_probabilities_of(items, inputs)
         evaluation = self._evaluation(items, probabilities, split=split)
         evaluation.notes = [f"{left_out} videos seen in training left out"] if left_out else []
         evaluation.notes += [
@@ -491,30 +511,40 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return evaluation
 
     def _evaluation(
-        self, items: Sequence[catalog_.VideoItem], probabilities: np.ndarray, *, split: str
+        self, items: Sequence[catalog_.VideoItem], raw: np.ndarray, *, split: str
     ) -> metrics.Evaluation:
-        return metrics.evaluate_predictions(
-            [self.labels_.index(item.label) for item in items],
-            probabilities,
+        """Scores of the temperature-scaled probabilities, with the ECE of ``raw`` before and after scaling."""
+        y = [self.labels_.index(item.label) for item in items]
+        evaluation = metrics.evaluate_predictions(
+            y,
+            calibrate_probabilities(raw, self.temperature_),
             self.labels_,
             split=split,
             groups=[item.group for item in items],
         )
+        evaluation.calibration = calibration_summary(raw, np.array(y), self.temperature_)
+        return evaluation
 
     def _write_evaluation(
         self,
         evaluation: metrics.Evaluation,
         items: Sequence[catalog_.VideoItem],
-        probabilities: np.ndarray,
+        raw: np.ndarray,
         out_dir: Path,
     ) -> dict[str, Path]:
-        return metrics.write_evaluation(
+        """metrics.json, the confusion PNG, predictions.csv (scaled probabilities) and reliability.png."""
+        y = [self.labels_.index(item.label) for item in items]
+        files = metrics.write_evaluation(
             evaluation,
             out_dir,
             paths=[item.path for item in items],
-            y_true=[self.labels_.index(item.label) for item in items],
-            probabilities=probabilities,
+            y_true=y,
+            probabilities=calibrate_probabilities(raw, self.temperature_),
         )
+        files["reliability"] = plot_reliability(raw, np.array(y), out_dir / "reliability.png",
+                                                temperature=self.temperature_,
+                                                title=f"Reliability: split {evaluation.split!r}, {len(y)} videos")
+        return files
 
     # --- persistence -----------------------------------------------------------------
 
@@ -527,6 +557,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             metrics=self.evaluation_.to_dict() if self.evaluation_ is not None else {},
             training_videos=self.training_videos_,
             versions=package_versions(),
+            temperature=self.temperature_,
         )
         if self.kind_ == FEATURES:
             return Bundle(encoder=self.encoder_, head=self.head_, view=self.view_, **common)
@@ -561,6 +592,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             self.head_ = bundle.head
             self.view_ = bundle.view
         self.clip_seconds_ = bundle.clip_seconds
+        self.temperature_ = bundle.temperature
         self.training_ = bundle.training
         self.training_videos_ = bundle.training_videos
         self.evaluation_ = None

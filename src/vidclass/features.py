@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import platformdirs
@@ -193,6 +194,19 @@ class ExtractionReport:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+class GridPose(Protocol):
+    """Pose vectors computed in the decoding pass of the CNN features (``vidclass.pose.PoseSpec``):
+    from the distinct grid frames, decoded with their short side at ``size`` pixels
+    (``interpolation``) before the centre crop, in order."""
+
+    size: int
+    interpolation: str
+
+    def feature_spec(self, grid: int) -> FeatureSpec: ...
+
+    def vectors(self, frames: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class _Decoded:
     position: int
@@ -202,6 +216,7 @@ class _Decoded:
     mask: np.ndarray | None
     info: video.VideoInfo | None
     error: str | None
+    pose: np.ndarray | None = None  # float32 (distinct grid frames, P): pose vectors, when asked for
 
 
 class _GridFrames(Dataset):
@@ -213,11 +228,16 @@ class _GridFrames(Dataset):
     of both are decoded in one pass.
     """
 
-    def __init__(self, paths: Sequence[Path], grid: int, preprocess, *, rgbdiff: bool = False) -> None:
+    def __init__(
+        self, paths: Sequence[Path], grid: int, preprocess, *, rgbdiff: bool = False,
+        pose: GridPose | None = None, pose_positions: frozenset[int] = frozenset(),
+    ) -> None:
         self.paths = list(paths)
         self.grid = grid
         self.preprocess = preprocess
         self.rgbdiff = rgbdiff
+        self.pose = pose
+        self.pose_positions = pose_positions  # the videos whose pose vectors are computed here too
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -230,20 +250,26 @@ class _GridFrames(Dataset):
             distinct, grid_rows = np.unique(sample.indices, return_inverse=True)
             pairs = motion.partner_pairs(distinct, info.num_frames, info.fps) if self.rgbdiff else ()
             wanted = np.concatenate([distinct, *pairs])
+            with_pose = self.pose is not None and position in self.pose_positions
             frames = video.read_frames(
                 path,
                 wanted,
                 size=self.preprocess.resize,
-                crop=self.preprocess.crop,
+                crop=None if with_pose else self.preprocess.crop,  # the pose estimator sees whole frames
                 interpolation=self.preprocess.interpolation,
                 info=info,
             )
+            pose = self.pose.vectors(frames[: len(distinct)]) if with_pose else None
+            if with_pose:  # the same centre square the decoder would have cut
+                crop, (height, width) = self.preprocess.crop, frames.shape[1:3]
+                top, left = (height - crop) // 2, (width - crop) // 2
+                frames = np.ascontiguousarray(frames[:, top : top + crop, left : left + crop])
             if self.rgbdiff:
                 n = len(distinct)
                 frames = np.concatenate([frames[:n], motion.difference_frames(frames[n : 2 * n], frames[2 * n :])])
         except VidclassError as error:
             return _Decoded(position, None, None, None, None, None, str(error))
-        return _Decoded(position, frames, grid_rows.reshape(-1), sample.indices, sample.mask, info, None)
+        return _Decoded(position, frames, grid_rows.reshape(-1), sample.indices, sample.mask, info, None, pose)
 
 
 def _as_is(item: _Decoded) -> _Decoded:
@@ -277,6 +303,7 @@ def extract_features(
     batch_size: int = 32,
     workers: int = 1,
     rgbdiff: bool = False,
+    pose: GridPose | None = None,
     on_video: Callable[[str, str], None] | None = None,
 ) -> ExtractionReport:
     """Compute and cache the grid features of every video in ``paths`` that has no entry yet.
@@ -286,6 +313,9 @@ def extract_features(
     of ``batch_size`` frames that span videos. An unreadable video is reported in the
     returned report and skipped; the rest go on. ``on_video(path, status)`` is called once
     per video with status ``cached``, ``computed`` or ``failed``, for progress display.
+    With ``pose``, whose frames are the backbone's before its centre crop (same short side and
+    interpolation), the pose vectors of the videos decoded here that have none cached are
+    computed from the same decoded frames in the decoding workers, and cached apart.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1 frame, got {batch_size}")
@@ -312,7 +342,15 @@ def extract_features(
         return report
 
     start = time.perf_counter()
-    dataset = _GridFrames([p for p, _ in pending], grid, encoder.spec.preprocess, rgbdiff=rgbdiff)
+    preprocess = encoder.spec.preprocess
+    if pose is not None and (pose.size, pose.interpolation) != (preprocess.resize, preprocess.interpolation):
+        pose = None  # different frames: vidclass.pose decodes its own
+    pose_spec = pose.feature_spec(grid) if pose is not None else None
+    pose_positions = frozenset(
+        i for i, (_, video_print) in enumerate(pending) if pose_spec is not None and cache.load(pose_spec, video_print) is None
+    )
+    dataset = _GridFrames([p for p, _ in pending], grid, preprocess, rgbdiff=rgbdiff, pose=pose,
+                          pose_positions=pose_positions)
     videos: dict[int, _Decoded] = {}  # decoded videos whose features are not all computed yet
     parts: dict[int, list[np.ndarray]] = {}  # features computed so far, per video
     queue: deque[tuple[int, np.ndarray]] = deque()  # frames waiting for the CNN, per video
@@ -349,6 +387,10 @@ def extract_features(
             rgbdiff=differences[decoded.grid_rows] if differences is not None else None,
         )
         cache.save(spec, video_print, entry, path)
+        if decoded.pose is not None and pose_spec is not None:
+            vectors = VideoFeatures(decoded.pose[decoded.grid_rows], decoded.indices, decoded.mask, info.fps,
+                                    info.num_frames, info.duration)
+            cache.save(pose_spec, video_print, vectors, path)
         report.computed += 1
         report.frames += grid
         notify(str(path), "computed")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
@@ -39,8 +40,9 @@ class PoseSpec:
     side at ``size`` pixels for the estimator, or keypoints read from the ``keypoints`` folder."""
 
     people: int = 3
-    size: int = 256
+    size: int = 256  # efficientnet_lite0's: appearance+pose decodes each video once for both
     keypoints: str | None = None
+    interpolation: ClassVar[str] = "bicubic"
 
     def __post_init__(self) -> None:
         if not 1 <= self.people <= 16:
@@ -53,6 +55,10 @@ class PoseSpec:
     @property
     def dim(self) -> int:
         return pose_dim(self.people)
+
+    def vectors(self, frames: np.ndarray) -> np.ndarray:
+        """Pose vectors (T, dim) of a video's decoded frames (T, H, W, 3), in order."""
+        return estimate_frames(frames, self.people, estimator(self.people))[0]
 
     def feature_spec(self, grid: int) -> FeatureSpec:
         """The cache key parts of estimated poses on a ``grid``-frame grid."""
@@ -92,7 +98,7 @@ def grid_pose(path: Path, grid: int, spec: PoseSpec, *, threads: int | None = No
         skeletons = read_keypoints(find_keypoints(Path(spec.keypoints), path), info.width, info.height)
         vectors, _ = frame_vectors([skeletons.get(int(i), []) for i in distinct], info.width, info.height, spec.people)
     else:
-        frames = video.read_frames(path, distinct, size=spec.size, info=info)
+        frames = video.read_frames(path, distinct, size=spec.size, interpolation=spec.interpolation, info=info)
         vectors, _ = estimate_frames(frames, spec.people, estimator(spec.people, threads))
     return VideoFeatures(vectors[rows.reshape(-1)], sample.indices, sample.mask, info.fps, info.num_frames, info.duration)
 
@@ -141,7 +147,8 @@ def pose_features(
 ) -> tuple[dict[Path, VideoFeatures], PoseReport]:
     """The pose vectors of every readable video of ``paths`` and what it took.
 
-    Estimated poses come from the cache or are computed (in ``workers`` processes, each
+    Estimated poses come from the cache (where :func:`vidclass.features.extract_features`
+    may have put them, from the frames it decoded) or are computed (in ``workers`` processes, each
     with its share of the CPU threads) and cached; brought keypoints are read. Videos that
     cannot be read, or lack a keypoint file, are in ``report.failed``; videos in which
     nobody was found at any grid frame are in ``report.nobody`` (and still returned: every
