@@ -75,6 +75,7 @@ class Bundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     training_videos: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=package_versions)
+    temperature: float = 1.0  # temperature scaling of the probabilities (vidclass.calibration)
 
     kind = FEATURES
 
@@ -90,6 +91,7 @@ class Bundle:
             },
             "view": asdict(self.view),
             "head": self.head.hparams(),
+            "temperature": self.temperature,
             "training": self.training,
             "metrics": self.metrics,
             "versions": self.versions,
@@ -110,6 +112,7 @@ class ClipBundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     training_videos: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=package_versions)
+    temperature: float = 1.0  # temperature scaling of the probabilities (vidclass.calibration)
 
     @property
     def kind(self) -> str:
@@ -118,7 +121,8 @@ class ClipBundle:
     def config(self) -> dict[str, Any]:
         header = _header(self.kind, self.labels, self.clip_seconds)
         header["model"].update(config=self.model.hparams(), weights_id=self.model.weights_id)
-        return {**header, "training": self.training, "metrics": self.metrics, "versions": self.versions}
+        return {**header, "temperature": self.temperature, "training": self.training, "metrics": self.metrics,
+                "versions": self.versions}
 
     def weight_files(self) -> dict[str, torch.nn.Module]:
         return {MODEL_WEIGHTS: self.model}
@@ -228,6 +232,7 @@ class _Config(_Strict):
     backbone: _Backbone | None = None
     view: _View | None = None
     head: _Head | None = None
+    temperature: float = 1.0
     training: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
     versions: dict[str, str] = {}
@@ -268,6 +273,8 @@ def read_config(directory: str | Path) -> dict[str, Any]:
         checked = _Config.model_validate(config)
     except ValidationError as error:
         raise BundleError(f"{path}: {_schema_problem(error)}") from None
+    if not 0 < checked.temperature < float("inf"):
+        raise BundleError(f"{path}: temperature must be a positive number, got {checked.temperature!r}")
     labels = checked.labels
     if len(labels) < 2:
         raise BundleError(f"{path}: labels must be a list of at least two class names")
@@ -303,6 +310,7 @@ def load_bundle(directory: str | Path) -> AnyBundle:
         metrics=config.get("metrics", {}),
         training_videos=videos_file.read_text().split() if videos_file.is_file() else [],
         versions=config.get("versions", {}),
+        temperature=float(config.get("temperature", 1.0)),  # bundles before calibration: unscaled
     )
     try:
         if kind != FEATURES:

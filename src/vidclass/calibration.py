@@ -93,6 +93,16 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     return float(total / len(labels))
 
 
+def calibration_summary(raw: np.ndarray, labels: np.ndarray, temperature: float) -> dict[str, float]:
+    """``temperature`` and the ECE of ``raw`` probabilities before and after scaling by it, for an evaluation."""
+    after = calibrate_probabilities(raw, temperature)
+    return {
+        "temperature": float(temperature),
+        "ece_before": expected_calibration_error(raw, labels),
+        "ece_after": expected_calibration_error(after, labels),
+    }
+
+
 def _binned(probabilities: np.ndarray, labels: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     confidence = probabilities.max(axis=1)
     correct = (probabilities.argmax(axis=1) == labels).astype(np.float64)

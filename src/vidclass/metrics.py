@@ -71,6 +71,9 @@ class Evaluation:
     """What the intervals resampled (groups or videos), how often, with which seed."""
     warnings: list[str] = field(default_factory=list)
     """E.g. a split too small to tell models apart."""
+    calibration: dict[str, float] = field(default_factory=dict)
+    """``temperature`` (fitted on the validation split) and the ``ece_before`` / ``ece_after``
+    temperature scaling of these videos (see :mod:`vidclass.calibration`); empty when not calibrated."""
 
     @property
     def correct(self) -> int:
@@ -101,6 +104,7 @@ class Evaluation:
             "intervals": {name: list(bounds) for name, bounds in self.intervals.items()},
             "interval_method": self.interval_method,
             "warnings": list(self.warnings),
+            "calibration": dict(self.calibration),
         }
 
     @classmethod
@@ -124,6 +128,7 @@ class Evaluation:
                 },
                 interval_method=str(data.get("interval_method", "")),
                 warnings=[str(warning) for warning in data.get("warnings", [])],
+                calibration={str(name): float(value) for name, value in data.get("calibration", {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ConfigError(f"not an evaluation dict (as written by Evaluation.to_dict): {error!r}") from error
@@ -324,6 +329,12 @@ def format_evaluation(evaluation: Evaluation) -> str:
     lines += [f"  {name:<20} {value}{extra}{_interval_text(ev, key)}" for name, value, key, extra in scores]
     if ev.interval_method:
         lines.append(f"  ({LEVEL:.0%} intervals: {ev.interval_method})" if ev.intervals else f"  ({ev.interval_method})")
+    if ev.calibration:
+        c = ev.calibration
+        lines.append(
+            f"  calibration: temperature {c['temperature']:.3g} (fitted on validation), "
+            f"expected calibration error {c['ece_before']:.3f} -> {c['ece_after']:.3f}"
+        )
     lines += [f"  warning: {warning}" for warning in ev.warnings]
     absent = [name for name in ev.labels if ev.per_class[name]["support"] == 0]
     if absent:

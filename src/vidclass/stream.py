@@ -39,7 +39,7 @@ class FrameStream:
 
     labels: list[str]
     resize: int
-    crop: int
+    crop: int | None  # None: whole frames (pose inputs crop for the CNN themselves)
     interpolation: str
     rate: float | None  # sampled frames per second; None: every frame
     window: int  # sampled frames per window, by default
@@ -49,33 +49,57 @@ class FrameStream:
 
 
 def features_stream(
-    encoder: FrameEncoder, head: TemporalHead, view: ViewSpec, clip_seconds: float, labels: list[str]
+    encoder: FrameEncoder, head: TemporalHead, view: ViewSpec, clip_seconds: float, labels: list[str], *,
+    temperature: float = 1.0,
 ) -> FrameStream:
-    """A frozen-feature model: the encoder per sampled frame, the head per window of features."""
-    dim = encoder.spec.dim
+    """A frozen-feature model: the encoder per sampled frame, the head per window of features;
+    probabilities are ``softmax(logits / temperature)`` (the bundle's calibration)."""
+    dim = encoder.spec.dim if view.appearance else 0
+    pre = encoder.spec.preprocess
+    # pose inputs: the decoder gives whole frames; the pose estimator sees them, the CNN their centre crop
+    pose = _stream_pose(view) if view.pose else None
 
     def encode(frames: np.ndarray, differences: np.ndarray | None) -> np.ndarray:
+        poses = None
+        if pose is not None:
+            from vidclass.pose import centre_crop
+
+            poses = pose(frames)
+            frames = centre_crop(frames, pre.crop)
+            differences = centre_crop(differences, pre.crop) if differences is not None else None
+            if not view.appearance:
+                return poses
         images = frames if differences is None else np.concatenate([frames, differences])
         with torch.inference_mode():
             encoded = encoder(torch.from_numpy(images)).float().numpy()
-        return encoded if differences is None else np.concatenate(np.split(encoded, 2), axis=1)
+        encoded = encoded if differences is None else np.concatenate(np.split(encoded, 2), axis=1)
+        return encoded if poses is None else np.concatenate([encoded, poses], axis=1)
 
     def classify(windows: np.ndarray) -> np.ndarray:
+        extra = 2 * dim if view.rgbdiff else dim  # where the pose vectors start
         x = np.stack([
-            model_inputs(w[:, :dim], np.ones(len(w), bool), view, w[:, dim:] if view.rgbdiff else None)
+            model_inputs(w[:, :dim], np.ones(len(w), bool), view, w[:, dim:extra] if view.rgbdiff else None,
+                         w[:, extra:] if view.pose else None)
             for w in windows
         ])
         with torch.inference_mode():
             logits = head(torch.from_numpy(x), torch.ones(x.shape[:2], dtype=torch.bool))
-        return torch.softmax(logits, dim=1).numpy()
+        return torch.softmax(logits / temperature, dim=1).numpy()
 
-    pre = encoder.spec.preprocess
-    return FrameStream(labels, pre.resize, pre.crop, pre.interpolation, view.frames / clip_seconds, view.frames,
-                       view.rgbdiff, encode, classify)
+    return FrameStream(labels, pre.resize, None if pose is not None else pre.crop, pre.interpolation,
+                       view.frames / clip_seconds, view.frames, view.rgbdiff, encode, classify)
 
 
-def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str]) -> FrameStream:
-    """A model trained on pixels: its ``encode_frames`` per sampled frame, ``classify_encoded`` per window.
+def _stream_pose(view: ViewSpec):
+    """The pose estimator of a stream with pose inputs, keeping people in their slots across batches."""
+    from vidclass.pose import PoseSpec, StreamPose
+
+    return StreamPose(PoseSpec(people=view.people))
+
+
+def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, temperature: float = 1.0) -> FrameStream:
+    """A model trained on pixels: its ``encode_frames`` per sampled frame, ``classify_encoded`` per window
+    (probabilities ``softmax(logits / temperature)``).
 
     A frame model (``stream_unit == "frame"``) labels every frame, one frame per window; the
     others sample frames at the rate they were trained on (frames per clip length).
@@ -93,7 +117,7 @@ def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str]) -> Fra
     def classify(windows: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             logits = model.classify_encoded(torch.from_numpy(windows).to(device))
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return torch.softmax(logits.float() / temperature, dim=1).cpu().numpy()
 
     per_frame = model.stream_unit == "frame"
     return FrameStream(labels, store_size(spec.size), spec.size, model.interpolation,
