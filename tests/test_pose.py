@@ -277,6 +277,36 @@ def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_da
     assert loaded.view_.inputs == "pose+velocity" and loaded.view_.people == 1
     loaded.keypoints = folder
     assert np.allclose(loaded.predict_proba(paths), probabilities, atol=1e-6)
+    from vidclass.predict import run_timeline
+
+    result = run_timeline(loaded, paths[0])  # a timeline estimates poses itself: nobody in the squares
+    assert len(result.starts) >= 1 and np.allclose(result.raw.sum(axis=1), 1.0)
+
+
+def test_a_stream_with_pose_inputs_sees_whole_frames_and_keeps_slots(astronaut_video):
+    from vidclass.backbones import create_backbone
+    from vidclass.heads import create_head
+    from vidclass.stream import features_stream
+
+    encoder = create_backbone("efficientnet_lite0", pretrained=False)
+    view = ViewSpec(frames=3, grid=6, inputs="appearance+pose", people=2)
+    head = create_head("mean", in_dim=view.input_dim(encoder.spec.dim), num_classes=2)
+    stream = features_stream(encoder, head, view, 1.0, ["a", "b"])
+    assert stream.crop is None  # the estimator needs the whole frame; the CNN gets its centre crop
+    frames = video.read_frames(astronaut_video, range(6), size=stream.resize)
+    first, second = stream.encode(frames[:3], None), stream.encode(frames[3:], None)
+    encoded = np.concatenate([first, second])
+    assert encoded.shape == (6, encoder.spec.dim + 2 * PERSON_DIM)
+    presence = encoded[:, encoder.spec.dim:].reshape(6, 2, PERSON_DIM)[:, :, -1]
+    assert np.all(presence[:, 0] == 1) and np.all(presence[:, 1] == 0)  # one person, in the same slot throughout
+    crop = encoder.spec.preprocess.crop
+    cropped = video.read_frames(astronaut_video, range(3), size=stream.resize, crop=crop)
+    import torch
+
+    with torch.inference_mode():
+        assert np.allclose(encoded[:3, : encoder.spec.dim], encoder(torch.from_numpy(cropped)).numpy(), atol=1e-5)
+    probabilities = stream.classify(encoded[None, :3])
+    assert probabilities.shape == (1, 2) and np.isclose(probabilities.sum(), 1.0)
 
 
 def test_appearance_and_pose_come_from_one_decoding_pass(astronaut_video, tmp_path, monkeypatch):

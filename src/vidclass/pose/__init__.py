@@ -6,11 +6,21 @@ vectors, tracking and brought keypoints work without it.
 """
 
 from vidclass.pose.blazepose import BlazePose, Person
-from vidclass.pose.extract import PoseReport, PoseSpec, estimate_frames, grid_pose, pose_features, with_pose
+from vidclass.pose.extract import (
+    PoseReport,
+    PoseSpec,
+    StreamPose,
+    centre_crop,
+    estimate_frames,
+    grid_pose,
+    pose_features,
+    with_pose,
+)
 from vidclass.pose.keypoints import find_keypoints, read_keypoints
 from vidclass.pose.skeleton import BLAZEPOSE33, COCO17, COCO_EDGES, to_coco
 from vidclass.pose.vectors import (
     PERSON_DIM,
+    PoseSequence,
     SlotTracker,
     frame_vectors,
     normalised,
@@ -27,8 +37,11 @@ __all__ = [
     "BlazePose",
     "Person",
     "PoseReport",
+    "PoseSequence",
     "PoseSpec",
     "SlotTracker",
+    "StreamPose",
+    "centre_crop",
     "estimate_frames",
     "find_keypoints",
     "frame_vectors",

@@ -27,7 +27,7 @@ from vidclass.features import ExtractionReport, FeatureCache, FeatureSpec, Video
 from vidclass.pose.blazepose import BlazePose
 from vidclass.pose.keypoints import find_keypoints, read_keypoints
 from vidclass.pose.skeleton import to_coco
-from vidclass.pose.vectors import frame_vectors, people_present, pose_dim
+from vidclass.pose.vectors import PoseSequence, frame_vectors, people_present, pose_dim
 
 ESTIMATOR = "pose:blazepose"
 VECTOR_VERSION = 1  # bump when the vector layout of vectors.py changes: old cache entries then miss
@@ -87,6 +87,30 @@ def estimate_frames(frames: np.ndarray, people: int, model: BlazePose) -> tuple[
     found = [[to_coco(person.keypoints, "blazepose33") for person in model(frame)] for frame in frames]
     height, width = frames.shape[1:3]
     return frame_vectors(found, width, height, people)
+
+
+class StreamPose:
+    """Pose vectors of a stream's sampled frames, one batch after another, slots kept across
+    batches (what a timeline needs; see :func:`vidclass.stream.features_stream`)."""
+
+    def __init__(self, spec: PoseSpec) -> None:
+        self.spec = spec
+        self.sequence = PoseSequence(spec.people)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """(N, dim) vectors of the next N whole frames (N, H, W, 3), short side ``spec.size``."""
+        model = estimator(self.spec.people)
+        height, width = frames.shape[1:3]
+        rows = [self.sequence.add([to_coco(p.keypoints, "blazepose33") for p in model(frame)], width, height)[0]
+                for frame in frames]
+        return np.stack(rows) if rows else np.zeros((0, self.spec.dim), np.float32)
+
+
+def centre_crop(frames: np.ndarray, crop: int) -> np.ndarray:
+    """The centre ``crop`` square of (N, H, W, 3) frames, as :func:`vidclass.video.read_frames` cuts it."""
+    height, width = frames.shape[1:3]
+    top, left = (height - crop) // 2, (width - crop) // 2
+    return np.ascontiguousarray(frames[:, top : top + crop, left : left + crop])
 
 
 def grid_pose(path: Path, grid: int, spec: PoseSpec, *, threads: int | None = None) -> VideoFeatures:

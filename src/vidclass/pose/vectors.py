@@ -153,6 +153,25 @@ class SlotTracker:
                     self.boxes[slot], self.velocity[slot], self.unseen[slot] = None, np.zeros(4), 0
 
 
+class PoseSequence:
+    """The pose vectors of one video's frames, fed one frame at a time, in order (a stream)."""
+
+    def __init__(self, people: int) -> None:
+        self.people = people
+        self.tracker = SlotTracker(people)
+
+    def add(self, skeletons: Sequence[np.ndarray], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """The vector (``pose_dim(people)``,) and slotted skeletons (people, 17, 3) of the next
+        frame, given its (17, 3) COCO skeletons (pixels of a ``width`` x ``height`` frame), best first."""
+        vector = np.zeros((self.people, PERSON_DIM), np.float32)
+        slotted = np.zeros((self.people, JOINTS, 3), np.float32)
+        for skeleton, slot in zip(skeletons, self.tracker.assign([skeleton_box(s) for s in skeletons])):
+            if slot is not None:
+                vector[slot] = person_vector(skeleton, width, height)
+                slotted[slot] = skeleton
+        return vector.reshape(-1), slotted
+
+
 def frame_vectors(
     frames: Sequence[Sequence[np.ndarray]], width: int, height: int, people: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -162,15 +181,12 @@ def frame_vectors(
     frame) found in frame ``t``, best first. Returns the vectors (T, ``pose_dim(people)``)
     and the skeletons in their slots (T, people, 17, 3), zeros where a slot is empty.
     """
-    tracker = SlotTracker(people)
-    vectors = np.zeros((len(frames), people, PERSON_DIM), np.float32)
+    sequence = PoseSequence(people)
+    vectors = np.zeros((len(frames), pose_dim(people)), np.float32)
     slotted = np.zeros((len(frames), people, JOINTS, 3), np.float32)
     for t, skeletons in enumerate(frames):
-        for skeleton, slot in zip(skeletons, tracker.assign([skeleton_box(s) for s in skeletons])):
-            if slot is not None:
-                vectors[t, slot] = person_vector(skeleton, width, height)
-                slotted[t, slot] = skeleton
-    return vectors.reshape(len(frames), -1), slotted
+        vectors[t], slotted[t] = sequence.add(skeletons, width, height)
+    return vectors, slotted
 
 
 def people_present(vectors: np.ndarray) -> np.ndarray:
