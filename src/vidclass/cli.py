@@ -283,7 +283,7 @@ def _print_dataset_checks(summary: dict[str, Any]) -> None:
             low, high = scored["interval"] or (scored["score"], scored["score"])
             print(
                 f"metadata alone: mean class accuracy {scored['score']:.2f} (95% CI {low:.2f}-{high:.2f}, "
-                f"chance {report['chance']:.2f}) under grouped {report['folds']}-fold CV"
+                f"chance {report['chance']:.2f}) under {report['folds']}-fold CV over {report['units']}"
             )
         for warning in report["warnings"]:
             print(f"warning: {warning}")

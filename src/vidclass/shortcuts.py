@@ -29,9 +29,9 @@ from sklearn.tree import DecisionTreeClassifier
 from vidclass import video
 from vidclass.catalog import Catalog, VideoItem
 from vidclass.errors import VidclassError
-from vidclass.intervals import bootstrap_scores
+from vidclass.intervals import bootstrap_scores, resampling_units
 
-MARGIN = 0.15
+MARGIN = 0.10
 """How far above chance (mean class accuracy) metadata must predict the label to warn."""
 FIELDS = ("resolution", "aspect", "fps", "duration", "codec", "bitrate", "letterbox")
 _BAR_FRAMES = 3
@@ -115,6 +115,7 @@ class ShortcutReport:
     per_class: dict[str, dict[str, Any]]
     chance: float
     folds: int
+    units: str  # what the CV keeps together: "32 groups", "221 videos" (no groups known)
     combined: FieldScore | None
     single: dict[str, FieldScore]
     warnings: list[str] = field(default_factory=list)
@@ -128,6 +129,7 @@ class ShortcutReport:
             "per_class": self.per_class,
             "chance": self.chance,
             "folds": self.folds,
+            "units": self.units,
             "metadata_classifier": score(self.combined),
             "per_field": {name: score(s) for name, s in self.single.items()},
             "warnings": list(self.warnings),
@@ -208,7 +210,9 @@ def check_shortcuts(
     y = np.array([labels.index(item.label) for item, _ in kept], dtype=np.int64)
     units_per_class = min((len(set(groups[y == c])) for c in np.unique(y)), default=0)
     folds = min(folds, units_per_class)
-    report = ShortcutReport(labels, per_class, chance, folds, None, {}, unreadable=unreadable)
+    units = resampling_units(group_list, len(group_list))[1] + ("" if any(g is not None for g in group_list)
+                                                                else " (no groups known)")
+    report = ShortcutReport(labels, per_class, chance, folds, units, None, {}, unreadable=unreadable)
     if len(present) < 2 or folds < 2:
         report.warnings.append(
             "too few groups per class to score metadata shortcuts (need 2 or more groups of every class)"
@@ -247,7 +251,8 @@ def _warning(report: ShortcutReport) -> str:
     low, high = combined.interval or (combined.score, combined.score)
     return (
         f"file metadata alone predicts the class: mean class accuracy {combined.score:.2f} "
-        f"(95% CI {low:.2f}-{high:.2f}, chance {report.chance:.2f}) under grouped {report.folds}-fold CV, "
+        f"(95% CI {low:.2f}-{high:.2f}, chance {report.chance:.2f}) under {report.folds}-fold CV over "
+        f"{report.units}, "
         f"mostly from {fields}. vidclass resizes every frame to one size and never feeds fps to a model, "
         "but a resolution, codec or bitrate leaves traces (sharpness, compression artifacts, black bars, logos) "
         "that a model can learn instead of the action: check that every class has videos from the same "
