@@ -246,7 +246,7 @@ def test_brought_keypoints_errors_name_the_file(astronaut_video, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_dataset, tmp_path):
+def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_dataset, astronaut_video, tmp_path):
     """pose+velocity on keypoints of people who walk towards the camera (grow) or away (shrink)."""
     from vidclass.api import VideoClassifier
     from vidclass.catalog import load_catalog
@@ -281,6 +281,21 @@ def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_da
 
     result = run_timeline(loaded, paths[0])  # a timeline estimates poses itself: nobody in the squares
     assert len(result.starts) >= 1 and np.allclose(result.raw.sum(axis=1), 1.0)
+
+    from typer.testing import CliRunner
+
+    from vidclass.cli import app
+
+    outputs = {}
+    for name, extra in (("plain", []), ("pose", ["--draw-pose"])):
+        outputs[name] = tmp_path / f"{name}.mp4"
+        run = CliRunner().invoke(app, ["timeline", str(tmp_path / "run" / "model"), str(astronaut_video),
+                                       "--out", str(outputs[name]), *extra])
+        assert run.exit_code == 0, run.output
+    plain, posed = (video.read_frames(outputs[name], [3]) for name in ("plain", "pose"))
+    assert np.abs(plain.astype(int) - posed.astype(int)).max() > 100  # the skeleton is drawn
+    run = CliRunner().invoke(app, ["timeline", str(tmp_path / "run" / "model"), str(astronaut_video), "--draw-pose"])
+    assert run.exit_code == 1 and "--draw-pose" in run.output
 
 
 def test_a_stream_with_pose_inputs_sees_whole_frames_and_keeps_slots(astronaut_video):
@@ -331,3 +346,35 @@ def test_appearance_and_pose_come_from_one_decoding_pass(astronaut_video, tmp_pa
     cnn = FeatureSpec.for_encoder(encoder, 6)
     assert np.array_equal(load_features([astronaut_video], cnn, both)[astronaut_video].features,
                           load_features([astronaut_video], cnn, plain)[astronaut_video].features)
+
+
+def test_draw_pose_draws_limbs_of_people_and_nothing_for_empty_slots():
+    from vidclass.render import draw_pose
+    from vidclass.pose import COCO_EDGES
+
+    frame = np.zeros((240, 320, 3), np.uint8)
+    person = _skeleton((160, 140), 160)
+    drawn = draw_pose(frame, np.stack([person, np.zeros_like(person)]), COCO_EDGES)
+    changed = drawn.any(axis=2)
+    assert changed.sum() > 200  # limbs and joints
+    ys, xs = np.nonzero(changed)
+    box = skeleton_box(person)
+    assert xs.min() >= box[0] - 5 and xs.max() <= box[2] + 5 and ys.min() >= box[1] - 5 and ys.max() <= box[3] + 5
+    low = person.copy()
+    low[:, 2] = 0.1  # below min_score: not drawn
+    assert not draw_pose(frame, low[None], COCO_EDGES).any()
+
+
+def test_pose_overlay_draws_what_the_model_samples(astronaut_video):
+    from vidclass.pose.overlay import PoseOverlay
+
+    frames = video.read_frames(astronaut_video, range(6))
+    overlay = PoseOverlay(PoseSpec(people=2), rate=4.0)  # the video runs at 8 fps: every other frame
+    calls = []
+    real = overlay._estimate
+    overlay._estimate = lambda frame: calls.append(1) or real(frame)
+    shown = [overlay(frame, i / 8) for i, frame in enumerate(frames)]
+    assert len(calls) == 3
+    nose = overlay.skeletons[0, 0]  # the last sampled frame's person, in the video's own pixels
+    assert nose[2] > 0.9 and 100 + 150 * 320 / 512 < nose[0] < 100 + 280 * 320 / 512
+    assert all((a != b).any() for a, b in zip(shown, frames))

@@ -29,8 +29,11 @@ def annotation(
     gif: Path | None = None,
     gif_range: tuple[float, float] | None = None,
     top_k: int = 3,
+    pose: Callable[[np.ndarray, float], np.ndarray] | None = None,
 ) -> Iterator[FrameCallback | None]:
     """The callback writing annotated frames of ``source`` to ``out`` (mp4) and ``gif``; None when neither.
+
+    ``pose(frame, time)`` (:class:`vidclass.pose.overlay.PoseOverlay`) draws skeletons first.
 
     The files appear when the ``with`` block ends normally; an exception inside it
     leaves none behind (the writers are atomic). A live source is written at 30 fps.
@@ -47,6 +50,8 @@ def annotation(
             writers.append(stack.enter_context(GifWriter(gif, fps, time_range=gif_range)))
 
         def annotate(frame: np.ndarray, time: float, probabilities: np.ndarray | None) -> None:
+            if pose is not None:
+                frame = pose(frame, time)
             if probabilities is not None:
                 top = ranked(probabilities, labels, top_k)
                 frame = draw_label(frame, top[0][0], top)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -358,8 +359,15 @@ InputsOpt = Annotated[
     str,
     typer.Option(
         help="appearance, appearance+motion (feature changes), appearance+rgbdiff (CNN on pixel differences) "
-        "or appearance+motion+rgbdiff."
+        "or appearance+motion+rgbdiff; with poses (vidclass[pose]): pose, pose+velocity, appearance+pose, "
+        "appearance+pose+velocity, appearance+motion+pose, appearance+rgbdiff+pose[+velocity]."
     ),
+]
+PosePeopleOpt = Annotated[int, typer.Option(help="Pose inputs: people (slots) per frame.")]
+KeypointsOpt = Annotated[
+    Optional[Path],
+    typer.Option(help="Pose inputs: folder of keypoint files (one VIDEO_STEM.json or .csv per video, COCO-17 or "
+                 "BlazePose-33) to use instead of estimating poses."),
 ]
 
 
@@ -384,6 +392,7 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Frames per CNN batch (batches span videos).")] = 32,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
     inputs: InputsOpt = "appearance+motion",
+    pose_people: PosePeopleOpt = 3,
 ) -> None:
     """Compute and cache frame features of every video; a rerun computes only what is missing."""
     from vidclass.backbones import create_backbone
@@ -392,19 +401,37 @@ def extract(
     from vidclass.progress import extraction_progress
     from vidclass.views import ViewSpec
 
-    view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs)
+    view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs, people=pose_people)
     found = _read_dataset(dataset, dataset_options)
     encoder = create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights)
     store = FeatureCache(cache)
-    with extraction_progress(len(found.items)) as advance:
-        report = extract_features(
-            [item.path for item in found.items], encoder, view.grid, cache=store, batch_size=batch_size,
-            workers=workers, rgbdiff=view.rgbdiff, on_video=advance,
+    paths = [item.path for item in found.items]
+    pose = None
+    if view.pose:
+        from vidclass.pose import PoseSpec
+
+        pose = PoseSpec(people=pose_people)
+    if view.appearance:
+        with extraction_progress(len(found.items)) as advance:
+            report = extract_features(
+                paths, encoder, view.grid, cache=store, batch_size=batch_size,
+                workers=workers, rgbdiff=view.rgbdiff, pose=pose, on_video=advance,
+            )
+        print(
+            f"{report.total} videos: {report.computed} computed ({report.frames_per_second:.1f} frames/s), "
+            f"{report.cached} from cache, {len(report.failed)} failed; cache: {store.root}"
         )
-    print(
-        f"{report.total} videos: {report.computed} computed ({report.frames_per_second:.1f} frames/s), "
-        f"{report.cached} from cache, {len(report.failed)} failed; cache: {store.root}"
-    )
+    if pose is not None:
+        from vidclass.pose import pose_features
+
+        cnn_failed = report.failed if view.appearance else {}
+        with extraction_progress(len(found.items), description="poses") as advance:
+            _, report = pose_features(paths, pose, view.grid, cache=store, workers=workers, on_video=advance)
+        report.failed = {**report.failed, **cnn_failed}
+        people = sum(report.people) / max(len(report.people), 1)
+        print(f"{report.total} videos: poses {report.computed} computed, {report.cached} from cache, "
+              f"{len(report.failed)} failed; {people:.2f} people per frame; cache: {store.root}")
+        _report_no_people(report.nobody)
     _report_left_out(report.failed)
     if report.total and len(report.failed) == report.total:
         raise DatasetError(f"{dataset}: no video could be extracted; every one of the {report.total} failed")
@@ -431,8 +458,11 @@ def train(
     inputs: Annotated[
         Optional[str],
         typer.Option(help="features: appearance, appearance+motion (default), appearance+rgbdiff or "
-                     "appearance+motion+rgbdiff; on pixels: rgb (default) or rgbdiff."),
+                     "appearance+motion+rgbdiff, or with poses pose, pose+velocity, appearance+pose, "
+                     "appearance+rgbdiff+pose, ... (see `vidclass extract --help`); on pixels: rgb (default) or rgbdiff."),
     ] = None,
+    pose_people: PosePeopleOpt = 3,
+    keypoints: KeypointsOpt = None,
     size: Annotated[int, typer.Option(help="On pixels: square frame side in pixels.")] = 112,
     freeze_stages: Annotated[
         int, typer.Option(help="On pixels: freeze the backbone's first N stages (-1: all of it).")
@@ -478,6 +508,7 @@ def train(
     model = VideoClassifier(
         model=model_kind, backbone=backbone, head=head, frames=frames, inputs=inputs,
         head_options=_head_options(head_option or []), pretrained=_pretrained(pretrained), weights=weights,
+        pose_people=pose_people, keypoints=keypoints,
         size=size, freeze_stages=freeze_stages, backbone_lr=backbone_lr, bn=bn, flip=flip, epochs=epochs,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience, label_smoothing=label_smoothing,
         class_weights=class_weights, seed=seed, val=val, test=test, accelerator=accelerator,
@@ -494,9 +525,17 @@ def train(
         f"best epoch {training['best_epoch']} of {training['epochs_run']}"
     )
     _report_left_out(training["unreadable"], where=f"{out / 'model' / 'config.json'} lists them all")
+    _report_no_people(training.get("no_people", []))
     if model.evaluation_ is not None:
         console.print(format_evaluation(model.evaluation_), markup=False, highlight=False)
     console.print(f"model: {out / 'model'}\nrun folder: {out}")
+
+
+def _report_no_people(paths: list[str]) -> None:
+    """Name the videos in which the pose estimator never found anybody (their pose steps are all masked)."""
+    if paths:
+        print(f"nobody found in {len(paths)} videos (pose inputs all masked): {', '.join(paths[:10])}"
+              + (" ..." if len(paths) > 10 else ""))
 
 
 def _head_options(pairs: list[str]) -> dict[str, Any]:
@@ -595,17 +634,23 @@ def timeline(
     csv: Annotated[Optional[Path], typer.Option(help="Write per-window probabilities as CSV here.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG of probabilities over time here.")] = None,
     top_k: Annotated[int, typer.Option(help="Classes drawn on the annotated frames.")] = 3,
+    draw_pose: Annotated[
+        bool, typer.Option("--draw-pose", help="Draw the skeletons of the frames the model samples (needs the pose extra).")
+    ] = False,
 ) -> None:
     """Label a long video (or a live source) window by window, with optional smoothing and annotated output."""
     from vidclass.api import VideoClassifier
     from vidclass.errors import ConfigError
     from vidclass.predict import TimelineSettings, parse_seconds, run_timeline
+    from vidclass.signals import stop_on_signals
     from vidclass.timeline import plot_timeline
 
     if (video_path is None) == (camera is None):
         raise ConfigError("give either VIDEO or --camera N")
     _check_top_k(top_k)
     _check_output_files(out=out, gif=gif, csv=csv, plot=plot)
+    if draw_pose and out is None and gif is None:
+        raise ConfigError("--draw-pose draws on the annotated video: give --out and / or --gif")
     source = str(camera) if camera is not None else video_path
     settings = TimelineSettings(
         window=parse_seconds(window, "--window") if window else None,
@@ -613,26 +658,45 @@ def timeline(
         smooth=smooth,
     )
     model = VideoClassifier.load(model_dir)
-    with _annotation(model, source, out, gif, gif_range, top_k) as annotate:
-        result = run_timeline(model, source, settings, annotate=annotate)
-    if csv:
-        result.write_csv(csv)
-    if plot:
-        plot_timeline(result, plot)
-    if as_json:
-        _print_json(result.to_dict())
-        return
-    table = Table(title=f"{source}: {len(result.starts)} windows, smoothing over {smooth}")
-    for column in ("start", "end", "label", "mean p"):
-        table.add_column(column)
-    for segment in result.segments:
-        table.add_row(f"{segment.start:.2f}", f"{segment.end:.2f}", segment.label, f"{segment.mean_probability:.3f}")
-    console.print(table)
-    if result.skipped_frames:
-        console.print(f"skipped {result.skipped_frames} sampled frames to keep up with the live source")
-    for name, path in (("annotated video", out), ("GIF", gif), ("CSV", csv), ("plot", plot)):
-        if path:
-            console.print(f"{name}: {path}")
+    with stop_on_signals() as interrupted:  # Ctrl-C / SIGTERM: finish the batch, then write every output
+        started = time.perf_counter()
+        with _annotation(model, source, out, gif, gif_range, top_k, draw_pose) as annotate:
+            result = run_timeline(model, source, settings, annotate=annotate, stop=interrupted.event)
+        run = _timeline_run(result, time.perf_counter() - started, interrupted)
+        if csv:
+            result.write_csv(csv)
+        if plot:
+            plot_timeline(result, plot)
+        if as_json:
+            _print_json({**result.to_dict(), "run": run})
+        else:
+            rows = [[f"{seg.start:.2f}", f"{seg.end:.2f}", seg.label, f"{seg.mean_probability:.3f}"]
+                    for seg in result.segments]
+            _print_table(f"{source}: {len(result.starts)} windows, smoothing over {smooth}",
+                         ["start", "end", "label", "mean p"], rows, right=1)
+            for name, path in (("annotated video", out), ("GIF", gif), ("CSV", csv), ("plot", plot)):
+                if path:
+                    print(f"{name}: {path}")
+    click.echo(
+        f"{run['video_seconds']:.1f} s of video in {run['wall_seconds']:.1f} s "
+        f"({run['realtime_factor']:.2f}x real time); {result.skipped_frames} sampled frames skipped to keep up"
+        + (f"; stopped by {run['stopped_by']}, outputs written" if run["stopped_by"] else ""),
+        err=True,
+    )
+    if interrupted.signal is not None:
+        raise typer.Exit(interrupted.exit_code)
+
+
+def _timeline_run(result, wall_seconds: float, interrupted) -> dict[str, Any]:
+    """How the run went: seconds of video labeled, wall seconds, their ratio, the signal that stopped it."""
+    video_seconds = float(max(result.ends, default=0.0))
+    return {
+        "video_seconds": round(video_seconds, 3),
+        "wall_seconds": round(wall_seconds, 3),
+        "realtime_factor": round(video_seconds / wall_seconds, 3) if wall_seconds > 0 else 0.0,
+        "skipped_frames": result.skipped_frames,
+        "stopped_by": interrupted.signal.name if interrupted.signal is not None else None,
+    }
 
 
 def _check_top_k(top_k: int) -> None:
@@ -671,12 +735,20 @@ def _seconds_range(text: str) -> tuple[float, float]:
     return span
 
 
-def _annotation(model, source: str, out: Path | None, gif: Path | None, gif_range: str | None, top_k: int):
-    """The frame callback that draws labels and writes the annotated video / GIF, or None."""
+def _annotation(
+    model, source: str, out: Path | None, gif: Path | None, gif_range: str | None, top_k: int, draw_pose: bool = False
+):
+    """The frame callback that draws labels (and skeletons) and writes the annotated video / GIF, or None."""
     from vidclass.annotation import annotation
 
     span = _seconds_range(gif_range) if gif_range else None
-    return annotation(model.labels_, source, out=out, gif=gif, gif_range=span, top_k=top_k)
+    pose = None
+    if draw_pose:  # the model's pose settings and sampling rate, so the skeletons are the ones it used
+        from vidclass.pose import PoseSpec
+        from vidclass.pose.overlay import PoseOverlay
+
+        pose = PoseOverlay(PoseSpec(people=model.view_.people), model.stream().rate)
+    return annotation(model.labels_, source, out=out, gif=gif, gif_range=span, top_k=top_k, pose=pose)
 
 
 @app.command()
@@ -710,6 +782,8 @@ def serve(
         job_ttl_s=parse_seconds(job_ttl, "--job-ttl"),
     )
     click.echo(f"vidclass: serving {model_dir} at http://{host}:{port}/ (API docs at /docs)", err=True)
+    if settings.api_key is None and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"vidclass: warning: {host} is reachable from other machines and no --api-key is set", err=True)
     run_server(model_dir, settings)
 
 

@@ -1,4 +1,4 @@
-"""Annotated output: a label box drawn on frames, written to an mp4 or a GIF.
+"""Annotated output: a label box (and skeletons) drawn on frames, written to an mp4 or a GIF.
 
 Model-independent: frames are RGB uint8 arrays (H x W x 3) and labels are strings with
 probabilities. Both writers are atomic: they write under a temporary name beside the
@@ -97,6 +97,35 @@ def draw_label(frame: np.ndarray, label: str, top: Sequence[tuple[str, float]]) 
     out = frame.copy()
     out[y0 : y0 + box_h, x0 : x0 + box_w] = np.asarray(box)
     return out
+
+
+_SLOT_COLOURS = ((255, 80, 80), (80, 200, 255), (255, 210, 60), (170, 110, 255), (90, 230, 120), (255, 140, 220))
+
+
+def draw_pose(
+    frame: np.ndarray,
+    skeletons: np.ndarray,
+    edges: Sequence[tuple[int, int]],
+    *,
+    min_score: float = 0.3,
+) -> np.ndarray:
+    """A copy of ``frame`` with skeletons drawn: ``skeletons`` (P, J, 3) holds P people's
+    joints (x, y in the frame's pixels, score), one colour per slot (so a tracked person
+    keeps their colour); joints scoring below ``min_score`` and the limbs (``edges``, pairs
+    of joint indices) that touch them are left out, as are empty slots (all scores 0)."""
+    frame = _check_frame(frame)
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    width = max(2, round(min(frame.shape[:2]) / 160))
+    for slot, joints in enumerate(np.asarray(skeletons, dtype=np.float32)):
+        colour = _SLOT_COLOURS[slot % len(_SLOT_COLOURS)]
+        shown = joints[:, 2] >= min_score
+        for a, b in edges:
+            if shown[a] and shown[b]:
+                draw.line([tuple(joints[a, :2]), tuple(joints[b, :2])], fill=colour, width=width)
+        for x, y in joints[shown, :2]:
+            draw.ellipse([x - width, y - width, x + width, y + width], fill=(255, 255, 255), outline=colour)
+    return np.asarray(image)
 
 
 def available_codec(codec: str | None = None) -> str:
