@@ -563,12 +563,14 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option(help="Folder for metrics.json, confusion PNG, predictions CSV.")] = None,
     cache: CacheOpt = None,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+    keypoints: KeypointsOpt = None,
 ) -> None:
     """Evaluate MODEL on the videos of DATASET it never saw in training."""
     from vidclass.api import VideoClassifier
     from vidclass.metrics import format_evaluation
 
     model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
+    model.keypoints = keypoints  # a pose model reads these instead of estimating
     out = out or model_dir.parent / "evaluation" / dataset.name
     evaluation = model.evaluate(_read_dataset(dataset, dataset_options, report=False), out_dir=out)
     if as_json:
@@ -586,6 +588,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     cache: CacheOpt = None,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+    keypoints: KeypointsOpt = None,
 ) -> None:
     """Label whole videos: class probabilities sorted high to low. Bad files get their own error line."""
     from vidclass.api import VideoClassifier
@@ -593,6 +596,7 @@ def predict(
 
     _check_top_k(top_k)
     model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
+    model.keypoints = keypoints  # a pose model reads these instead of estimating
     probabilities, failed = model.predict_many(videos)
     readable = iter(probabilities)
     results = []

@@ -5,8 +5,9 @@ A timeline streams through a video of any length once, in order, for any model k
 frames per view over its training clip length; a frame model: every frame), encodes each
 sampled frame once, and slides a window of the last ``n`` encoded frames over them. Memory
 holds one window and a few frames, whatever the video's length. Window probabilities are smoothed by rolling prediction averaging over
-the last ``smooth`` windows. Live sources are followed in real time: when processing
-falls behind the source, sampled frames are skipped (and counted) rather than queued.
+the last ``smooth`` windows. Live sources are followed in real time: when vidclass falls
+behind the frames a real-time source (camera, RTSP) has delivered, sampled frames are skipped
+(and counted) rather than queued; a pipe or HTTP stream is read as fast as it comes, never skipped.
 A model whose inputs hold ``rgbdiff`` also gets each sampled frame's RGB difference with
 the frame a fixed offset later (:mod:`vidclass.motion`), which the stream converts too.
 """
@@ -14,7 +15,7 @@ the frame a fixed offset later (:mod:`vidclass.motion`), which the stream conver
 from __future__ import annotations
 
 import re
-import time as clock
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,27 +76,26 @@ class TimelineSettings:
 
 
 class _Sampler:
-    """Picks frames at ``rate`` per second (None: every frame) from a stream; on a live source,
-    drops picks while behind."""
+    """Picks frames at ``rate`` per second (None: every frame) from a stream, and skips a pick
+    while vidclass itself is behind: more than two picks' worth of a real-time source has
+    arrived after it and waits (``behind``, from :func:`vidclass.video.stream_frames`).
 
-    def __init__(self, rate: float | None, live: bool) -> None:
+    Only the frames that have arrived count, never the wall clock against media time: a source
+    slower than real time (a slow network, a paced pipe) is not a reason to skip anything.
+    """
+
+    def __init__(self, rate: float | None) -> None:
         self.interval = 1.0 / rate if rate else 0.0
         self.next_time = 0.0
-        self.live = live
-        self.started: float | None = None
         self.skipped = 0
 
-    def __call__(self, index: int, time: float) -> bool:
+    def __call__(self, index: int, time: float, behind: float = 0.0) -> bool:
         if self.interval:
             if time + 1e-9 < self.next_time:
                 return False
             while self.next_time <= time + 1e-9:
                 self.next_time += self.interval
-        if not self.live:
-            return True
-        now = clock.perf_counter()
-        self.started = now - time if self.started is None else self.started
-        if now - self.started - time > 2 * (self.interval or 0.1):  # more than two picks behind the source
+        if behind > 2 * (self.interval or 0.1):  # more than two picks behind the frames that have arrived
             self.skipped += 1
             return False
         return True
@@ -105,13 +105,13 @@ class _DifferencePairs:
     """The ``want`` callback of a stream that also converts each sampled frame's partner,
     and the pairing of the two into (time, frame, RGB difference) as the partners arrive."""
 
-    def __init__(self, sampler: Callable[[int, float], bool]) -> None:
+    def __init__(self, sampler: Callable[[int, float, float], bool]) -> None:
         self.sampler = sampler
         self.picked: set[int] = set()
         self.waiting: dict[int, list[tuple[float, np.ndarray]]] = {}  # partner index -> sampled frames
 
-    def __call__(self, index: int, time: float) -> bool:
-        if self.sampler(index, time):
+    def __call__(self, index: int, time: float, behind: float = 0.0) -> bool:
+        if self.sampler(index, time, behind):
             self.picked.add(index)
             return True
         return index in self.waiting
@@ -141,6 +141,7 @@ def run_timeline(
     settings: TimelineSettings = TimelineSettings(),
     *,
     annotate: Annotate | None = None,
+    stop: threading.Event | None = None,
 ) -> TimelineResult:
     """Window probabilities, smoothed probabilities and segments over ``source``, for any model kind.
 
@@ -150,7 +151,9 @@ def run_timeline(
     frame of the source, or one per ``stride`` when given), so ``smooth=K`` averages the last K
     frame predictions. ``annotate(frame, time, smoothed_probabilities_or_None)`` is called for
     every frame in order (full size, RGB) when given, with the latest smoothed prediction whose
-    window had ended by that frame's time: what a live display would show.
+    window had ended by that frame's time: what a live display would show. Setting ``stop``
+    (from a signal handler, say) ends the stream after the current frame; the frames read so far
+    still give their windows, so an interrupted live run keeps its results.
     """
     model._check_fitted()
     stream = model.stream()
@@ -161,7 +164,7 @@ def run_timeline(
     length = stream.window if per_frame else max(1, round((settings.window or model.clip_seconds_) * rate))
     stride = 1 if per_frame else max(1, round((settings.stride or DEFAULT_STRIDE) * rate))
     live = video.is_live_source(source)
-    sampler = _Sampler(rate, live)
+    sampler = _Sampler(rate)
     pairs = _DifferencePairs(sampler) if stream.rgbdiff else None
 
     encoded: deque[np.ndarray] = deque(maxlen=length)
@@ -210,7 +213,7 @@ def run_timeline(
 
     for frame in video.stream_frames(
         source, size=stream.resize, crop=stream.crop, interpolation=stream.interpolation,
-        display=annotate is not None, want=pairs if pairs is not None else sampler,
+        display=annotate is not None, want=pairs if pairs is not None else sampler, stop=stop,
     ):
         if per_frame and not frame_seconds and frame.fps:
             frame_seconds = 1.0 / frame.fps

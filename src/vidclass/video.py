@@ -21,12 +21,13 @@ from __future__ import annotations
 import bisect
 import itertools
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import av
 import av.error
@@ -35,6 +36,7 @@ from av.video.reformatter import Interpolation as _SwsInterpolation
 from av.video.reformatter import VideoReformatter
 
 from vidclass.errors import ConfigError, VideoReadError
+from vidclass.live_reader import Arrived, LiveReader, pushes_in_real_time
 
 Interpolation = Literal["nearest", "bilinear", "bicubic", "area", "lanczos"]
 _SWS_FLAGS: dict[str, _SwsInterpolation] = {
@@ -500,7 +502,7 @@ class StreamedFrame:
     index: int
     time: float  # seconds from the first frame
     display: np.ndarray | None  # full-size RGB, when ``display=True``
-    model: np.ndarray | None  # resized and cropped RGB, when ``want(index, time)`` said so
+    model: np.ndarray | None  # resized and cropped RGB, when ``want(index, time, behind)`` said so
     fps: float = 0.0  # the source's average frame rate (0 when it does not say)
 
 
@@ -517,28 +519,33 @@ def stream_frames(
     crop: int | None,
     interpolation: Interpolation = "bicubic",
     display: bool = False,
-    want: Callable[[int, float], bool] = lambda index, time: True,
+    want: Callable[[int, float, float], bool] = lambda index, time, behind: True,
+    stop: threading.Event | None = None,
 ) -> Iterator[StreamedFrame]:
     """Decode a file or a live source once, in order, converting each frame only as needed.
 
     ``source`` is a video file, a camera number (``0`` -> ``/dev/video0``), ``-`` for a
     video piped on standard input, or an RTSP/HTTP URL. The model version of a frame is
-    made only when ``want(index, time)`` is true, the display version only with
+    made only when ``want(index, time, behind)`` is true, the display version only with
     ``display``: a timeline samples a few frames per second of a long video, and memory
-    stays flat whatever its length.
+    stays flat whatever its length. ``behind`` is how many seconds of a source that pushes in
+    real time (camera, RTSP) have arrived after this frame and wait to be read (else 0; see
+    :mod:`vidclass.live_reader`, which reads live sources in a thread). Setting ``stop`` ends
+    the stream after the current frame, so a signal handler can stop a live source cleanly.
     """
     _check_options(size, crop, interpolation)
     if not is_live_source(source):
         info = probe(source)
         with _open(Path(source), threaded=True) as (container, stream):
-            yield from _stream(Path(source), container, stream, info.rotation, info.fps, size, crop, interpolation,
-                               display, want, live=False)
+            frames = _decoded(container, stream, info.fps)
+            yield from _stream(Path(source), frames, info.rotation, info.fps, size, crop, interpolation, display,
+                               want, stop, live=False)
         return
     text = str(source)
     name = _live_name(text)  # a URL stays a string: Path() would fold its "//"
     try:
         if text == "-":
-            container = av.open(sys.stdin.buffer, mode="r")
+            container = av.open(_stdin_bytes(), mode="r")
         elif text.isdigit():
             container = av.open(f"/dev/video{text}", format="v4l2")
         else:
@@ -546,12 +553,34 @@ def stream_frames(
     except (av.error.FFmpegError, OSError) as error:
         problem = f"cannot open the live source ({_ffmpeg_problem(error)}){_streamable_hint(text)}"
         raise VideoReadError(name, problem) from error
-    with container:
+    try:
         stream = _video_stream(name, container)
-        stream.thread_type = "AUTO"
-        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-        yield from _stream(name, container, stream, None, fps, size, crop, interpolation, display, want, live=True,
-                           no_frame_hint=_streamable_hint(text))
+    except VideoReadError:
+        container.close()
+        raise
+    stream.thread_type = "AUTO"
+    fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+    reader = LiveReader(container, stream, fps, push=pushes_in_real_time(text))  # it owns the container now
+    yield from _stream(name, reader.frames(stop), None, fps, size, crop, interpolation, display, want, stop,
+                       live=True, no_frame_hint=_streamable_hint(text))
+
+
+def _stdin_bytes() -> BinaryIO:
+    """Standard input as raw bytes, unbuffered where it is a real file descriptor: a reading thread
+    then holds no buffer lock that could stall the program's exit."""
+    try:
+        return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+    except (AttributeError, OSError, ValueError):  # replaced by an in-memory stream (a test runner, a notebook)
+        return sys.stdin.buffer
+
+
+def _decoded(container, stream, fps: float) -> Iterator[Arrived]:
+    """A file's frames with their time on its clock (index / fps, as the samplers use)."""
+    index = -1
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            index += 1
+            yield Arrived(frame, index / fps if fps else float(index), 0.0)
 
 
 def _live_name(text: str) -> str:
@@ -573,40 +602,39 @@ def _streamable_hint(text: str) -> str:
 
 
 def _stream(
-    path: str | Path, container, stream, rotation: int | None, fps: float, size, crop, interpolation, display: bool,
-    want: Callable[[int, float], bool], *, live: bool, no_frame_hint: str = "",
+    path: str | Path, frames: Iterator[Arrived], rotation: int | None, fps: float, size, crop, interpolation,
+    display: bool, want: Callable[[int, float, float], bool], stop: threading.Event | None, *, live: bool,
+    no_frame_hint: str = "",
 ) -> Iterator[StreamedFrame]:
-    """Decode ``container`` in order; ``rotation`` None takes it from the first frame (a live source's
-    rotation metadata arrives with its frames, since it cannot be probed beforehand). ``no_frame_hint``
-    ends the message when a live source gives no frame at all."""
+    """Convert decoded ``frames`` as asked; ``rotation`` None takes it from the first frame (a live
+    source's rotation metadata arrives with its frames, since it cannot be probed beforehand).
+    ``no_frame_hint`` ends the message when a live source gives no frame at all."""
     to_model = to_display = None
-    start: float | None = None
     index = -1
     try:
-        for packet in container.demux(stream):
-            for frame in packet.decode():
-                index += 1
-                if to_model is None:
-                    rotation = _clockwise(frame.rotation) if rotation is None else rotation
-                    to_model = _Converter(path, *_displayed(frame, rotation), rotation, size, crop, interpolation)
-                    to_display = _Converter(path, *_displayed(frame, rotation), rotation, None, None, interpolation)
-                if live and frame.time is not None:  # a live source's clock: its timestamps
-                    start = frame.time if start is None else start
-                    time = float(frame.time - start)
-                else:  # a file's clock: index / fps, as the samplers use
-                    time = index / fps if fps else float(index)
-                yield StreamedFrame(
-                    index,
-                    time,
-                    to_display(frame) if display else None,
-                    to_model(frame) if want(index, time) else None,
-                    fps,
-                )
+        for arrived in frames:
+            frame, time = arrived.frame, arrived.time
+            index += 1
+            if to_model is None:
+                rotation = _clockwise(frame.rotation) if rotation is None else rotation
+                to_model = _Converter(path, *_displayed(frame, rotation), rotation, size, crop, interpolation)
+                to_display = _Converter(path, *_displayed(frame, rotation), rotation, None, None, interpolation)
+            yield StreamedFrame(
+                index,
+                time,
+                to_display(frame) if display else None,
+                to_model(frame) if want(index, time, arrived.behind) else None,
+                fps,
+            )
+            if stop is not None and stop.is_set():
+                return
     except av.error.FFmpegError as error:
         if live and index < 0:
             raise VideoReadError(path, f"no frame can be read ({_ffmpeg_problem(error)}){no_frame_hint}") from error
         raise VideoReadError(path, f"cannot be decoded after frame {index} ({_ffmpeg_problem(error)})") from error
-    if live and index < 0:
+    finally:
+        frames.close()  # a live reader's thread ends with it
+    if live and index < 0 and not (stop is not None and stop.is_set()):
         raise VideoReadError(path, f"the live source ended before its first frame{no_frame_hint}")
 
 
