@@ -6,6 +6,7 @@ code 1; ``--verbose`` shows the traceback too.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -570,7 +571,7 @@ def evaluate(
     from vidclass.metrics import format_evaluation
 
     model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
-    model.keypoints = keypoints  # a pose model reads these instead of estimating
+    model.set_params(keypoints=keypoints)  # a pose model reads these instead of estimating
     out = out or model_dir.parent / "evaluation" / dataset.name
     evaluation = model.evaluate(_read_dataset(dataset, dataset_options, report=False), out_dir=out)
     if as_json:
@@ -596,7 +597,7 @@ def predict(
 
     _check_top_k(top_k)
     model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
-    model.keypoints = keypoints  # a pose model reads these instead of estimating
+    model.set_params(keypoints=keypoints)  # a pose model reads these instead of estimating
     probabilities, failed = model.predict_many(videos)
     readable = iter(probabilities)
     results = []
@@ -664,8 +665,9 @@ def timeline(
     model = VideoClassifier.load(model_dir)
     with stop_on_signals() as interrupted:  # Ctrl-C / SIGTERM: finish the batch, then write every output
         started = time.perf_counter()
-        with _annotation(model, source, out, gif, gif_range, top_k, draw_pose) as annotate:
-            result = run_timeline(model, source, settings, annotate=annotate, stop=interrupted.event)
+        with _annotation(model, source, out, gif, gif_range, top_k, draw_pose) as annotate, _csv_log(csv, model) as log:
+            result = run_timeline(model, source, settings, annotate=annotate, stop=interrupted.event,
+                                  on_window=log.window if log is not None else None)
         run = _timeline_run(result, time.perf_counter() - started, interrupted)
         if csv:
             result.write_csv(csv)
@@ -689,6 +691,18 @@ def timeline(
     )
     if interrupted.signal is not None:
         raise typer.Exit(interrupted.exit_code)
+
+
+@contextlib.contextmanager
+def _csv_log(path: Path | None, model):
+    """The ``--csv`` written row by row as windows complete (replaced by the final file at the end)."""
+    if path is None:
+        yield None
+        return
+    from vidclass.timeline_log import TimelineCsvLog
+
+    with TimelineCsvLog(path, list(model.labels_)) as log:
+        yield log
 
 
 def _timeline_run(result, wall_seconds: float, interrupted) -> dict[str, Any]:

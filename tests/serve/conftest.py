@@ -52,3 +52,20 @@ def artifacts() -> Path:
     folder = Path(os.environ.get("VIDCLASS_TEST_ARTIFACTS", REPO / "runs" / "test-artifacts")) / "serve"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def live_server(serve_model_dir, tmp_path_factory):
+    """``vidclass serve`` in its own process on 127.0.0.1: one worker, two waiting places.
+
+    Yields (base URL, process, its temporary folder); TMPDIR points the server's private
+    upload folder there, so a test can check that nothing is left behind.
+    """
+    from vidclass.serve.loadtest import running_server
+
+    folder = tmp_path_factory.mktemp("server")
+    temp = folder / "tmp"
+    temp.mkdir()
+    with running_server(serve_model_dir, "--workers", "1", "--queue", "2", log=folder / "server.log",
+                        env={"TMPDIR": str(temp)}) as (url, process):
+        yield url, process, temp

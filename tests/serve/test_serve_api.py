@@ -104,6 +104,8 @@ def test_paths_outside_the_allowed_folder_are_refused(client, clips, tmp_path):
     error_of(client.post("/v1/predict", json={"path": "clips/test.mp4"}), 400, "bad_path")
     error_of(client.post("/v1/predict", json={"path": f"{clips}/missing.mp4"}), 404, "not_found")
     error_of(client.post("/v1/predict", json={"file": "x"}), 422, "invalid_request")
+    huge = b'{"path": "' + b"a" * 70_000 + b'"}'
+    error_of(client.post("/v1/predict", content=huge, headers={"content-type": "application/json"}), 413, "too_large")
 
 
 def test_a_symlink_out_of_the_allowed_folder_is_refused(serve_model_dir, clips, tmp_path):
@@ -259,3 +261,14 @@ def test_settings_are_checked_with_the_option_named(clips, tmp_path):
         with pytest.raises(ConfigError, match=name):
             ServeSettings(**options)
     assert ServeSettings(allow_dirs=(str(clips / ".." / "clips"),)).allow_dirs == (clips.resolve(),)
+
+
+def test_the_serve_command_reports_bad_options_in_one_line(serve_model_dir):
+    from typer.testing import CliRunner
+
+    from vidclass.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(serve_model_dir), "--workers", "0"])
+    assert result.exit_code == 1 and "vidclass: error: --workers must be >= 1" in result.stderr
+    result = CliRunner().invoke(app, ["serve", str(serve_model_dir), "--max-duration", "long"])
+    assert result.exit_code == 1 and "--max-duration" in result.stderr

@@ -67,9 +67,11 @@ def _probe(path: Path, name: str, max_duration: float) -> float:
 
 
 async def _path_body(request: Request) -> PathRequest:
-    body = await request.body()  # cached by Starlette: reading it twice is free
-    if len(body) > _JSON_LIMIT:
-        raise ApiError(413, "too_large", f"the JSON body is larger than {_JSON_LIMIT} bytes")
+    body = b""
+    async for chunk in request.stream():  # read no more than the limit, whatever the client sends
+        body += chunk
+        if len(body) > _JSON_LIMIT:
+            raise ApiError(413, "too_large", f"the JSON body is larger than {_JSON_LIMIT} bytes")
     try:
         return PathRequest.model_validate_json(body)
     except ValidationError as error:

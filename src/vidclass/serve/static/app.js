@@ -53,7 +53,8 @@ async function loadModel() {
     state.labels = model.labels;
     const accuracy = model.metrics && model.metrics.accuracy !== undefined
       ? `, test accuracy ${Number(model.metrics.accuracy).toFixed(3)}` : "";
-    $("#model").textContent = `model ${model.name} (${model.kind}): ${model.labels.join(", ")}${accuracy}`;
+    $("#model").textContent = `${model.kind} model, ${model.labels.length} classes: ${model.labels.join(", ")}${accuracy}`;
+    $("#model").title = `model folder: ${model.name}`;
     const l = model.limits;
     $("#limits").textContent = `up to ${Math.round(l.max_upload_bytes / 1048576)} MB and ${l.max_duration_s} s`;
   } catch (error) {
@@ -78,6 +79,7 @@ async function label(file) {
   $("#top-label").textContent = "…";
   $("#plot").replaceChildren(element("p", { class: "muted" }, "computing…"));
   $("#legend").replaceChildren();
+  $("#segments").replaceChildren();
   $("#now-label").hidden = true;
   const video = $("#video");
   video.src = URL.createObjectURL(file);
@@ -112,6 +114,7 @@ async function time(file, annotate, smooth, run) {
   showStatus(`done: ${job.result.windows.length} windows, ${job.result.segments.length} segments`, 1);
   state.timeline = job.result;
   drawPlot(job.result);
+  listSegments(job.result);
   if (job.video_url) {
     $("#video").src = job.video_url;
     $("#video-note").textContent = "annotated video: the label box shows what a live display would have shown";
@@ -131,6 +134,20 @@ function drawBars(prediction) {
       element("span", { class: "value" }, entry.probability.toFixed(3))];
   });
   $("#bars").replaceChildren(...rows);
+}
+
+function listSegments(result) {
+  $("#segments").replaceChildren(...result.segments.map((segment) => {
+    const row = element("tr");
+    const swatch = element("span", { class: "swatch" });
+    swatch.style.background = colour(segment.label);
+    const name = element("td");
+    name.append(swatch, segment.label);
+    row.append(name, element("td", {}, `${segment.start.toFixed(2)}–${segment.end.toFixed(2)} s`),
+      element("td", { class: "value" }, segment.mean_probability.toFixed(2)));
+    row.addEventListener("click", () => { $("#video").currentTime = segment.start; });
+    return row;
+  }));
 }
 
 // --- the timeline plot ---------------------------------------------------------------------------
@@ -247,7 +264,7 @@ function showTooltip(event, win, labels) {
   tip.style.top = `${event.clientY + 14}px`;
 }
 
-// The label at the video's current time: the smoothed segment it falls in.
+// The label at the video's current time: the segment it falls in, with the nearest window's smoothed probability.
 function updateNow() {
   const result = state.timeline;
   const now = $("#now-label");
@@ -257,7 +274,11 @@ function updateNow() {
     (t >= result.segments[result.segments.length - 1].end ? result.segments[result.segments.length - 1] : null);
   if (state.playhead) state.playhead(t);
   if (!segment) { now.hidden = true; return; }
-  now.textContent = `${segment.label} ${segment.mean_probability.toFixed(2)}`;
+  let nearest = result.windows[0];  // the window centred closest to now gives the probability shown
+  for (const win of result.windows) {
+    if (Math.abs((win.start + win.end) / 2 - t) < Math.abs((nearest.start + nearest.end) / 2 - t)) nearest = win;
+  }
+  now.textContent = `${segment.label} ${nearest.smoothed[result.labels.indexOf(segment.label)].toFixed(2)}`;
   now.style.background = colour(segment.label);
   now.hidden = false;
 }

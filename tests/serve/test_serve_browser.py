@@ -1,0 +1,73 @@
+"""The page in headless Chromium against the real server: upload a real clip, read the bars and the plot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def test_the_page_labels_an_uploaded_clip_like_the_cli(browser, live_server, clips, cli_predictions, tmp_path,
+                                                        artifacts):
+    url, _, _ = live_server
+    clip = clips / "test.mp4"
+    expected = cli_predictions(clip)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    outside: list[str] = []
+    page.on("request", lambda request: None if request.url.startswith(url) or request.url.startswith("blob:")
+            else outside.append(request.url))
+
+    page.goto(f"{url}/")
+    page.wait_for_selector("#model:has-text('approaching')")
+    page.set_input_files("#file", str(clip))
+    page.wait_for_selector("#bars .bar", timeout=60_000)
+    page.wait_for_selector("#plot svg polyline.line", timeout=60_000)
+
+    assert page.text_content("#top-label") == expected["label"]
+    shown = page.locator("#bars .bar-label").all_text_contents()
+    assert shown == [t["label"] for t in expected["top"]]
+    values = [float(v) for v in page.locator("#bars .value").all_text_contents()]
+    assert values == pytest.approx([t["probability"] for t in expected["top"]], abs=6e-4)
+    assert page.locator("#plot svg polyline.line").count() == 2  # one smoothed line per class
+    assert page.locator("#plot svg rect.segment").count() == page.locator("#segments tr").count() >= 1
+    page.wait_for_function("document.querySelector('#video').src.includes('/v1/jobs/')")  # the annotated video
+    page.wait_for_function("document.querySelector('#video').readyState >= 1")  # ... which Chromium can play
+    assert page.evaluate("document.querySelector('#video').duration") == pytest.approx(10.0, abs=0.2)
+    assert page.is_visible("#now-label")
+
+    plot = page.locator("#plot svg")
+    box = plot.bounding_box()
+    plot.hover(position={"x": box["width"] * 0.5, "y": box["height"] * 0.4})
+    tooltip = page.locator("#tooltip")
+    tooltip.wait_for(state="visible")
+    assert "approaching" in tooltip.text_content() and "receding" in tooltip.text_content()
+
+    shot = tmp_path / "serve-page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    shutil.copy(shot, artifacts / shot.name)
+    assert shot.stat().st_size > 10_000
+    assert problems == [] and outside == []
+    page.close()
