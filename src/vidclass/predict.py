@@ -29,6 +29,7 @@ from vidclass.errors import ConfigError
 from vidclass.timeline import RollingAverage, TimelineResult
 
 Annotate = Callable[[np.ndarray, float, np.ndarray | None], None]
+OnWindow = Callable[[float, float, np.ndarray, np.ndarray], None]  # start, end, raw, smoothed probabilities
 
 
 def ranked(probabilities: np.ndarray, labels: Sequence[str], k: int | None = None) -> list[tuple[str, float]]:
@@ -142,6 +143,7 @@ def run_timeline(
     *,
     annotate: Annotate | None = None,
     stop: threading.Event | None = None,
+    on_window: OnWindow | None = None,
 ) -> TimelineResult:
     """Window probabilities, smoothed probabilities and segments over ``source``, for any model kind.
 
@@ -153,7 +155,8 @@ def run_timeline(
     every frame in order (full size, RGB) when given, with the latest smoothed prediction whose
     window had ended by that frame's time: what a live display would show. Setting ``stop``
     (from a signal handler, say) ends the stream after the current frame; the frames read so far
-    still give their windows, so an interrupted live run keeps its results.
+    still give their windows, so an interrupted live run keeps its results. ``on_window(start, end,
+    raw, smoothed)`` is called as each window completes (an incremental CSV, a live display).
     """
     model._check_fitted()
     stream = model.stream()
@@ -198,10 +201,16 @@ def run_timeline(
         queued.clear()
         if windows:
             for probabilities, (start, end) in zip(stream.classify(np.stack(windows)), spans):
-                starts.append(start)
-                ends.append(end)
-                raw.append(probabilities)
-                shown.append((end - frame_seconds, smoother.update(probabilities)))
+                add_window(start, end, probabilities, end - frame_seconds)
+
+    def add_window(start: float, end: float, probabilities: np.ndarray, shown_from: float) -> None:
+        starts.append(start)
+        ends.append(end)
+        raw.append(probabilities)
+        smoothed = smoother.update(probabilities)
+        shown.append((shown_from, smoothed))
+        if on_window is not None:
+            on_window(start, end, probabilities, smoothed)
 
     def show(until: float) -> None:
         nonlocal current
@@ -228,11 +237,7 @@ def run_timeline(
         queued.extend(pairs.flush())
     process()
     if not raw and encoded:  # a video shorter than one window still gets a label
-        probabilities = stream.classify(np.stack(encoded)[None])[0]
-        starts.append(times[0])
-        ends.append(times[-1] + frame_seconds)
-        raw.append(probabilities)
-        shown.append((times[-1], smoother.update(probabilities)))
+        add_window(times[0], times[-1] + frame_seconds, stream.classify(np.stack(encoded)[None])[0], times[-1])
     if annotate is not None:
         show(float("inf"))
     return TimelineResult.from_probabilities(
