@@ -9,6 +9,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer.main
 from typer.testing import CliRunner
@@ -175,6 +176,15 @@ def test_a_symlink_loop_is_walked_once(direction_dataset, tmp_path):
 def test_top_k_below_one_is_refused(tmp_path, command, k):
     line = _one_error_line(runner.invoke(app, [command, str(tmp_path / "model"), "v.mp4", "--top-k", k]))
     assert "--top-k" in line and k in line
+
+
+@pytest.mark.parametrize("k", [0, -1, 1.5])
+def test_ranked_refuses_a_top_k_below_one(k):
+    from vidclass.errors import ConfigError
+    from vidclass.predict import ranked
+
+    with pytest.raises(ConfigError, match="top-k"):
+        ranked(np.array([0.2, 0.5, 0.3]), ["a", "b", "c"], k)
 
 
 def test_the_csv_hint_names_the_command_line_options(direction_dataset, tmp_path):

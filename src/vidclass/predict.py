@@ -33,7 +33,9 @@ OnWindow = Callable[[float, float, np.ndarray, np.ndarray], None]  # start, end,
 
 
 def ranked(probabilities: np.ndarray, labels: Sequence[str], k: int | None = None) -> list[tuple[str, float]]:
-    """(label, probability) pairs sorted from most to least probable, the first ``k`` of them."""
+    """(label, probability) pairs sorted from most to least probable, the first ``k`` of them (all when None)."""
+    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+        raise ConfigError(f"top-k must be a whole number of classes of at least 1, got {k!r}")
     order = np.argsort(-probabilities, kind="stable")[: k or len(labels)]
     return [(labels[i], float(probabilities[i])) for i in order]
 
