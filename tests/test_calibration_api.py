@@ -11,6 +11,8 @@ from vidclass.api import VideoClassifier
 from vidclass.calibration import calibrate_probabilities, fit_temperature, logits_from_probabilities
 from vidclass.catalog import load_catalog, split_catalog
 
+pytestmark = pytest.mark.slow  # fits a model end to end
+
 TINY = dict(backbone="timm:mobilenetv3_small_050", pretrained=False, frames=4, epochs=4, batch_size=4, val=0.25,
             test=0.25, head="gru")
 

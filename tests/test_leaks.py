@@ -68,6 +68,7 @@ def test_every_clip_is_paired_with_its_copy_across_splits(paired, tmp_path):
     assert report.thumbnails.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_groups_auto_puts_each_pair_in_one_group(tmp_path, monkeypatch):
     root = tmp_path / "flat"
     copies = _write_pairs(root, copy_folder=None)
