@@ -147,7 +147,8 @@ def _read_dataset(root: Path, options: DatasetOptions, *, training: bool = False
     )
     found = catalog.drop_unreadable(found)
     if report:
-        _report_left_out({str(problem.path): problem.reason for problem in found.problems})
+        _report_left_out({str(problem.path): problem.reason for problem in found.problems},
+                         where=f"`vidclass data {root} --json` lists them all")
     if training:
         catalog.check_trainable(found)
     if report:
@@ -159,16 +160,17 @@ def _read_dataset(root: Path, options: DatasetOptions, *, training: bool = False
 LEFT_OUT_SHOWN = 10
 
 
-def _report_left_out(left_out: dict[str, str], where: str = "") -> None:
-    """Name every item a command left out on stderr: the count, the first few, where the rest are."""
+def _report_left_out(left_out: dict[str, str], where: str | None = None) -> None:
+    """Name the items a command left out on stderr: the count, then each one, or with ``where``
+    (what lists them all) only the first few."""
     if not left_out:
         return
     _warn(f"{len(left_out)} item{'s' if len(left_out) != 1 else ''} left out:")
-    for path, reason in list(left_out.items())[:LEFT_OUT_SHOWN]:
+    shown = list(left_out.items())[: LEFT_OUT_SHOWN if where else None]
+    for path, reason in shown:
         click.echo(f"  {path}: {reason}" if not reason.startswith(path) else f"  {reason}", err=True)
-    if len(left_out) > LEFT_OUT_SHOWN:
-        rest = where or "`vidclass data DATASET --json` lists them all"
-        click.echo(f"  ... and {len(left_out) - LEFT_OUT_SHOWN} more; {rest}", err=True)
+    if len(left_out) > len(shown):
+        click.echo(f"  ... and {len(left_out) - len(shown)} more; {where}", err=True)
 
 
 def _print_dataset_summary(summary: dict[str, Any]) -> None:
