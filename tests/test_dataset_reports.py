@@ -80,6 +80,10 @@ def test_a_tiny_fraction_never_leaves_a_part_empty():
     items = [VideoItem(Path(f"/v/{label}{i}.mp4"), label) for label in "ab" for i in range(3)]
     splits = split_catalog(Catalog(Path("/v"), items, ["a", "b"], "folders"), val=0.01, test=0.01, seed=0)
     assert splits.val and splits.test and len(splits.train) == 4
+    given = [VideoItem(item.path, item.label, split="test" if item.path.stem.endswith("0") else "train")
+             for item in items]  # a dataset that brings train and test: val is carved from train
+    carved = split_catalog(Catalog(Path("/v"), given, ["a", "b"], "ucf101"), val=0.01, test=0.2, seed=0)
+    assert carved.val and "val carved from train" in carved.method and len(carved.test) == 2
 
 
 # --- every left-out item named (item 8), all failed -> non-zero (item 9) ----------------------
