@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,6 @@ from typer.testing import CliRunner
 
 from vidclass.api import VideoClassifier
 from vidclass.cli import app as cli
-
-pytest.importorskip("fastapi", reason="vidclass[serve] is not installed")
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = dict(backbone="timm:mobilenetv3_small_050", pretrained=False, frames=4, epochs=2, batch_size=4, val=0.25,
@@ -59,7 +58,7 @@ def live_server(serve_model_dir, tmp_path_factory):
     """``vidclass serve`` in its own process on 127.0.0.1: one worker, two waiting places.
 
     Yields (base URL, process, its temporary folder); TMPDIR points the server's private
-    upload folder there, so a test can check that nothing is left behind.
+    upload folder there, so a test can check that nothing is left behind, even after it stops.
     """
     from vidclass.serve.loadtest import running_server
 
@@ -69,3 +68,6 @@ def live_server(serve_model_dir, tmp_path_factory):
     with running_server(serve_model_dir, "--workers", "1", "--queue", "2", log=folder / "server.log",
                         env={"TMPDIR": str(temp)}) as (url, process):
         yield url, process, temp
+    log = (folder / "server.log").read_text()
+    assert process.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in log, log[-3000:]
+    assert list(temp.glob("vidclass-serve-*")) == []  # which removes the private folder with all it held
