@@ -378,3 +378,17 @@ def test_pose_overlay_draws_what_the_model_samples(astronaut_video):
     nose = overlay.skeletons[0, 0]  # the last sampled frame's person, in the video's own pixels
     assert nose[2] > 0.9 and 100 + 150 * 320 / 512 < nose[0] < 100 + 280 * 320 / 512
     assert all((a != b).any() for a, b in zip(shown, frames))
+
+
+def test_frames_with_nobody_are_masked_steps_for_pose_only_inputs():
+    from vidclass.views import cut_view
+
+    skeletons = [[_skeleton((100, 200), 150)] if t % 3 else [] for t in range(8)]
+    vectors, _ = frame_vectors(skeletons, 640, 480, people=1)
+    features, mask = np.zeros((8, 4), np.float32), np.ones(8, bool)
+    for inputs, expected in (("pose", np.arange(8) % 3 != 0), ("appearance+pose", np.ones(8, bool))):
+        spec = ViewSpec(frames=8, grid=8, inputs=inputs, people=1)
+        x, steps = cut_view(features, mask, spec, pose=vectors)
+        assert np.array_equal(steps, expected) and x.shape == (8, spec.input_dim(4))
+    _, steps = cut_view(features, mask, ViewSpec(frames=8, grid=8, inputs="pose", people=1), pose=np.zeros_like(vectors))
+    assert steps.tolist() == [True] + [False] * 7  # nobody anywhere: one step stands for the view

@@ -27,7 +27,7 @@ from vidclass.backbones import FrameEncoder
 from vidclass.clip_models import ClipModel
 from vidclass.heads import TemporalHead
 from vidclass.pixels import store_size
-from vidclass.views import ViewSpec, model_inputs
+from vidclass.views import ViewSpec, head_steps, model_inputs
 
 Encode = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 Classify = Callable[[np.ndarray], np.ndarray]
@@ -77,13 +77,14 @@ def features_stream(
 
     def classify(windows: np.ndarray) -> np.ndarray:
         extra = 2 * dim if view.rgbdiff else dim  # where the pose vectors start
+        poses = [w[:, extra:] if view.pose else None for w in windows]
+        masks = np.stack([head_steps(view, np.ones(len(w), bool), p) for w, p in zip(windows, poses)])
         x = np.stack([
-            model_inputs(w[:, :dim], np.ones(len(w), bool), view, w[:, dim:extra] if view.rgbdiff else None,
-                         w[:, extra:] if view.pose else None)
-            for w in windows
+            model_inputs(w[:, :dim], m, view, w[:, dim:extra] if view.rgbdiff else None, p)
+            for w, m, p in zip(windows, masks, poses)
         ])
         with torch.inference_mode():
-            logits = head(torch.from_numpy(x), torch.ones(x.shape[:2], dtype=torch.bool))
+            logits = head(torch.from_numpy(x), torch.from_numpy(masks))
         return torch.softmax(logits / temperature, dim=1).numpy()
 
     return FrameStream(labels, pre.resize, None if pose is not None else pre.crop, pre.interpolation,

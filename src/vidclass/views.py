@@ -160,11 +160,24 @@ def cut_view(
     view_mask = mask[positions]
     # a grid repeats frames only for short videos; a view may then hold the same frame twice
     view_mask = view_mask & np.concatenate([[True], positions[1:] != positions[:-1]])
-    if not view_mask.any():  # every pick was a repeat: the first is still a real frame
-        view_mask[0] = True
     differences = rgbdiff[positions] if rgbdiff is not None else None
     poses = pose[positions] if pose is not None else None
+    view_mask = head_steps(spec, view_mask, poses)
     return model_inputs(features[positions], view_mask, spec, differences, poses), view_mask
+
+
+def head_steps(spec: ViewSpec, mask: np.ndarray, pose: np.ndarray | None = None) -> np.ndarray:
+    """The steps of a view a head attends to: its real frames (``mask``) and, for pose-only
+    inputs, only those in which somebody was found (a frame with nobody is a masked step).
+    At least the first step stays, so a view of repeats or of nobody still has one."""
+    if spec.pose and not spec.appearance and pose is not None:
+        from vidclass.pose.vectors import people_present
+
+        mask = mask & (people_present(pose) > 0)
+    if not mask.any():  # every pick was a repeat, or nobody is anywhere: the first step stands for the view
+        mask = mask.copy()
+        mask[0] = True
+    return mask
 
 
 def cut_grid_view(
