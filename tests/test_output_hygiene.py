@@ -87,6 +87,7 @@ def test_train_shows_extraction_progress_and_names_what_it_left_out(direction_da
     assert "2 items left out" in result.stderr and str(broken) in result.stderr and str(dangling) in result.stderr
     recorded = (run / "model" / "config.json").read_text()
     assert str(broken) in recorded and str(dangling) in recorded  # the full list in the run folder
+    assert sum(json.loads(recorded)["training"]["videos"].values()) == 8  # split after probing: readable only
 
     other = _copy(direction_dataset, tmp_path / "other set", slice(4, 6))
     (other / "receding" / "empty.mp4").write_bytes(b"")
