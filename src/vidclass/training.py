@@ -24,7 +24,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -265,7 +265,8 @@ def fit_module(
             deterministic=True if on_cpu else "warn",
             gradient_clip_val=config.grad_clip or None,
             accumulate_grad_batches=config.accumulate,
-            callbacks=[EarlyStopping(monitor=monitor, mode="min", patience=config.patience), checkpoint],
+            callbacks=[EarlyStopping(monitor=monitor, mode="min", patience=config.patience), checkpoint,
+                       *([RichProgressBar(console_kwargs={"stderr": True})] if progress else [])],  # bars on stderr
             logger=logger,
             enable_progress_bar=progress,
             enable_model_summary=False,
