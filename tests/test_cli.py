@@ -62,5 +62,8 @@ def test_extract_and_train_default_to_the_library_inputs():
     from vidclass import cli
     from vidclass.views import DEFAULT_INPUTS
 
-    for command in (cli.extract, cli.train):
-        assert inspect.signature(command).parameters["inputs"].default == DEFAULT_INPUTS
+    from vidclass.api import VideoClassifier
+
+    assert inspect.signature(cli.extract).parameters["inputs"].default == DEFAULT_INPUTS
+    assert inspect.signature(cli.train).parameters["inputs"].default is None  # the model kind's default:
+    assert VideoClassifier()._default("inputs") == DEFAULT_INPUTS  # for frozen features, the library's
