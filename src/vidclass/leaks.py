@@ -190,7 +190,8 @@ def propose_groups(
         n_clusters=None, metric="precomputed", linkage="average", distance_threshold=1.0 - similarity
     ).fit_predict(distance)
     sizes = Counter(clusters.tolist())
-    order = sorted(sizes, key=lambda c: (-sizes[c], min(i for i in range(n) if clusters[i] == c)))
+    first = {c: i for i, c in reversed(list(enumerate(clusters.tolist())))}
+    order = sorted(sizes, key=lambda c: (-sizes[c], first[c]))
     names = {cluster: f"auto-{rank:03d}" for rank, cluster in enumerate(order, start=1)}
     return {path: names[cluster] for path, cluster in zip(prints.paths, clusters)}
 
