@@ -46,9 +46,9 @@ Progress = Callable[[str, str], None]  # (path, status) per video prepared
 # Defaults that differ between the frozen-feature seam and the models trained on pixels.
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "features": {"frames": 16, "epochs": 60, "batch_size": 16, "patience": 10, "inputs": DEFAULT_INPUTS},
-    "pixels": {"frames": 8, "epochs": 12, "batch_size": 8, "patience": 4, "inputs": "rgb"},
+    "pixels": {"frames": 8, "epochs": 8, "batch_size": 8, "patience": 3, "inputs": "rgb"},
 }
-BACKBONE_LR_FRACTION = 0.1  # the backbone of a pixel model learns at lr x this unless told
+BACKBONE_LR_FRACTION = 0.3  # the backbone of a pixel model learns at lr x this unless told
 
 
 def list_model_kinds() -> list[dict[str, str]]:
@@ -75,7 +75,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     pixels: ``rgb`` or ``rgbdiff``), the optimisation settings of ``TrainConfig`` (None: the
     kind's default), the split fractions ``val`` / ``test`` and its ``seed``, the cache folder
     ``cache_dir`` and decode ``workers``. Pixels only: ``size`` (square side in pixels),
-    ``freeze_stages`` (-1: the whole backbone), ``backbone_lr`` (default ``lr / 10``), ``bn``
+    ``freeze_stages`` (-1: the whole backbone), ``backbone_lr`` (default ``0.3 x lr``), ``bn``
     (``frozen`` or ``train`` BatchNorm statistics), ``flip`` (horizontal flips in augmentation).
     Hardware: ``accelerator``, ``devices``, ``precision``, ``accumulate``, ``loader_workers``.
     """
@@ -97,7 +97,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         size: int = 112,
         freeze_stages: int = 0,
         backbone_lr: float | None = None,
-        bn: str = "frozen",
+        bn: str = "train",
         flip: bool = True,
         epochs: int | None = None,
         batch_size: int | None = None,

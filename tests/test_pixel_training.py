@@ -1,0 +1,163 @@
+"""Models trained on pixels, end to end: what fine-tuning learns that frozen features cannot, temporal
+order for lrcn, an image folder labelling a video frame by frame, bundles and resumed runs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+from vidclass.api import VideoClassifier
+from vidclass.backbones import create_backbone
+from vidclass.errors import ConfigError
+from vidclass.predict import TimelineSettings, run_timeline
+from vidclass.synthetic import SyntheticSpec, make_direction_dataset, write_video
+from vidclass.timeline import rolling_average
+
+pytestmark = pytest.mark.slow
+
+SIDE = 64
+ARRANGEMENTS = ("red_over_blue", "blue_over_red")
+RED, BLUE = (230, 30, 30), (30, 30, 230)
+FAST = dict(lr=3e-3, backbone_lr=3e-3, workers=0)
+
+
+def arrangement(rng: np.random.Generator, which: str) -> np.ndarray:
+    """A red and a blue square stacked on a random mosaic: only their order tells the classes apart.
+
+    Global pooling makes frozen ImageNet features blind to the arrangement of the same parts
+    (a linear probe stays near chance, see below); a fine-tuned CNN learns it.
+    """
+    coarse = rng.integers(60, 180, size=(8, 8, 3), dtype=np.uint8)
+    image = np.kron(coarse, np.ones((SIDE // 8, SIDE // 8, 1), dtype=np.uint8))
+    side = 14
+    x, y = int(rng.integers(4, SIDE - side - 4)), int(rng.integers(4, SIDE - 2 * side - 4))
+    top, bottom = (RED, BLUE) if which == ARRANGEMENTS[0] else (BLUE, RED)
+    image[y : y + side, x : x + side] = top
+    image[y + side : y + 2 * side, x : x + side] = bottom
+    return image
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> Path:
+    """``ROOT/<arrangement>/NNN.png``: 50 images per class, as the PyImageSearch tutorial trains from."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for i in range(50):
+        for which in ARRANGEMENTS:
+            (root / which).mkdir(exist_ok=True)
+            Image.fromarray(arrangement(rng, which)).save(root / which / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def frame_model(image_folder, tmp_path_factory) -> tuple[VideoClassifier, Path]:
+    run = tmp_path_factory.mktemp("frame-run") / "run"
+    model = VideoClassifier(model="frame", size=SIDE, epochs=12, patience=12, val=0.2, test=0.2, seed=0,
+                            cache_dir=tmp_path_factory.mktemp("cache"), **FAST)
+    return model.fit(image_folder, out_dir=run), run
+
+
+def test_frozen_pooled_features_cannot_tell_the_arrangements_apart(image_folder):
+    paths = sorted(image_folder.rglob("*.png"))
+    images = np.stack([np.asarray(Image.open(p).resize((224, 224), Image.BICUBIC)) for p in paths])
+    with torch.inference_mode():
+        features = create_backbone()(torch.from_numpy(images)).numpy()
+    labels = [ARRANGEMENTS.index(p.parent.name) for p in paths]
+    accuracy = cross_val_score(LogisticRegression(max_iter=3000), features, labels, cv=5).mean()
+    assert accuracy <= 0.65  # near chance: the baseline the fine-tuned frame model must beat
+
+
+def test_a_fine_tuned_frame_model_learns_them_from_an_image_folder(frame_model):
+    model, run = frame_model
+    assert model.evaluation_.accuracy >= 0.95
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["model"]["kind"] == "frame" and config["model"]["config"]["size"] == SIDE
+    assert {p.name for p in (run / "model").iterdir()} == {"config.json", "model.safetensors", "training_videos.txt"}
+
+
+def _flickering_video(path: Path, segments: list[tuple[str, float]], fps: float = 10.0) -> Path:
+    """Segments of one arrangement whose every 5th frame shows the other one (flicker)."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for which, seconds in segments:
+        other = ARRANGEMENTS[1 - ARRANGEMENTS.index(which)]
+        frames += [arrangement(rng, other if i % 5 == 2 else which) for i in range(int(seconds * fps))]
+    return write_video(path, frames, fps)
+
+
+def test_a_frame_model_from_images_labels_a_video_frame_by_frame_and_smoothing_removes_flicker(frame_model, tmp_path):
+    model, run = frame_model
+    loaded = VideoClassifier.load(run / "model", cache_dir=tmp_path / "cache")
+    video = _flickering_video(tmp_path / "long.mp4", [("red_over_blue", 3), ("blue_over_red", 3), ("red_over_blue", 3)])
+    raw = run_timeline(loaded, video, TimelineSettings(smooth=1))
+    assert len(raw.starts) == 90  # every frame is a window
+    np.testing.assert_allclose(np.diff(raw.starts), 0.1, atol=1e-6)
+    smoothed = run_timeline(loaded, video, TimelineSettings(smooth=5))
+    assert [s.label for s in smoothed.segments] == ["red_over_blue", "blue_over_red", "red_over_blue"]
+    assert abs(smoothed.segments[1].start - 3) <= 0.5 and abs(smoothed.segments[1].end - 6) <= 0.5
+    switches = lambda r: int((np.diff(r.smoothed.argmax(axis=1)) != 0).sum())  # noqa: E731
+    assert switches(raw) >= 10 and switches(smoothed) == 2  # the flicker frames, then only the true changes
+    np.testing.assert_allclose(smoothed.smoothed, rolling_average(raw.raw, 5))
+    with pytest.raises(ConfigError, match="single frames"):
+        run_timeline(loaded, video, TimelineSettings(window=2.0))
+
+
+def test_other_models_refuse_an_image_folder(image_folder):
+    with pytest.raises(ConfigError, match="only the frame model"):
+        VideoClassifier(model="lrcn").fit(image_folder)
+
+
+@pytest.fixture(scope="module")
+def direction(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("direction")
+    return make_direction_dataset(root, SyntheticSpec(clips_per_class=14, seconds=2.0, fps=8, size=SIDE, seed=2))
+
+
+def test_lrcn_learns_temporal_order_where_a_frame_model_stays_near_chance(direction, tmp_path):
+    shared = dict(size=SIDE, frames=8, val=0.2, test=0.3, seed=0, cache_dir=tmp_path / "cache", flip=False, **FAST)
+    lrcn = VideoClassifier(model="lrcn", head="bilstm", freeze_stages=5, epochs=20, patience=20, **shared)
+    lrcn.fit(direction, out_dir=tmp_path / "lrcn")
+    frame = VideoClassifier(model="frame", epochs=6, patience=6, **shared).fit(direction)
+    assert lrcn.evaluation_.accuracy >= 0.95
+    assert frame.evaluation_.accuracy <= 0.75
+    videos = sorted(direction.rglob("*.mp4"))[:4]
+    loaded = VideoClassifier.load(tmp_path / "lrcn" / "model", cache_dir=tmp_path / "other-cache")
+    np.testing.assert_allclose(loaded.predict_proba(videos), lrcn.predict_proba(videos), atol=1e-6)
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(direction, tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "vidclass", "train", str(direction), "--out", str(run), "--model", "frame",
+               "--backbone", "timm:mobilenetv3_small_050", "--pretrained", "none", "--frames", "2",
+               "--size", "32", "--epochs", "30", "--patience", "30", "--cache", str(tmp_path / "cache"),
+               "--workers", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = run.with_name(".run.partial") / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not last.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not run.exists()  # an unfinished run never appears as the run folder
+    done = torch.load(last, map_location="cpu", weights_only=False)["epoch"]  # our own checkpoint
+    assert done < 29
+    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = [int(row.split(",")[0]) for row in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert set(range(done + 1, 30)) <= set(rows)  # it went on where it stopped ...
+    assert all(rows.count(epoch) <= 2 for epoch in set(rows))  # ... and repeated no epoch (train + val rows)
+    assert (run / "model" / "model.safetensors").is_file() and not last.parent.parent.exists()
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 1 and "not empty" in again.stderr and "--overwrite" in again.stderr
