@@ -103,15 +103,15 @@ def main() -> None:
     costs: dict[str, float] = Counter()
     with tempfile.TemporaryDirectory(prefix="vidclass-pose-bench-") as tmp:
         for i, path in enumerate(paths):
-            for name, run in (
+            for kind, (name, run) in enumerate((
                 ("pose vectors (BlazePose)", lambda c: pose_features([path], spec, args.grid, cache=c, workers=0)),
                 ("CNN appearance", lambda c: extract_features([path], encoder, args.grid, cache=c, workers=0)),
                 ("CNN appearance + rgbdiff",
                  lambda c: extract_features([path], encoder, args.grid, cache=c, workers=0, rgbdiff=True)),
                 ("CNN appearance + pose, one decoding pass",
                  lambda c: extract_features([path], encoder, args.grid, cache=c, workers=0, pose=spec)),
-            ):
-                cache = FeatureCache(Path(tmp) / f"{i}-{name[:8].replace(' ', '')}")
+            )):
+                cache = FeatureCache(Path(tmp) / f"{i}-{kind}")  # a fresh cache for each clip and kind
                 start = time.perf_counter()
                 run(cache)
                 costs[name] += time.perf_counter() - start
