@@ -86,3 +86,38 @@ def test_predict_many_goes_on_past_a_bad_file(fitted, direction_dataset, tmp_pat
 def test_unfitted_model_says_so():
     with pytest.raises(VidclassError, match="not fitted"):
         VideoClassifier().predict(["x.mp4"])
+
+
+def test_it_is_a_scikit_learn_estimator():
+    from sklearn.base import clone
+
+    model = VideoClassifier(model="frame", size=96, lr=3e-4, head_options={"dropout": 0.1})
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+    assert model.get_params(deep=True)["size"] == 96
+    assert copy.set_params(size=64, epochs=3) is copy and (copy.size, copy.epochs) == (64, 3)
+    with pytest.raises(ValueError, match="nope"):
+        copy.set_params(nope=1)
+
+
+def test_a_run_folder_is_never_left_half_replaced(fitted, direction_dataset, tmp_path_factory):
+    _, out, cache = fitted
+    before = (out / "model" / "config.json").read_text()
+    with pytest.raises(VidclassError, match="not empty.*--overwrite"):
+        VideoClassifier(**TINY, cache_dir=cache, workers=0).fit(direction_dataset, out_dir=out)
+    assert (out / "model" / "config.json").read_text() == before
+    with pytest.raises(VidclassError, match="no interrupted run"):
+        VideoClassifier(**TINY, cache_dir=cache, workers=0).fit(direction_dataset, out_dir=out, resume=True)
+    with pytest.raises(VidclassError, match="no such folder"):
+        VideoClassifier(**TINY).fit(direction_dataset, out_dir=tmp_path_factory.mktemp("x") / "missing" / "run")
+
+
+def test_overwrite_replaces_the_whole_run(direction_dataset, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an older run")
+    VideoClassifier(**{**TINY, "epochs": 1}, cache_dir=tmp_path / "cache", workers=0).fit(
+        direction_dataset, out_dir=out, overwrite=True)
+    assert not (out / "stale.txt").exists() and (out / "model" / "config.json").is_file()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -112,3 +112,43 @@ def test_a_pickle_in_place_of_weights_is_never_run(saved):
     (saved / "head.safetensors").write_bytes(pickle.dumps({"weight": _Boom()}))
     with pytest.raises(BundleError, match="not a readable safetensors file"):
         load_bundle(saved)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"head": "attention"}, r"head: input should be a valid dictionary.*got 'attention'"),
+        ({"clip_seconds": "two"}, r"clip_seconds: input should be a valid number, got 'two'"),
+        ({"head": {"name": "lstm", "in_dim": 10, "num_classes": "2"}}, r"head.num_classes: input should be a valid integer, got '2'"),
+        ({"labels": "ab"}, r"labels: input should be a valid list"),
+        ({"model": {"kind": "frame"}}, r"missing model.config"),
+    ],
+)
+def test_config_fields_of_the_wrong_type_are_named_with_what_they_need(saved, changes, message):
+    _edit_config(saved, **changes)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(saved)
+
+
+def test_a_clip_model_bundle_round_trips(tmp_path):
+    from vidclass.bundle import ClipBundle
+    from vidclass.clip_models import ClipSpec, create_clip_model
+
+    torch.manual_seed(0)
+    model = create_clip_model("lrcn", ClipSpec(backbone="timm:mobilenetv3_small_050", frames=3, size=32), 3,
+                              pretrained=False).eval()
+    saved = save_bundle(ClipBundle(["a", "b", "c"], model, clip_seconds=1.5), tmp_path / "clip")
+    loaded = load_bundle(saved)
+    assert isinstance(loaded, ClipBundle) and loaded.kind == "lrcn" and loaded.model.weights_id == "none"
+    clips = torch.randint(0, 256, (2, 3, 3, 32, 32), dtype=torch.uint8)
+    with torch.inference_mode():
+        assert torch.equal(loaded.model(clips), model(clips))
+    assert {p.name for p in saved.iterdir()} == {"config.json", "model.safetensors", "training_videos.txt"}
+
+
+def test_format_1_bundles_without_a_model_entry_still_load(saved):
+    config = json.loads((saved / "config.json").read_text())
+    del config["model"]
+    config["format_version"] = 1
+    (saved / "config.json").write_text(json.dumps(config))
+    assert load_bundle(saved).kind == "features"
