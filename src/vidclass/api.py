@@ -68,7 +68,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     """A video classifier of any kind, trained and used on whole videos.
 
     ``model``: ``features`` (a temporal ``head`` on cached features of a frozen ``backbone``)
-    or a clip model trained on pixels (``frame``, ``lrcn``; see ``vidclass models``). Shared:
+    or a clip model trained on pixels (``frame``, ``lrcn``, ``early_fusion``, ``3d``, ``convlstm``;
+    see ``vidclass models``). Shared:
     ``backbone`` (see ``vidclass backbones``), ``frames`` per view (default 16 for features, 8
     on pixels), ``grid`` frames cached per video (default ``2 * frames``), ``inputs`` (features:
     ``appearance``, ``appearance+motion``, ``appearance+rgbdiff`` or ``appearance+motion+rgbdiff``;
@@ -76,7 +77,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     kind's default), the split fractions ``val`` / ``test`` and its ``seed``, the cache folder
     ``cache_dir`` and decode ``workers``. Pixels only: ``size`` (square side in pixels),
     ``freeze_stages`` (-1: the whole backbone), ``backbone_lr`` (default ``0.3 x lr``), ``bn``
-    (``frozen`` or ``train`` BatchNorm statistics), ``flip`` (horizontal flips in augmentation).
+    (``frozen`` or ``train`` BatchNorm statistics), ``flip`` (horizontal flips in augmentation),
+    ``arch`` (model ``3d`` only: its network, see :mod:`vidclass.clip_models.video3d`).
     Hardware: ``accelerator``, ``devices``, ``precision``, ``accumulate``, ``loader_workers``.
     """
 
@@ -92,6 +94,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         pose_people: int = 3,
         keypoints: str | Path | None = None,
         head_options: dict[str, Any] | None = None,
+        arch: str | None = None,
         pretrained: bool = True,
         weights: str | Path | None = None,
         size: int = 112,
@@ -127,6 +130,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         self.pose_people = pose_people
         self.keypoints = keypoints
         self.head_options = head_options
+        self.arch = arch
         self.pretrained = pretrained
         self.weights = weights
         self.size = size
@@ -169,6 +173,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         kinds = [FEATURES, *list_clip_models()]
         if self.model not in kinds:
             raise ConfigError(f"unknown model {self.model!r}; allowed: {', '.join(kinds)} (see `vidclass models`)")
+        if self.arch is not None and self.model != "3d":
+            raise ConfigError(f"arch={self.arch!r} (--arch) chooses the network of model 3d; model {self.model!r} has none")
         inputs = self._default("inputs")
         allowed = ("rgb", "rgbdiff") if self._pixels else INPUTS + POSE_INPUTS
         if inputs not in allowed:
@@ -307,6 +313,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         spec = ClipSpec(backbone=self.backbone, frames=self._default("frames"), size=self.size,
                         inputs=self._default("inputs"), freeze_stages=self.freeze_stages, bn=self.bn)  # type: ignore[arg-type]
         options = {"head": {"name": self.head or "lstm", **(self.head_options or {})}} if self.model == "lrcn" else {}
+        if self.arch is not None:
+            options["arch"] = self.arch
         with torch.random.fork_rng(devices=[]):  # new layers' initial weights follow the seed
             torch.manual_seed(self.seed)
             model = create_clip_model(self.model, spec, len(labels), pretrained=self.pretrained,
@@ -574,7 +582,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(bundle, ClipBundle):
             spec = bundle.model.spec
             model = cls(model=bundle.kind, backbone=spec.backbone, frames=spec.frames, inputs=spec.inputs,
-                        size=spec.size, cache_dir=cache_dir, workers=workers)
+                        size=spec.size, arch=bundle.model.options().get("arch"), cache_dir=cache_dir, workers=workers)
         else:
             model = cls(backbone=bundle.encoder.spec.name, head=bundle.head.name, frames=bundle.view.frames,
                         grid=bundle.view.grid, inputs=bundle.view.inputs, cache_dir=cache_dir, workers=workers)

@@ -447,8 +447,14 @@ def train(
     dataset_options: DatasetOptions,
     out: Annotated[Path, typer.Option("--out", help="Run folder: config, metrics, curves, model/, evaluation/.")],
     model_kind: Annotated[
-        str, typer.Option("--model", help="features (frozen CNN + temporal head), frame or lrcn: see `vidclass models`.")
+        str, typer.Option("--model", help="features (frozen CNN + temporal head), frame, lrcn, early_fusion, 3d or "
+                          "convlstm: see `vidclass models`.")
     ] = "features",
+    arch: Annotated[
+        Optional[str],
+        typer.Option(help="--model 3d: inflated (default: the ImageNet backbone inflated to 3D, offline), c3d_small "
+                     "(from scratch), or r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v2_s, swin3d_t (Kinetics-400 weights)."),
+    ] = None,
     backbone: Annotated[str, typer.Option(help="Backbone name (see `vidclass backbones`).")] = "efficientnet_lite0",
     head: Annotated[
         Optional[str],
@@ -471,18 +477,18 @@ def train(
         int, typer.Option(help="On pixels: freeze the backbone's first N stages (-1: all of it).")
     ] = 0,
     backbone_lr: Annotated[
-        Optional[float], typer.Option(help="On pixels: learning rate of the backbone (default lr / 10).")
+        Optional[float], typer.Option(help="On pixels: learning rate of the backbone (default 0.3 x lr).")
     ] = None,
-    bn: Annotated[str, typer.Option(help="On pixels: frozen (pretrained BatchNorm statistics) or train.")] = "frozen",
+    bn: Annotated[str, typer.Option(help="On pixels: train (update BatchNorm statistics) or frozen (keep the pretrained ones).")] = "train",
     flip: Annotated[bool, typer.Option(help="On pixels: random horizontal flips in augmentation.")] = True,
     epochs: Annotated[
-        Optional[int], typer.Option(help="Most epochs (default 60; on pixels 12); early stopping usually ends sooner.")
+        Optional[int], typer.Option(help="Most epochs (default 60; on pixels 8); early stopping usually ends sooner.")
     ] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Videos per training batch (default 16; on pixels 8).")] = None,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.05,
     patience: Annotated[
-        Optional[int], typer.Option(help="Epochs without a better validation loss before stopping (default 10; on pixels 4).")
+        Optional[int], typer.Option(help="Epochs without a better validation loss before stopping (default 10; on pixels 3).")
     ] = None,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the training loss.")] = 0.0,
     class_weights: Annotated[bool, typer.Option(help="Weight the loss by inverse class frequency.")] = False,
@@ -510,7 +516,7 @@ def train(
 
     model = VideoClassifier(
         model=model_kind, backbone=backbone, head=head, frames=frames, inputs=inputs,
-        head_options=_head_options(head_option or []), pretrained=_pretrained(pretrained), weights=weights,
+        head_options=_head_options(head_option or []), arch=arch, pretrained=_pretrained(pretrained), weights=weights,
         pose_people=pose_people, keypoints=keypoints,
         size=size, freeze_stages=freeze_stages, backbone_lr=backbone_lr, bn=bn, flip=flip, epochs=epochs,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience, label_smoothing=label_smoothing,

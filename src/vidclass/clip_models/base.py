@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from vidclass.backbones import DEFAULT_BACKBONE, create_backbone, get_backbone_spec
+from vidclass.backbones import DEFAULT_BACKBONE, Preprocess, create_backbone, get_backbone_spec
 from vidclass.errors import ConfigError
 
 BatchNormMode = Literal["frozen", "train"]
@@ -68,6 +68,23 @@ class ClipSpec:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
 
+@dataclass(frozen=True)
+class Network:
+    """A clip model's trunk: the module, the size of what it outputs, the input preparation its
+    weights expect (only ``mean``, ``std`` and ``interpolation`` are used) and the weights' id."""
+
+    module: nn.Module
+    feature_dim: int
+    preprocess: Preprocess
+    weights_id: str
+
+
+def backbone_network(spec: ClipSpec, *, pretrained: bool = True, weights: str | None = None) -> Network:
+    """The 2D registry backbone ``spec.backbone`` (see :func:`vidclass.backbones.create_backbone`), pooled."""
+    encoder = create_backbone(spec.backbone, pretrained=pretrained, weights=weights, channels_last=False)
+    return Network(encoder.model, encoder.spec.dim, encoder.spec.preprocess, encoder.weights_id)
+
+
 class ClipModel(nn.Module):
     """Base of the clip models: normalisation, the backbone trunk, freezing and parameter groups.
 
@@ -80,17 +97,22 @@ class ClipModel(nn.Module):
     description: ClassVar[str]
     stream_unit: ClassVar[Literal["frame", "clip"]] = "clip"
 
-    def __init__(self, spec: ClipSpec, num_classes: int, *, pretrained: bool = True, weights: str | None = None) -> None:
+    def __init__(
+        self, spec: ClipSpec, num_classes: int, *, pretrained: bool = True, weights: str | None = None,
+        network: Network | None = None,
+    ) -> None:
+        """``network``: a trunk the subclass built itself (a video network, an inflated or a
+        from-scratch one); by default the 2D backbone of ``spec`` (:func:`backbone_network`)."""
         super().__init__()
         if not (isinstance(num_classes, int) and num_classes >= 2):
             raise ConfigError(f"clip model {self.name!r}: num_classes must be an integer >= 2, got {num_classes!r}")
         self.spec = spec
         self.num_classes = num_classes
-        encoder = create_backbone(spec.backbone, pretrained=pretrained, weights=weights, channels_last=False)
-        self.weights_id = encoder.weights_id
-        self.backbone = encoder.model
-        self.feature_dim = encoder.spec.dim
-        preprocess = encoder.spec.preprocess
+        network = network or backbone_network(spec, pretrained=pretrained, weights=weights)
+        self.weights_id = network.weights_id
+        self.backbone = network.module
+        self.feature_dim = network.feature_dim
+        preprocess = network.preprocess
         mean = torch.tensor(preprocess.mean).view(1, 3, 1, 1)
         std = torch.tensor(preprocess.std).view(1, 3, 1, 1)
         self.register_buffer("scale", 1.0 / (255.0 * std), persistent=False)
