@@ -63,19 +63,25 @@ def package_versions() -> dict[str, str]:
 
 
 @dataclass
-class Bundle:
-    """A frozen-feature model: what it sees (encoder, views), how it decides (head), how it did."""
+class _Trained:
+    """What every bundle records besides its model: labels, calibration, how training went and on what."""
 
     labels: list[str]
+    training: dict[str, Any] = field(default_factory=dict, kw_only=True)
+    metrics: dict[str, Any] = field(default_factory=dict, kw_only=True)
+    training_videos: list[str] = field(default_factory=list, kw_only=True)
+    versions: dict[str, str] = field(default_factory=package_versions, kw_only=True)
+    temperature: float = field(default=1.0, kw_only=True)  # temperature scaling (vidclass.calibration)
+
+
+@dataclass
+class Bundle(_Trained):
+    """A frozen-feature model: what it sees (encoder, views), how it decides (head), how it did."""
+
     encoder: FrameEncoder
     head: TemporalHead
     view: ViewSpec
     clip_seconds: float
-    training: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    training_videos: list[str] = field(default_factory=list)
-    versions: dict[str, str] = field(default_factory=package_versions)
-    temperature: float = 1.0  # temperature scaling of the probabilities (vidclass.calibration)
 
     kind = FEATURES
 
@@ -102,17 +108,11 @@ class Bundle:
 
 
 @dataclass
-class ClipBundle:
+class ClipBundle(_Trained):
     """A model trained on pixels (:class:`vidclass.clip_models.ClipModel`) and how it did."""
 
-    labels: list[str]
     model: ClipModel
     clip_seconds: float
-    training: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    training_videos: list[str] = field(default_factory=list)
-    versions: dict[str, str] = field(default_factory=package_versions)
-    temperature: float = 1.0  # temperature scaling of the probabilities (vidclass.calibration)
 
     @property
     def kind(self) -> str:

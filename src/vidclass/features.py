@@ -207,6 +207,34 @@ class GridPose(Protocol):
     def vectors(self, frames: np.ndarray) -> np.ndarray: ...
 
 
+def uncached(
+    paths: Sequence[str | Path],
+    cached: Callable[[str], bool],
+    report: ExtractionReport,
+    notify: Callable[[str, str], None],
+) -> list[tuple[Path, str]]:
+    """(path, fingerprint) of the videos of ``paths`` a cache lacks (``cached(fingerprint)`` is false).
+
+    Counts the cached ones in ``report``, records the unreadable ones as failed, and calls
+    ``notify(path, "cached" | "failed")`` for both: the first pass of every extraction.
+    """
+    pending: list[tuple[Path, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        try:
+            video_print = fingerprint(path)
+        except OSError as error:
+            report.failed[str(path)] = f"{path}: cannot read file ({error.strerror or error})"
+            notify(str(path), "failed")
+            continue
+        if cached(video_print):
+            report.cached += 1
+            notify(str(path), "cached")
+        else:
+            pending.append((path, video_print))
+    return pending
+
+
 @dataclass(frozen=True)
 class _Decoded:
     position: int
@@ -324,20 +352,7 @@ def extract_features(
     spec = FeatureSpec.for_encoder(encoder, grid, rgbdiff=rgbdiff)
     report = ExtractionReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
-    pending: list[tuple[Path, str]] = []
-    for raw in paths:
-        path = Path(raw)
-        try:
-            video_print = fingerprint(path)
-        except OSError as error:
-            report.failed[str(path)] = f"{path}: cannot read file ({error.strerror or error})"
-            notify(str(path), "failed")
-            continue
-        if cache.load(spec, video_print) is not None:
-            report.cached += 1
-            notify(str(path), "cached")
-        else:
-            pending.append((path, video_print))
+    pending = uncached(paths, lambda video_print: cache.load(spec, video_print) is not None, report, notify)
     if not pending:
         return report
 

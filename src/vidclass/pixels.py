@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vidclass import motion, sampling, video
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.features import ExtractionReport, fingerprint
+from vidclass.features import ExtractionReport, fingerprint, uncached
 from vidclass.views import ViewSpec, view_positions
 
 CACHE_FORMAT = 1
@@ -200,20 +200,7 @@ def cache_frames(
         raise ConfigError(f"workers must be >= 0 (0 decodes in this process), got {workers}")
     report = ExtractionReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
-    pending: list[tuple[Path, str]] = []
-    for raw in paths:
-        path = Path(raw)
-        try:
-            print_ = fingerprint(path)
-        except OSError as error:
-            report.failed[str(path)] = f"{path}: cannot read file ({error.strerror or error})"
-            notify(str(path), "failed")
-            continue
-        if cache.load(spec, print_) is not None:
-            report.cached += 1
-            notify(str(path), "cached")
-        else:
-            pending.append((path, print_))
+    pending = uncached(paths, lambda video_print: cache.load(spec, video_print) is not None, report, notify)
     started = time.perf_counter()
     for position, entry, error in _decoded(_Decode([p for p, _ in pending], spec), workers if pending else 0):
         path, print_ = pending[position]
