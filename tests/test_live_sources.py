@@ -8,6 +8,7 @@ import io
 import os
 import sys
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -113,3 +114,53 @@ def test_a_url_keeps_its_rotation_and_is_named_as_given(tmp_path, http_root):
     with pytest.raises(VideoReadError) as caught:
         _frames(missing)
     assert str(caught.value).startswith(f"{missing}: ")  # not http:/127.0.0.1 (a Path folds the //)
+
+
+@pytest.mark.parametrize("push", [True, False])
+def test_the_live_reader_reports_a_lag_only_for_a_source_that_pushes(tmp_path, push):
+    from vidclass.live_reader import CAPACITY, LiveReader
+
+    path = _write(tmp_path / "clip.mkv", n=CAPACITY + 8)
+    container = av.open(str(path))
+    reader = LiveReader(lambda: (container, container.streams.video[0]), push=push)
+    frames = reader.frames()
+    first = next(frames)
+    deadline = time.monotonic() + 10
+    while len(reader._buffer) < CAPACITY and time.monotonic() < deadline:  # the consumer is slow: the buffer fills
+        time.sleep(0.01)
+    second = next(frames)
+    rest = list(frames)
+    assert first.time == 0.0 and second.time == pytest.approx(0.1)
+    assert len(rest) == CAPACITY + 6  # bounded buffer, nothing lost
+    if push:
+        assert second.behind == pytest.approx((CAPACITY - 1) / 10, abs=0.11)  # the frames waiting behind it
+    else:
+        assert second.behind == 0.0  # a source that waits for its reader is never "behind"
+    assert rest[-1].behind == 0.0
+
+
+def test_a_stop_request_ends_a_stream_after_the_current_frame(tmp_path):
+    path = _write(tmp_path / "clip.mp4", n=30)
+    stop = threading.Event()
+    seen = []
+    for frame in video.stream_frames(path, size=None, crop=None, stop=stop):
+        seen.append(frame.index)
+        if frame.index == 2:
+            stop.set()
+    assert seen == [0, 1, 2]
+
+
+def test_a_stop_request_ends_a_silent_live_source(tmp_path, monkeypatch):
+    path = _write(tmp_path / "clip.ts", n=30)
+    read_end, write_end = os.pipe()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(os.fdopen(read_end, "rb")))
+    stop = threading.Event()
+    with os.fdopen(write_end, "wb") as silent:  # a little data, then silence: the pipe stays open
+        silent.write(path.read_bytes()[:2048])
+        silent.flush()
+        timer = threading.Timer(1.0, stop.set)  # no frame comes (FFmpeg is still probing): the wait must notice
+        timer.start()
+        started = time.monotonic()
+        got = [frame.index for frame in video.stream_frames("-", size=None, crop=None, stop=stop)]
+        assert stop.is_set() and time.monotonic() - started < 5
+    assert got == []

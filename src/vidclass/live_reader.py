@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import av
@@ -35,26 +35,32 @@ def pushes_in_real_time(source: str) -> bool:
 
 @dataclass(frozen=True)
 class Arrived:
-    """A decoded frame, its time in the source (seconds from its first frame) and, for a source
-    that pushes in real time, how far the consumer is behind the newest arrived frame (else 0)."""
+    """A decoded frame, its time in the source (seconds from its first frame), the source's
+    frame rate (0 when it does not say) and, for a source that pushes in real time, how far the
+    consumer is behind the newest arrived frame (else 0)."""
 
     frame: av.VideoFrame
     time: float
     behind: float
+    fps: float = 0.0
+
+
+Opener = Callable[[], "tuple[av.container.InputContainer, av.video.stream.VideoStream]"]
 
 
 class LiveReader:
-    """Demux and decode ``stream`` of ``container`` in a daemon thread; iterate to get the frames.
+    """Open a source with ``opener`` and demux and decode it in a daemon thread; iterate
+    :meth:`frames` to get them.
 
-    The thread owns the container and closes it when it ends. ``close()`` (or leaving the
-    iteration) asks it to end; a read blocked on a silent source cannot be interrupted, so the
-    thread is left to end with that read, never waited for.
+    Opening happens in the thread too: FFmpeg probes a source by reading it, which blocks on a
+    silent pipe. The thread owns the container and closes it when it ends. ``close()`` (or
+    leaving the iteration) asks it to end; a read blocked on a silent source cannot be
+    interrupted, so the thread is left to end with that read, never waited for.
     """
 
-    def __init__(
-        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream, fps: float, *, push: bool
-    ) -> None:
-        self._container, self._stream, self._fps, self._push = container, stream, fps, push
+    def __init__(self, opener: Opener, *, push: bool) -> None:
+        self._opener, self._push = opener, push
+        self._fps = 0.0
         self._buffer: deque[tuple[av.VideoFrame, float]] = deque()
         self._done = False  # the reader ended (source finished or failed)
         self._error: BaseException | None = None
@@ -64,10 +70,13 @@ class LiveReader:
         self._thread.start()
 
     def _read(self) -> None:
-        start: float | None = None
-        index = -1
+        container = None
         try:
-            for packet in self._container.demux(self._stream):
+            container, stream = self._opener()
+            self._fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            start: float | None = None
+            index = -1
+            for packet in container.demux(stream):
                 for frame in packet.decode():
                     index += 1
                     if frame.time is not None:  # a live source's clock: its timestamps
@@ -85,7 +94,8 @@ class LiveReader:
             with self._changed:
                 self._done = True
                 self._changed.notify_all()
-            self._container.close()
+            if container is not None:
+                container.close()
 
     def _put(self, frame: av.VideoFrame, time: float) -> bool:
         with self._changed:
@@ -98,7 +108,11 @@ class LiveReader:
             return True
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[Arrived]:
-        """The frames in order, until the source ends, ``stop`` is set, or the iteration is left."""
+        """The frames in order, until the source ends, ``stop`` is set, or the iteration is left.
+
+        An error of the source (opening, demuxing, decoding) is raised here, once the frames
+        before it have been given.
+        """
         try:
             while True:
                 with self._changed:
@@ -113,7 +127,7 @@ class LiveReader:
                     frame, time = self._buffer.popleft()
                     behind = self._buffer[-1][1] - time if self._push and self._buffer else 0.0
                     self._changed.notify_all()
-                yield Arrived(frame, time, behind)
+                yield Arrived(frame, time, behind, self._fps)
         finally:
             self.close()
 

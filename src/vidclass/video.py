@@ -538,11 +538,18 @@ def stream_frames(
         info = probe(source)
         with _open(Path(source), threaded=True) as (container, stream):
             frames = _decoded(container, stream, info.fps)
-            yield from _stream(Path(source), frames, info.rotation, info.fps, size, crop, interpolation, display,
-                               want, stop, live=False)
+            yield from _stream(Path(source), frames, info.rotation, size, crop, interpolation, display, want, stop,
+                               live=False)
         return
     text = str(source)
     name = _live_name(text)  # a URL stays a string: Path() would fold its "//"
+    reader = LiveReader(lambda: _open_live(text, name), push=pushes_in_real_time(text))  # opens in its thread
+    yield from _stream(name, reader.frames(stop), None, size, crop, interpolation, display, want, stop,
+                       live=True, no_frame_hint=_streamable_hint(text))
+
+
+def _open_live(text: str, name: str) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """Open a live source and pick its video stream, turning every failure into VideoReadError."""
     try:
         if text == "-":
             container = av.open(_stdin_bytes(), mode="r")
@@ -559,10 +566,7 @@ def stream_frames(
         container.close()
         raise
     stream.thread_type = "AUTO"
-    fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-    reader = LiveReader(container, stream, fps, push=pushes_in_real_time(text))  # it owns the container now
-    yield from _stream(name, reader.frames(stop), None, fps, size, crop, interpolation, display, want, stop,
-                       live=True, no_frame_hint=_streamable_hint(text))
+    return container, stream
 
 
 def _stdin_bytes() -> BinaryIO:
@@ -580,7 +584,7 @@ def _decoded(container, stream, fps: float) -> Iterator[Arrived]:
     for packet in container.demux(stream):
         for frame in packet.decode():
             index += 1
-            yield Arrived(frame, index / fps if fps else float(index), 0.0)
+            yield Arrived(frame, index / fps if fps else float(index), 0.0, fps)
 
 
 def _live_name(text: str) -> str:
@@ -602,9 +606,8 @@ def _streamable_hint(text: str) -> str:
 
 
 def _stream(
-    path: str | Path, frames: Iterator[Arrived], rotation: int | None, fps: float, size, crop, interpolation,
-    display: bool, want: Callable[[int, float, float], bool], stop: threading.Event | None, *, live: bool,
-    no_frame_hint: str = "",
+    path: str | Path, frames: Iterator[Arrived], rotation: int | None, size, crop, interpolation, display: bool,
+    want: Callable[[int, float, float], bool], stop: threading.Event | None, *, live: bool, no_frame_hint: str = "",
 ) -> Iterator[StreamedFrame]:
     """Convert decoded ``frames`` as asked; ``rotation`` None takes it from the first frame (a live
     source's rotation metadata arrives with its frames, since it cannot be probed beforehand).
@@ -624,7 +627,7 @@ def _stream(
                 time,
                 to_display(frame) if display else None,
                 to_model(frame) if want(index, time, arrived.behind) else None,
-                fps,
+                arrived.fps,
             )
             if stop is not None and stop.is_set():
                 return
