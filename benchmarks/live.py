@@ -27,6 +27,7 @@ default the offline default backbone) on the synthetic task; files live in ``.be
 from __future__ import annotations
 
 import argparse
+import array
 import csv
 import fcntl
 import json
@@ -34,6 +35,7 @@ import os
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 from fractions import Fraction
@@ -42,7 +44,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".bench" / "live"
 FPS = 12
-F_SETPIPE_SZ = 1031  # from <fcntl.h> on Linux
 
 
 def _model(backbone: str) -> Path:
@@ -84,23 +85,22 @@ def _clip(seconds: float) -> Path:
 def _feed(sink, data: bytes, seconds: float, hold: threading.Event | None) -> threading.Thread:
     """Write ``data`` to ``sink`` evenly over ``seconds`` (0: at once); then hold it open until ``hold``.
 
-    The pace is counted from the moment the first chunk has been read (the pipe holds one page),
-    so the time the reading process takes to start does not turn into a burst later.
+    The pace is counted from the moment the first chunk has been read, so the time the reading
+    process takes to start does not turn into a burst later.
     """
 
     def run() -> None:
         chunks = 50
         step = -(-len(data) // chunks)
-        try:
-            fcntl.fcntl(sink.fileno(), F_SETPIPE_SZ, 4096)  # Linux; elsewhere the pipe keeps its size
-        except OSError:
-            pass
         started = 0.0
         try:
             for i in range(chunks):
                 sink.write(data[i * step : (i + 1) * step])
                 sink.flush()
-                started = started or time.monotonic()
+                if not started:
+                    while _unread(sink) and not (hold is not None and hold.is_set()):
+                        time.sleep(0.01)
+                    started = time.monotonic()
                 time.sleep(max(0.0, started + (i + 1) * seconds / chunks - time.monotonic()))
             if hold is not None:
                 hold.wait(300)
@@ -115,6 +115,13 @@ def _feed(sink, data: bytes, seconds: float, hold: threading.Event | None) -> th
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
+
+
+def _unread(sink) -> int:
+    """Bytes written to a pipe and not read yet (Linux and macOS: FIONREAD)."""
+    count = array.array("i", [0])
+    fcntl.ioctl(sink.fileno(), termios.FIONREAD, count)
+    return count[0]
 
 
 def _timeline(model: Path, source: str, *options: str, stdin=None) -> subprocess.Popen:
