@@ -276,7 +276,8 @@ def fit_module(
         with warnings.catch_warnings():
             for message in (".*does not have many workers.*", ".*number of training batches.*",
                             ".*exists and is not empty.*", ".*LeafSpec.*", ".*deterministic.*",
-                            ".*module\\(s\\) in eval mode.*"):  # frozen stages stay in eval mode on purpose
+                            ".*module\\(s\\) in eval mode.*",  # frozen stages stay in eval mode on purpose
+                            ".*no `val_dataloader`.*"):  # without validation data the training loss is monitored
                 warnings.filterwarnings("ignore", message=message)
             module.train()  # Lightning keeps each submodule's mode; a pretrained backbone arrives in eval mode
             trainer.fit(module, train, val, ckpt_path=str(last) if resume else None)
