@@ -87,12 +87,12 @@ def test_a_fine_tuned_frame_model_learns_them_from_an_image_folder(frame_model):
 
 
 def _flickering_video(path: Path, segments: list[tuple[str, float]], fps: float = 10.0) -> Path:
-    """Segments of one arrangement whose every 5th frame shows the other one (flicker)."""
+    """Segments of one arrangement whose every 7th frame shows the other one (flicker)."""
     rng = np.random.default_rng(3)
     frames = []
     for which, seconds in segments:
         other = ARRANGEMENTS[1 - ARRANGEMENTS.index(which)]
-        frames += [arrangement(rng, other if i % 5 == 2 else which) for i in range(int(seconds * fps))]
+        frames += [arrangement(rng, other if i % 7 == 3 else which) for i in range(int(seconds * fps))]
     return write_video(path, frames, fps)
 
 
@@ -103,12 +103,14 @@ def test_a_frame_model_from_images_labels_a_video_frame_by_frame_and_smoothing_r
     raw = run_timeline(loaded, video, TimelineSettings(smooth=1))
     assert len(raw.starts) == 90  # every frame is a window
     np.testing.assert_allclose(np.diff(raw.starts), 0.1, atol=1e-6)
-    smoothed = run_timeline(loaded, video, TimelineSettings(smooth=5))
+    truth = np.repeat([loaded.labels_.index(name) for name in ("red_over_blue", "blue_over_red", "red_over_blue")], 30)
+    assert (raw.raw.argmax(axis=1) == truth).mean() >= 0.75  # the flicker frames are labelled as what they show
+    smoothed = run_timeline(loaded, video, TimelineSettings(smooth=9))
     assert [s.label for s in smoothed.segments] == ["red_over_blue", "blue_over_red", "red_over_blue"]
-    assert abs(smoothed.segments[1].start - 3) <= 0.5 and abs(smoothed.segments[1].end - 6) <= 0.5
+    assert abs(smoothed.segments[1].start - 3) <= 1.0 and abs(smoothed.segments[1].end - 6) <= 1.0
     switches = lambda r: int((np.diff(r.smoothed.argmax(axis=1)) != 0).sum())  # noqa: E731
     assert switches(raw) >= 10 and switches(smoothed) == 2  # the flicker frames, then only the true changes
-    np.testing.assert_allclose(smoothed.smoothed, rolling_average(raw.raw, 5))
+    np.testing.assert_allclose(smoothed.smoothed, rolling_average(raw.raw, 9))
     with pytest.raises(ConfigError, match="single frames"):
         run_timeline(loaded, video, TimelineSettings(window=2.0))
 
@@ -126,7 +128,9 @@ def direction(tmp_path_factory) -> Path:
 
 def test_lrcn_learns_temporal_order_where_a_frame_model_stays_near_chance(direction, tmp_path):
     shared = dict(size=SIDE, frames=8, val=0.2, test=0.3, seed=0, cache_dir=tmp_path / "cache", flip=False, **FAST)
-    lrcn = VideoClassifier(model="lrcn", head="bilstm", freeze_stages=5, epochs=20, patience=20, **shared)
+    # On 20 training clips, fine-tuning the CNN too hurt (0.38 with stages 6-8 learning at 3e-4, 0.88 with the
+    # CNN frozen after 30 epochs): the end-to-end path with a frozen trunk is what this small task can learn.
+    lrcn = VideoClassifier(model="lrcn", head="bilstm", freeze_stages=-1, epochs=60, patience=60, **shared)
     lrcn.fit(direction, out_dir=tmp_path / "lrcn")
     frame = VideoClassifier(model="frame", epochs=6, patience=6, **shared).fit(direction)
     assert lrcn.evaluation_.accuracy >= 0.95
