@@ -28,6 +28,7 @@ from vidclass.pose.blazepose import BlazePose
 from vidclass.pose.keypoints import find_keypoints, read_keypoints
 from vidclass.pose.skeleton import to_coco
 from vidclass.pose.vectors import PoseSequence, frame_vectors, people_present, pose_dim
+from vidclass.workers import die_with_parent
 
 ESTIMATOR = "pose:blazepose"
 VECTOR_VERSION = 1  # bump when the vector layout of vectors.py changes: old cache entries then miss
@@ -157,7 +158,8 @@ def _run(dataset: _PoseVideos, workers: int) -> Iterator[_Done]:
     if workers == 0:
         yield from (dataset[i] for i in range(len(dataset)))
         return
-    yield from DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is, prefetch_factor=2)
+    yield from DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is, prefetch_factor=2,
+                          worker_init_fn=die_with_parent)  # no orphan estimating forever after a kill -9
 
 
 def pose_features(
