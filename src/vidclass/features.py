@@ -34,12 +34,12 @@ import platformdirs
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from vidclass import motion, sampling, video
 from vidclass.backbones import FrameEncoder
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.workers import die_with_parent
+from vidclass.workers import in_order
 
 CACHE_FORMAT = 1
 _FINGERPRINT_CHUNK = 1 << 20
@@ -300,26 +300,9 @@ class _GridFrames(Dataset):
         return _Decoded(position, frames, grid_rows.reshape(-1), sample.indices, sample.mask, info, None, pose)
 
 
-def _as_is(item: _Decoded) -> _Decoded:
-    """The DataLoader's collate: a module-level function, so spawned workers can unpickle it."""
-    return item
-
-
 def _decoded_videos(dataset: _GridFrames, workers: int) -> Iterator[_Decoded]:
     """Decoded videos in order, from ``workers`` background processes (0: in this process)."""
-    if workers == 0:
-        yield from (dataset[i] for i in range(len(dataset)))
-        return
-    loader = DataLoader(
-        dataset,
-        batch_size=None,
-        num_workers=workers,
-        collate_fn=_as_is,
-        prefetch_factor=4,
-        persistent_workers=False,
-        worker_init_fn=die_with_parent,  # no orphan decoding forever after a kill -9 of this process
-    )
-    yield from loader
+    return in_order(dataset, workers, prefetch=4)  # workers die with this process: no orphan after kill -9
 
 
 def extract_features(

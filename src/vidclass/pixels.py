@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,12 +30,13 @@ import platformdirs
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from vidclass import motion, sampling, video
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import ExtractionReport, fingerprint, uncached
 from vidclass.views import ViewSpec, view_positions
+from vidclass.workers import in_order
 
 CACHE_FORMAT = 1
 CROP_FRACTION = 0.875
@@ -171,18 +172,6 @@ class _Decode(Dataset):
             return position, None, str(error)
 
 
-def _as_is(item):
-    """The DataLoader's collate: module-level, so spawned workers can unpickle it."""
-    return item
-
-
-def _decoded(dataset: _Decode, workers: int) -> Iterator[tuple[int, VideoFrames | None, str | None]]:
-    if workers == 0:
-        yield from (dataset[i] for i in range(len(dataset)))
-        return
-    yield from DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is, prefetch_factor=2)
-
-
 def cache_frames(
     paths: Sequence[str | Path],
     spec: FrameSpec,
@@ -202,7 +191,7 @@ def cache_frames(
     notify = on_video or (lambda path, status: None)
     pending = uncached(paths, lambda video_print: cache.load(spec, video_print) is not None, report, notify)
     started = time.perf_counter()
-    for position, entry, error in _decoded(_Decode([p for p, _ in pending], spec), workers if pending else 0):
+    for position, entry, error in in_order(_Decode([p for p, _ in pending], spec), workers if pending else 0):
         path, print_ = pending[position]
         if entry is None:
             report.failed[str(path)] = error or f"{path}: cannot be decoded"

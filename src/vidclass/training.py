@@ -33,6 +33,7 @@ from vidclass.errors import ConfigError
 from vidclass.features import VideoFeatures
 from vidclass.heads import TemporalHead
 from vidclass.views import ViewSpec, cut_grid_view
+from vidclass.workers import die_with_parent
 
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed", "bf16-true", "64")
 CHECKPOINTS = "checkpoints"
@@ -225,7 +226,7 @@ def train_loader(dataset: Dataset, config: TrainConfig) -> DataLoader:
     """Shuffled ``(epoch, index)`` batches, with workers and pinned memory where asked for."""
     return DataLoader(dataset, batch_size=config.batch_size, sampler=EpochSampler(len(dataset), seed=config.seed),
                       num_workers=config.workers, persistent_workers=config.workers > 0,
-                      pin_memory=torch.cuda.is_available())
+                      pin_memory=torch.cuda.is_available(), worker_init_fn=die_with_parent)
 
 
 def fit_module(

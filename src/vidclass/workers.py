@@ -17,9 +17,27 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 CHECK_SECONDS = 1.0
+
+
+def in_order(dataset, workers: int, *, prefetch: int = 2) -> Iterator:
+    """``dataset[0], dataset[1], ...`` computed by ``workers`` processes that die with this one
+    (0: here, in this process), each item as ``__getitem__`` returned it."""
+    if workers == 0:
+        yield from (dataset[i] for i in range(len(dataset)))
+        return
+    from torch.utils.data import DataLoader
+
+    yield from DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is, prefetch_factor=prefetch,
+                          worker_init_fn=die_with_parent)
+
+
+def _as_is(item):
+    """The DataLoader's collate: module-level, so spawned workers can unpickle it."""
+    return item
 
 
 def die_with_parent(worker_id: int = 0) -> None:
