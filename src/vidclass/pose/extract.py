@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from vidclass import sampling, video
 from vidclass.errors import ConfigError, VidclassError
@@ -28,7 +28,7 @@ from vidclass.pose.blazepose import BlazePose
 from vidclass.pose.keypoints import find_keypoints, read_keypoints
 from vidclass.pose.skeleton import to_coco
 from vidclass.pose.vectors import PoseSequence, frame_vectors, people_present, pose_dim
-from vidclass.workers import die_with_parent
+from vidclass.workers import in_order
 
 ESTIMATOR = "pose:blazepose"
 VECTOR_VERSION = 1  # bump when the vector layout of vectors.py changes: old cache entries then miss
@@ -150,18 +150,6 @@ class _PoseVideos(Dataset):
         return _Done(position, entry, None)
 
 
-def _as_is(item: _Done) -> _Done:
-    return item
-
-
-def _run(dataset: _PoseVideos, workers: int) -> Iterator[_Done]:
-    if workers == 0:
-        yield from (dataset[i] for i in range(len(dataset)))
-        return
-    yield from DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is, prefetch_factor=2,
-                          worker_init_fn=die_with_parent)  # no orphan estimating forever after a kill -9
-
-
 def pose_features(
     paths: Sequence[str | Path],
     spec: PoseSpec,
@@ -204,7 +192,7 @@ def pose_features(
             pending.append((path, video_print))
     start = time.perf_counter()
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
-    for done in _run(_PoseVideos([p for p, _ in pending], grid, spec, threads), min(workers, len(pending))):
+    for done in in_order(_PoseVideos([p for p, _ in pending], grid, spec, threads), min(workers, len(pending))):
         path, video_print = pending[done.position]
         if done.entry is None:
             report.failed[str(path)] = done.error or f"{path}: pose estimation failed"
