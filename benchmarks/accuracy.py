@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -104,13 +105,20 @@ def pixel_task(args: argparse.Namespace) -> list[Score]:
     """fight_surv rows for the models trained on pixels, on the same outer folds as the heads."""
     catalog = load_catalog(args.data)
     folds = catalog_folds(catalog, args.folds, args.cv_seed)
-    recipes = [PixelRecipe(model, inputs=inputs, epochs=args.pixel_epochs)
-               for model in args.pixels.split(",") for inputs in args.pixel_inputs.split(",")]
+    recipes = [PixelRecipe(model, inputs=inputs, arch=arch or None, epochs=args.pixel_epochs, frames=args.pixel_frames,
+                           size=args.pixel_size, lr=args.pixel_lr)
+               for model, _, arch in (entry.partition(":") for entry in args.pixels.split(","))
+               for inputs in args.pixel_inputs.split(",")]
     scores = []
     for number, recipe in enumerate(recipes, 1):
         start = time.perf_counter()
+
+        def on_fold(fold: int, accuracy: float, seconds: float, name: str = recipe.describe()) -> None:
+            log(f"fight [pixels {number}/{len(recipes)}] {name} fold {fold}: {accuracy:.3f} (fit {seconds:.0f} s, "
+                f"load {', '.join(f'{x:.1f}' for x in os.getloadavg())})")
+
         score = cross_validate_pixels(catalog, recipe, folds, cache_dir=args.cache_dir.parent / "pixels",
-                                      workers=args.workers)
+                                      workers=args.workers, on_fold=on_fold)
         log(f"fight [pixels {number}/{len(recipes)}] {score.name}: {score.mean:.3f} +- {score.std:.3f} "
             f"(folds {', '.join(f'{a:.2f}' for a in score.fold_accuracy)}; {time.perf_counter() - start:.0f} s)")
         scores.append(score)
@@ -253,9 +261,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="decode processes during extraction")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--json", type=Path, help="also write every score to this JSON file")
-    parser.add_argument("--pixels", default="", help="fight: also score these models trained on pixels, e.g. frame,lrcn")
+    parser.add_argument("--pixels", default="", help="fight: also score these models trained on pixels, e.g. frame,lrcn,3d:c3d_small")
     parser.add_argument("--pixel-inputs", default="rgb,rgbdiff", help="inputs of the pixel models (rgb, rgbdiff)")
     parser.add_argument("--pixel-epochs", type=int, default=None, help="most epochs of the pixel models (default theirs)")
+    parser.add_argument("--pixel-frames", type=int, default=PixelRecipe.frames, help="frames per clip of the pixel models")
+    parser.add_argument("--pixel-size", type=int, default=PixelRecipe.size, help="frame side in pixels of the pixel models")
+    parser.add_argument("--pixel-lr", type=float, default=PixelRecipe.lr, help="learning rate of the pixel models")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

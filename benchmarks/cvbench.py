@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -287,9 +287,10 @@ class PixelRecipe:
     lr: float = 1e-3
     backbone_lr: float | None = None
     freeze_stages: int = 0
+    arch: str | None = None  # the ``3d`` model's network (None: its default, ``inflated``)
 
     def describe(self) -> str:
-        parts = [self.model, self.inputs, f"f{self.frames}", f"{self.size}px"]
+        parts = [self.model + (f":{self.arch}" if self.arch else ""), self.inputs, f"f{self.frames}", f"{self.size}px"]
         base = PixelRecipe(self.model)
         parts += [f"{name}={getattr(self, name)}" for name in ("epochs", "lr", "backbone_lr", "freeze_stages")
                   if getattr(self, name) != getattr(base, name)]
@@ -314,16 +315,18 @@ def cross_validate_pixels(
     seed: int = 0,
     val: float = 0.2,
     workers: int = 1,
+    on_fold: Callable[[int, float, float], None] | None = None,
 ) -> Score:
     """Fit ``recipe`` through ``VideoClassifier`` on each fold's training part (early stopping on a
-    group-aware ``val`` part of it, decoded frames from the shared cache) and score its test part."""
+    group-aware ``val`` part of it, decoded frames from the shared cache) and score its test part;
+    ``on_fold(number, accuracy, fit seconds)`` after each fold (so a killed run still leaves numbers)."""
     from vidclass.api import VideoClassifier
 
     labels = list(catalog.labels)
     accuracies, seconds, epochs = [], [], []
     for train_index, test_index in folds:
         train = Catalog(catalog.root, [catalog.items[i] for i in train_index], labels, catalog.source_format)
-        model = VideoClassifier(model=recipe.model, inputs=recipe.inputs, frames=recipe.frames, size=recipe.size,
+        model = VideoClassifier(model=recipe.model, arch=recipe.arch, inputs=recipe.inputs, frames=recipe.frames, size=recipe.size,
                                 epochs=recipe.epochs, lr=recipe.lr, backbone_lr=recipe.backbone_lr,
                                 freeze_stages=recipe.freeze_stages, seed=seed, val=val, test=0.0,
                                 cache_dir=cache_dir, workers=workers)
@@ -335,5 +338,7 @@ def cross_validate_pixels(
         probabilities = model.predict_proba([item.path for item in test])
         truth = np.array([labels.index(item.label) for item in test])
         accuracies.append(float((probabilities.argmax(axis=1) == truth).mean()))
+        if on_fold is not None:
+            on_fold(len(accuracies), accuracies[-1], seconds[-1])
     return Score(recipe.describe(), accuracies, fit_seconds=seconds, seed_accuracy=[statistics.fmean(accuracies)],
                  epochs=epochs)
