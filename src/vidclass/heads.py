@@ -165,10 +165,12 @@ class TemporalHead(nn.Module):
         if x.shape[1] == 0 or bool((lengths == 0).any()):
             raise ValueError(f"head {self.name!r}: every sequence needs at least one real frame (mask row all False)")
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
-        # Stable sort puts real frames first, in their original order.
-        order = torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)
+        # Real frames first, in their original order: the keys are distinct, so any sort is stable
+        # (and ONNX, which has no stable sort, exports it).
+        steps = torch.arange(x.shape[1], device=x.device)
+        order = torch.argsort((~mask).to(torch.long) * x.shape[1] + steps, dim=1)
         x = torch.gather(x, 1, order.unsqueeze(-1).expand_as(x))
-        mask = torch.arange(x.shape[1], device=x.device) < lengths.unsqueeze(1)
+        mask = steps < lengths.unsqueeze(1)
         return self._forward(self.input_stage(x), mask, lengths)
 
     def _forward(self, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -213,6 +215,18 @@ def _pack(x: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
     return pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
 
 
+def _padded(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The LSTM's outputs at every step (B x T x H), zero beyond each sequence's length. Read from the
+    outputs rather than the final state ``h_n``, which ONNX's exporter cannot take from packed sequences."""
+    out, _ = lstm(_pack(x, lengths))
+    return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+
+
+def _at_last(out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``out[b, lengths[b] - 1]`` for each sequence b: the state at its last real frame."""
+    return out[torch.arange(out.shape[0], device=out.device), lengths - 1]
+
+
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weights = mask.unsqueeze(-1).to(x.dtype)
     return (x * weights).sum(dim=1) / weights.sum(dim=1)
@@ -241,8 +255,7 @@ class LSTMHead(TemporalHead):
         self.classifier = nn.Linear(options.hidden_size, num_classes)
 
     def _forward(self, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(_pack(x, lengths))
-        return self.classifier(self.dropout(h_n[-1]))
+        return self.classifier(self.dropout(_at_last(_padded(self.lstm, x, lengths), lengths)))
 
 
 @dataclass(frozen=True)
@@ -265,8 +278,9 @@ class BiLSTMHead(TemporalHead):
         self.classifier = nn.Linear(2 * options.hidden_size, num_classes)
 
     def _forward(self, x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(_pack(x, lengths))  # h_n: [forward, backward] x B x H
-        return self.classifier(self.dropout(torch.cat([h_n[0], h_n[1]], dim=-1)))
+        out = _padded(self.lstm, x, lengths)  # [forward, backward] states at each step
+        forward, backward = out.chunk(2, dim=-1)
+        return self.classifier(self.dropout(torch.cat([_at_last(forward, lengths), backward[:, 0]], dim=-1)))
 
 
 @dataclass(frozen=True)
