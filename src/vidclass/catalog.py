@@ -88,6 +88,13 @@ class VideoItem:
     label: str
     group: str | None = None
     split: str | None = None  # "train" / "val" / "test" when the dataset brings its own
+    start: float | None = None  # seconds: the item is this time range of the file (vidclass.segments)
+    end: float | None = None
+
+    @property
+    def span(self) -> tuple[float, float] | None:
+        """``(start, end)`` seconds when the item is part of its file, else None (the whole file)."""
+        return (self.start, self.end) if self.start is not None and self.end is not None else None
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,11 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def segmented(self) -> bool:
+        """True when items are time ranges of longer files (a segment CSV: many items per file)."""
+        return any(item.span is not None for item in self.items)
 
     @property
     def is_images(self) -> bool:
@@ -161,8 +173,12 @@ def load_catalog(
     labels: Sequence[str] | None = None,
     ucf_split: int = 1,
     video_root: str | Path | None = None,
+    background: str | None = None,
 ) -> Catalog:
     """Read the labeled videos of ``source`` (a folder, CSV or list file); see the module doc.
+
+    A CSV with ``start`` and ``end`` columns is a segment CSV (:mod:`vidclass.segments`): its
+    items are time ranges, and ``background`` names the class of unlabeled time (None: ignored).
 
     ``columns`` maps ``path``/``label``/``split``/``group`` to CSV column names; ``labels`` fixes
     the class list and its order (a label outside it is an error); ``ucf_split`` picks UCF101's
@@ -191,7 +207,12 @@ def load_catalog(
     if fmt == "ucf101":
         read = _read_ucf101(source, ucf_split, base, labels)
     elif fmt == "csv":
-        read = _read_csvs(source, csvs or _catalog_csvs(source, columns)[0], columns, base, labels)
+        from vidclass import segments  # many labeled time ranges per file
+
+        paths = csvs or _catalog_csvs(source, columns)[0]
+        if len(paths) == 1 and segments.is_segment_csv(paths[0]):
+            return segments.load_segments(paths[0], video_root=base, labels=labels, background=background)
+        read = _read_csvs(source, paths, columns, base, labels)
     elif fmt == "mmaction":
         read = _read_mmaction(source, base, labels)
     elif fmt == "split_folders":
@@ -677,7 +698,7 @@ def _with_group(item: VideoItem, regex: re.Pattern[str]) -> VideoItem:
     if match is None:
         return item
     group = match.group(1) if match.groups() else match.group(0)
-    return VideoItem(item.path, item.label, group, item.split)
+    return dataclasses.replace(item, group=group)
 
 
 # --- readability and warnings ------------------------------------------------------------------

@@ -1,0 +1,141 @@
+"""Synthetic long recordings with known answers: a bobbing head camera, labeled segments, speeds.
+
+- ``bobbing``: a camera looks at a textured wall and bobs up and down, slowly (walking) or
+  fast (running), as the MATLAB seed's head-camera recordings do. Every frame could come from
+  either class; only the speed of the motion tells them apart.
+- ``make_segment_recording``: one recording whose bobbing speed changes per labeled segment
+  (or stands still), with the segment CSV of its ground truth.
+- ``make_speed_dataset``: short clips of a square sliding sideways at a known speed, the
+  numeric target of a regression that only motion reveals.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vidclass.synthetic import write_video
+
+BOB_PERIODS = {"walking": 1.6, "running": 0.5, "still": math.inf}  # seconds per bob
+
+
+def wall(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A textured wall twice the frame's height: coarse blocks with fine noise (uint8 RGB)."""
+    coarse = rng.integers(30, 220, size=(16, 8, 3), dtype=np.uint8)
+    block = (2 * size) // 16 + 1
+    texture = np.kron(coarse, np.ones((block, block, 1), dtype=np.uint8))[: 2 * size, :size].astype(np.int16)
+    texture += rng.integers(-25, 26, size=texture.shape, dtype=np.int16)
+    return np.clip(texture, 0, 255).astype(np.uint8)
+
+
+def bobbing_frames(
+    texture: np.ndarray, periods: Sequence[tuple[float, float]], fps: float, size: int, phase: float = 0.0
+) -> Iterator[np.ndarray]:
+    """Frames of a camera bobbing over ``texture`` for each ``(period seconds, duration seconds)``;
+    the bob carries on smoothly across changes of speed (infinite period: the camera stands still)."""
+    amplitude = size // 3
+    angle = phase
+    for period, seconds in periods:
+        for _ in range(int(round(seconds * fps))):
+            top = int(round(size // 2 + amplitude * math.sin(angle)))
+            yield texture[top : top + size]
+            if math.isfinite(period):
+                angle += 2 * math.pi / (period * fps)
+
+
+def make_recordings(
+    root: str | Path,
+    *,
+    labels: Sequence[str] = ("walking", "running"),
+    per_class: int = 1,
+    seconds: float = 120.0,
+    fps: float = 8.0,
+    size: int = 64,
+    seed: int = 0,
+) -> Path:
+    """``root/<label>/rec_N.mp4``: ``per_class`` recordings of ``seconds`` per class; returns ``root``."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for label in labels:
+        for i in range(per_class):
+            frames = bobbing_frames(wall(rng, size), [(BOB_PERIODS[label], seconds)], fps, size,
+                                    phase=float(rng.uniform(0, 2 * math.pi)))
+            write_video(root / label / f"rec_{i}.mp4", frames, fps)
+    return root
+
+
+def make_segment_recording(
+    path: str | Path,
+    segments: Sequence[tuple[str, float]],
+    *,
+    fps: float = 8.0,
+    size: int = 64,
+    seed: int = 0,
+    csv_path: str | Path | None = None,
+    unlabeled: str = "still",
+) -> Path:
+    """One recording of ``(label, seconds)`` segments (labels of :data:`BOB_PERIODS`) and its segment
+    CSV (``path,start,end,label``; segments labeled ``unlabeled`` are left out of it, as unlabeled time)."""
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    write_video(path, bobbing_frames(wall(rng, size), [(BOB_PERIODS[label], s) for label, s in segments], fps, size),
+                fps)
+    rows, t = [], 0.0
+    for label, seconds in segments:
+        frames = int(round(seconds * fps))
+        if label != unlabeled:
+            rows.append([path.name, f"{t:.3f}", f"{t + frames / fps:.3f}", label])
+        t += frames / fps
+    target = Path(csv_path) if csv_path is not None else path.with_suffix(".csv")
+    with open(target, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "start", "end", "label"])
+        writer.writerows(rows)
+    return target
+
+
+def make_speed_dataset(
+    root: str | Path,
+    *,
+    clips: int = 48,
+    seconds: float = 2.0,
+    fps: float = 10.0,
+    size: int = 64,
+    speeds: tuple[float, float] = (0.0, 1.0),
+    seed: int = 0,
+) -> Path:
+    """``root/clip_NNN.mp4`` of a square sliding sideways at a random speed, and ``root/targets.csv``
+    (``path,target``: the speed in frame widths per second). Background, colour, size and start
+    position are random per clip, so no single frame tells the speed."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    n = int(round(seconds * fps))
+    for i in range(clips):
+        speed = float(rng.uniform(*speeds))
+        background = wall(rng, size)[:size]
+        side = int(rng.integers(size // 4, size // 3))
+        color = rng.integers(200, 256, size=3).astype(np.uint8)
+        row, x0 = int(rng.integers(0, size - side)), float(rng.uniform(0, size))
+
+        def frames(speed=speed, background=background, side=side, color=color, row=row, x0=x0):
+            for k in range(n):
+                frame = background.copy()
+                left = int(round(x0 + speed * size * k / fps)) % size
+                columns = (np.arange(side) + left) % size  # the square wraps around the frame's edge
+                frame[row : row + side][:, columns] = color
+                yield frame
+
+        name = f"clip_{i:03d}.mp4"
+        write_video(root / name, frames(), fps)
+        rows.append([name, f"{speed:.4f}"])
+    with open(root / "targets.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "target"])
+        writer.writerows(rows)
+    return root
