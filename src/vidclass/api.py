@@ -79,6 +79,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     ``freeze_stages`` (-1: the whole backbone), ``backbone_lr`` (default ``0.3 x lr``), ``bn``
     (``frozen`` or ``train`` BatchNorm statistics), ``flip`` (horizontal flips in augmentation),
     ``arch`` (model ``3d`` only: its network, see :mod:`vidclass.clip_models.video3d`).
+    ``clips``: cut long recordings into clips (``random:N:2-4s`` or ``fixed:3s``, see
+    :mod:`vidclass.recordings`); segment datasets are cut into clips with or without it.
     Hardware: ``accelerator``, ``devices``, ``precision``, ``accumulate``, ``loader_workers``.
     """
 
@@ -120,6 +122,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         cache_dir: str | Path | None = None,
         workers: int = 1,
         progress: bool = False,
+        clips: str | None = None,
     ) -> None:
         self.model = model
         self.backbone = backbone
@@ -156,6 +159,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         self.cache_dir = cache_dir
         self.workers = workers
         self.progress = progress
+        self.clips = clips  # "random:N:2-4s" / "fixed:3s": clips of long recordings (vidclass.recordings)
 
     # --- configuration ---------------------------------------------------------------
 
@@ -237,6 +241,10 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         self._check_kind()
         found = catalog_.drop_unreadable(_as_catalog(dataset))  # probe first: splits hold only readable videos
         catalog_.check_trainable(found)
+        if self.clips is not None or found.segmented:  # long recordings / labeled segments: clips, time blocks
+            from vidclass.recording_fit import fit_recordings
+
+            return fit_recordings(self, found, out_dir=out_dir, resume=resume, overwrite=overwrite, on_video=on_video)
         if found.is_images and self.model != "frame":
             raise ConfigError(
                 f"{found.root}: a folder of images trains only the frame model (--model frame); "
