@@ -101,6 +101,12 @@ class DatasetOptions:
     video_root: Optional[Path] = field(
         default=None, metadata={"help": "Folder the paths in a CSV or list file are relative to."}
     )
+    clips: Optional[str] = field(
+        default=None, metadata={"help": "Cut long recordings into clips: random:N:2-4s (N per recording) or fixed:3s."}
+    )
+    background: Optional[str] = field(
+        default=None, metadata={"help": "Segment CSV: the class of unlabeled time (default: unlabeled time is ignored)."}
+    )
 
 
 def _dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -143,7 +149,7 @@ def _read_dataset(root: Path, options: DatasetOptions, *, training: bool = False
     }
     found = catalog.load_catalog(
         root, format=options.format, columns=columns or None, group_regex=options.group_regex,
-        video_root=options.video_root,
+        video_root=options.video_root, background=options.background,
     )
     found = catalog.drop_unreadable(found)
     if report:
@@ -233,6 +239,16 @@ def data(
     if groups not in (None, "auto"):
         raise ConfigError(f"--groups must be auto, got {groups!r}")
     found = _read_dataset(root, dataset_options, report=False)
+    if dataset_options.clips is not None or found.segmented:  # recordings cut into clips
+        from vidclass import recordings
+
+        plan = recordings.ClipPlan.parse(dataset_options.clips) if dataset_options.clips else recordings.default_plan(found)
+        summary = recordings.describe(found, recordings.split_recordings(found, plan, val=val, test=test, seed=seed))
+        if as_json:
+            _print_json(summary.to_dict())
+        else:
+            print("\n".join(recordings.format_summary(summary.to_dict())))
+        return
     videos = not found.is_images
     prints = None
     if videos and (check or groups):
@@ -525,6 +541,8 @@ def train(
         loader_workers=loader_workers, cache_dir=cache, workers=workers, progress=True,
     )
     found = _read_dataset(dataset, dataset_options, training=True)
+    if dataset_options.clips is not None:
+        model.set_params(clips=dataset_options.clips)
     with extraction_progress(len(found.items), description="decoding" if model_kind != "features" else "extracting") as advance:
         model.fit(found, out_dir=out, resume=resume, overwrite=overwrite, on_video=advance)
     training = model.training_
@@ -581,7 +599,18 @@ def evaluate(
     model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
     model.set_params(keypoints=keypoints)  # a pose model reads these instead of estimating
     out = out or model_dir.parent / "evaluation" / dataset.name
-    evaluation = model.evaluate(_read_dataset(dataset, dataset_options, report=False), out_dir=out)
+    found = _read_dataset(dataset, dataset_options, report=False)
+    if found.segmented:  # timelines against the labeled segments
+        from vidclass.segment_eval import evaluate_segments
+
+        scored = evaluate_segments(model, found, out_dir=out)
+        if as_json:
+            _print_json(scored.to_dict())
+        else:
+            print(scored.format())
+            print(f"files: {out}")
+        return
+    evaluation = model.evaluate(found, out_dir=out)
     if as_json:
         _print_json(evaluation.to_dict())
     else:
