@@ -81,7 +81,9 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     ``arch`` (model ``3d`` only: its network, see :mod:`vidclass.clip_models.video3d`).
     ``clips``: cut long recordings into clips (``random:N:2-4s`` or ``fixed:3s``, see
     :mod:`vidclass.recordings`); segment datasets are cut into clips with or without it.
-    Hardware: ``accelerator``, ``devices``, ``precision``, ``accumulate``, ``loader_workers``.
+    Hardware: ``accelerator``, ``devices``, ``precision``, ``accumulate``, ``loader_workers``;
+    ``runtime`` (``auto``, ``torch``, ``onnxruntime``) runs inference on ONNX Runtime on a CPU
+    (:mod:`vidclass.runtime`; ``auto``: there, when it is installed).
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         loader_workers: int = 0,
         cache_dir: str | Path | None = None,
         workers: int = 1,
+        runtime: str = "auto",
         progress: bool = False,
         clips: str | None = None,
     ) -> None:
@@ -158,6 +161,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         self.loader_workers = loader_workers
         self.cache_dir = cache_dir
         self.workers = workers
+        self.runtime = runtime
         self.progress = progress
         self.clips = clips  # "random:N:2-4s" / "fixed:3s": clips of long recordings (vidclass.recordings)
 
@@ -299,7 +303,10 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
         view, config = self._view_spec(), self._train_config()
         encoder = create_backbone(self.backbone, pretrained=self.pretrained, weights=self.weights)
-        grids, failed = self._features(encoder, [item.path for item in found.items], view, on_video)
+        from vidclass.runtime import frame_encoder
+
+        grids, failed = self._features(frame_encoder(encoder, self.runtime), [item.path for item in found.items], view,
+                                       on_video)
         parts = {
             name: [Example(grids[item.path], labels.index(item.label)) for item in items if item.path in grids]
             for name, items in splits.parts().items()
@@ -442,25 +449,31 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
         self._check_fitted()
         if self.kind_ == FEATURES:
-            return features_stream(self.encoder_, self.head_, self.view_, self.clip_seconds_, list(self.labels_),
-                                   temperature=self.temperature_)
-        return clip_stream(self.model_, self.clip_seconds_, list(self.labels_), temperature=self.temperature_)
+            return features_stream(self._run("encoder"), self._run("head"), self.view_, self.clip_seconds_,
+                                   list(self.labels_), temperature=self.temperature_)
+        return clip_stream(self._run("model"), self.clip_seconds_, list(self.labels_), temperature=self.temperature_)
+
+    def _run(self, part: str):
+        """What runs ``encoder_``, ``head_`` or ``model_`` under ``runtime``: the module or its ONNX Runtime graph."""
+        from vidclass.runtime import runtime_part
+
+        return runtime_part(self, part)  # type: ignore[arg-type]
 
     def _inputs(self, paths: Sequence[Path]) -> tuple[dict[Path, Any], dict[str, str]]:
         """What the model reads per video (feature grids or frame-cache entries), preparing what is missing."""
         if self.kind_ == FEATURES:
-            return self._features(self.encoder_, paths, self.view_)
+            return self._features(self._run("encoder"), paths, self.view_)
         return self._frames(paths)
 
     def _probabilities(self, inputs: Sequence[Any]) -> np.ndarray:
         """(N, C) probabilities, averaged over every evaluation view of each video, before temperature scaling."""
         if self.kind_ == FEATURES:
-            return predict_proba(self.head_, list(inputs), self.view_)
+            return predict_proba(self._run("head"), list(inputs), self.view_)
         from torch.utils.data import DataLoader
 
         from vidclass.pixels import ClipDataset
 
-        model = self.model_.eval()
+        model = self._run("model").eval()
         device = model.scale.device
         total = np.zeros((len(inputs), len(self.labels_)))
         for view in range(self.view_.test_views):
@@ -584,8 +597,13 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return save_bundle(self.to_bundle(), directory)
 
     @classmethod
-    def load(cls, directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1) -> VideoClassifier:
-        """A fitted classifier from a bundle directory; never unpickles."""
+    def load(cls, directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1,
+             runtime: str = "auto") -> VideoClassifier:
+        """A fitted classifier from a bundle directory; never unpickles. ``runtime``: see the class; an
+        exported bundle (``vidclass export``) runs its own ONNX graphs under ONNX Runtime."""
+        from vidclass.runtime import check_runtime
+
+        check_runtime(runtime)
         bundle = load_bundle(directory)
         if isinstance(bundle, ClipBundle):
             spec = bundle.model.spec
@@ -595,6 +613,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             model = cls(backbone=bundle.encoder.spec.name, head=bundle.head.name, frames=bundle.view.frames,
                         grid=bundle.view.grid, inputs=bundle.view.inputs, cache_dir=cache_dir, workers=workers)
         model._set_fitted(bundle)
+        model.set_params(runtime=runtime)
+        model.bundle_dir_ = Path(directory)
         return model
 
     def _set_fitted(self, bundle: AnyBundle) -> None:

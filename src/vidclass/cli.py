@@ -390,6 +390,13 @@ KeypointsOpt = Annotated[
 ]
 
 
+RuntimeOpt = Annotated[
+    str,
+    typer.Option(help="Inference engine: auto (ONNX Runtime on a CPU when installed, the exported graphs of a model "
+                 "`vidclass export` wrote), onnxruntime or torch."),
+]
+
+
 def _pretrained(value: str) -> bool:
     from vidclass.errors import ConfigError
 
@@ -412,6 +419,7 @@ def extract(
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
     inputs: InputsOpt = "appearance+motion",
     pose_people: PosePeopleOpt = 3,
+    runtime: RuntimeOpt = "auto",
 ) -> None:
     """Compute and cache frame features of every video; a rerun computes only what is missing."""
     from vidclass.backbones import create_backbone
@@ -422,7 +430,9 @@ def extract(
 
     view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs, people=pose_people)
     found = _read_dataset(dataset, dataset_options)
-    encoder = create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights)
+    from vidclass.runtime import frame_encoder
+
+    encoder = frame_encoder(create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights), runtime)
     store = FeatureCache(cache)
     paths = [item.path for item in found.items]
     pose = None
@@ -627,13 +637,14 @@ def predict(
     cache: CacheOpt = None,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
     keypoints: KeypointsOpt = None,
+    runtime: RuntimeOpt = "auto",
 ) -> None:
     """Label whole videos: class probabilities sorted high to low. Bad files get their own error line."""
     from vidclass.api import VideoClassifier
     from vidclass.predict import ranked
 
     _check_top_k(top_k)
-    model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
+    model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers, runtime=runtime)
     model.set_params(keypoints=keypoints)  # a pose model reads these instead of estimating
     probabilities, failed = model.predict_many(videos)
     readable = iter(probabilities)
@@ -679,6 +690,7 @@ def timeline(
     draw_pose: Annotated[
         bool, typer.Option("--draw-pose", help="Draw the skeletons of the frames the model samples (needs the pose extra).")
     ] = False,
+    runtime: RuntimeOpt = "auto",
 ) -> None:
     """Label a long video (or a live source) window by window, with optional smoothing and annotated output."""
     from vidclass.api import VideoClassifier
@@ -699,7 +711,7 @@ def timeline(
         stride=parse_seconds(stride, "--stride") if stride else None,
         smooth=smooth,
     )
-    model = VideoClassifier.load(model_dir)
+    model = VideoClassifier.load(model_dir, runtime=runtime)
     with stop_on_signals() as interrupted:  # Ctrl-C / SIGTERM: finish the batch, then write every output
         started = time.perf_counter()
         with _annotation(model, source, out, gif, gif_range, top_k, draw_pose) as annotate, _csv_log(csv, model) as log:
@@ -807,6 +819,36 @@ def _annotation(
 
 
 @app.command()
+def export(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="A model folder written by `vidclass train`.")],
+    graph_format: Annotated[str, typer.Option("--format", help="Graph format: onnx.")] = "onnx",
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
+    quantize: Annotated[Optional[str], typer.Option(help="int8: static int8 quantisation of the per-frame graph.")] = None,
+    calibration: Annotated[
+        Optional[list[Path]], typer.Option(help="--quantize int8: a video to calibrate on (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON on stdout.")] = False,
+) -> None:
+    """Write MODEL as ONNX graphs into MODEL/onnx/ (per-frame + per-window, checked against PyTorch);
+    predict, timeline and serve then run them on ONNX Runtime on a CPU."""
+    from vidclass.errors import ConfigError
+
+    if graph_format != "onnx":
+        raise ConfigError(f"--format must be onnx, got {graph_format!r}")
+    try:
+        from vidclass.export import export_bundle
+    except ImportError as error:
+        raise VidclassError(f"vidclass export needs its extra ({error.name} is missing): pip install 'vidclass[onnx]'") from None
+    result = export_bundle(model_dir, opset=opset, quantize=quantize, calibration=calibration)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    print(f"{result.directory}: {', '.join(sorted(result.graphs))} graphs (opset {result.opset}"
+          f"{', ' + result.quantize if result.quantize else ''}); ONNX Runtime vs PyTorch: probabilities within "
+          f"{result.parity['probabilities']:.1e}, features within {result.parity['features']:.1e}")
+
+
+@app.command()
 def serve(
     model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="A model folder written by `vidclass train`.")],
     host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 serves other machines too.")] = "127.0.0.1",
@@ -822,6 +864,7 @@ def serve(
     max_upload_mb: Annotated[float, typer.Option(help="Largest upload accepted, in megabytes.")] = 200.0,
     max_duration: Annotated[str, typer.Option(help="Longest video accepted, e.g. 10m or 90s.")] = "10m",
     job_ttl: Annotated[str, typer.Option(help="How long finished timeline jobs and their videos are kept.")] = "60m",
+    runtime: RuntimeOpt = "auto",
 ) -> None:
     """Serve MODEL over HTTP: /v1/predict, /v1/timeline, /v1/model, the page at / and the docs at /docs."""
     from vidclass.predict import parse_seconds
@@ -834,7 +877,7 @@ def serve(
     settings = ServeSettings(
         host=host, port=port, workers=workers, queue=queue, allow_dirs=tuple(allow_dir or ()), api_key=api_key,
         max_upload_mb=max_upload_mb, max_duration_s=parse_seconds(max_duration, "--max-duration"),
-        job_ttl_s=parse_seconds(job_ttl, "--job-ttl"),
+        job_ttl_s=parse_seconds(job_ttl, "--job-ttl"), runtime=runtime,
     )
     click.echo(f"vidclass: serving {model_dir} at http://{host}:{port}/ (API docs at /docs)", err=True)
     if settings.api_key is None and host not in ("127.0.0.1", "localhost", "::1"):

@@ -46,7 +46,7 @@ class Service:
     def __init__(self, model_dir: Path, settings: ServeSettings) -> None:
         self.model_dir = Path(model_dir)
         self.settings = settings
-        self.model = VideoClassifier.load(self.model_dir, workers=0)  # decode in the worker thread
+        self.model = VideoClassifier.load(self.model_dir, workers=0, runtime=settings.runtime)  # decode in the worker thread
         kind = read_config(self.model_dir).get("model", {"kind": "features"})
         self.kind = str(kind.get("kind", "features") if isinstance(kind, dict) else kind)
         self.jobs = JobStore(settings.job_ttl_s)

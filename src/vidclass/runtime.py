@@ -1,0 +1,296 @@
+"""ONNX Runtime in place of PyTorch for inference on a CPU: the engine choice and its stand-ins.
+
+``runtime`` is ``torch``, ``onnxruntime`` or ``auto``: ONNX Runtime where the work runs on a
+CPU and ``onnxruntime`` is installed (``pip install 'vidclass[onnx]'``), PyTorch elsewhere.
+The stand-ins below take and return what the PyTorch modules do (torch tensors), so feature
+extraction, ``predict`` and the streaming protocol run either engine unchanged:
+
+* :class:`OrtFrameEncoder` for a :class:`~vidclass.backbones.FrameEncoder` (the slow stage of
+  every frozen-feature model), run on ``chunk`` frames at a time: on a CPU this network is
+  fastest one frame per call, in PyTorch and in ONNX Runtime alike (benchmarks/runtime.py);
+* :class:`OrtHead` for a temporal head and :class:`OrtClipModel` for a clip model, from the
+  graphs ``vidclass export`` writes into a bundle (:mod:`vidclass.export`).
+
+A frame encoder without an exported bundle is exported once per weights and kept in
+``<cache>/onnx`` (:func:`encoder_graph`), after a parity check against PyTorch.
+
+Cached features do not record the engine: ONNX Runtime's fp32 features differ from PyTorch's
+by about 1e-5 (relative 1e-6), the size of the differences PyTorch itself shows across thread
+counts and CPU instruction sets, which no cache key names either; the features mean the same
+thing and a cache filled by either engine serves both. An int8 graph computes different
+features, so it has a weights id of its own (``...+onnx-int8:<hash>``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import platformdirs
+import torch
+
+from vidclass.backbones import BackboneSpec, FrameEncoder
+from vidclass.errors import ConfigError, VidclassError
+
+Runtime = Literal["auto", "torch", "onnxruntime"]
+RUNTIMES = ("auto", "torch", "onnxruntime")
+DEFAULT_CHUNK = 1  # frames per ONNX Runtime call (benchmarks/runtime.py: batch 1 is fastest on CPUs)
+PARITY_TOLERANCE = 1e-3  # largest |ORT - torch| feature difference, relative to the largest |feature|
+OPSET = 17
+_INSTALL = "pip install 'vidclass[onnx]'"
+
+
+def check_runtime(runtime: str) -> str:
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    return runtime
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def use_onnxruntime(runtime: str, *, on_gpu: bool | None = None) -> bool:
+    """Whether ``runtime`` means ONNX Runtime here: ``auto`` picks it on a CPU when it is installed."""
+    check_runtime(runtime)
+    if runtime == "onnxruntime":
+        if not onnxruntime_available():
+            raise VidclassError(f"--runtime onnxruntime needs onnxruntime: {_INSTALL}")
+        return True
+    if runtime == "torch":
+        return False
+    on_gpu = torch.cuda.is_available() if on_gpu is None else on_gpu
+    return not on_gpu and onnxruntime_available()
+
+
+def session(path: str | Path, *, threads: int | None = None):
+    """An ONNX Runtime CPU session on ``threads`` threads (default: PyTorch's count, which follows
+    ``OMP_NUM_THREADS``), with all graph optimisations."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own untyped errors for unreadable graphs
+        raise VidclassError(f"{path}: ONNX Runtime cannot load this graph ({error})") from None
+
+
+class _Graph:
+    """One ONNX Runtime session called with numpy arrays by input name."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.session = session(path, threads=threads)
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, *arrays: np.ndarray) -> np.ndarray:
+        return self.session.run(None, dict(zip(self.inputs, arrays)))[0]
+
+
+class OrtFrameEncoder:
+    """A frame encoder graph standing in for :class:`FrameEncoder`: uint8 (N, H, W, 3) -> (N, D)."""
+
+    def __init__(self, path: str | Path, spec: BackboneSpec, weights_id: str, *, chunk: int = DEFAULT_CHUNK,
+                 threads: int | None = None) -> None:
+        if chunk < 1:
+            raise ConfigError(f"chunk must be >= 1 frame, got {chunk}")
+        self.graph = _Graph(path, threads=threads)
+        self.spec = spec
+        self.weights_id = weights_id
+        self.chunk = chunk
+
+    def eval(self) -> OrtFrameEncoder:
+        return self
+
+    def encode(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.ascontiguousarray(frames, dtype=np.uint8)
+        parts = [self.graph(frames[i : i + self.chunk]) for i in range(0, len(frames), self.chunk)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.spec.dim), np.float32)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.encode(frames.numpy()))
+
+
+class OrtHead:
+    """A temporal head graph standing in for :class:`~vidclass.heads.TemporalHead`: (x, mask) -> logits."""
+
+    def __init__(self, path: str | Path, name: str, num_classes: int, *, threads: int | None = None) -> None:
+        self.graph = _Graph(path, threads=threads)
+        self.name, self.num_classes = name, num_classes
+
+    def eval(self) -> OrtHead:
+        return self
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.graph(x.numpy().astype(np.float32), mask.numpy().astype(bool)))
+
+
+class OrtClipModel:
+    """A clip model's two graphs standing in for :class:`~vidclass.clip_models.ClipModel`:
+    ``encode_frames`` (uint8 (N, C, H, W) -> encoded) and ``classify_encoded`` ((B, T, ...) -> logits)."""
+
+    def __init__(self, frames: str | Path, windows: str | Path, model: Any, *, threads: int | None = None) -> None:
+        self.frames_graph = _Graph(frames, threads=threads)
+        self.windows_graph = _Graph(windows, threads=threads)
+        for name in ("spec", "name", "num_classes", "stream_unit", "interpolation", "weights_id"):
+            setattr(self, name, getattr(model, name))
+        self.scale = torch.zeros(1)  # callers read .scale.device: the CPU
+
+    def eval(self) -> OrtClipModel:
+        return self
+
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.frames_graph(np.ascontiguousarray(frames.numpy(), dtype=np.uint8)))
+
+    def classify_encoded(self, encoded: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.windows_graph(np.ascontiguousarray(encoded.numpy())))
+
+    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
+        b, t = clips.shape[:2]
+        encoded = self.encode_frames(clips.flatten(0, 1))
+        return self.classify_encoded(encoded.unflatten(0, (b, t)))
+
+
+# --- frame encoders exported on demand ---------------------------------------------------------
+
+
+def graph_cache_dir() -> Path:
+    """Where exported frame encoders are kept (``VIDCLASS_CACHE`` moves it with the feature cache)."""
+    return Path(os.environ.get("VIDCLASS_CACHE") or platformdirs.user_cache_dir("vidclass")) / "onnx"
+
+
+def export_encoder(encoder: FrameEncoder, path: Path, *, opset: int = OPSET, check: bool = True) -> float:
+    """Write ``encoder`` (uint8 NHWC frames -> features, normalisation included) as an ONNX graph
+    with a dynamic frame count, atomically; returns the relative parity error against PyTorch
+    (0.0 unchecked, for a caller that checks the whole model).
+
+    The TorchScript-based exporter (``dynamo=False``) is used for every graph vidclass writes: the
+    heads' data-dependent checks and packed sequences stop ``torch.export``, and one exporter for
+    all keeps the graphs alike."""
+    crop = encoder.spec.preprocess.crop
+    probe = probe_frames(2, crop)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch_export(encoder.eval(), (torch.from_numpy(probe),), tmp, ["frames"], ["features"],
+                     {"frames": {0: "frames"}, "features": {0: "frames"}}, opset=opset)
+        error = encoder_parity(encoder, tmp, probe_frames(3, crop, seed=1)) if check else 0.0
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return error
+
+
+def torch_export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
+                 dynamic: dict[str, dict[int, str]], *, opset: int) -> None:
+    """``torch.onnx.export`` of ``module`` in eval mode with the TorchScript-based exporter, its tracing
+    warnings silenced. The exporter restores the mode the top module had, recursively, so it is set first."""
+    module.eval()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(module, args, str(path), dynamo=False, opset_version=opset, input_names=inputs,
+                              output_names=outputs, dynamic_axes=dynamic, do_constant_folding=True)
+        except Exception as error:  # the exporter raises many types; each means "this graph cannot be written"
+            raise VidclassError(f"{path.name}: ONNX export failed ({type(error).__name__}: "
+                                f"{str(error).splitlines()[0][:300]})") from None
+
+
+def probe_frames(count: int, size: int, *, seed: int = 0) -> np.ndarray:
+    """Smooth random uint8 images (count, size, size, 3): like photographs, unlike uniform noise."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (count, 8, 8, 3)).astype(np.float32)
+    coarse = torch.nn.functional.interpolate(torch.from_numpy(small).permute(0, 3, 1, 2), size=(size, size),
+                                             mode="bilinear", align_corners=False)
+    noise = rng.normal(0, 8, (count, 3, size, size)).astype(np.float32)
+    return np.ascontiguousarray((coarse.numpy() + noise).clip(0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+
+
+def encoder_parity(encoder: FrameEncoder, path: Path, frames: np.ndarray) -> float:
+    """max |ORT - torch| / max |torch| over the features of ``frames``."""
+    with torch.inference_mode():
+        reference = encoder(torch.from_numpy(frames)).float().numpy()
+    got = _Graph(path)(frames)
+    return float(np.abs(got - reference).max() / max(np.abs(reference).max(), 1e-12))
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """A hash of a module's parameters and buffers (names, shapes, dtypes, values)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        array = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(array.shape)}:{array.dtype}".encode())
+        digest.update(array.numpy().tobytes() if array.dtype != torch.bfloat16 else array.float().numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def encoder_graph(encoder: FrameEncoder, *, root: Path | None = None, opset: int = OPSET) -> Path:
+    """The ONNX graph of ``encoder``, exported once per weights, preprocessing and opset and kept in
+    ``root`` (default :func:`graph_cache_dir`); an export that fails its parity check is refused."""
+    key = hashlib.sha256(json.dumps({"weights": weights_digest(encoder), "preprocess": asdict(encoder.spec.preprocess),
+                                     "name": encoder.spec.name, "opset": opset, "torch": torch.__version__},
+                                    sort_keys=True).encode()).hexdigest()[:32]
+    root = root or graph_cache_dir()
+    path = root / f"{encoder.spec.name.replace(':', '_').replace('/', '_')}-{key}.onnx"
+    if not path.is_file():
+        error = export_encoder(encoder, path, opset=opset)
+        if error > PARITY_TOLERANCE:
+            path.unlink(missing_ok=True)
+            raise VidclassError(f"{encoder.spec.name}: the ONNX graph differs from PyTorch by {error:.1e} "
+                                f"(relative; allowed {PARITY_TOLERANCE:.0e}); use --runtime torch")
+    return path
+
+
+def frame_encoder(encoder: FrameEncoder, runtime: str, *, graph: Path | None = None,
+                  weights_id: str | None = None, chunk: int = DEFAULT_CHUNK) -> FrameEncoder | OrtFrameEncoder:
+    """``encoder`` itself, or under ONNX Runtime its graph (``graph``, else exported on demand).
+
+    ``auto`` falls back to PyTorch, with a warning, when this backbone cannot be exported."""
+    if not use_onnxruntime(runtime, on_gpu=encoder.scale.device.type != "cpu"):
+        return encoder
+    try:
+        path = graph or encoder_graph(encoder)
+    except VidclassError as error:
+        if runtime == "onnxruntime":
+            raise
+        warnings.warn(f"{error}; running PyTorch instead", stacklevel=2)
+        return encoder
+    return OrtFrameEncoder(path, encoder.spec, weights_id or encoder.weights_id, chunk=chunk)
+
+
+def runtime_part(model: Any, part: Literal["encoder", "head", "model"]) -> Any:
+    """What runs ``part`` of a fitted :class:`~vidclass.api.VideoClassifier` under its ``runtime``.
+
+    Under ONNX Runtime: the graphs of an exported bundle (``vidclass export``) for every part; without
+    them, the frame encoder exported on demand (:func:`encoder_graph`) and PyTorch for the rest (a
+    head or a clip model is exported with its bundle only). Otherwise the PyTorch module itself."""
+    torch_part = getattr(model, f"{part}_")
+    runtime = getattr(model, "runtime", "torch")
+    device = torch_part.scale.device if hasattr(torch_part, "scale") else torch.device("cpu")
+    if not use_onnxruntime(runtime, on_gpu=device.type != "cpu"):
+        return torch_part
+    cached = model.__dict__.setdefault("_runtime_parts", {})
+    if part not in cached:
+        from vidclass.export import exported, ort_parts
+
+        folder = exported(model.bundle_dir_) if getattr(model, "bundle_dir_", None) is not None else None
+        if folder is not None:
+            cached.update(ort_parts(model.to_bundle(), folder))
+        elif part == "encoder":
+            cached[part] = frame_encoder(torch_part, runtime)
+        if part not in cached:
+            cached[part] = torch_part
+    return cached[part]

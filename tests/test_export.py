@@ -1,0 +1,165 @@
+"""ONNX export and ONNX Runtime inference: parity with PyTorch on real clips for every model kind
+that exports, refusals that say why, and feature caches shared by both engines."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from vidclass.api import VideoClassifier  # noqa: E402
+from vidclass.backbones import create_backbone  # noqa: E402
+from vidclass.bundle import Bundle, ClipBundle, save_bundle  # noqa: E402
+from vidclass.cli import app  # noqa: E402
+from vidclass.clip_models import ClipSpec, create_clip_model  # noqa: E402
+from vidclass.errors import BundleError  # noqa: E402
+from vidclass.export import exported, export_bundle  # noqa: E402
+from vidclass.features import FeatureCache, FeatureSpec, extract_features, fingerprint  # noqa: E402
+from vidclass.heads import create_head  # noqa: E402
+from vidclass.predict import TimelineSettings, run_timeline  # noqa: E402
+from vidclass.runtime import OrtFrameEncoder, OrtHead, frame_encoder, torch_export  # noqa: E402
+from vidclass.views import ViewSpec  # noqa: E402
+
+TOLERANCE = 1e-4  # fp32 probabilities, ONNX Runtime against PyTorch
+LABELS = ["a", "b", "c"]
+
+
+def _clips(shared_data):
+    return [shared_data / "clips" / name for name in ("test.mp4", "short32.mp4")]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return create_backbone()  # the default, offline ImageNet weights
+
+
+def _features_bundle(tmp_path, encoder, head: str, inputs: str = "appearance+motion"):
+    torch.manual_seed(0)
+    view = ViewSpec(frames=4, grid=8, inputs=inputs)
+    head_module = create_head(head, in_dim=view.input_dim(encoder.spec.dim), num_classes=len(LABELS))
+    bundle = Bundle(encoder=encoder, head=head_module, view=view, labels=LABELS, clip_seconds=2.0)
+    return save_bundle(bundle, tmp_path / f"features-{head}-{inputs}")
+
+
+@pytest.mark.parametrize("name", ["lstm", "bilstm", "gru", "attention", "mean"])
+def test_head_graphs_match_pytorch_with_any_batch_length_and_mask(tmp_path, name):
+    torch.manual_seed(0)
+    head = create_head(name, in_dim=24, num_classes=3).eval()
+    x, mask = torch.randn(2, 6, 24), torch.ones(2, 6, dtype=torch.bool)
+    torch_export(head, (x, mask), tmp_path / "head.onnx", ["x", "mask"], ["logits"],
+                 {"x": {0: "b", 1: "t"}, "mask": {0: "b", 1: "t"}, "logits": {0: "b"}}, opset=17)
+    graph = OrtHead(tmp_path / "head.onnx", name, 3)
+    for batch, steps in ((1, 4), (3, 11)):
+        x, mask = torch.randn(batch, steps, 24), torch.ones(batch, steps, dtype=torch.bool)
+        mask[0, steps // 2 :] = False
+        mask[-1, ::3] = False
+        with torch.inference_mode():
+            expected = head(x, mask)
+        np.testing.assert_allclose(graph(x, mask).numpy(), expected.numpy(), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def exported_features(tmp_path_factory, encoder):
+    """A frozen-feature bundle (default encoder, attention head) exported by ``vidclass export --json``."""
+    model_dir = _features_bundle(tmp_path_factory.mktemp("export"), encoder, "attention")
+    done = CliRunner().invoke(app, ["export", str(model_dir), "--json"])
+    assert done.exit_code == 0, done.output
+    return model_dir, json.loads(done.stdout[done.stdout.index("{"):])
+
+
+def test_features_bundle_exports_and_onnxruntime_matches_pytorch_on_real_clips(tmp_path, shared_data,
+                                                                               exported_features):
+    model_dir, written = exported_features
+    assert exported(model_dir) == model_dir / "onnx"
+    assert sorted(written["graphs"]) == ["frames", "windows"] and written["parity"]["probabilities"] < TOLERANCE
+    manifest = json.loads((model_dir / "onnx" / "export.json").read_text())
+    assert manifest["kind"] == "features" and manifest["opset"] == 17
+    clips = _clips(shared_data)
+    torch_model = VideoClassifier.load(model_dir, cache_dir=tmp_path / "cache-torch", workers=0, runtime="torch")
+    ort_model = VideoClassifier.load(model_dir, cache_dir=tmp_path / "cache-ort", workers=0)  # auto: the export
+    assert isinstance(ort_model._run("encoder"), OrtFrameEncoder) and isinstance(ort_model._run("head"), OrtHead)
+    expected = torch_model.predict_proba(clips)
+    got = ort_model.predict_proba(clips)
+    assert np.abs(got - expected).max() < TOLERANCE
+    assert not np.allclose(expected[0], expected[1], atol=1e-3)  # the clips differ: the comparison means something
+    # timelines: the streaming protocol runs both graphs
+    clip = str(shared_data / "clips" / "test.avi")
+    reference = run_timeline(torch_model, clip, TimelineSettings(stride=1.0))
+    timeline = run_timeline(ort_model, clip, TimelineSettings(stride=1.0))
+    assert len(timeline.starts) == len(reference.starts) > 1
+    assert np.abs(np.asarray(timeline.raw) - np.asarray(reference.raw)).max() < TOLERANCE
+
+
+def test_features_cached_by_either_engine_serve_both(tmp_path, shared_data, encoder, exported_features):
+    """The cache key leaves the engine out: ORT's features are PyTorch's within ~1e-5."""
+    clip = _clips(shared_data)[1]
+    ort_encoder = VideoClassifier.load(exported_features[0])._run("encoder")
+    cache = FeatureCache(tmp_path / "cache")
+    assert extract_features([clip], ort_encoder, 8, cache=cache, workers=0).computed == 1
+    again = extract_features([clip], encoder, 8, cache=cache, workers=0)
+    assert again.cached == 1 and again.computed == 0
+    cached = cache.load(FeatureSpec.for_encoder(encoder, 8), fingerprint(clip))
+    assert extract_features([clip], encoder, 8, cache=FeatureCache(tmp_path / "torch"), workers=0).computed == 1
+    expected = FeatureCache(tmp_path / "torch").load(FeatureSpec.for_encoder(encoder, 8), fingerprint(clip))
+    scale = np.abs(expected.features).max()
+    assert np.abs(cached.features - expected.features).max() / scale < 1e-5
+
+
+def test_a_backbone_is_exported_once_on_demand(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDCLASS_CACHE", str(tmp_path))
+    small = create_backbone("mobilenet_v3_small", pretrained=False)
+    first = frame_encoder(small, "onnxruntime")
+    assert isinstance(first, OrtFrameEncoder) and first.weights_id == small.weights_id
+    graphs = list((tmp_path / "onnx").glob("*.onnx"))
+    assert len(graphs) == 1
+    stamp = graphs[0].stat().st_mtime_ns
+    assert frame_encoder(small, "onnxruntime").graph.path == graphs[0] and graphs[0].stat().st_mtime_ns == stamp
+    assert frame_encoder(small, "torch") is small
+    frames = torch.randint(0, 256, (3, 224, 224, 3), dtype=torch.uint8)
+    with torch.inference_mode():
+        expected = small(frames).numpy()
+    assert np.abs(first(frames).numpy() - expected).max() < 1e-4 * max(np.abs(expected).max(), 1.0)
+
+
+def test_transformer_head_and_pose_inputs_are_refused_with_the_reason(tmp_path, encoder):
+    with pytest.raises(BundleError, match="transformer.*MultiheadAttention"):
+        export_bundle(_features_bundle(tmp_path, encoder, "transformer"))
+    with pytest.raises(BundleError, match="pose"):
+        export_bundle(_features_bundle(tmp_path, encoder, "mean", inputs="appearance+pose"))
+
+
+CLIP_KINDS = [("frame", {}), ("lrcn", {}), ("early_fusion", {}), ("3d", {}), ("3d", {"arch": "c3d_small"}),
+              ("convlstm", {})]
+
+
+@pytest.mark.slow
+def test_clip_models_export_and_match_pytorch_on_real_clips(tmp_path, shared_data):
+    clips = _clips(shared_data)
+    for kind, options in CLIP_KINDS:
+        torch.manual_seed(0)
+        spec = ClipSpec(backbone="mobilenet_v3_small", frames=4, size=64)
+        model = create_clip_model(kind, spec, len(LABELS), pretrained=False, **options).eval()
+        model_dir = save_bundle(ClipBundle(model=model, labels=LABELS, clip_seconds=2.0),
+                                tmp_path / f"{kind}-{options.get('arch', 'default')}")
+        result = export_bundle(model_dir)
+        assert result.parity["probabilities"] < TOLERANCE, kind
+        cache = tmp_path / "cache"
+        expected = VideoClassifier.load(model_dir, cache_dir=cache, workers=0, runtime="torch").predict_proba(clips)
+        got = VideoClassifier.load(model_dir, cache_dir=cache, workers=0, runtime="onnxruntime").predict_proba(clips)
+        assert np.abs(got - expected).max() < TOLERANCE, kind
+
+
+def test_export_refuses_other_formats_and_int8_without_calibration(tmp_path, encoder):
+    model_dir = _features_bundle(tmp_path, encoder, "mean")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["export", str(model_dir), "--format", "tflite"])
+    assert refused.exit_code == 1 and "--format must be onnx" in refused.output
+    refused = runner.invoke(app, ["export", str(model_dir), "--quantize", "int8"])
+    assert refused.exit_code == 1 and "calibration" in refused.output
+    assert exported(model_dir) is None
