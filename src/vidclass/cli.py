@@ -469,9 +469,17 @@ def extract(
 @app.command()
 @_dataset_options
 def train(
+    ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(help="Dataset folder, CSV or list file.")],
     dataset_options: DatasetOptions,
     out: Annotated[Path, typer.Option("--out", help="Run folder: config, metrics, curves, model/, evaluation/.")],
+    recipe: Annotated[
+        Optional[str], typer.Option(help="Start from a named recipe (see `vidclass recipes`); options given here win. "
+                                    "best: the winner of --compare DIR.")
+    ] = None,
+    compare_dir: Annotated[
+        Optional[Path], typer.Option("--compare", help="With --recipe best: the folder of a `vidclass compare` run.")
+    ] = None,
     model_kind: Annotated[
         str, typer.Option("--model", help="features (frozen CNN + temporal head), frame, lrcn, early_fusion, 3d or "
                           "convlstm: see `vidclass models`.")
@@ -540,7 +548,7 @@ def train(
     from vidclass.metrics import format_evaluation
     from vidclass.progress import extraction_progress
 
-    model = VideoClassifier(
+    params: dict[str, Any] = dict(
         model=model_kind, backbone=backbone, head=head, frames=frames, inputs=inputs,
         head_options=_head_options(head_option or []), arch=arch, pretrained=_pretrained(pretrained), weights=weights,
         pose_people=pose_people, keypoints=keypoints,
@@ -550,6 +558,16 @@ def train(
         devices=int(devices) if devices.isdigit() else devices, precision=precision, accumulate=accumulate,
         loader_workers=loader_workers, cache_dir=cache, workers=workers, progress=True,
     )
+    if recipe is not None:
+        chosen = _recipe_for_training(recipe, compare_dir)
+        given = {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        given = {"model" if name == "model_kind" else name for name in given}
+        params.update({name: value for name, value in chosen.classifier_params().items() if name not in given})
+        model_kind, head = params["model"], params["head"]
+        click.echo(f"vidclass: recipe {chosen.name}: {chosen.settings()}", err=True)
+    elif compare_dir is not None:
+        raise VidclassError("--compare DIR goes with --recipe best")
+    model = VideoClassifier(**params)
     found = _read_dataset(dataset, dataset_options, training=True)
     if dataset_options.clips is not None:
         model.set_params(clips=dataset_options.clips)
@@ -566,6 +584,20 @@ def train(
     if model.evaluation_ is not None:
         console.print(format_evaluation(model.evaluation_), markup=False, highlight=False)
     console.print(f"model: {out / 'model'}\nrun folder: {out}")
+
+
+def _recipe_for_training(name: str, compare_dir: Path | None):
+    """The recipe ``--recipe NAME`` names, or with ``best`` the winner of the comparison in ``--compare DIR``."""
+    from vidclass.compare import best_recipe
+    from vidclass.recipes import get_recipe
+
+    if name != "best":
+        if compare_dir is not None:
+            raise VidclassError("--compare DIR goes with --recipe best")
+        return get_recipe(name)
+    if compare_dir is None:
+        raise VidclassError("--recipe best needs --compare DIR (a folder written by `vidclass compare`)")
+    return best_recipe(compare_dir)
 
 
 def _report_no_people(paths: list[str]) -> None:
@@ -846,6 +878,61 @@ def export(
     print(f"{result.directory}: {', '.join(sorted(result.graphs))} graphs (opset {result.opset}"
           f"{', ' + result.quantize if result.quantize else ''}); ONNX Runtime vs PyTorch: probabilities within "
           f"{result.parity['probabilities']:.1e}, features within {result.parity['features']:.1e}")
+
+
+@app.command()
+def recipes(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")] = False,
+) -> None:
+    """List the recipes `vidclass compare` scores and `vidclass train --recipe` trains."""
+    from vidclass.recipes import get_recipe, list_recipes
+
+    listed = [get_recipe(name) for name in list_recipes()]
+    if as_json:
+        _print_json([{"name": r.name, "family": r.family, "description": r.description, "params": dict(r.params),
+                      "members": list(r.members), "weights": r.weights, "fast": r.fast,
+                      "cost_s_per_fold_per_100_clips": r.cost} for r in listed])
+        return
+    _print_table("recipes (vidclass compare --recipes NAMES|all|fast, vidclass train --recipe NAME)",
+                 ["name", "family", "fast", "weights", "settings", "description"],
+                 [[r.name, r.family, "yes" if r.fast else "no", r.weights, r.settings(), r.description] for r in listed])
+
+
+@app.command()
+@_dataset_options
+def compare(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder, CSV or list file.")],
+    dataset_options: DatasetOptions,
+    out: Annotated[Path, typer.Option("--out", help="Folder for results (resumable: rerun to finish or add recipes).")],
+    recipes: Annotated[str, typer.Option(help="all, fast (frozen features only) or comma-separated recipe names.")] = "fast",
+    folds: Annotated[int, typer.Option(help="Outer folds (StratifiedGroupKFold over the groups).")] = 5,
+    budget: Annotated[
+        Optional[str], typer.Option(help="Time for this run, e.g. 30m or 2h: recipes whose estimate does not fit are skipped.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the folds and of every recipe's training.")] = 0,
+    val: Annotated[float, typer.Option(help="Fraction of each fold's training part used for early stopping.")] = 0.2,
+    cache: CacheOpt = None,
+    workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ranked results as JSON on stdout.")] = False,
+) -> None:
+    """Score recipes side by side on the same grouped folds of DATASET: accuracy, cost, ranked."""
+    from vidclass.compare import CompareSettings, table_rows
+    from vidclass.compare import compare as run_compare
+    from vidclass.compare.report import HEADERS
+    from vidclass.predict import parse_seconds
+    from vidclass.recipes import select_recipes
+
+    chosen = select_recipes(recipes)
+    settings = CompareSettings(folds=folds, seed=seed, val=val, cache_dir=cache, workers=workers,
+                               budget=parse_seconds(budget, "--budget") if budget is not None else None)
+    found = _read_dataset(dataset, dataset_options, training=True)
+    rows, paths = run_compare(found, chosen, out, settings, log=lambda line: click.echo(line, err=True))
+    if as_json:
+        _print_json([row.as_dict() for row in rows])
+    else:
+        _print_table(f"compare: {len(found.items)} clips, {folds} grouped folds", list(HEADERS), table_rows(rows))
+    click.echo(f"vidclass: report {paths['md']}, results {paths['json']} and {paths['csv']}, plot {paths['png']}",
+               err=True)
 
 
 @app.command()

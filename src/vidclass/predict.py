@@ -41,14 +41,14 @@ def ranked(probabilities: np.ndarray, labels: Sequence[str], k: int | None = Non
 
 
 def parse_seconds(text: str | float, option: str) -> float:
-    """``2``, ``2s``, ``0.5s``, ``500ms`` or ``1m`` -> seconds; ConfigError naming the option otherwise."""
+    """``2``, ``2s``, ``0.5s``, ``500ms``, ``1m`` or ``2h`` -> seconds; ConfigError naming the option otherwise."""
     if isinstance(text, (int, float)):
         value = float(text)
     else:
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*", text)
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*", text)
         if not match:
             raise ConfigError(f"{option} must be a duration like 2s, 0.5s or 500ms, got {text!r}")
-        value = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+        value = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[match.group(2)]
     if value <= 0:
         raise ConfigError(f"{option} must be a positive duration, got {text!r}")
     return value

@@ -1,0 +1,106 @@
+"""``vidclass compare``: recipes side by side on the same group-disjoint folds, resumable, reproducible."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from vidclass import catalog as catalog_
+from vidclass.cli import app
+from vidclass.compare import CompareSettings, compare, grouped_folds
+from vidclass.compare import run as compare_run
+from vidclass.errors import ConfigError
+from vidclass.recipes import Recipe, get_recipe, list_recipes, select_recipes
+from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+
+# Small recipes on the direction task (approaching vs receding): the order of the frames is the only cue, so
+# mean pooling of appearance features is blind to it and a BiLSTM over appearance + feature changes is not.
+SMALL = {"model": "features", "frames": 6, "grid": 12, "epochs": 40, "patience": 40, "lr": 3e-3}
+MEAN = Recipe("mean-appearance", "features", "order-blind", {**SMALL, "head": "mean", "inputs": "appearance"})
+BILSTM = Recipe("bilstm-motion", "features", "order-aware", {**SMALL, "head": "bilstm", "inputs": "appearance+motion"})
+
+
+@pytest.fixture(scope="module")
+def direction(tmp_path_factory):
+    root = tmp_path_factory.mktemp("direction-compare")
+    make_direction_dataset(root, SyntheticSpec(clips_per_class=10, seconds=1.5, fps=8, size=96, seed=5))
+    return catalog_.load_catalog(root / "labels.csv")
+
+
+@pytest.fixture(scope="module")
+def compared(direction, tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare") / "out"
+    cache = tmp_path_factory.mktemp("cache")
+    settings = CompareSettings(folds=3, seed=0, cache_dir=cache, speed_clips=2)
+    broken = Recipe("broken-weights", "features", "weights that are not there",
+                    {**SMALL, "head": "mean", "inputs": "appearance", "weights": str(cache / "missing.safetensors")})
+    rows, paths = compare(direction, [MEAN, broken, BILSTM], out, settings)
+    return rows, paths, out, settings
+
+
+def test_folds_are_group_disjoint_and_cover_every_clip_once(direction):
+    grouped = catalog_.Catalog(direction.root, [
+        catalog_.VideoItem(item.path, item.label, group=f"g{i // 3}") for i, item in enumerate(direction.items)
+    ], direction.labels, direction.source_format)
+    folds = grouped_folds(grouped, 3, seed=0)
+    tested = np.concatenate([test for _, test in folds])
+    assert sorted(tested) == list(range(len(grouped.items)))
+    for train, test in folds:
+        assert not {grouped.items[i].group for i in train} & {grouped.items[i].group for i in test}
+
+
+@pytest.mark.slow
+def test_an_order_aware_recipe_ranks_above_mean_pooling_and_a_failure_is_reported(compared):
+    rows, paths, _, _ = compared
+    by_name = {row.name: row for row in rows}
+    assert [row.name for row in rows][:2] == ["bilstm-motion", "mean-appearance"]
+    assert by_name["bilstm-motion"].accuracy >= by_name["mean-appearance"].accuracy + 0.2
+    assert by_name["bilstm-motion"].ci95[0] <= by_name["bilstm-motion"].accuracy <= by_name["bilstm-motion"].ci95[1]
+    broken = by_name["broken-weights"]
+    assert broken.status.startswith("failed:") and "missing.safetensors" in broken.status and broken.accuracy is None
+    assert by_name["bilstm-motion"].clips_per_second > 0 and by_name["bilstm-motion"].model_mb > 0
+    results = json.loads(paths["json"].read_text())
+    assert [r["name"] for r in results["recipes"]] == [row.name for row in rows]
+    assert paths["png"].stat().st_size > 1000 and "bilstm-motion" in paths["md"].read_text()
+    assert paths["csv"].read_text().splitlines()[0].startswith("name,family")
+
+
+@pytest.mark.slow
+def test_a_rerun_computes_only_what_is_missing_and_gives_the_same_table(compared, direction, monkeypatch):
+    rows, _, out, settings = compared
+    (out / "runs" / "mean-appearance" / "fold-1.json").unlink()  # as if killed during that fold
+    ran = []
+    real = compare_run._run_fold
+    monkeypatch.setattr(compare_run, "_run_fold", lambda c, r, f, k, s: ran.append((r.name, k)) or real(c, r, f, k, s))
+    ensemble = Recipe("both", "ensemble", "mean of the two", members=("mean-appearance", "bilstm-motion"))
+    again, _ = compare(direction, [MEAN, BILSTM, ensemble], out, settings)
+    assert ran == [("mean-appearance", 1)]  # one fold recomputed, the ensemble fused from stored probabilities
+    before = {row.name: row.fold_accuracy for row in rows}
+    after = {row.name: row.fold_accuracy for row in again}
+    assert after["mean-appearance"] == before["mean-appearance"] and after["bilstm-motion"] == before["bilstm-motion"]
+    assert after["both"] and len(after["both"]) == 3
+    with pytest.raises(ConfigError, match="other folds"):
+        compare(direction, [MEAN], out, CompareSettings(folds=3, seed=1, cache_dir=settings.cache_dir))
+
+
+def test_the_registry_lists_every_approach_and_selects_ensemble_members_first():
+    names = list_recipes()
+    assert {"frame-rgb", "lrcn-rgbdiff", "early_fusion", "3d-inflated", "convlstm", "pose-lstm",
+            "attention-rgbdiff", "tsn-two-stream"} <= set(names)
+    chosen = [r.name for r in select_recipes("tsn-two-stream")]
+    assert chosen == ["frame-rgb", "frame-rgbdiff", "tsn-two-stream"]
+    assert all(get_recipe(name).family == "features" for name in [r.name for r in select_recipes("fast")]
+               if get_recipe(name).family != "ensemble")
+    with pytest.raises(ConfigError, match="unknown recipe 'nope'"):
+        select_recipes("nope")
+
+
+def test_recipes_cli_is_clean_when_piped():
+    result = CliRunner().invoke(app, ["recipes", "--json"])
+    assert result.exit_code == 0
+    listed = json.loads(result.stdout)
+    assert [r["name"] for r in listed] == list_recipes()
+    assert CliRunner().invoke(app, ["recipes"]).stdout.splitlines()[1].split("\t")[0] == "name"
