@@ -125,6 +125,19 @@ def pixel_task(args: argparse.Namespace) -> list[Score]:
     return scores
 
 
+def recipe_task(args: argparse.Namespace) -> list[Score]:
+    """fight_surv rows for named recipes (``vidclass recipes``) through ``vidclass.compare``: the same
+    outer folds, per-fold results stored (and resumed) under ``--recipes-out``."""
+    from vidclass.compare import CompareSettings, compare
+    from vidclass.recipes import select_recipes
+
+    settings = CompareSettings(folds=args.folds, seed=args.cv_seed, cache_dir=args.cache_dir.parent / "cache",
+                               workers=args.workers)
+    rows, _ = compare(load_catalog(args.data), select_recipes(args.recipes), args.recipes_out, settings, log=log)
+    return [Score(f"recipe {row.name}", list(row.fold_accuracy), fit_seconds=[row.fit_seconds or 0.0],
+                  seed_accuracy=[row.accuracy]) for row in rows if row.fold_accuracy]
+
+
 def fight_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list[Score], dict]:
     catalog = load_catalog(args.data)
     encoder = create_backbone(args.backbone)
@@ -261,6 +274,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="decode processes during extraction")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--json", type=Path, help="also write every score to this JSON file")
+    parser.add_argument("--recipes", default="", help="fight: also score these recipes of `vidclass recipes` (or all, fast)")
+    parser.add_argument("--recipes-out", type=Path, default=REPO / ".bench" / "compare-accuracy",
+                        help="where --recipes stores its per-fold results (a rerun resumes)")
     parser.add_argument("--pixels", default="", help="fight: also score these models trained on pixels, e.g. frame,lrcn,3d:c3d_small")
     parser.add_argument("--pixel-inputs", default="rgb,rgbdiff", help="inputs of the pixel models (rgb, rgbdiff)")
     parser.add_argument("--pixel-epochs", type=int, default=None, help="most epochs of the pixel models (default theirs)")
@@ -289,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         fight, report["fight"] = fight_task(args, fight_heads) if fight_heads else ([], {})
         if args.pixels:
             fight += pixel_task(args)
+        if args.recipes:
+            fight += recipe_task(args)
         print(table(f"fight_surv, grouped {args.folds}-fold CV ({report['fight']})", fight))
         print()
     if args.json:

@@ -298,12 +298,10 @@ class PixelRecipe:
 
 
 def catalog_folds(catalog: Catalog, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The outer folds of :func:`outer_folds`, straight from a catalog (no features needed)."""
-    labels = list(catalog.labels)
-    y = np.array([labels.index(item.label) for item in catalog.items])
-    groups = np.array([item.group if item.group is not None else str(item.path) for item in catalog.items])
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(y)), y, groups))
+    """The outer folds of :func:`outer_folds`, straight from a catalog: ``vidclass compare``'s folds."""
+    from vidclass.compare import grouped_folds
+
+    return grouped_folds(catalog, folds, seed)
 
 
 def cross_validate_pixels(
