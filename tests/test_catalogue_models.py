@@ -232,3 +232,65 @@ def test_each_model_round_trips_a_bundle_and_labels_a_timeline(name, options, di
     np.testing.assert_allclose(np.diff(timeline.ends - timeline.starts), 0.0, atol=1e-6)  # windows of one length
     again = run_timeline(model, long_video, TimelineSettings(stride=0.5))
     np.testing.assert_allclose(again.raw, timeline.raw, atol=1e-6)
+
+
+# --- vidclass models: the catalogue and per-model defaults ------------------------------------
+
+
+def test_the_catalogue_has_a_row_for_every_clip_model_and_3d_arch_at_its_default_input():
+    from vidclass.api import VideoClassifier
+    from vidclass.clip_models.catalogue import COSTS
+    from vidclass.clip_models.video3d import ARCHS
+
+    assert {name for name, _ in COSTS} == set(list_clip_models())
+    assert sorted(arch for name, arch in COSTS if name == "3d") == sorted(ARCHS)
+    for (name, arch), (frames, size, *_rest) in COSTS.items():
+        if arch not in ("s3d", "mvit_v2_s", "swin3d_t"):  # these take 16 x 224 (see vidclass.clip_models.video3d)
+            model = VideoClassifier(model=name, arch=arch if name == "3d" else None)
+            assert (frames, size) == (model._default("frames"), model._default("size")), (name, arch)
+
+
+@pytest.mark.parametrize("name, options", [("3d", {"arch": "c3d_small"}), ("convlstm", {})], ids=["c3d_small", "convlstm"])
+def test_the_catalogue_costs_are_the_models(name, options):
+    """The cheap rows, recounted (benchmarks/clip_model_cost.py --table prints them all)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vidclass.clip_models.catalogue import COSTS
+
+    frames, size, params, gflops, _ = COSTS[name, options.get("arch")]
+    model = create_clip_model(name, ClipSpec(frames=frames, size=size), 2, pretrained=False, **options).eval()
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, frames, 3, size, size, dtype=torch.uint8))
+    assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(params, abs=0.005)
+    assert counter.get_total_flops() / 1e9 == pytest.approx(gflops, abs=0.005)
+
+
+def test_convlstm_defaults_apply_unless_the_user_gives_values():
+    from vidclass.api import VideoClassifier
+    from vidclass.clip_models.convlstm import ConvLSTM
+
+    default = VideoClassifier(model="convlstm")
+    assert [default._default(name) for name in ("frames", "size", "lr")] == [
+        ConvLSTM.defaults["frames"], ConvLSTM.defaults["size"], ConvLSTM.defaults["lr"]]
+    given = VideoClassifier(model="convlstm", frames=6, size=96, lr=1e-4)
+    assert [given._default(name) for name in ("frames", "size", "lr")] == [6, 96, 1e-4]
+    assert [VideoClassifier(model="frame")._default(name) for name in ("frames", "size", "lr")] == [8, 112, 1e-3]
+
+
+def test_vidclass_models_lists_costs_and_weights():
+    import json
+
+    from typer.testing import CliRunner
+
+    from vidclass.cli import app
+
+    result = CliRunner().invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {(row["name"], row["arch"]): row for row in json.loads(result.stdout)}
+    assert rows["convlstm", None]["frames"] == 20 and rows["convlstm", None]["size"] == 64
+    assert rows["3d", "c3d_small"]["weights"] == "from scratch"
+    assert rows["3d", "r3d_18"]["weights"].startswith("Kinetics-400")
+    assert rows["3d", "inflated"]["weights"].startswith("ImageNet") and rows["3d", "inflated"]["gflops_per_clip"] > 0
+    table = CliRunner().invoke(app, ["models"])  # piped: '# title', then tab-separated rows
+    assert table.exit_code == 0 and table.stdout.startswith("# models")
+    assert any(line.split("\t")[:2] == ["3d", "r2plus1d_18"] for line in table.stdout.splitlines())

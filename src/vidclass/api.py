@@ -43,24 +43,27 @@ from vidclass.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, predic
 Dataset = str | Path | catalog_.Catalog
 Progress = Callable[[str, str], None]  # (path, status) per video prepared
 
-# Defaults that differ between the frozen-feature seam and the models trained on pixels.
+# Defaults that differ between the frozen-feature seam and the models trained on pixels; a clip
+# model may override the pixel ones it needs (``ClipModel.defaults``, e.g. convlstm's 20 x 64 px).
 _DEFAULTS: dict[str, dict[str, Any]] = {
-    "features": {"frames": 16, "epochs": 60, "batch_size": 16, "patience": 10, "inputs": DEFAULT_INPUTS},
-    "pixels": {"frames": 8, "epochs": 8, "batch_size": 8, "patience": 3, "inputs": "rgb"},
+    "features": {"frames": 16, "epochs": 60, "batch_size": 16, "patience": 10, "inputs": DEFAULT_INPUTS, "lr": 1e-3},
+    "pixels": {"frames": 8, "epochs": 8, "batch_size": 8, "patience": 3, "inputs": "rgb", "size": 112, "lr": 1e-3},
 }
 BACKBONE_LR_FRACTION = 0.3  # the backbone of a pixel model learns at lr x this unless told
 
 
-def list_model_kinds() -> list[dict[str, str]]:
-    """Every kind of model ``VideoClassifier(model=...)`` trains: name, seam, what it is."""
-    from vidclass.clip_models import get_clip_model_class, list_clip_models
+def list_model_kinds() -> list[dict[str, Any]]:
+    """Every kind of model ``VideoClassifier(model=...)`` trains: name (and ``3d`` arch), seam, default
+    frames and size, parameters, GFLOPs per clip, weights, what it is (see :mod:`vidclass.clip_models.catalogue`)."""
+    from vidclass.clip_models.catalogue import catalogue
 
-    kinds = [{"name": FEATURES, "trains": "head only (frozen features, cached)",
-              "description": "ImageNet CNN features of sampled frames, cached; a temporal head "
-                             "(lstm, bilstm, gru, attention, transformer, mean) on the sequence"}]
-    for name in list_clip_models():
-        cls = get_clip_model_class(name)
-        kinds.append({"name": name, "trains": "whole network (pixels)", "description": cls.description})
+    kinds: list[dict[str, Any]] = [
+        {"name": FEATURES, "arch": None, "trains": "head only (frozen features, cached)",
+         "frames": _DEFAULTS["features"]["frames"], "size": None, "params_m": None, "gflops_per_clip": None,
+         "weights": "ImageNet (the backbone's, frozen)",
+         "description": "ImageNet CNN features of sampled frames, cached; a temporal head "
+                        "(lstm, bilstm, gru, attention, transformer, mean) on the sequence"}]
+    kinds += [{**row, "trains": "whole network (pixels)"} for row in catalogue()]
     return kinds
 
 
@@ -75,7 +78,9 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     ``appearance``, ``appearance+motion``, ``appearance+rgbdiff`` or ``appearance+motion+rgbdiff``;
     pixels: ``rgb`` or ``rgbdiff``), the optimisation settings of ``TrainConfig`` (None: the
     kind's default), the split fractions ``val`` / ``test`` and its ``seed``, the cache folder
-    ``cache_dir`` and decode ``workers``. Pixels only: ``size`` (square side in pixels),
+    ``cache_dir`` and decode ``workers``. Pixels only: ``size`` (square side in pixels, default
+    112). None for ``frames``, ``size`` or ``lr``: the clip model's own default where it declares
+    one (``vidclass models``; convlstm: 20 frames of 64 px), else the kind's.
     ``freeze_stages`` (-1: the whole backbone), ``backbone_lr`` (default ``0.3 x lr``), ``bn``
     (``frozen`` or ``train`` BatchNorm statistics), ``flip`` (horizontal flips in augmentation),
     ``arch`` (model ``3d`` only: its network, see :mod:`vidclass.clip_models.video3d`).
@@ -101,14 +106,14 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         arch: str | None = None,
         pretrained: bool = True,
         weights: str | Path | None = None,
-        size: int = 112,
+        size: int | None = None,
         freeze_stages: int = 0,
         backbone_lr: float | None = None,
         bn: str = "train",
         flip: bool = True,
         epochs: int | None = None,
         batch_size: int | None = None,
-        lr: float = 1e-3,
+        lr: float | None = None,
         weight_decay: float = 0.05,
         patience: int | None = None,
         label_smoothing: float = 0.0,
@@ -172,8 +177,16 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return self.model != FEATURES
 
     def _default(self, name: str) -> Any:
+        """The user's value of ``name``, else the clip model's own default, else the kind's."""
         value = getattr(self, name)
-        return _DEFAULTS["pixels" if self._pixels else "features"][name] if value is None else value
+        if value is not None:
+            return value
+        if self._pixels:
+            from vidclass.clip_models import get_clip_model_class, list_clip_models
+
+            if self.model in list_clip_models() and name in get_clip_model_class(self.model).defaults:
+                return get_clip_model_class(self.model).defaults[name]
+        return _DEFAULTS["pixels" if self._pixels else "features"][name]
 
     def _check_kind(self) -> None:
         from vidclass.clip_models import list_clip_models
@@ -200,7 +213,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return TrainConfig(
             epochs=self._default("epochs"),
             batch_size=self._default("batch_size"),
-            lr=self.lr,
+            lr=self._default("lr"),
             weight_decay=self.weight_decay,
             patience=self._default("patience"),
             label_smoothing=self.label_smoothing,
@@ -258,8 +271,10 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         final = Path(out_dir) if out_dir is not None else None
         out = _start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
         if out is not None:
-            _write_json(out / "config.json", {"params": _jsonable(self.get_params()), "dataset": str(found.root),
-                                              "model": self.model})
+            resolved = {name: self._default(name) for name in ("frames", "epochs", "batch_size", "patience", "lr")
+                        + (("size",) if self._pixels else ())}  # the values used where params say None
+            _write_json(out / "config.json", {"params": _jsonable(self.get_params()), "resolved": resolved,
+                                              "dataset": str(found.root), "model": self.model})
         labels = list(found.labels)
         fitter = self._fit_pixels if self._pixels else self._fit_features
         fit, inputs, durations, failed = fitter(found, splits, labels, out, resume, on_video)
@@ -325,7 +340,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         from vidclass.training import fit_clip_model
 
         config = self._train_config()
-        spec = ClipSpec(backbone=self.backbone, frames=self._default("frames"), size=self.size,
+        spec = ClipSpec(backbone=self.backbone, frames=self._default("frames"), size=self._default("size"),
                         inputs=self._default("inputs"), freeze_stages=self.freeze_stages, bn=self.bn)  # type: ignore[arg-type]
         options = {"head": {"name": self.head or "lstm", **(self.head_options or {})}} if self.model == "lrcn" else {}
         if self.arch is not None:
@@ -343,7 +358,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             for name, items in splits.parts().items() if name != "test"
         }
         train_labels = [labels.index(item.label) for item in splits.train if item.path in entries]
-        backbone_lr = self.backbone_lr if self.backbone_lr is not None else self.lr * BACKBONE_LR_FRACTION
+        backbone_lr = self.backbone_lr if self.backbone_lr is not None else self._default("lr") * BACKBONE_LR_FRACTION
         fit = fit_clip_model(model, datasets["train"], datasets["val"], train_labels, config, backbone_lr=backbone_lr,
                              out_dir=out, progress=self.progress, resume=resume)
         from vidclass.pixels import entry_duration

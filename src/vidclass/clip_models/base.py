@@ -88,7 +88,8 @@ def backbone_network(spec: ClipSpec, *, pretrained: bool = True, weights: str | 
 class ClipModel(nn.Module):
     """Base of the clip models: normalisation, the backbone trunk, freezing and parameter groups.
 
-    Subclasses set ``name``, ``description`` and ``stream_unit`` (``"frame"``: a window is one
+    Subclasses set ``name``, ``description``, ``defaults`` (their own training defaults, where
+    the pixel ones do not fit them) and ``stream_unit`` (``"frame"``: a window is one
     frame and the timeline is per frame; ``"clip"``: a window is ``frames`` sampled frames) and
     implement ``encode_frames`` / ``classify_encoded`` (and ``options`` for their own settings).
     """
@@ -96,6 +97,8 @@ class ClipModel(nn.Module):
     name: ClassVar[str]
     description: ClassVar[str]
     stream_unit: ClassVar[Literal["frame", "clip"]] = "clip"
+    # what VideoClassifier uses when the user gives no value: any of "frames", "size", "lr"
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self, spec: ClipSpec, num_classes: int, *, pretrained: bool = True, weights: str | None = None,

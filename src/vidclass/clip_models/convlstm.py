@@ -1,8 +1,9 @@
 """``convlstm``: a stack of ConvLSTM cells over the frames, then pooling and a classifier, from scratch.
 
 The LearnOpenCV activity-recognition seed's ConvLSTM model (Keras ``ConvLSTM2D`` layers of 4, 8,
-14 and 16 filters, each followed by 2 x 2 max pooling and dropout, on 20 frames of 64 x 64;
-``vidclass train --model convlstm --frames 20 --size 64`` is that setting). PyTorch has no
+14 and 16 filters, each followed by 2 x 2 max pooling and dropout, on 20 frames of 64 x 64,
+the model's defaults (``defaults``: VideoClassifier and ``vidclass train`` use them unless told
+otherwise). PyTorch has no
 ConvLSTM, so the cell is here (Shi et al., Convolutional LSTM Network, 2015): the LSTM's four
 gates come from one convolution over the input and the hidden state, so the state keeps its
 spatial layout. The network is trained from scratch: there are no pretrained weights for it, so
@@ -79,8 +80,8 @@ class ConvLSTM(ClipModel):
     """Normalised frames -> ConvLSTM stack -> dropout -> linear; trained from scratch."""
 
     name = "convlstm"
-    description = ("stack of ConvLSTM cells over the frames, pooled, then a linear layer; from scratch "
-                   "(the seed's: --frames 20 --size 64)")
+    description = "stack of ConvLSTM cells over the frames, pooled, then a linear layer; from scratch"
+    defaults = {"frames": 20, "size": 64, "lr": 3e-3}  # the seed's 20 frames of 64 px; from scratch, a higher rate
 
     def __init__(
         self,

@@ -3,7 +3,14 @@
 Carreira and Zisserman's trick (Quo Vadis, Action Recognition?, 2017): a ``k x k`` kernel
 becomes ``t x k x k`` by repeating it ``t`` times over time and dividing by ``t``, so on a clip
 of identical frames the inflated network computes exactly what the 2D network computes on one
-frame. Two uses here:
+frame. Plain inflation is symmetric in time, though: the inflated network gives a clip and the
+same clip reversed the same output, so at initialisation it cannot tell "approaching" from
+"receding" and has to learn that from scratch (measured on the synthetic temporal-order task:
+0.50 for the inflated 3D model after 12 epochs). So the repeated kernel here is tilted by a
+zero-sum ramp over time (:func:`inflate_weight`): ``w * (1 + TEMPORAL_RAMP * s_t) / t`` with
+``s_t`` from -1 (first frame) to 1 (last). The ramp sums to zero, so static clips still give
+exactly the 2D output, and on a moving clip the filters also respond to the temporal change
+``w * dx/dt`` from the start. Two uses here:
 
 * :func:`inflate_input_conv` (early fusion): the first convolution reads ``frames x 3``
   channels, its weights repeated over the frames and divided by their number;
@@ -25,11 +32,27 @@ from torch.nn import functional as F
 from vidclass.errors import ConfigError
 
 
+TEMPORAL_RAMP = 0.5  # tilt of inflated kernels over time (0: I3D's plain, time-symmetric inflation)
+
+
+def inflate_weight(weight: Tensor, length: int, dim: int, ramp: float = TEMPORAL_RAMP) -> Tensor:
+    """``weight`` repeated ``length`` times along a new axis ``dim``, each copy scaled by ``(1 + ramp * s_t) / length``.
+
+    ``s_t`` runs linearly from -1 to 1 over the copies and sums to zero, so the copies sum to
+    ``weight`` (a static clip gives the 2D result) while their difference picks up change over time.
+    """
+    steps = torch.linspace(-1.0, 1.0, length, dtype=weight.dtype) if length > 1 else weight.new_zeros(1)
+    scale = (1.0 + ramp * steps) / length
+    shape = [1] * (weight.dim() + 1)
+    shape[dim] = length
+    return weight.unsqueeze(dim) * scale.view(shape)
+
+
 def inflate_input_conv(network: nn.Module, frames: int) -> nn.Conv2d:
     """Make the first convolution of ``network`` read ``3 * frames`` channels (frame-major RGB stacks).
 
     Its ``(out, 3, k, k)`` weights become ``(out, 3 * frames, k, k)``: repeated over the frames
-    and divided by ``frames``. Changed in place (the module class, padding and stride stay, so
+    and divided by ``frames``, tilted by :data:`TEMPORAL_RAMP` (:func:`inflate_weight`). Changed in place (the module class, padding and stride stay, so
     timm's TF-"same" convolutions keep working); returns the convolution.
     """
     conv = _first_conv(network)
@@ -39,14 +62,14 @@ def inflate_input_conv(network: nn.Module, frames: int) -> nn.Conv2d:
     if conv.in_channels != 3 or conv.groups != 1:
         raise ConfigError(f"early fusion: the first convolution must read 3 channels, this one reads {conv.in_channels}")
     with torch.no_grad():
-        weight = conv.weight.repeat(1, frames, 1, 1) / frames
+        weight = inflate_weight(conv.weight, frames, dim=1).flatten(1, 2)  # (out, frames * 3, k, k), frame-major
     conv.weight = nn.Parameter(weight)
     conv.in_channels = 3 * frames
     return conv
 
 
 class TemporalConv(nn.Module):
-    """A 2D convolution inflated to ``temporal_kernel x k x k``, on frames folded into the batch.
+    """A 2D convolution inflated to ``temporal_kernel x k x k`` (:func:`inflate_weight`), on frames folded into the batch.
 
     Input and output are ``(B * T, C, H, W)``; ``frames`` (T) must be set before a forward
     (:func:`set_frames`), because the folded batch does not say where one clip ends. Spatial
@@ -65,7 +88,7 @@ class TemporalConv(nn.Module):
         self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
         self.kernel_size = conv.kernel_size
         with torch.no_grad():
-            weight = conv.weight.unsqueeze(2).repeat(1, 1, temporal_kernel, 1, 1) / temporal_kernel
+            weight = inflate_weight(conv.weight, temporal_kernel, dim=2)
         self.weight = nn.Parameter(weight)
         self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
         self.frames = 1
