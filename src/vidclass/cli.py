@@ -420,19 +420,26 @@ def extract(
     inputs: InputsOpt = "appearance+motion",
     pose_people: PosePeopleOpt = 3,
     runtime: RuntimeOpt = "auto",
+    accelerator: Annotated[str, typer.Option(help="With --devices / --num-nodes: cpu, gpu or auto (Lightning's).")] = "auto",
+    devices: Annotated[int, typer.Option(help="Processes on this machine, one per device: >1 shards the videos.")] = 1,
+    num_nodes: Annotated[int, typer.Option(help="Machines; torchrun or SLURM start the processes on each.")] = 1,
 ) -> None:
-    """Compute and cache frame features of every video; a rerun computes only what is missing."""
+    """Compute and cache frame features of every video; a rerun computes only what is missing.
+    With --devices / --num-nodes each process extracts its share of the videos into the shared cache."""
     from vidclass.backbones import create_backbone
-    from vidclass.errors import DatasetError
+    from vidclass.errors import ConfigError, DatasetError
     from vidclass.features import FeatureCache, extract_features
     from vidclass.progress import extraction_progress
     from vidclass.views import ViewSpec
 
     view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs, people=pose_people)
     found = _read_dataset(dataset, dataset_options)
-    from vidclass.runtime import frame_encoder
+    from vidclass.runtime import device_encoder, frame_encoder
 
-    encoder = frame_encoder(create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights), runtime)
+    torch_encoder = create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights)
+    sharded = devices > 1 or num_nodes > 1
+    if sharded and view.pose:
+        raise ConfigError("--devices / --num-nodes shard CNN features; extract pose inputs in one process")
     store = FeatureCache(cache)
     paths = [item.path for item in found.items]
     pose = None
@@ -440,12 +447,23 @@ def extract(
         from vidclass.pose import PoseSpec
 
         pose = PoseSpec(people=pose_people)
-    if view.appearance:
+    if view.appearance and sharded:
+        from vidclass.distributed import extract_sharded
+
+        report, primary = extract_sharded(
+            paths, lambda device: device_encoder(torch_encoder, device, runtime), view.grid, cache=store,
+            accelerator=accelerator, devices=devices, num_nodes=num_nodes, batch_size=batch_size, workers=workers,
+            rgbdiff=view.rgbdiff,
+        )
+        if not primary:  # rank 0 reports for all
+            return
+    elif view.appearance:
         with extraction_progress(len(found.items)) as advance:
             report = extract_features(
-                paths, encoder, view.grid, cache=store, batch_size=batch_size,
+                paths, frame_encoder(torch_encoder, runtime), view.grid, cache=store, batch_size=batch_size,
                 workers=workers, rgbdiff=view.rgbdiff, pose=pose, on_video=advance,
             )
+    if view.appearance:
         print(
             f"{report.total} videos: {report.computed} computed ({report.frames_per_second:.1f} frames/s), "
             f"{report.cached} from cache, {len(report.failed)} failed; cache: {store.root}"

@@ -294,3 +294,32 @@ def runtime_part(model: Any, part: Literal["encoder", "head", "model"]) -> Any:
         if part not in cached:
             cached[part] = torch_part
     return cached[part]
+
+
+class DeviceEncoder:
+    """A frame encoder on an accelerator: frames sent from pinned memory without blocking, the CNN
+    under autocast in bf16 (fp16 where the GPU has no bf16), features returned to the CPU as float32.
+    Written from the PyTorch docs (``Tensor.pin_memory``, ``torch.autocast``); untested here (no GPU)."""
+
+    def __init__(self, encoder: FrameEncoder, device: torch.device) -> None:
+        self.encoder = encoder.to(device)
+        self.spec, self.weights_id, self.device = encoder.spec, encoder.weights_id, device
+        bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self.dtype = torch.bfloat16 if bf16 or device.type != "cuda" else torch.float16
+
+    def eval(self) -> DeviceEncoder:
+        return self
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            frames = frames.pin_memory()
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype):
+            return self.encoder(frames).float().cpu()
+
+
+def device_encoder(encoder: FrameEncoder, device: torch.device, runtime: str) -> Any:
+    """The encoder for one extraction process: on a CPU ``runtime``'s choice (:func:`frame_encoder`),
+    on an accelerator :class:`DeviceEncoder`."""
+    if device.type == "cpu":
+        return frame_encoder(encoder, runtime)
+    return DeviceEncoder(encoder, device)
