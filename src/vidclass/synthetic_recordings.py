@@ -1,8 +1,9 @@
 """Synthetic long recordings with known answers: a bobbing head camera, labeled segments, speeds.
 
-- ``bobbing``: a camera looks at a textured wall and bobs up and down, slowly (walking) or
-  fast (running), as the MATLAB seed's head-camera recordings do. Every frame could come from
-  either class; only the speed of the motion tells them apart.
+- ``bobbing``: a head camera walks along a textured wall and bobs up and down, slowly and a
+  little (walking) or fast and high (running), as in the MATLAB seed's recordings; running
+  frames are motion-blurred, as a fast camera's are. The camera moves on along the wall, so a
+  held-out time block shows wall that training never saw: only the motion tells the classes apart.
 - ``make_segment_recording``: one recording whose bobbing speed changes per labeled segment
   (or stands still), with the segment CSV of its ground truth.
 - ``make_speed_dataset``: short clips of a square sliding sideways at a known speed, the
@@ -20,14 +21,16 @@ import numpy as np
 
 from vidclass.synthetic import write_video
 
-BOB_PERIODS = {"walking": 1.6, "running": 0.5, "still": math.inf}  # seconds per bob
+BOB_PERIODS = {"walking": 1.6, "running": 0.6, "still": math.inf}  # seconds per bob
+BOB = {1.6: 0.1, 0.6: 0.4, math.inf: 0.0}  # bob amplitude (fraction of the frame) by period
 
 
-def wall(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A textured wall twice the frame's height: coarse blocks with fine noise (uint8 RGB)."""
-    coarse = rng.integers(30, 220, size=(16, 8, 3), dtype=np.uint8)
-    block = (2 * size) // 16 + 1
-    texture = np.kron(coarse, np.ones((block, block, 1), dtype=np.uint8))[: 2 * size, :size].astype(np.int16)
+def wall(rng: np.random.Generator, size: int, widths: int = 24) -> np.ndarray:
+    """A textured wall twice the frame's height and ``widths`` frames wide: coarse blocks with fine
+    noise (uint8 RGB). The camera walks along it, so later time shows wall never seen before."""
+    block = max(2, size // 8)
+    coarse = rng.integers(30, 220, size=(2 * size // block + 1, widths * size // block + 1, 3), dtype=np.uint8)
+    texture = np.kron(coarse, np.ones((block, block, 1), dtype=np.uint8))[: 2 * size, : widths * size].astype(np.int16)
     texture += rng.integers(-25, 26, size=texture.shape, dtype=np.int16)
     return np.clip(texture, 0, 255).astype(np.uint8)
 
@@ -35,16 +38,34 @@ def wall(rng: np.random.Generator, size: int) -> np.ndarray:
 def bobbing_frames(
     texture: np.ndarray, periods: Sequence[tuple[float, float]], fps: float, size: int, phase: float = 0.0
 ) -> Iterator[np.ndarray]:
-    """Frames of a camera bobbing over ``texture`` for each ``(period seconds, duration seconds)``;
-    the bob carries on smoothly across changes of speed (infinite period: the camera stands still)."""
-    amplitude = size // 3
-    angle = phase
+    """Frames of a camera walking along ``texture`` and bobbing up and down, for each ``(period
+    seconds, duration seconds)``: running bobs faster and higher than walking (:data:`BOB`); the bob
+    carries on smoothly across changes of speed (infinite period: the camera stands still)."""
+    angle, k = phase, 0
+    room = texture.shape[1] - size
+    total = sum(seconds for _, seconds in periods)
+    drift = room / max(total, 1e-9)  # the whole wall once over the recording
     for period, seconds in periods:
+        amplitude = int(round(BOB.get(period, 0.25) * size))
         for _ in range(int(round(seconds * fps))):
             top = int(round(size // 2 + amplitude * math.sin(angle)))
-            yield texture[top : top + size]
-            if math.isfinite(period):
-                angle += 2 * math.pi / (period * fps)
+            left = min(room, int(drift * k / fps))
+            step = 2 * math.pi / (period * fps) if math.isfinite(period) else 0.0
+            smear = int(abs(amplitude * math.cos(angle) * step))  # pixels moved during the frame's exposure
+            yield _smeared(texture, top, left, size, smear)
+            k += 1
+            angle += step
+
+
+def _smeared(texture: np.ndarray, top: int, left: int, size: int, smear: int) -> np.ndarray:
+    """The frame at ``top``, ``left``, blurred vertically over ``smear`` pixels as a moving camera
+    blurs it (a box filter from cumulative sums of the rows below)."""
+    smear = min(smear, texture.shape[0] - top - size)
+    if smear < 2:
+        return texture[top : top + size, left : left + size]
+    rows = texture[top : top + size + smear, left : left + size].astype(np.int32)
+    sums = np.concatenate([np.zeros((1, size, 3), np.int32), np.cumsum(rows, axis=0)])
+    return ((sums[smear : smear + size] - sums[:size]) // smear).astype(np.uint8)
 
 
 def make_recordings(
@@ -118,7 +139,7 @@ def make_speed_dataset(
     n = int(round(seconds * fps))
     for i in range(clips):
         speed = float(rng.uniform(*speeds))
-        background = wall(rng, size)[:size]
+        background = wall(rng, size, widths=1)[:size]
         side = int(rng.integers(size // 4, size // 3))
         color = rng.integers(200, 256, size=3).astype(np.uint8)
         row, x0 = int(rng.integers(0, size - side)), float(rng.uniform(0, size))
