@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from vidclass import catalog as catalog_
 from vidclass.cli import app
-from vidclass.compare import CompareSettings, compare, grouped_folds
+from vidclass.compare import CompareSettings, best_recipe, compare, grouped_folds
 from vidclass.compare import run as compare_run
 from vidclass.errors import ConfigError
 from vidclass.recipes import Recipe, get_recipe, list_recipes, select_recipes
@@ -66,6 +66,8 @@ def test_an_order_aware_recipe_ranks_above_mean_pooling_and_a_failure_is_reporte
     assert [r["name"] for r in results["recipes"]] == [row.name for row in rows]
     assert paths["png"].stat().st_size > 1000 and "bilstm-motion" in paths["md"].read_text()
     assert paths["csv"].read_text().splitlines()[0].startswith("name,family")
+    winner = best_recipe(paths["json"].parent)  # what `vidclass train --recipe best --compare DIR` trains
+    assert winner.name == "bilstm-motion" and dict(winner.params) == dict(BILSTM.params)
 
 
 @pytest.mark.slow
@@ -74,7 +76,8 @@ def test_a_rerun_computes_only_what_is_missing_and_gives_the_same_table(compared
     (out / "runs" / "mean-appearance" / "fold-1.json").unlink()  # as if killed during that fold
     ran = []
     real = compare_run._run_fold
-    monkeypatch.setattr(compare_run, "_run_fold", lambda c, r, f, k, s: ran.append((r.name, k)) or real(c, r, f, k, s))
+    monkeypatch.setattr(compare_run, "_run_fold",
+                        lambda catalog, recipe, *rest: ran.append((recipe.name, rest[1])) or real(catalog, recipe, *rest))
     ensemble = Recipe("both", "ensemble", "mean of the two", members=("mean-appearance", "bilstm-motion"))
     again, _ = compare(direction, [MEAN, BILSTM, ensemble], out, settings)
     assert ran == [("mean-appearance", 1)]  # one fold recomputed, the ensemble fused from stored probabilities
@@ -104,3 +107,16 @@ def test_recipes_cli_is_clean_when_piped():
     listed = json.loads(result.stdout)
     assert [r["name"] for r in listed] == list_recipes()
     assert CliRunner().invoke(app, ["recipes"]).stdout.splitlines()[1].split("\t")[0] == "name"
+
+
+def test_train_recipe_errors_are_one_clean_line(direction, tmp_path):
+    runner = CliRunner()
+    root = str(direction.root)
+    unknown = runner.invoke(app, ["train", root, "--out", str(tmp_path / "a"), "--recipe", "nope"])
+    assert unknown.exit_code == 1 and "unknown recipe 'nope'" in unknown.stderr
+    best = runner.invoke(app, ["train", root, "--out", str(tmp_path / "b"), "--recipe", "best"])
+    assert best.exit_code == 1 and "needs --compare DIR" in best.stderr
+    missing = runner.invoke(app, ["train", root, "--out", str(tmp_path / "c"), "--recipe", "best", "--compare", str(tmp_path)])
+    assert missing.exit_code == 1 and "no comparison results here" in missing.stderr
+    ensemble = runner.invoke(app, ["train", root, "--out", str(tmp_path / "d"), "--recipe", "tsn-two-stream"])
+    assert ensemble.exit_code == 1 and "is an ensemble" in ensemble.stderr

@@ -14,7 +14,7 @@ from vidclass import catalog as catalog_
 from vidclass.compare.report import RecipeSummary, summarize, write_reports
 from vidclass.compare.run import CompareSettings, Log, run_comparison
 from vidclass.errors import ConfigError
-from vidclass.recipes import Recipe, get_recipe
+from vidclass.recipes import Recipe
 
 
 def compare(
@@ -48,5 +48,6 @@ def best_recipe(compare_dir: str | Path) -> Recipe:
         raise ConfigError(f"{path}: no comparison results here; run `vidclass compare DATASET --out {compare_dir}` first")
     for row in json.loads(path.read_text())["recipes"]:
         if row["status"] == "ok" and row["family"] != "ensemble":
-            return get_recipe(row["name"])
+            return Recipe(row["name"], row["family"], f"the best recipe of {compare_dir}", row["params"],
+                          weights=row["weights"])
     raise ConfigError(f"{path}: no recipe finished every fold; nothing to train")

@@ -33,6 +33,7 @@ class RecipeSummary:
     weights: str
     settings: str
     folds: int
+    params: dict[str, Any]  # the recipe's VideoClassifier parameters ({} for an ensemble)
     accuracy: float | None = None
     std: float | None = None
     ci95: tuple[float, float] | None = None
@@ -58,7 +59,7 @@ def summarize(outcomes: list[RecipeOutcome], n_folds: int) -> list[RecipeSummary
 def _summary(outcome: RecipeOutcome, n_folds: int) -> RecipeSummary:
     recipe = outcome.recipe
     base = dict(name=recipe.name, family=recipe.family, weights=recipe.weights, settings=recipe.settings(),
-                folds=len(outcome.folds))
+                folds=len(outcome.folds), params=dict(recipe.params))
     if not outcome.folds:
         status = f"failed: {outcome.error}" if outcome.error else f"skipped: {outcome.skipped or 'not run'}"
         return RecipeSummary(**base, status=status)
@@ -104,7 +105,7 @@ def write_reports(out: Path, rows: list[RecipeSummary], meta: dict[str, Any]) ->
     _write_text(paths["json"], json.dumps(data, indent=1) + "\n")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    fields = [name for name in RecipeSummary.__dataclass_fields__ if name != "fold_accuracy"]
+    fields = [name for name in RecipeSummary.__dataclass_fields__ if name not in ("fold_accuracy", "params")]
     writer.writerow(fields + ["fold_accuracy"])
     for row in rows:
         values = row.as_dict()

@@ -144,6 +144,9 @@ def run_comparison(
     log: Log = lambda message: None,
 ) -> list[RecipeOutcome]:
     """Score every recipe on the same outer folds of ``catalog``; results stored under ``out`` as they come."""
+    if catalog.segmented:
+        raise ConfigError(f"{catalog.root}: compare scores whole files; a segment dataset (time ranges of longer "
+                          "videos) is trained with `vidclass train` and scored with `vidclass evaluate`")
     catalog = catalog_.drop_unreadable(catalog)
     catalog_.check_trainable(catalog)
     folds = grouped_folds(catalog, settings.folds, settings.seed)
@@ -171,7 +174,7 @@ def run_comparison(
             log(f"compare: recipe {number}/{len(recipes)} {recipe.name}, fold {fold + 1}/{len(folds)} "
                 f"({_minutes(spent)} elapsed{_left(settings, spent)})")
             try:
-                result = _run_fold(catalog, recipe, folds, fold, settings)
+                result = _run_fold(catalog, recipe, folds, fold, settings, log)
             except Exception as error:  # noqa: BLE001 - any failure of a recipe is reported, the others go on
                 outcome.error = f"{type(error).__name__}: {error}"
                 log(f"compare: {recipe.name} failed on fold {fold + 1}: {outcome.error}")
@@ -184,7 +187,9 @@ def run_comparison(
     return list(outcomes.values())
 
 
-def _run_fold(catalog: catalog_.Catalog, recipe: Recipe, folds: Folds, fold: int, settings: CompareSettings) -> FoldResult:
+def _run_fold(
+    catalog: catalog_.Catalog, recipe: Recipe, folds: Folds, fold: int, settings: CompareSettings, log: Log
+) -> FoldResult:
     """Fit ``recipe`` on the training part of ``fold`` and score its test part."""
     from vidclass.api import VideoClassifier
 
@@ -195,7 +200,7 @@ def _run_fold(catalog: catalog_.Catalog, recipe: Recipe, folds: Folds, fold: int
     model = VideoClassifier(**recipe.classifier_params(), seed=settings.seed, val=settings.val, test=0.0,
                             cache_dir=settings.cache_dir, workers=settings.workers)
     start = time.perf_counter()
-    model.fit(train)
+    model.fit(train, on_video=_every(25, len(train.items), f"{recipe.name}: inputs of", log))
     fit_seconds = time.perf_counter() - start
     probabilities = model.predict_proba([item.path for item in test])
     truth = np.array([labels.index(item.label) for item in test])
@@ -209,6 +214,19 @@ def _run_fold(catalog: catalog_.Catalog, recipe: Recipe, folds: Folds, fold: int
         probabilities=probabilities.round(6).tolist(), epochs_run=model.training_["epochs_run"], speed=speed,
         model_bytes=_bundle_bytes(model) if fold == 0 else None,
     )
+
+
+def _every(step: int, total: int, what: str, log: Log) -> Callable[[str, str], None]:
+    """An ``on_video`` callback logging every ``step`` videos prepared (decoded, extracted or read from the cache)."""
+    done = 0
+
+    def advance(path: str, status: str) -> None:
+        nonlocal done
+        done += 1
+        if done % step == 0 or done == total:
+            log(f"compare: {what} {done}/{total} videos ready")
+
+    return advance
 
 
 def _inference_speed(model: Any, paths: Sequence[Path]) -> dict[str, float]:
