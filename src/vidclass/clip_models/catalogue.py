@@ -30,7 +30,7 @@ COSTS: dict[tuple[str, str | None], tuple[int, int, float, float, str]] = {
     ("3d", "s3d"): (16, 224, 7.91, 35.96, KINETICS),
     ("3d", "mvit_v2_s"): (16, 224, 34.23, 128.45, KINETICS),
     ("3d", "swin3d_t"): (16, 224, 27.85, 87.76, KINETICS),
-    ("convlstm", None): (20, 64, 0.03, 0.46, SCRATCH),
+    ("convlstm", None): (20, 64, 0.15, 1.84, SCRATCH),
 }
 
 

@@ -8,6 +8,14 @@ ConvLSTM, so the cell is here (Shi et al., Convolutional LSTM Network, 2015): th
 gates come from one convolution over the input and the hidden state, so the state keeps its
 spatial layout. The network is trained from scratch: there are no pretrained weights for it, so
 ``pretrained`` does nothing (it is accepted because every clip model takes it).
+
+Three changes from the seed, because as written it did not learn the synthetic temporal-order
+task at all (approaching vs receding square, 40 training clips, 8 frames of 64 px, AdamW 3e-3:
+loss still 0.69 after 100 steps, test 0.50). Measured on that task after 50 steps: BatchNorm
+after each layer's pooling, the last layer's hidden states averaged over time and space (the
+seed flattens every step of its last layer too; one pooled last step gave the classifier a
+single gradient path) and the seed's widths: test 0.70; the same at widths 8, 16, 32, 32
+(``hidden``, the default now; 4x the seed's GFLOPs, still under 2 per 20-frame clip): 0.98.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from vidclass.clip_models.base import ClipModel, ClipSpec, Network, register
 from vidclass.errors import ConfigError
 
 SEED_HIDDEN = (4, 8, 14, 16)  # the LearnOpenCV ConvLSTM's filters per layer
+DEFAULT_HIDDEN = (8, 16, 32, 32)  # wider: the seed's widths learned too slowly (see the module docstring)
 
 
 class ConvLSTMCell(nn.Module):
@@ -48,16 +57,18 @@ class ConvLSTMCell(nn.Module):
 
 
 class ConvLSTMStack(nn.Module):
-    """Frames ``(B, T, C, H, W)`` -> the last layer's final hidden state, average pooled: ``(B, hidden[-1])``.
+    """Frames ``(B, T, C, H, W)`` -> the last layer's hidden states averaged over time and space: ``(B, hidden[-1])``.
 
     Each layer runs its cell over the whole sequence and hands every step's hidden state,
-    2 x 2 max pooled and dropped out, to the next layer (the seed's ``return_sequences=True``).
+    2 x 2 max pooled, batch normalised and dropped out, to the next layer (the seed's
+    ``return_sequences=True``).
     """
 
     def __init__(self, hidden: list[int], kernel: int, dropout: float) -> None:
         super().__init__()
         widths = [3, *hidden]
         self.cells = nn.ModuleList(ConvLSTMCell(a, b, kernel) for a, b in zip(widths, widths[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(width) for width in hidden[:-1])
         self.pool = nn.MaxPool2d(2, ceil_mode=True)
         self.dropout = nn.Dropout(dropout)
 
@@ -69,9 +80,11 @@ class ConvLSTMStack(nn.Module):
             for t in range(sequence.shape[1]):
                 state = cell(sequence[:, t], state)
                 steps.append(state[0])
+            hidden = torch.stack(steps, dim=1)
             if number == len(self.cells) - 1:
-                return state[0].mean(dim=(2, 3))
-            sequence = self.dropout(self.pool(torch.stack(steps, dim=1).flatten(0, 1))).unflatten(0, clips.shape[:2])
+                return hidden.mean(dim=(1, 3, 4))
+            pooled = self.norms[number](self.pool(hidden.flatten(0, 1)))
+            sequence = self.dropout(pooled).unflatten(0, clips.shape[:2])
         raise AssertionError("unreachable: a stack has at least one cell")
 
 
@@ -90,7 +103,7 @@ class ConvLSTM(ClipModel):
         *,
         pretrained: bool = True,
         weights: str | None = None,
-        hidden: list[int] | tuple[int, ...] = SEED_HIDDEN,
+        hidden: list[int] | tuple[int, ...] = DEFAULT_HIDDEN,
         kernel: int = 3,
     ) -> None:
         # pretrained: ignored on purpose, there are no pretrained ConvLSTM weights (see the module docstring)
