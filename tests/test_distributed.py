@@ -3,6 +3,7 @@ and DDP training give what one process gives."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -85,3 +86,30 @@ def _tensors(root: Path, name: str) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
     return load_file(next(root.rglob(name)))
+
+
+@pytest.mark.slow
+def test_ddp_with_two_processes_matches_one_and_each_rank_sees_a_disjoint_part_of_every_epoch(tmp_path):
+    helper = Path(__file__).with_name("ddp_fit.py")
+    sys.path.insert(0, str(helper.parent))
+    try:
+        import ddp_fit
+    finally:
+        sys.path.remove(str(helper.parent))
+    ddp_fit.run(tmp_path / "one", devices=1, batch=8)  # one process, twice the per-process batch
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    run = subprocess.run([sys.executable, str(helper), str(tmp_path / "two"), "2", "4"], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    one = np.load(tmp_path / "one" / "predictions.npy")
+    two = np.load(tmp_path / "two" / "predictions.npy")
+    assert np.abs(one - two).max() < 1e-4
+    assert np.abs(one - 0.5).max() > 0.1  # it learned something: the comparison means something
+    seen = [json.loads((tmp_path / "two" / f"seen-{r}.json").read_text()) for r in (0, 1)]
+    epochs = {epoch for part in seen for epoch, _ in part}
+    assert len(epochs) == 4
+    for epoch in epochs:
+        mine, theirs = ({i for e, i in part if e == epoch} for part in seen)
+        assert not mine & theirs and len(mine | theirs) == ddp_fit.TRAIN
+    gathered = json.loads((tmp_path / "two" / "gathered.json").read_text())
+    assert [x for x, _ in gathered] == list(range(10)) and {r for _, r in gathered} == {0, 1}

@@ -126,6 +126,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         precision: str = "auto",
         accumulate: int = 1,
         loader_workers: int = 0,
+        strategy: str = "auto",
+        num_nodes: int = 1,
         cache_dir: str | Path | None = None,
         workers: int = 1,
         runtime: str = "auto",
@@ -164,6 +166,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         self.precision = precision
         self.accumulate = accumulate
         self.loader_workers = loader_workers
+        self.strategy = strategy
+        self.num_nodes = num_nodes
         self.cache_dir = cache_dir
         self.workers = workers
         self.runtime = runtime
@@ -224,6 +228,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             precision=self.precision,
             accumulate=self.accumulate,
             workers=self.loader_workers,
+            strategy=self.strategy,
+            num_nodes=self.num_nodes,
         )
 
     def _cache(self) -> FeatureCache:
@@ -269,8 +275,14 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             )
         splits = catalog_.split_catalog(found, val=self.val, test=self.test, seed=self.seed)
         final = Path(out_dir) if out_dir is not None else None
-        out = _start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
-        if out is not None:
+        from vidclass.distributed import is_primary
+
+        primary = is_primary()  # under DDP only rank 0 writes the run folder; the others train beside it
+        if final is not None and not primary:
+            out = final.with_name(f".{final.name}.partial")
+        else:
+            out = _start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
+        if out is not None and primary:
             resolved = {name: self._default(name) for name in ("frames", "epochs", "batch_size", "patience", "lr")
                         + (("size",) if self._pixels else ())}  # the values used where params say None
             _write_json(out / "config.json", {"params": _jsonable(self.get_params()), "resolved": resolved,
@@ -304,7 +316,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         probabilities = self._raw_probabilities_of(test_items, inputs) if test_items else None
         if test_items:
             self.evaluation_ = self._evaluation(test_items, probabilities, split="test")
-        if out is not None and final is not None:
+        if out is not None and final is not None and primary:
             if fit.metrics_csv is not None and fit.metrics_csv.is_file():
                 metrics.plot_training_curves(fit.metrics_csv, out / "curves.png")
             self.save(out / "model")
@@ -481,7 +493,14 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return self._frames(paths)
 
     def _probabilities(self, inputs: Sequence[Any]) -> np.ndarray:
-        """(N, C) probabilities, averaged over every evaluation view of each video, before temperature scaling."""
+        """(N, C) probabilities, averaged over every evaluation view of each video, before temperature scaling;
+        after a DDP fit each rank computes its share and all get every row (:func:`vidclass.distributed.gather`)."""
+        from vidclass.distributed import gather
+
+        rows = gather(list(inputs), lambda part: list(self._probabilities_here(part)) if part else [])
+        return np.asarray(rows, dtype=np.float32).reshape(len(inputs), len(self.labels_))
+
+    def _probabilities_here(self, inputs: Sequence[Any]) -> np.ndarray:
         if self.kind_ == FEATURES:
             return predict_proba(self._run("head"), list(inputs), self.view_)
         from torch.utils.data import DataLoader

@@ -557,6 +557,10 @@ def train(
         str, typer.Option(help="auto (bf16-mixed on a GPU that has it, else 32), 32, 16-mixed or bf16-mixed.")
     ] = "auto",
     accumulate: Annotated[int, typer.Option(help="Batches whose gradients are summed before each step.")] = 1,
+    strategy: Annotated[
+        str, typer.Option(help="Lightning strategy: auto, ddp (one process per device), ddp_spawn or fsdp (GPUs).")
+    ] = "auto",
+    num_nodes: Annotated[int, typer.Option(help="Machines (torchrun or SLURM start the processes on each).")] = 1,
     loader_workers: Annotated[int, typer.Option(help="DataLoader processes preparing training batches.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run of --out from its last checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
@@ -574,7 +578,8 @@ def train(
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience, label_smoothing=label_smoothing,
         class_weights=class_weights, seed=seed, val=val, test=test, accelerator=accelerator,
         devices=int(devices) if devices.isdigit() else devices, precision=precision, accumulate=accumulate,
-        loader_workers=loader_workers, cache_dir=cache, workers=workers, progress=True,
+        loader_workers=loader_workers, cache_dir=cache, workers=workers, progress=True, strategy=strategy,
+        num_nodes=num_nodes,
     )
     if recipe is not None:
         chosen = _recipe_for_training(recipe, compare_dir)
@@ -591,6 +596,10 @@ def train(
         model.set_params(clips=dataset_options.clips)
     with extraction_progress(len(found.items), description="decoding" if model_kind != "features" else "extracting") as advance:
         model.fit(found, out_dir=out, resume=resume, overwrite=overwrite, on_video=advance)
+    from vidclass.distributed import is_primary
+
+    if not is_primary():  # the other DDP ranks trained beside rank 0, which reports
+        return
     training = model.training_
     what = model_kind if model_kind != "features" else f"{head or 'attention'} head"
     console.print(

@@ -48,6 +48,9 @@ class TrainConfig:
     ``precision="auto"`` is ``bf16-mixed`` on a GPU that supports it, else 32-bit.
     ``accumulate`` sums gradients over that many batches before a step. ``workers`` are the
     DataLoader processes preparing training batches (0: in the training process).
+    ``strategy`` / ``num_nodes`` are Lightning's too (``ddp``: one process per device, launched by
+    Lightning on one machine and by ``torchrun`` or SLURM across nodes); ``batch_size`` is per process,
+    and each process sees its own share of every epoch (:class:`EpochSampler`).
     """
 
     epochs: int = 60
@@ -64,6 +67,8 @@ class TrainConfig:
     precision: str = "auto"
     accumulate: int = 1
     workers: int = 0
+    strategy: str = "auto"
+    num_nodes: int = 1
 
     def __post_init__(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "patience": self.patience,
@@ -79,6 +84,11 @@ class TrainConfig:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0, got {self.workers}")
+        if self.num_nodes < 1:
+            raise ConfigError(f"num_nodes must be >= 1, got {self.num_nodes}")
+        from vidclass.distributed import check_strategy
+
+        check_strategy(self.strategy)
 
     def resolved_precision(self) -> str:
         if self.precision != "auto":
@@ -90,7 +100,10 @@ class TrainConfig:
 class EpochSampler(Sampler):
     """Yields ``(epoch, index)`` for every example, shuffled by (seed, epoch) when ``shuffle``.
 
-    Lightning calls ``set_epoch`` before each epoch (also on the sampler it wraps for DDP).
+    Lightning calls ``set_epoch`` before each epoch. Under DDP (a process group of W ranks) rank r
+    takes every W-th example of the epoch's order from the r-th on, the order padded with its first
+    examples to a multiple of W (as ``DistributedSampler`` does): the ranks see disjoint parts, the
+    same number of batches, and together one process's batches with W times its batch size.
     """
 
     def __init__(self, size: int, *, seed: int, shuffle: bool = True) -> None:
@@ -99,11 +112,21 @@ class EpochSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @staticmethod
+    def _ranks() -> tuple[int, int]:
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        return (torch.distributed.get_rank(), torch.distributed.get_world_size()) if distributed else (0, 1)
+
     def __len__(self) -> int:
-        return self.size
+        world = self._ranks()[1]
+        return -(-self.size // world)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size) if self.shuffle else range(self.size)
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size) if self.shuffle else np.arange(self.size)
+        rank, world = self._ranks()
+        if world > 1:
+            padded = np.resize(order, len(self) * world)  # repeats the first examples
+            order = padded[rank::world]
         return iter((self.epoch, int(i)) for i in order)
 
 
@@ -261,6 +284,9 @@ def fit_module(
         trainer = L.Trainer(
             accelerator=config.accelerator,
             devices=config.devices,
+            num_nodes=config.num_nodes,
+            strategy=config.strategy,
+            use_distributed_sampler=False,  # EpochSampler shares out each epoch itself; every rank validates all
             precision=config.resolved_precision(),
             max_epochs=config.epochs,
             deterministic=True if on_cpu else "warn",
