@@ -357,15 +357,22 @@ def backbones(
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")] = False,
 ) -> None:
-    """List the kinds of model `vidclass train --model` trains: what each is and what it trains."""
+    """List the kinds of model `vidclass train --model` trains (and each `--arch` of 3d): default frames and
+    size, parameters, GFLOPs per clip, where the weights come from, what it trains."""
     from vidclass.api import list_model_kinds
 
     kinds = list_model_kinds()
     if as_json:
         _print_json(kinds)
         return
-    _print_table("models (vidclass train --model NAME)", ["name", "trains", "description"],
-                 [[k["name"], k["trains"], k["description"]] for k in kinds])
+
+    def number(value: float | None, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    _print_table("models (vidclass train --model NAME [--arch A]; costs at the default frames x size, 2 classes)",
+                 ["name", "arch", "frames x px", "trains", "weights", "description", "params (M)", "GFLOPs/clip"],
+                 [[k["name"], k["arch"] or "-", f"{k['frames']} x {k['size'] or 'backbone'}", k["trains"], k["weights"],
+                   k["description"], number(k["params_m"], 2), number(k["gflops_per_clip"], 2)] for k in kinds], right=2)
 
 
 PretrainedOpt = Annotated[
@@ -515,7 +522,8 @@ def train(
     head_option: Annotated[
         Optional[list[str]], typer.Option(help="Head option NAME=VALUE (JSON value), repeatable.")
     ] = None,
-    frames: Annotated[Optional[int], typer.Option(help="Frames per view (default 16; on pixels 8).")] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Frames per view (default 16; on pixels 8, or the model's own: "
+                                                   "see `vidclass models`).")] = None,
     inputs: Annotated[
         Optional[str],
         typer.Option(help="features: appearance, appearance+motion (default), appearance+rgbdiff or "
@@ -524,7 +532,8 @@ def train(
     ] = None,
     pose_people: PosePeopleOpt = 3,
     keypoints: KeypointsOpt = None,
-    size: Annotated[int, typer.Option(help="On pixels: square frame side in pixels.")] = 112,
+    size: Annotated[Optional[int], typer.Option(help="On pixels: square frame side in pixels (default 112, or the "
+                                                 "model's own: see `vidclass models`).")] = None,
     freeze_stages: Annotated[
         int, typer.Option(help="On pixels: freeze the backbone's first N stages (-1: all of it).")
     ] = 0,
@@ -537,7 +546,7 @@ def train(
         Optional[int], typer.Option(help="Most epochs (default 60; on pixels 8); early stopping usually ends sooner.")
     ] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Videos per training batch (default 16; on pixels 8).")] = None,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (default 1e-3, or the model's own).")] = None,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.05,
     patience: Annotated[
         Optional[int], typer.Option(help="Epochs without a better validation loss before stopping (default 10; on pixels 3).")
