@@ -424,7 +424,7 @@ def extract(
     weights: WeightsOpt = None,
     batch_size: Annotated[int, typer.Option(help="Frames per CNN batch (batches span videos).")] = 32,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
-    inputs: InputsOpt = "appearance+motion",
+    inputs: InputsOpt = "appearance+rgbdiff",
     pose_people: PosePeopleOpt = 3,
     runtime: RuntimeOpt = "auto",
     accelerator: Annotated[str, typer.Option(help="With --devices / --num-nodes: cpu, gpu or auto (Lightning's).")] = "auto",
@@ -526,7 +526,7 @@ def train(
                                                    "see `vidclass models`).")] = None,
     inputs: Annotated[
         Optional[str],
-        typer.Option(help="features: appearance, appearance+motion (default), appearance+rgbdiff or "
+        typer.Option(help="features: appearance, appearance+motion, appearance+rgbdiff (default) or "
                      "appearance+motion+rgbdiff, or with poses pose, pose+velocity, appearance+pose, "
                      "appearance+rgbdiff+pose, ... (see `vidclass extract --help`); on pixels: rgb (default) or rgbdiff."),
     ] = None,

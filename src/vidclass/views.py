@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff"]
 INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff")
-DEFAULT_INPUTS: Inputs = "appearance+motion"
+DEFAULT_INPUTS: Inputs = "appearance+rgbdiff"
 # Pose channels (vidclass.pose): ``pose`` is the frame's pose vector (``people`` slots), ``velocity``
 # its change since the previous frame of the view, per slot (zero where a slot is empty in either).
 POSE_INPUTS: tuple[str, ...] = (
