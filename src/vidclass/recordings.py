@@ -9,9 +9,10 @@ of one (:mod:`vidclass.segments`). A :class:`ClipPlan` says how sources become c
 
 Splits never put clips of one recording on both sides. With at least
 :data:`MIN_RECORDINGS_PER_CLASS` recordings (groups) per class the split is by recording
-(a stratified group split). With fewer, every source is cut into contiguous time blocks,
-train then val then test, and wherever blocks of different parts meet in a recording a gap
-at least one clip long is left out, so no test clip overlaps (or touches) a training clip.
+(a stratified group split). With fewer, every source is cut into contiguous time blocks
+(train, val, test, train: training time at both ends), and wherever blocks of different parts
+meet in a recording a gap at least one clip long is left out, so no test clip overlaps (or
+touches) a training clip.
 Sources too short for three blocks go whole to the part that most needs their class.
 
 Features are cached per source (recording and time range) as a *track*: backbone features
@@ -188,28 +189,31 @@ def split_recordings(
     else:
         blocks = _time_blocks(sources, fractions, plan.longest)
         method = (f"by time blocks: {fewest} recording{'s' if fewest != 1 else ''} of the rarest class "
-                  f"(< {MIN_RECORDINGS_PER_CLASS}), so each recording is cut into contiguous train/val/test blocks "
-                  f"with gaps of {plan.longest:g} s (one clip) between parts")
+                  f"(< {MIN_RECORDINGS_PER_CLASS}), so each recording or segment is cut into contiguous time blocks "
+                  f"(train, val, test, train) with gaps of {plan.longest:g} s (one clip) between parts")
     blocks = _with_gaps(blocks, sources, plan.longest, plan.shortest)
     clips = draw_clips(blocks, sources, plan, seed)
     return RecordingSplits(sources, blocks, clips, plan, method, seed, gap=plan.longest)
 
 
 def _time_blocks(sources: list[Source], fractions: dict[str, float], clip: float) -> list[Block]:
-    """Each source long enough cut train -> val -> test by ``fractions`` (room left for the gaps);
-    the others whole to the part whose share of their class lags most."""
+    """Each source long enough cut into train (first half), val, test, train (second half) by
+    ``fractions``, room left for the gaps between parts; the others whole to the part whose share
+    of their class lags most. Training time at both ends means that sources which meet in a
+    recording (segments) meet train to train, with no time lost to a gap there."""
     names = list(fractions)
-    gaps = (len(names) - 1) * clip
+    layout = ["train", *[name for name in names if name != "train"], "train"] if len(names) > 1 else names
+    gaps = (len(layout) - 1) * clip
     blocks: list[Block] = []
     short = []
     for i, source in enumerate(sources):
         usable = source.seconds - gaps
-        lengths = [usable * fractions[name] for name in names]
+        lengths = [usable * fractions[name] / layout.count(name) for name in layout]
         if usable <= 0 or min(lengths) < clip:
             short.append(i)
             continue
         t = source.start
-        for name, length in zip(names, lengths):
+        for name, length in zip(layout, lengths):
             blocks.append(Block(i, t, t + length, name))
             t += length + clip  # the gap is cut out of the following block by _with_gaps
         blocks[-1] = Block(i, blocks[-1].start, source.end, blocks[-1].part)
