@@ -422,7 +422,9 @@ def extract(
     cache: CacheOpt = None,
     pretrained: PretrainedOpt = "imagenet",
     weights: WeightsOpt = None,
-    batch_size: Annotated[int, typer.Option(help="Frames per CNN batch (batches span videos).")] = 32,
+    batch_size: Annotated[
+        Optional[int], typer.Option(help="Frames per CNN batch (batches span videos; default 1 on a CPU, 32 on a GPU).")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
     inputs: InputsOpt = "appearance+rgbdiff",
     pose_people: PosePeopleOpt = 3,

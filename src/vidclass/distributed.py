@@ -83,7 +83,7 @@ def gather(items: Sequence[T], compute: Callable[[list[T]], list[Any]]) -> list[
 
 def extract_sharded(
     paths: Sequence[Path], make_encoder: Callable[[torch.device], Any], grid: int, *, cache, accelerator: str,
-    devices: int | str, num_nodes: int, batch_size: int, workers: int, rgbdiff: bool = False,
+    devices: int | str, num_nodes: int, batch_size: int | None, workers: int, rgbdiff: bool = False,
     on_video: Callable[[str, str], None] | None = None,
 ):
     """Extract ``paths`` with one process per device (Lightning Fabric's launcher), each on the shard

@@ -311,7 +311,7 @@ def extract_features(
     grid: int,
     *,
     cache: FeatureCache,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     workers: int = 1,
     rgbdiff: bool = False,
     pose: GridPose | None = None,
@@ -321,13 +321,17 @@ def extract_features(
 
     With ``rgbdiff`` the entries also hold the features of each grid frame's RGB difference
     (twice the CNN work). Decoding runs in ``workers`` background processes while the CNN runs here on batches
-    of ``batch_size`` frames that span videos. An unreadable video is reported in the
+    of ``batch_size`` frames that span videos (default: 1 on a CPU, where this network runs fastest one frame
+    at a time in PyTorch and ONNX Runtime alike, benchmarks/runtime.py; 32 on an accelerator). An unreadable video is reported in the
     returned report and skipped; the rest go on. ``on_video(path, status)`` is called once
     per video with status ``cached``, ``computed`` or ``failed``, for progress display.
     With ``pose``, whose frames are the backbone's before its centre crop (same short side and
     interpolation), the pose vectors of the videos decoded here that have none cached are
     computed from the same decoded frames in the decoding workers, and cached apart.
     """
+    if batch_size is None:
+        device = getattr(getattr(encoder, "scale", None), "device", None)
+        batch_size = 32 if device is not None and device.type != "cpu" else 1
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1 frame, got {batch_size}")
     if workers < 0:

@@ -82,6 +82,7 @@ def session(path: str | Path, *, threads: int | None = None):
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: no notes about initializers the optimiser drops
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own untyped errors for unreadable graphs
@@ -304,6 +305,7 @@ class DeviceEncoder:
     def __init__(self, encoder: FrameEncoder, device: torch.device) -> None:
         self.encoder = encoder.to(device)
         self.spec, self.weights_id, self.device = encoder.spec, encoder.weights_id, device
+        self.scale = self.encoder.scale  # on the device: extraction batches 32 frames here, not 1
         bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.dtype = torch.bfloat16 if bf16 or device.type != "cuda" else torch.float16
 
