@@ -134,7 +134,7 @@ def test_transformer_head_and_pose_inputs_are_refused_with_the_reason(tmp_path, 
         export_bundle(_features_bundle(tmp_path, encoder, "mean", inputs="appearance+pose"))
 
 
-CLIP_KINDS = [("frame", {}), ("lrcn", {}), ("early_fusion", {}), ("3d", {}), ("3d", {"arch": "c3d_small"}),
+CLIP_KINDS = [("frame", {}), ("lrcn", {}), ("early_fusion", {}), ("3d", {}),
               ("convlstm", {})]
 
 

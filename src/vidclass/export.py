@@ -7,8 +7,8 @@ timeline encodes each sampled frame once whatever the engine:
   N x H x W x 3 -> features, normalisation inside), or a clip model's ``encode_frames``
   (uint8 N x 3 x H x W -> what a window is made of);
 * ``onnx/windows.onnx``: windows of encoded frames -> logits. A temporal head (``x`` B x T x
-  D, ``mask`` B x T, both axes dynamic), or a clip model's ``classify_encoded`` (B dynamic, T
-  fixed at the frames per clip it was trained on);
+  D, ``mask`` B x T, both axes dynamic), or a clip model's ``classify_encoded`` (B dynamic; T too
+  for ``frame`` and ``lrcn``, the others fixed at the frames per clip they were trained on);
 * ``onnx/export.json``: opset, quantisation, the graphs' inputs, and the parity measured at
   export (max |ONNX Runtime - PyTorch| of the probabilities on probe frames).
 
@@ -46,6 +46,7 @@ MANIFEST = "export.json"
 QUANTIZE = ("int8",)
 PROBE_WINDOWS = 2
 PROBABILITY_TOLERANCE = 1e-4  # fp32: largest |ORT - torch| probability allowed at export
+ANY_LENGTH = ("frame", "lrcn")  # clip models whose windows may have any number of frames (the others: as trained)
 UNEXPORTABLE_HEADS = {"transformer": "the TorchScript-based exporter bakes nn.MultiheadAttention's batch size "
                                      "into its reshapes, and torch.export stops at the heads' data-dependent checks"}
 
@@ -124,8 +125,7 @@ def _probe_windows(bundle: AnyBundle) -> tuple[np.ndarray, int]:
         frames = bundle.view.frames
         return probe_frames(PROBE_WINDOWS * frames, bundle.encoder.spec.preprocess.crop), frames
     spec = bundle.model.spec
-    frames = 1 if bundle.model.stream_unit == "frame" else spec.frames
-    return probe_frames(PROBE_WINDOWS * frames, spec.size).transpose(0, 3, 1, 2).copy(), frames
+    return probe_frames(PROBE_WINDOWS * spec.frames, spec.size).transpose(0, 3, 1, 2).copy(), spec.frames
 
 
 def _write_graphs(bundle: AnyBundle, folder: Path, opset: int) -> ExportResult:
@@ -148,10 +148,11 @@ def _write_graphs(bundle: AnyBundle, folder: Path, opset: int) -> ExportResult:
     with torch.inference_mode():
         encoded = model.encode_frames(frames)
     windows = encoded.unflatten(0, (PROBE_WINDOWS, per_window)).clone()
+    steps = bundle.kind in ANY_LENGTH
     torch_export(_Method(model, "classify_encoded"), (windows,), folder / WINDOWS, ["encoded"], ["logits"],
-                 {"encoded": {0: "windows"}, "logits": {0: "windows"}}, opset=opset)
+                 {"encoded": {0: "windows", **({1: "steps"} if steps else {})}, "logits": {0: "windows"}}, opset=opset)
     graphs = {"frames": "uint8 frames (N, 3, H, W) -> encoded (N, ...)",
-              "windows": f"encoded (B, {per_window}, ...) -> logits (B, C)"}
+              "windows": f"encoded (B, {'T' if steps else per_window}, ...) -> logits (B, C)"}
     return ExportResult(folder, bundle.kind, opset, None, graphs)
 
 
