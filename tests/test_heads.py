@@ -157,8 +157,8 @@ def test_bad_names_and_sizes_are_config_errors() -> None:
         create_head("lstn", in_dim=IN_DIM, num_classes=2)
     with pytest.raises(ConfigError, match="in_dim must be an int >= 1, got 0"):
         create_head("lstm", in_dim=0, num_classes=2)
-    with pytest.raises(ConfigError, match="num_classes must be an int >= 2, got 1"):
-        create_head("lstm", in_dim=IN_DIM, num_classes=1)
+    with pytest.raises(ConfigError, match="num_classes must be an int >= 1, got 0"):
+        create_head("lstm", in_dim=IN_DIM, num_classes=0)
     with pytest.raises(ConfigError, match="head config lacks 'in_dim'"):
         head_from_config({"name": "mean", "num_classes": 2})
 

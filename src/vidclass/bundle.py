@@ -276,7 +276,7 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     if not 0 < checked.temperature < float("inf"):
         raise BundleError(f"{path}: temperature must be a positive number, got {checked.temperature!r}")
     labels = checked.labels
-    if len(labels) < 2:
+    if len(labels) < (1 if checked.training.get("task") == "regression" else 2):  # regression: one output
         raise BundleError(f"{path}: labels must be a list of at least two class names")
     if len(set(labels)) != len(labels):
         raise BundleError(f"{path}: labels contain duplicates")

@@ -191,8 +191,8 @@ def create_head(name: str, *, in_dim: int, num_classes: int, **options: Any) -> 
         raise ConfigError(f"unknown head {name!r}; allowed heads: {', '.join(list_heads())}")
     if not _POS_INT.accepts(in_dim):
         raise ConfigError(f"head {name!r}: in_dim must be {_POS_INT.allowed}, got {in_dim!r}")
-    if not (_is_int(num_classes) and num_classes >= 2):
-        raise ConfigError(f"head {name!r}: num_classes must be an int >= 2, got {num_classes!r}")
+    if not (_is_int(num_classes) and num_classes >= 1):  # 1: one number (vidclass.regression)
+        raise ConfigError(f"head {name!r}: num_classes must be an int >= 1, got {num_classes!r}")
     cls = _REGISTRY[name]
     checked = _check_options(name, cls.options_type, options)
     return cls(in_dim=int(in_dim), num_classes=int(num_classes), options=checked)
