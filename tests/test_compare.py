@@ -120,3 +120,11 @@ def test_train_recipe_errors_are_one_clean_line(direction, tmp_path):
     assert missing.exit_code == 1 and "no comparison results here" in missing.stderr
     ensemble = runner.invoke(app, ["train", root, "--out", str(tmp_path / "d"), "--recipe", "tsn-two-stream"])
     assert ensemble.exit_code == 1 and "is an ensemble" in ensemble.stderr
+
+
+def test_a_recipe_whose_estimate_exceeds_the_budget_is_skipped_and_said(direction, tmp_path, monkeypatch):
+    monkeypatch.setattr(compare_run, "_run_fold", lambda *args: pytest.fail("nothing fits: nothing may run"))
+    slow = Recipe("slow", "pixels", "too slow for the budget", {"model": "frame"}, cost=1e6)
+    rows, paths = compare(direction, [slow], tmp_path / "out", CompareSettings(folds=3, budget=60))
+    assert rows[0].status.startswith("skipped: estimated") and "min left" in rows[0].status
+    assert json.loads(paths["json"].read_text())["recipes"][0]["status"] == rows[0].status

@@ -154,6 +154,15 @@ def run_comparison(
     store.check_folds(catalog, folds, settings)
     started = time.perf_counter()
     outcomes: dict[str, RecipeOutcome] = {}
+    if settings.budget is not None:  # cheapest first, so the budget finishes as many recipes as it can
+
+        def cost(recipe: Recipe) -> float:
+            stored = [store.load(recipe, fold) for fold in range(len(folds))]
+            done = [result for result in stored if result is not None]
+            return _estimate(recipe, done, len(catalog.items), len(folds) - len(done))
+
+        recipes = sorted((r for r in recipes if r.family != "ensemble"), key=cost) + [
+            r for r in recipes if r.family == "ensemble"]
     for number, recipe in enumerate(recipes, 1):
         outcome = outcomes[recipe.name] = RecipeOutcome(recipe)
         stored = [store.load(recipe, fold) for fold in range(len(folds))]
