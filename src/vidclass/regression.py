@@ -1,0 +1,305 @@
+"""Numeric targets: a temporal head on cached features that estimates a number per video.
+
+``VideoRegressor`` is the regression twin of ``VideoClassifier`` for the frozen-feature seam:
+the same backbones, feature cache, views and heads, with one output, an MSE or Huber loss on
+standardised targets, and a report of MAE, RMSE and R² with a predicted-vs-true scatter PNG.
+Targets come from a numeric CSV column (``target`` by default, else a numeric ``label``) or
+from numeric folder names (``ROOT/2.5/clip.mp4``); a value that is not a number is an error
+naming the file and line (or folder). The bundle records ``task: regression`` and the target
+scale, so it cannot be mistaken for a classifier.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from torch.nn import functional as F
+
+from vidclass import catalog as catalog_
+from vidclass.backbones import create_backbone
+from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
+from vidclass.errors import ConfigError, DatasetError, VidclassError
+from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
+from vidclass.heads import create_head
+from vidclass.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view
+
+TASK = "regression"
+LOSSES = ("mse", "huber")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One video and its number."""
+
+    path: Path
+    value: float
+    group: str | None = None
+
+
+def read_targets(source: str | Path, *, column: str = "target") -> list[Target]:
+    """The numeric targets of a CSV (``path`` and ``column``, else a numeric ``label``; a folder with
+    one CSV: that one) or of a folder of numeric class folders; DatasetError naming the line (or folder) of a value that is no number."""
+    source = Path(source).expanduser().resolve()
+    csvs = sorted(source.glob("*.csv")) if source.is_dir() else []
+    if source.is_file() or len(csvs) == 1:  # a folder holding one CSV: that CSV
+        return _csv_targets(source if source.is_file() else csvs[0], column)
+    found = catalog_.load_catalog(source, format="folders")
+    targets = []
+    for item in found.items:
+        value = _number(item.label)
+        if value is None:
+            raise DatasetError(f"{item.path.parent}: folder name {item.label!r} is not a number (regression "
+                               "targets come from numeric folder names or a numeric CSV column)")
+        targets.append(Target(item.path, value, item.group))
+    return targets
+
+
+def _csv_targets(path: Path, column: str) -> list[Target]:
+    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline=""))
+    names = {name.strip().casefold(): name for name in reader.fieldnames or []}
+    wanted = column.casefold() if column.casefold() in names else "label"
+    if "path" not in names or wanted not in names:
+        raise DatasetError(f"{path}: a regression CSV needs a path column and a numeric {column!r} (or label) column; "
+                           f"the columns are {', '.join(reader.fieldnames or [])}")
+    targets = []
+    for row in reader:
+        value = _number(row[names[wanted]])
+        if value is None:
+            raise DatasetError(f"{path} line {reader.line_num}: target {row[names[wanted]]!r} is not a number")
+        group = row.get(names["group"]) if "group" in names else None
+        video = Path(os.path.abspath(path.parent / row[names["path"]].strip()))
+        if not video.is_file():
+            raise DatasetError(f"{path} line {reader.line_num}: no video {video}")
+        targets.append(Target(video, value, group or None))
+    if not targets:
+        raise DatasetError(f"{path}: no rows")
+    return targets
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class RegressionEvaluation:
+    """Scores of predicted against true values."""
+
+    videos: int
+    mae: float
+    rmse: float
+    r2: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def format(self) -> str:
+        return f"{self.videos} videos: MAE {self.mae:.4g}  RMSE {self.rmse:.4g}  R² {self.r2:.3f}"
+
+
+def regression_scores(true: np.ndarray, predicted: np.ndarray) -> RegressionEvaluation:
+    """MAE, RMSE and R² (1 - residual / total sum of squares; 0 for a constant prediction at the mean)."""
+    true, predicted = np.asarray(true, float), np.asarray(predicted, float)
+    residual = float(((true - predicted) ** 2).sum())
+    total = float(((true - true.mean()) ** 2).sum())
+    return RegressionEvaluation(len(true), float(np.abs(true - predicted).mean()), math.sqrt(residual / len(true)),
+                                1 - residual / total if total > 0 else 0.0)
+
+
+def plot_scatter(true: np.ndarray, predicted: np.ndarray, out_png: str | Path, *, title: str = "") -> Path:
+    """A predicted-vs-true scatter with the identity line, written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from vidclass.metrics import _write_atomic
+
+    fig = Figure(figsize=(4.8, 4.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.scatter(true, predicted, s=14, alpha=0.8)
+    low, high = float(min(np.min(true), np.min(predicted))), float(max(np.max(true), np.max(predicted)))
+    ax.plot([low, high], [low, high], color="grey", linewidth=1)
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.set_title(title or "predicted vs true", fontsize="small")
+    return _write_atomic(Path(out_png), lambda f: fig.savefig(f, format="png"))
+
+
+class _Views(torch.utils.data.Dataset):
+    """Feature views and standardised targets; a random view per ``(epoch, index)`` when training."""
+
+    def __init__(self, grids, values, spec: ViewSpec, *, train: bool, seed: int = 0) -> None:
+        self.grids, self.values, self.spec, self.train, self.seed = grids, values, spec, train, seed
+
+    def __len__(self) -> int:
+        return len(self.grids)
+
+    def __getitem__(self, item):
+        if self.train:
+            epoch, index = item
+            rng = np.random.default_rng([self.seed, epoch, index])
+        else:
+            index, rng = int(item), None
+        x, mask = cut_grid_view(self.grids[index], self.spec, rng=rng)
+        return torch.from_numpy(x), torch.from_numpy(mask), np.float32(self.values[index])
+
+
+def _module(head, config, loss: str):
+    from vidclass.training import HeadModule
+
+    class RegressionModule(HeadModule):
+        """A head's training step with one output and an MSE or Huber loss."""
+
+        def _log(self, stage, logits, y, clips):
+            predicted = logits.float()[:, 0]
+            value = F.mse_loss(predicted, y.float()) if loss == "mse" else F.huber_loss(predicted, y.float())
+            self.log(f"{stage}_loss", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=clips,
+                     sync_dist=True)
+            return value
+
+    return RegressionModule(head, config, None)
+
+
+class VideoRegressor(RegressorMixin, BaseEstimator):
+    """A number per video from a temporal head on cached frozen features (see the module doc)."""
+
+    def __init__(self, backbone: str = "efficientnet_lite0", head: str = "gru", frames: int = 16, *,
+                 grid: int | None = None, inputs: str = DEFAULT_INPUTS, loss: str = "mse",
+                 head_options: dict[str, Any] | None = None, pretrained: bool = True, epochs: int = 60,
+                 batch_size: int = 16, lr: float = 1e-3, weight_decay: float = 0.05, patience: int = 10,
+                 seed: int = 0, val: float = 0.15, test: float = 0.15, cache_dir: str | Path | None = None,
+                 workers: int = 1, column: str = "target") -> None:
+        self.backbone, self.head, self.frames, self.grid, self.inputs = backbone, head, frames, grid, inputs
+        self.loss, self.head_options, self.pretrained = loss, head_options, pretrained
+        self.epochs, self.batch_size, self.lr, self.weight_decay, self.patience = epochs, batch_size, lr, weight_decay, patience
+        self.seed, self.val, self.test, self.cache_dir, self.workers, self.column = seed, val, test, cache_dir, workers, column
+
+    def _grids(self, paths):
+        cache = FeatureCache(self.cache_dir)
+        report = extract_features(paths, self.encoder_, self.view_.grid, cache=cache, workers=self.workers,
+                                  rgbdiff=self.view_.rgbdiff)
+        spec = FeatureSpec.for_encoder(self.encoder_, self.view_.grid, rgbdiff=self.view_.rgbdiff)
+        return load_features(paths, spec, cache), report.failed
+
+    def fit(self, dataset: str | Path | list[Target], y: None = None, *, out_dir: str | Path | None = None):
+        """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self."""
+        from vidclass.training import TrainConfig, fit_module, train_loader
+        from torch.utils.data import DataLoader
+
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
+        targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
+        self.view_ = ViewSpec(frames=self.frames, grid=self.grid or 2 * self.frames, inputs=self.inputs)
+        self.encoder_ = create_backbone(self.backbone, pretrained=self.pretrained)
+        parts = _split(targets, self.val, self.test, self.seed)
+        grids, failed = self._grids([t.path for t in targets])
+        parts = {name: [t for t in part if t.path in grids] for name, part in parts.items()}
+        values = np.array([t.value for t in parts["train"]])
+        self.target_mean_, self.target_std_ = float(values.mean()), float(values.std() or 1.0)
+        scaled = {name: [(t.value - self.target_mean_) / self.target_std_ for t in part] for name, part in parts.items()}
+        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                             weight_decay=self.weight_decay, patience=self.patience, seed=self.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.head_ = create_head(self.head, in_dim=self.view_.input_dim(self.encoder_.spec.dim), num_classes=1,
+                                     **(self.head_options or {}))
+        import lightning as L
+
+        L.seed_everything(self.seed, workers=True, verbose=False)
+        train = _Views([grids[t.path] for t in parts["train"]], scaled["train"], self.view_, train=True, seed=self.seed)
+        val = _Views([grids[t.path] for t in parts["val"]], scaled["val"], self.view_, train=False)
+        fit = fit_module(_module(self.head_, config, self.loss), train_loader(train, config),
+                         DataLoader(val, batch_size=64) if len(val) else None, config)
+        self.head_.eval()
+        self.training_ = {"task": TASK, "loss": self.loss, "target_mean": self.target_mean_,
+                          "target_std": self.target_std_, "videos": {n: len(p) for n, p in parts.items()},
+                          "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "unreadable": failed,
+                          "clip_seconds": float(np.median([grids[t.path].duration for t in parts["train"]]))}
+        self.evaluation_ = None
+        if parts["test"]:
+            true = np.array([t.value for t in parts["test"]])
+            predicted = self._predict_grids([grids[t.path] for t in parts["test"]])
+            self.evaluation_ = regression_scores(true, predicted)
+            if out_dir is not None:
+                self._write(Path(out_dir) / "evaluation", true, predicted)
+        if out_dir is not None:
+            self.save(Path(out_dir) / "model")
+        return self
+
+    def _predict_grids(self, grids) -> np.ndarray:
+        self.head_.eval()
+        with torch.inference_mode():
+            xs, masks = zip(*(cut_grid_view(g, self.view_) for g in grids))
+            out = self.head_(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))[:, 0].numpy()
+        return out * self.target_std_ + self.target_mean_
+
+    def predict(self, paths) -> np.ndarray:
+        """The estimated value of each video (an unreadable one raises naming it)."""
+        if not hasattr(self, "head_"):
+            raise VidclassError("this VideoRegressor is not fitted yet: call fit(dataset) or VideoRegressor.load(dir)")
+        paths = [Path(p) for p in paths]
+        grids, failed = self._grids(paths)
+        if failed:
+            path, reason = next(iter(failed.items()))
+            raise VidclassError(reason if path in reason else f"{path}: {reason}")
+        return self._predict_grids([grids[p] for p in paths])
+
+    def evaluate(self, dataset, *, out_dir: str | Path | None = None) -> RegressionEvaluation:
+        """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json and scatter.png."""
+        targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
+        true = np.array([t.value for t in targets])
+        predicted = self.predict([t.path for t in targets])
+        if out_dir is not None:
+            self._write(Path(out_dir), true, predicted)
+        return regression_scores(true, predicted)
+
+    def _write(self, out: Path, true: np.ndarray, predicted: np.ndarray) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        scores = regression_scores(true, predicted)
+        (out / ".metrics.json.tmp").write_text(json.dumps(scores.to_dict(), indent=2) + "\n")
+        (out / ".metrics.json.tmp").replace(out / "metrics.json")
+        plot_scatter(true, predicted, out / "scatter.png", title=scores.format())
+
+    def save(self, directory: str | Path) -> Path:
+        """A bundle whose config records ``task: regression`` and the target scale."""
+        bundle = Bundle(encoder=self.encoder_, head=self.head_, view=self.view_, labels=["value"],
+                        clip_seconds=self.training_.get("clip_seconds", 2.0), training=self.training_, versions=package_versions(),
+                        metrics=self.evaluation_.to_dict() if self.evaluation_ else {})
+        return save_bundle(bundle, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path, *, cache_dir: str | Path | None = None) -> VideoRegressor:
+        """A fitted regressor from a bundle saved by :meth:`save` (refuses a classifier's bundle)."""
+        bundle = load_bundle(directory)
+        if bundle.training.get("task") != TASK:
+            raise ConfigError(f"{directory}: a classifier's bundle, not a regression model (no task: regression)")
+        model = cls(backbone=bundle.encoder.spec.name, head=bundle.head.name, frames=bundle.view.frames,
+                    grid=bundle.view.grid, inputs=bundle.view.inputs, cache_dir=cache_dir)
+        model.encoder_, model.head_, model.view_, model.training_ = bundle.encoder, bundle.head, bundle.view, bundle.training
+        model.target_mean_, model.target_std_ = bundle.training["target_mean"], bundle.training["target_std"]
+        model.evaluation_ = None
+        return model
+
+
+def _split(targets: list[Target], val: float, test: float, seed: int) -> dict[str, list[Target]]:
+    """A group-aware split stratified by target quartile (the catalog's splitter on binned targets)."""
+    values = np.array([t.value for t in targets])
+    edges = np.quantile(values, [0.25, 0.5, 0.75])
+    items = [catalog_.VideoItem(t.path, f"q{int(np.searchsorted(edges, t.value))}", t.group) for t in targets]
+    found = catalog_.Catalog(Path("."), items, sorted({i.label for i in items}), "regression")
+    splits = catalog_.split_catalog(found, val=val, test=test, seed=seed)
+    by_path = {t.path: t for t in targets}
+    return {name: [by_path[i.path] for i in part] for name, part in splits.parts().items()}
