@@ -108,7 +108,7 @@ def test_data_reports_recordings_clips_hours_and_the_time_block_split(recordings
 def test_random_clips_of_two_recordings_train_a_model_that_labels_held_out_time(recordings, tmp_path):
     from vidclass.api import VideoClassifier
 
-    model = VideoClassifier(backbone="timm:test_resnet", pretrained=False, head="mean", frames=4, epochs=10, lr=1e-2,
+    model = VideoClassifier(backbone="timm:test_resnet", pretrained=False, head="mean", frames=4, inputs="appearance+motion", epochs=10, lr=1e-2,
                             batch_size=16, clips="random:80:2-4s", cache_dir=tmp_path / "cache")
     model.fit(recordings, out_dir=tmp_path / "run")
     assert model.training_["split"].startswith("by time blocks")

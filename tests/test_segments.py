@@ -129,7 +129,7 @@ def test_a_model_trained_on_segments_is_scored_on_its_held_out_time(tmp_path):
     csv_path = make_segment_recording(tmp_path / "long.mp4", layout, fps=6, size=48, seed=5)
     catalog = load_catalog(csv_path)
     assert [i.label for i in catalog.items] == ["walking", "running", "walking", "running"]  # still: unlabeled
-    model = VideoClassifier(backbone="timm:test_resnet", pretrained=False, frames=4, epochs=10, batch_size=16,
+    model = VideoClassifier(backbone="timm:test_resnet", pretrained=False, frames=4, inputs="appearance+motion", epochs=10, batch_size=16,
                             clips="random:40:2-3s", cache_dir=tmp_path / "cache")
     model.fit(catalog)  # 40 random clips inside each segment, time blocks (one recording)
     assert model.training_["split"].startswith("by time blocks")
