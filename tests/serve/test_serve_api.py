@@ -183,12 +183,13 @@ def test_timeline_job_matches_run_timeline_and_serves_the_annotated_video(client
 
 @pytest.fixture
 def slow_frames(monkeypatch):
-    """Timelines that take about 10 ms per frame, so a test can watch one run and cancel it."""
+    """Timelines that take at least 50 ms per frame, so a test can watch one run and cancel it (at 10 ms, with
+    ONNX Runtime's faster encoder, the first job of the full-queue test could finish before the third upload)."""
     real = work.run_timeline
 
     def slow(model, source, settings, *, annotate=None):
         def paced(frame, time_, probabilities):
-            time.sleep(0.01)
+            time.sleep(0.05)
             annotate(frame, time_, probabilities)
 
         return real(model, source, settings, annotate=paced)
