@@ -128,3 +128,13 @@ def test_a_recipe_whose_estimate_exceeds_the_budget_is_skipped_and_said(directio
     rows, paths = compare(direction, [slow], tmp_path / "out", CompareSettings(folds=3, budget=60))
     assert rows[0].status.startswith("skipped: estimated") and "min left" in rows[0].status
     assert json.loads(paths["json"].read_text())["recipes"][0]["status"] == rows[0].status
+
+
+def test_a_recipe_stops_between_folds_when_the_budget_runs_out(direction, tmp_path, monkeypatch):
+    clock = iter(range(0, 10_000, 50))  # every reading of the clock is 50 s later
+    monkeypatch.setattr(compare_run.time, "perf_counter", lambda: float(next(clock)))
+    fake = compare_run.FoldResult("slow", 0, {}, 1.0, 1.0, 40.0, [], [], [])
+    monkeypatch.setattr(compare_run, "_run_fold", lambda catalog, recipe, folds, k, *rest: fake)
+    slow = Recipe("slow", "pixels", "a recipe whose folds take 40 s", {"model": "frame"}, cost=0.0)
+    outcome, = compare_run.run_comparison(direction, [slow], tmp_path / "out", CompareSettings(folds=3, budget=120))
+    assert 1 <= len(outcome.folds) < 3 and outcome.skipped.startswith("the budget ran out after")

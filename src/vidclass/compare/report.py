@@ -70,7 +70,8 @@ def _summary(outcome: RecipeOutcome, n_folds: int) -> RecipeSummary:
     first = next((r for r in outcome.folds if r.fold == 0), None)
     speed = first.speed if first is not None and first.speed else {}
     status = "ok" if len(outcome.folds) == n_folds else (
-        f"partial: {len(outcome.folds)} of {n_folds} folds" + (f" ({outcome.error})" if outcome.error else ""))
+        f"partial: {len(outcome.folds)} of {n_folds} folds"
+        + (f" ({outcome.error or outcome.skipped})" if outcome.error or outcome.skipped else ""))
     return RecipeSummary(
         **base, accuracy=mean, std=std, ci95=(max(0.0, mean - half), min(1.0, mean + half)),
         macro_f1=statistics.fmean(r.macro_f1 for r in outcome.folds), fold_accuracy=tuple(accuracies),

@@ -180,6 +180,11 @@ def run_comparison(
                 continue
         for fold in missing:
             spent = time.perf_counter() - started
+            if settings.budget is not None and outcome.folds and spent + _estimate(
+                    recipe, outcome.folds, len(catalog.items), 1) > settings.budget:
+                outcome.skipped = f"the budget ran out after {len(outcome.folds)} folds"
+                log(f"compare: stopping {recipe.name}: {outcome.skipped}")
+                break
             log(f"compare: recipe {number}/{len(recipes)} {recipe.name}, fold {fold + 1}/{len(folds)} "
                 f"({_minutes(spent)} elapsed{_left(settings, spent)})")
             try:
