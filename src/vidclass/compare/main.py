@@ -35,6 +35,7 @@ def compare(
         "dataset": str(catalog.root), "clips": len(catalog.items), "groups": len(groups), "folds": settings.folds,
         "seed": settings.seed, "val": settings.val, "budget_seconds": settings.budget,
         "seconds": time.perf_counter() - start,
+        "load_average": [round(x, 1) for x in os.getloadavg()],  # times mean little on a busy machine: say how busy
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, {platform.python_implementation()} "
                    f"{platform.python_version()}",
     }
