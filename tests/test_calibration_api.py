@@ -13,8 +13,9 @@ from vidclass.catalog import load_catalog, split_catalog
 
 pytestmark = pytest.mark.slow  # fits a model end to end
 
+# Inputs pinned to appearance+motion: the stream test feeds the head windows of frame features alone.
 TINY = dict(backbone="timm:mobilenetv3_small_050", pretrained=False, frames=4, epochs=4, batch_size=4, val=0.25,
-            test=0.25, head="gru")
+            test=0.25, head="gru", inputs="appearance+motion")
 
 
 @pytest.fixture(scope="module")
