@@ -283,9 +283,13 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
     @classmethod
     def load(cls, directory: str | Path, *, cache_dir: str | Path | None = None) -> VideoRegressor:
         """A fitted regressor from a bundle saved by :meth:`save` (refuses a classifier's bundle)."""
-        bundle = load_bundle(directory)
-        if bundle.training.get("task") != TASK:
+        try:  # the task first: a classifier's bundle is refused as such, before its schema is checked as ours
+            task = json.loads((Path(directory) / "config.json").read_text()).get("training", {}).get("task")
+        except (OSError, ValueError, AttributeError):
+            task = None
+        if task != TASK:
             raise ConfigError(f"{directory}: a classifier's bundle, not a regression model (no task: regression)")
+        bundle = load_bundle(directory)
         model = cls(backbone=bundle.encoder.spec.name, head=bundle.head.name, frames=bundle.view.frames,
                     grid=bundle.view.grid, inputs=bundle.view.inputs, cache_dir=cache_dir)
         model.encoder_, model.head_, model.view_, model.training_ = bundle.encoder, bundle.head, bundle.view, bundle.training
