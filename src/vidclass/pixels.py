@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 from vidclass import motion, sampling, video
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import ExtractionReport, fingerprint, uncached
-from vidclass.views import ViewSpec, view_positions
+from vidclass.views import ViewSpec, epoch_item, view_positions
 from vidclass.workers import in_order
 
 CACHE_FORMAT = 1
@@ -282,13 +282,12 @@ class ClipDataset(Dataset):
         return len(self.entries)
 
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
-        if self.train:
-            epoch, index = item  # type: ignore[misc]
-            rng = np.random.default_rng([self.seed, epoch, index])
+        index, rng = epoch_item(item, train=self.train, seed=self.seed)
+        if rng is not None:
             positions = view_positions(self.view, rng=rng)
             torch_seed = int(rng.integers(0, 2**62))
         else:
-            index, rng, torch_seed = int(item), None, None  # type: ignore[arg-type]
+            torch_seed = None
             positions = view_positions(self.view, view=self.view_index)
         return clip_tensor(read_entry(self.entries[index], self.spec), positions, self.transform, self.rgbdiff,
                            torch_seed), self.labels[index]

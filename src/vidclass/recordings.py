@@ -40,7 +40,7 @@ from vidclass import motion, video
 from vidclass.catalog import SPLITS, Catalog, VideoItem, _group_split
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
-from vidclass.views import ViewSpec, cut_grid_view
+from vidclass.views import ViewSpec, cut_grid_view, epoch_item
 from vidclass.workers import in_order
 
 MIN_RECORDINGS_PER_CLASS = 3  # fewer recordings (groups) of a class: split by time blocks
@@ -462,11 +462,7 @@ class ClipViews(Dataset):
         return self.tracks[clip.block.source].grid(clip.start, clip.end, self.spec.grid)
 
     def __getitem__(self, item):
-        if self.train:
-            epoch, index = item
-            rng = np.random.default_rng([self.seed, epoch, index])
-        else:
-            index, rng = int(item), None
+        index, rng = epoch_item(item, train=self.train, seed=self.seed)
         x, mask = cut_grid_view(self.grid(index, rng), self.spec, rng=rng, view=self.view)
         return torch.from_numpy(x), torch.from_numpy(mask), self.targets[index]
 

@@ -31,7 +31,7 @@ from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.heads import create_head
-from vidclass.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view
+from vidclass.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view, epoch_item
 
 TASK = "regression"
 LOSSES = ("mse", "huber")
@@ -148,11 +148,7 @@ class _Views(torch.utils.data.Dataset):
         return len(self.grids)
 
     def __getitem__(self, item):
-        if self.train:
-            epoch, index = item
-            rng = np.random.default_rng([self.seed, epoch, index])
-        else:
-            index, rng = int(item), None
+        index, rng = epoch_item(item, train=self.train, seed=self.seed)
         x, mask = cut_grid_view(self.grids[index], self.spec, rng=rng)
         return torch.from_numpy(x), torch.from_numpy(mask), np.float32(self.values[index])
 

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from vidclass.errors import ConfigError
 from vidclass.features import VideoFeatures
 from vidclass.heads import TemporalHead
-from vidclass.views import ViewSpec, cut_grid_view
+from vidclass.views import ViewSpec, cut_grid_view, epoch_item
 from vidclass.workers import die_with_parent
 
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed", "bf16-true", "64")
@@ -152,11 +152,7 @@ class ViewDataset(Dataset):
         return len(self.examples)
 
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
-        if self.train:
-            epoch, index = item  # type: ignore[misc]
-            rng = np.random.default_rng([self.seed, epoch, index])
-        else:
-            index, rng = int(item), None  # type: ignore[arg-type]
+        index, rng = epoch_item(item, train=self.train, seed=self.seed)
         example = self.examples[index]
         x, mask = cut_grid_view(example.features, self.spec, rng=rng, view=self.view)
         return torch.from_numpy(x), torch.from_numpy(mask), example.label

@@ -180,6 +180,15 @@ def head_steps(spec: ViewSpec, mask: np.ndarray, pose: np.ndarray | None = None)
     return mask
 
 
+def epoch_item(item: int | tuple[int, int], *, train: bool, seed: int) -> tuple[int, np.random.Generator | None]:
+    """The index a dataset item names and its generator: training items are ``(epoch, index)`` pairs
+    (``training.EpochSampler``) with a generator seeded by ``(seed, epoch, index)``; others have none."""
+    if train:
+        epoch, index = item  # type: ignore[misc]
+        return index, np.random.default_rng([seed, epoch, index])
+    return int(item), None  # type: ignore[arg-type]
+
+
 def cut_grid_view(
     grid: VideoFeatures, spec: ViewSpec, *, rng: np.random.Generator | None = None, view: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
