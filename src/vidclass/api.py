@@ -78,9 +78,10 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     ``appearance``, ``appearance+motion``, ``appearance+rgbdiff`` or ``appearance+motion+rgbdiff``;
     pixels: ``rgb`` or ``rgbdiff``), the optimisation settings of ``TrainConfig`` (None: the
     kind's default), the split fractions ``val`` / ``test`` and its ``seed``, the cache folder
-    ``cache_dir`` and decode ``workers``. Pixels only: ``size`` (square side in pixels, default
-    112). None for ``frames``, ``size`` or ``lr``: the clip model's own default where it declares
-    one (``vidclass models``; convlstm: 20 frames of 64 px), else the kind's.
+    ``cache_dir`` and decode ``workers``. ``size``: the square side in pixels of the frames the
+    network sees (pixels: default 112; features: default the backbone's own, 224). None for
+    ``frames``, ``size`` or ``lr``: the clip model's own default where it declares one (``vidclass
+    models``; convlstm: 20 frames of 64 px), else the kind's.
     ``freeze_stages`` (-1: the whole backbone), ``backbone_lr`` (default ``0.3 x lr``), ``bn``
     (``frozen`` or ``train`` BatchNorm statistics), ``flip`` (horizontal flips in augmentation),
     ``arch`` (model ``3d`` only: its network, see :mod:`vidclass.clip_models.video3d`).
@@ -284,7 +285,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             out = _start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
         if out is not None and primary:
             resolved = {name: self._default(name) for name in ("frames", "epochs", "batch_size", "patience", "lr")
-                        + (("size",) if self._pixels else ())}  # the values used where params say None
+                        + (("size",) if self._pixels or self.size else ())}  # the values used where params say None
             _write_json(out / "config.json", {"params": _jsonable(self.get_params()), "resolved": resolved,
                                               "dataset": str(found.root), "model": self.model})
         labels = list(found.labels)
@@ -329,7 +330,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         from vidclass.training import Example, fit_head  # Lightning is only needed to fit
 
         view, config = self._view_spec(), self._train_config()
-        encoder = create_backbone(self.backbone, pretrained=self.pretrained, weights=self.weights)
+        encoder = create_backbone(self.backbone, pretrained=self.pretrained, weights=self.weights, size=self.size)
         from vidclass.runtime import frame_encoder
 
         grids, failed = self._features(frame_encoder(encoder, self.runtime), [item.path for item in found.items], view,

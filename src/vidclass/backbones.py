@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -106,6 +106,18 @@ class BackboneSpec:
     preprocess: Preprocess
     weights_source: str
     license: str
+
+    def at_size(self, size: int | None) -> BackboneSpec:
+        """This spec with frames cropped to ``size`` px (the resize scaled alike), or itself for None.
+
+        The networks end in global pooling, so any input side works; a smaller one costs
+        quadratically less per frame, at the price of detail (chosen on real data, see recipes)."""
+        if size is None or size == self.preprocess.crop:
+            return self
+        if size < 32:
+            raise ConfigError(f"size must be >= 32 px for a frame encoder, got {size}")
+        resize = max(size, round(size * self.preprocess.resize / self.preprocess.crop))
+        return replace(self, preprocess=replace(self.preprocess, resize=resize, crop=size))
 
 
 class NormalizedModel(nn.Module):
@@ -717,8 +729,9 @@ def create_backbone(
     weights: str | Path | None = None,
     allow_download: bool = True,
     channels_last: bool = True,
+    size: int | None = None,
 ) -> FrameEncoder:
-    """A frame encoder in eval mode.
+    """A frame encoder in eval mode, on frames of ``size`` px (default: the backbone's own).
 
     Weights: ``weights=PATH`` loads a local .safetensors/.pth/.pt state dict (classifier
     keys are dropped, everything else must match); otherwise ``pretrained=True`` takes the
@@ -729,7 +742,7 @@ def create_backbone(
     model, weights_id = _create(
         name, head=False, pretrained=pretrained, weights=weights, allow_download=allow_download
     )
-    return FrameEncoder(model, get_backbone_spec(name), weights_id, channels_last=channels_last)
+    return FrameEncoder(model, get_backbone_spec(name).at_size(size), weights_id, channels_last=channels_last)
 
 
 def create_imagenet_classifier(

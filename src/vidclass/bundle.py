@@ -320,7 +320,8 @@ def load_bundle(directory: str | Path) -> AnyBundle:
             return ClipBundle(model=model.eval(), **common)
         view = ViewSpec(**config["view"])
         head = head_from_config(config["head"])
-        encoder = create_backbone(config["backbone"]["name"], pretrained=False)
+        encoder = create_backbone(config["backbone"]["name"], pretrained=False,
+                                  size=int(config["backbone"]["preprocess"]["crop"]))
     except (ConfigError, TypeError) as error:
         raise BundleError(f"{directory / CONFIG}: {error}") from None
     _load_weights(head, directory / HEAD_WEIGHTS)

@@ -419,6 +419,8 @@ def extract(
     dataset_options: DatasetOptions,
     backbone: Annotated[str, typer.Option(help="Backbone name (see `vidclass backbones`).")] = "efficientnet_lite0",
     frames: FramesOpt = 16,
+    size: Annotated[Optional[int], typer.Option(help="Frame side in pixels the CNN sees (default: the backbone's own); "
+                                                 "use the value `train --size` will use.")] = None,
     cache: CacheOpt = None,
     pretrained: PretrainedOpt = "imagenet",
     weights: WeightsOpt = None,
@@ -445,7 +447,7 @@ def extract(
     found = _read_dataset(dataset, dataset_options)
     from vidclass.runtime import device_encoder, frame_encoder
 
-    torch_encoder = create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights)
+    torch_encoder = create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights, size=size)
     sharded = devices > 1 or num_nodes > 1
     if sharded and view.pose:
         raise ConfigError("--devices / --num-nodes shard CNN features; extract pose inputs in one process")
@@ -534,8 +536,9 @@ def train(
     ] = None,
     pose_people: PosePeopleOpt = 3,
     keypoints: KeypointsOpt = None,
-    size: Annotated[Optional[int], typer.Option(help="On pixels: square frame side in pixels (default 112, or the "
-                                                 "model's own: see `vidclass models`).")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Square frame side in pixels the network sees (pixels: default "
+                                                 "112 or the model's own, see `vidclass models`; features: the "
+                                                 "backbone's own).")] = None,
     freeze_stages: Annotated[
         int, typer.Option(help="On pixels: freeze the backbone's first N stages (-1: all of it).")
     ] = 0,
