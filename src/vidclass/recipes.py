@@ -124,6 +124,14 @@ for _head, _inputs, _cost in (
 ):
     register_recipe(_features(_head, _inputs, _cost))
 
+# The same features on smaller frames: the CNN's cost falls with the square of the side, so 160 px
+# extracts about 2x and 112 px about 4x faster than the backbone's own 224 px.
+for _head, _size in (("attention", 112), ("attention", 160), ("transformer", 112), ("transformer", 160),
+                     ("mean", 112), ("mean", 160)):
+    _base = _features(_head, "rgbdiff", 8 if _head != "mean" else 6)
+    register_recipe(Recipe(f"{_base.name}-{_size}px", "features", f"{_base.description}, frames of {_size} px",
+                           {**_base.params, "size": _size}, cost=_base.cost, fast=True))
+
 register_recipe(Recipe(
     "features-ensemble", "ensemble", "mean of the attention, BiLSTM and GRU heads on appearance+rgbdiff",
     members=("attention-rgbdiff", "bilstm-rgbdiff", "gru-rgbdiff"), fast=True))
