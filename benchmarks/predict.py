@@ -1,18 +1,23 @@
-"""Timeline benchmark: peak memory over long 720p videos (P3) and timeline speed.
+"""Timeline benchmark: real-time factor and peak memory over long 720p videos, PyTorch vs ONNX Runtime.
 
-P3: the peak resident memory of a timeline over a 60-minute 720p video must stay <= 1.5 GB
-and within 10% of the figure for a 10-minute video (memory flat as the video grows).
-Speed: video-seconds labelled per wall-second with the default backbone at the model's
-sampling rate.
+Each engine labels the same videos, each timeline in a fresh process, whose own peak RSS is reported:
 
-The model is trained once on the synthetic approaching/receding task (default backbone and
-head, 4 frames per 2 s view: a sampling rate of 2 frames/s) and the long videos are
-synthetic 1280x720 H.264 at a low frame rate (``--fps``) to keep their encoding time
-reasonable; everything is kept under ``.bench/predict`` so reruns only measure. Each
-timeline runs in a fresh process, whose own peak RSS is reported.
+* ``torch``: the bundle on PyTorch (``--runtime torch``);
+* ``onnxruntime``: the same bundle on ONNX Runtime, its frame encoder exported on demand (the graph
+  cache is warmed first, so this measures a later run) and its head on PyTorch;
+* ``onnxruntime exported``: a copy of the bundle after ``vidclass export``: both graphs on ONNX Runtime,
+  and the PyTorch encoder never built (nor timm and torchvision imported).
 
-    python benchmarks/predict.py                 # 10 and 60 minutes
-    python benchmarks/predict.py --minutes 1 5   # a quick run
+Targets: <= 1.0 GB peak RSS on the ONNX Runtime path; P3: within 10% between the shortest and longest video
+(memory flat as the video grows). The real-time factor is video-seconds labelled per wall-second.
+
+The model is trained once on the synthetic approaching/receding task (default backbone, head and inputs,
+4 frames per 2 s view: a sampling rate of 2 frames/s) and the long videos are synthetic 1280x720 H.264 at
+a low frame rate (``--fps``) to keep their encoding time reasonable; everything is kept under
+``.bench/predict`` so reruns only measure. Rows are appended to ``--log`` as they finish.
+
+    python benchmarks/predict.py                        # 10 and 60 minutes, every engine
+    python benchmarks/predict.py --minutes 1 5          # a quick run
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -65,50 +70,111 @@ def _long_video(minutes: float, fps: float) -> Path:
     return path
 
 
-def _child(model_dir: str, video: str) -> None:
+ENGINES = {"torch": ("model", "torch"), "onnxruntime": ("model", "onnxruntime"),
+           "onnxruntime exported": ("model-exported", "onnxruntime")}
+
+
+def _exported(model_dir: Path) -> Path:
+    """A copy of the benchmark model with its ONNX graphs (``vidclass export``), made once."""
+    from vidclass.export import export_bundle, exported
+
+    copy = WORK / "model-exported"
+    if exported(copy) is None:
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(model_dir, copy)
+        export_bundle(copy)
+    return copy
+
+
+def _child(model_dir: str, video: str, runtime: str) -> None:
     """Run one timeline in this (fresh) process and print its figures as JSON."""
     from vidclass.api import VideoClassifier
     from vidclass.predict import TimelineSettings, run_timeline
     from vidclass.video import probe
 
-    model = VideoClassifier.load(model_dir)
+    model = VideoClassifier.load(model_dir, runtime=runtime)
     started = time.perf_counter()
     result = run_timeline(model, video, TimelineSettings(stride=1.0, smooth=5))
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = _peak_kib()
+    heavy = sorted(name for name in ("timm", "torchvision", "matplotlib", "sklearn") if name in sys.modules)
     print(json.dumps({"seconds": seconds, "video_seconds": probe(video).duration, "windows": len(result.starts),
-                      "peak_mib": peak_kib / 1024, "segments": len(result.segments)}))
+                      "peak_mib": peak_kib / 1024, "segments": len(result.segments), "imported": heavy,
+                      "probabilities": result.raw.tolist()}))
+
+
+def _peak_kib() -> int:
+    """This process's peak resident memory (VmHWM). Not ``getrusage``'s ru_maxrss: Linux carries that across
+    exec, so a child started by a parent holding 1 GB reports the parent's peak as its own."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def _run(model_dir: Path, video: Path, runtime: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", str(model_dir), str(video), runtime], check=True,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 60], help="video lengths to compare")
     parser.add_argument("--fps", type=float, default=5.0, help="frame rate of the synthetic 720p videos")
-    parser.add_argument("--child", nargs=2, metavar=("MODEL", "VIDEO"), help=argparse.SUPPRESS)
+    parser.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES))
+    parser.add_argument("--log", type=Path, default=ROOT / ".bench" / "predict-s3.txt", help="rows appended here")
+    parser.add_argument("--child", nargs=3, metavar=("MODEL", "VIDEO", "RUNTIME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
         return
     WORK.mkdir(parents=True, exist_ok=True)
-    model_dir = _model()
-    rows = []
+    models = {"model": _model()}
+    models["model-exported"] = _exported(models["model"])
+    from vidclass.api import VideoClassifier
+    from vidclass.runtime import encoder_graph
+
+    encoder_graph(VideoClassifier.load(models["model"], runtime="torch").encoder_)  # the on-demand graph, cached
+    header = (f"{'engine':>21} {'video':>7} {'windows':>7} {'wall s':>7} {'RTF':>6} {'peak RSS MiB':>12} "
+              f"{'load 1/5/15':>14}  imported")
+    _log(args.log, f"# benchmarks/predict.py --minutes {' '.join(f'{m:g}' for m in args.minutes)} "
+                   f"(720p, {args.fps:g} fps; RTF = video s per wall s)\n{header}")
+    rows: dict[tuple[str, float], dict] = {}
     for minutes in args.minutes:
         video = _long_video(minutes, args.fps)
-        out = subprocess.run([sys.executable, __file__, "--child", str(model_dir), str(video)], check=True,
-                             capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        figures = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.append((minutes, figures))
-    print(f"{'video':>10} {'frames/s':>8} {'windows':>8} {'wall s':>8} {'video s/wall s':>15} {'peak RSS MiB':>13}")
-    for minutes, f in rows:
-        print(f"{minutes:>6g} min {args.fps:>8g} {f['windows']:>8d} {f['seconds']:>8.1f} "
-              f"{f['video_seconds'] / f['seconds']:>15.2f} {f['peak_mib']:>13.0f}")
-    shortest, longest = rows[0][1], rows[-1][1]
-    growth = longest["peak_mib"] / shortest["peak_mib"] - 1
-    ok = longest["peak_mib"] <= 1536 and abs(growth) <= 0.10
-    speed = np.mean([f["video_seconds"] / f["seconds"] for _, f in rows])
-    print(f"predict: P3 peak RSS {longest['peak_mib']:.0f} MiB for {rows[-1][0]:g} min vs {shortest['peak_mib']:.0f} "
-          f"MiB for {rows[0][0]:g} min ({growth:+.1%}; target <= 1536 MiB and within 10%: {'met' if ok else 'MISSED'}); "
-          f"timeline speed {speed:.1f} video-s per wall-s at 2 sampled frames/s, 720p")
+        for engine in args.engines:  # paired: the engines take turns on each video
+            model, runtime = ENGINES[engine]
+            f = rows[engine, minutes] = _run(models[model], video, runtime)
+            load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+            _log(args.log, f"{engine:>21} {minutes:>5g} m {f['windows']:>7d} {f['seconds']:>7.1f} "
+                           f"{f['video_seconds'] / f['seconds']:>6.2f} {f['peak_mib']:>12.0f} {load:>14}  "
+                           f"{','.join(f['imported']) or '-'}")
+    _log(args.log, _summary(rows, args.engines, args.minutes))
+
+
+def _summary(rows: dict[tuple[str, float], dict], engines: list[str], minutes: list[float]) -> str:
+    """One line: peak memory against its targets, real-time factors, and how far the engines' labels differ."""
+    longest = max(minutes)
+    parts = []
+    for engine in engines:
+        peaks = [rows[engine, m]["peak_mib"] for m in minutes]
+        rtf = np.mean([rows[engine, m]["video_seconds"] / rows[engine, m]["seconds"] for m in minutes])
+        growth = peaks[-1] / peaks[0] - 1
+        target = f"; <= 1024: {'met' if max(peaks) <= 1024 else 'MISSED'}" if engine.startswith("onnx") else ""
+        parts.append(f"{engine} peak {max(peaks):.0f} MiB ({growth:+.1%} {minutes[0]:g}->{minutes[-1]:g} min{target}), "
+                     f"RTF {rtf:.2f}")
+    if "torch" in engines:
+        reference = np.asarray(rows["torch", longest]["probabilities"])
+        for engine in engines[1:] if engines[0] == "torch" else engines:
+            if engine != "torch":
+                got = np.asarray(rows[engine, longest]["probabilities"])
+                parts.append(f"max |{engine} - torch| probability {np.abs(got - reference).max():.1e}")
+    return "predict: " + "; ".join(parts)
+
+
+def _log(path: Path, text: str) -> None:
+    print(text, flush=True)
+    with open(path, "a") as f:
+        f.write(text + "\n")
 
 
 if __name__ == "__main__":

@@ -636,10 +636,10 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
              runtime: str = "auto") -> VideoClassifier:
         """A fitted classifier from a bundle directory; never unpickles. ``runtime``: see the class; an
         exported bundle (``vidclass export``) runs its own ONNX graphs under ONNX Runtime."""
-        from vidclass.runtime import check_runtime
+        from vidclass.runtime import check_runtime, runs_exported
 
         check_runtime(runtime)
-        bundle = load_bundle(directory)
+        bundle = load_bundle(directory, defer_encoder=runs_exported(directory, runtime))
         if isinstance(bundle, ClipBundle):
             spec = bundle.model.spec
             model = cls(model=bundle.kind, backbone=spec.backbone, frames=spec.frames, inputs=spec.inputs,

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from vidclass.backbones import FrameEncoder, create_backbone
+from vidclass.backbones import BackboneSpec, FrameEncoder, Preprocess, create_backbone
 from vidclass.clip_models import ClipModel, clip_model_from_config
 from vidclass.errors import BundleError, ConfigError
 from vidclass.heads import TemporalHead, head_from_config
@@ -297,8 +297,10 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     return config
 
 
-def load_bundle(directory: str | Path) -> AnyBundle:
-    """Load a model directory without unpickling anything."""
+def load_bundle(directory: str | Path, *, defer_encoder: bool = False) -> AnyBundle:
+    """Load a model directory without unpickling anything. ``defer_encoder``: a frozen-feature model's
+    encoder is built from its weights file only when first used (:class:`vidclass.runtime.DeferredEncoder`),
+    for a bundle that runs its exported graphs."""
     directory = Path(directory)
     config = read_config(directory)
     kind = config.get("model", {}).get("kind", FEATURES)
@@ -320,14 +322,32 @@ def load_bundle(directory: str | Path) -> AnyBundle:
             return ClipBundle(model=model.eval(), **common)
         view = ViewSpec(**config["view"])
         head = head_from_config(config["head"])
-        encoder = create_backbone(config["backbone"]["name"], pretrained=False,
-                                  size=int(config["backbone"]["preprocess"]["crop"]))
+        if defer_encoder:
+            from vidclass.runtime import DeferredEncoder
+
+            encoder = DeferredEncoder(_recorded_spec(config["backbone"]), config["backbone"]["weights_id"],
+                                      lambda: _encoder(directory, config))
+        else:
+            encoder = _encoder(directory, config)
     except (ConfigError, TypeError) as error:
         raise BundleError(f"{directory / CONFIG}: {error}") from None
     _load_weights(head, directory / HEAD_WEIGHTS)
+    return Bundle(encoder=encoder, head=head.eval(), view=view, **common)
+
+
+def _encoder(directory: Path, config: dict[str, Any]) -> FrameEncoder:
+    """A features bundle's encoder with its weights."""
+    encoder = create_backbone(config["backbone"]["name"], pretrained=False,
+                              size=int(config["backbone"]["preprocess"]["crop"]))
     _load_weights(encoder, directory / BACKBONE_WEIGHTS)
     encoder.weights_id = config["backbone"]["weights_id"]
-    return Bundle(encoder=encoder.eval(), head=head.eval(), view=view, **common)
+    return encoder.eval()
+
+
+def _recorded_spec(backbone: dict[str, Any]) -> BackboneSpec:
+    """The backbone's spec as config.json records it (no timm needed to read it)."""
+    return BackboneSpec(name=backbone["name"], dim=int(backbone["dim"]), preprocess=Preprocess(**backbone["preprocess"]),
+                        weights_source="as recorded in the bundle", license="see the backbone's own")
 
 
 def _load_weights(module: torch.nn.Module, path: Path) -> None:

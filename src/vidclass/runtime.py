@@ -29,6 +29,7 @@ import os
 import warnings
 from dataclasses import asdict
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -295,6 +296,44 @@ def runtime_part(model: Any, part: Literal["encoder", "head", "model"]) -> Any:
         if part not in cached:
             cached[part] = torch_part
     return cached[part]
+
+
+class DeferredEncoder:
+    """A bundle's frame encoder known by what its config records (spec, weights id) and built, with its
+    weights, only when PyTorch must run it. An exported bundle on ONNX Runtime never does, so a timeline
+    never imports timm and torchvision for it (about 200 MB of its peak memory, benchmarks/predict.py).
+    Anything else asked of it (calling it, ``state_dict``, ``to``) builds the encoder and goes to it."""
+
+    def __init__(self, spec: BackboneSpec, weights_id: str, build: Callable[[], FrameEncoder]) -> None:
+        self.spec, self.weights_id, self._build = spec, weights_id, build
+        self._encoder: FrameEncoder | None = None
+
+    @property
+    def encoder(self) -> FrameEncoder:
+        if self._encoder is None:
+            self._encoder = self._build()
+            self._encoder.weights_id = self.weights_id
+        return self._encoder
+
+    @property
+    def scale(self) -> torch.Tensor:  # callers read .scale.device; unbuilt, it is the CPU
+        return self._encoder.scale if self._encoder is not None else torch.zeros(1)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.encoder(frames)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copy/pickle probes, and _encoder before __init__ has set it
+            raise AttributeError(name)
+        return getattr(self.encoder, name)
+
+
+def runs_exported(directory: str | Path, runtime: str) -> bool:
+    """Whether a bundle loaded with ``runtime`` runs its own exported graphs (ONNX Runtime here, and an
+    ``onnx/`` folder in the bundle), so its PyTorch encoder may wait until something needs it."""
+    from vidclass.export import exported
+
+    return use_onnxruntime(runtime) and exported(directory) is not None
 
 
 class DeviceEncoder:
