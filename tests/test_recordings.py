@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from vidclass.catalog import Catalog, VideoItem
@@ -105,13 +106,14 @@ def test_data_reports_recordings_clips_hours_and_the_time_block_split(recordings
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 11 (open): accuracy 0.67 < 0.85 in a clean-clone CI run with 2 threads "
-                   "(random-init test backbone; passed where it was written); the learning setup needs more margin", strict=False)
 def test_random_clips_of_two_recordings_train_a_model_that_labels_held_out_time(recordings, tmp_path):
     from vidclass.api import VideoClassifier
 
-    model = VideoClassifier(backbone="timm:test_resnet", pretrained=False, head="mean", frames=4, inputs="appearance+motion", epochs=10, lr=1e-2,
-                            batch_size=16, clips="random:80:2-4s", cache_dir=tmp_path / "cache")
+    # measured: test accuracy 1.0 with seeds 0 and 1 (val loss 0.006 / 0.17); a mean head reached only 0.67
+    # (the mean of the features hides the bobbing rate, which a recurrent head reads from their order)
+    model = VideoClassifier(backbone="timm:test_resnet", pretrained=False, head="gru", frames=4,
+                            inputs="appearance+motion", epochs=10, lr=1e-2, batch_size=16, clips="random:80:2-4s",
+                            cache_dir=tmp_path / "cache")
     model.fit(recordings, out_dir=tmp_path / "run")
     assert model.training_["split"].startswith("by time blocks")
     assert model.evaluation_.videos >= 20  # test clips from the held-out time blocks
@@ -119,3 +121,68 @@ def test_random_clips_of_two_recordings_train_a_model_that_labels_held_out_time(
     record = json.loads((tmp_path / "run" / "model" / "config.json").read_text())["training"]["clips"]
     assert record["plan"] == "random:80:2-4s" and {b["part"] for b in record["blocks"]} == {"train", "val", "test"}
     assert model.clip_seconds_ == 3.0  # the timeline's window: the typical clip
+
+
+# --- models trained on pixels: decoded-frame tracks ---------------------------------------------
+
+
+def test_decoded_frames_are_cached_once_per_recording_and_random_clips_move_every_epoch(recordings, tmp_path):
+    from vidclass.catalog import drop_unreadable, load_catalog
+    from vidclass.frame_tracks import ClipFrames, frame_tracks
+    from vidclass.pixels import FrameCache, FrameSpec
+    from vidclass.views import ViewSpec, epoch_item
+
+    plan = ClipPlan.parse("random:20:2-4s")
+    splits = split_recordings(drop_unreadable(load_catalog(recordings)), plan, seed=0)
+    spec, cache = FrameSpec(store=36, grid=8), FrameCache(tmp_path / "frames")
+    rates = [4.0] * len(splits.sources)
+    _, report = frame_tracks(splits.sources, rates, spec, cache)
+    assert report.computed == 2 and len(list(cache.root.rglob("*.frames.npy"))) == 2  # one per recording
+    tracks, report = frame_tracks(splits.sources, rates, spec, cache)
+    assert report.cached == 2 and report.computed == 0
+    assert tracks[0].frames.shape == (240, 36, 36, 3)  # 60 s at 4 frames per second
+    np.testing.assert_array_equal(tracks[0].grid(10.0, 12.0, 8).frames, tracks[0].frames[40:48])
+    clips = splits.clips["train"]
+    train = ClipFrames(clips, tracks, [0] * len(clips), ViewSpec(frames=4, grid=8), 32, plan, train=True)
+    moved = [train.drawn(*epoch_item((epoch, 0), train=True, seed=0)) for epoch in range(20)]
+    block = clips[0].block
+    assert len({c.start for c in moved}) == 20
+    assert all(c.block == block and block.start <= c.start < c.end <= block.end for c in moved)
+    x, label = train[(0, 0)]
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.uint8 and label == 0
+    evaluation = ClipFrames(clips, tracks, [0] * len(clips), ViewSpec(frames=4, grid=8), 32, plan, train=False)
+    assert evaluation.drawn(0, None) == clips[0]
+
+
+@pytest.mark.slow
+def test_a_pixel_model_trains_on_random_clips_and_never_sees_its_test_time(recordings, tmp_path):
+    import csv
+
+    from vidclass.api import VideoClassifier
+    from vidclass.catalog import load_catalog
+    from vidclass.features import fingerprint
+    from vidclass.segment_eval import evaluate_segments
+
+    # measured: test clips 1.0, held-out timeline 0.955 (rgb frames: 0.5, chance; 2 frames per clip: 0.83)
+    model = VideoClassifier(model="frame", backbone="timm:test_resnet", pretrained=False, frames=4, size=32,
+                            inputs="rgbdiff", epochs=4, lr=1e-2, batch_size=8, clips="random:40:2-4s",
+                            cache_dir=tmp_path / "cache")
+    model.fit(recordings, out_dir=tmp_path / "run")
+    assert model.kind_ == "frame" and model.training_["split"].startswith("by time blocks")
+    assert len(list((tmp_path / "cache" / "frames" / "tracks").rglob("*.frames.npy"))) == 2
+    # every test clip scored lies outside the train and val blocks (all training clips, every epoch's)
+    trained = [(b["fingerprint"], b["start"], b["end"]) for b in model.training_["clips"]["blocks"] if b["part"] != "test"]
+    rows = list(csv.DictReader((tmp_path / "run" / "evaluation" / "predictions.csv").open()))
+    tested = []
+    for row in rows:
+        path, times = row["path"].split("#t=")
+        start, end = map(float, times.split(","))
+        tested.append((fingerprint(Path(path)), start, end))
+    assert len(tested) == model.evaluation_.videos >= 8
+    assert overlapping(tested, trained) == 0
+    assert model.evaluation_.accuracy >= 0.75
+    # the bundle loads as a frame model and its timeline scores only the held-out time
+    loaded = VideoClassifier.load(tmp_path / "run" / "model", cache_dir=tmp_path / "cache")
+    scored = evaluate_segments(loaded, load_catalog(recordings))
+    assert scored.recordings == 2 and 0 < scored.scored_seconds < 60
+    assert scored.frame_accuracy >= 0.75

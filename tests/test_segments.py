@@ -121,8 +121,6 @@ def test_evaluation_pools_frames_and_leaves_unknown_truth_out():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 11 (open): frame accuracy 0.73 < 0.8 in a clean-clone CI run with 2 threads "
-                   "(random-init test backbone; passed where it was written); the learning setup needs more margin", strict=False)
 def test_a_model_trained_on_segments_is_scored_on_its_held_out_time(tmp_path):
     from vidclass.api import VideoClassifier
     from vidclass.segment_eval import evaluate_segments
@@ -131,8 +129,10 @@ def test_a_model_trained_on_segments_is_scored_on_its_held_out_time(tmp_path):
     csv_path = make_segment_recording(tmp_path / "long.mp4", layout, fps=6, size=48, seed=5)
     catalog = load_catalog(csv_path)
     assert [i.label for i in catalog.items] == ["walking", "running", "walking", "running"]  # still: unlabeled
-    model = VideoClassifier(backbone="timm:test_resnet", pretrained=False, frames=4, inputs="appearance+motion", epochs=10, batch_size=16,
-                            clips="random:40:2-3s", cache_dir=tmp_path / "cache")
+    # measured: frame accuracy 0.93 with seeds 0 and 1; the attention head at lr 1e-3 reached only 0.73 in 10 epochs
+    model = VideoClassifier(backbone="timm:test_resnet", pretrained=False, head="gru", frames=4,
+                            inputs="appearance+motion", epochs=10, lr=1e-2, batch_size=16, clips="random:40:2-3s",
+                            cache_dir=tmp_path / "cache")
     model.fit(catalog)  # 40 random clips inside each segment, time blocks (one recording)
     assert model.training_["split"].startswith("by time blocks")
     scored = evaluate_segments(model, catalog, out_dir=tmp_path / "eval")
@@ -142,3 +142,21 @@ def test_a_model_trained_on_segments_is_scored_on_its_held_out_time(tmp_path):
     assert set(scored.f1) == {"0.1", "0.25", "0.5"} and 0 <= scored.edit <= 100
     assert (tmp_path / "eval" / "segments.png").stat().st_size > 2000
     assert (tmp_path / "eval" / "segment_metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_pixel_model_trains_on_segments_from_frames_cached_per_segment(tmp_path):
+    from vidclass.api import VideoClassifier
+    from vidclass.segment_eval import evaluate_segments
+
+    layout = [("walking", 20), ("running", 20), ("still", 4), ("walking", 20), ("running", 20)]
+    catalog = load_catalog(make_segment_recording(tmp_path / "long.mp4", layout, fps=4, size=32, seed=5))
+    model = VideoClassifier(model="frame", backbone="timm:test_resnet", pretrained=False, frames=4, size=32,
+                            epochs=1, batch_size=8, cache_dir=tmp_path / "cache")
+    model.fit(catalog)  # fixed 2 s clips inside the segments (the default for segments), time blocks
+    assert model.kind_ == "frame" and model.training_["split"].startswith("by time blocks")
+    assert len(list((tmp_path / "cache" / "frames" / "tracks").rglob("*.frames.npy"))) == 4  # one per segment
+    assert model.evaluation_ is not None and model.evaluation_.videos > 0
+    scored = evaluate_segments(model, catalog, out_dir=tmp_path / "eval")  # the frame model's timeline
+    assert scored.recordings == 1 and 0 < scored.scored_seconds < 40  # held-out blocks of four 20 s segments
+    assert set(scored.f1) == {"0.1", "0.25", "0.5"} and (tmp_path / "eval" / "segments.png").is_file()

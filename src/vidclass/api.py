@@ -349,19 +349,10 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return fit, grids, {path: grid.duration for path, grid in grids.items()}, failed
 
     def _fit_pixels(self, found, splits, labels, out, resume, on_video):
-        from vidclass.clip_models import ClipSpec, create_clip_model
         from vidclass.training import fit_clip_model
 
         config = self._train_config()
-        spec = ClipSpec(backbone=self.backbone, frames=self._default("frames"), size=self._default("size"),
-                        inputs=self._default("inputs"), freeze_stages=self.freeze_stages, bn=self.bn)  # type: ignore[arg-type]
-        options = {"head": {"name": self.head or "lstm", **(self.head_options or {})}} if self.model == "lrcn" else {}
-        if self.arch is not None:
-            options["arch"] = self.arch
-        with torch.random.fork_rng(devices=[]):  # new layers' initial weights follow the seed
-            torch.manual_seed(self.seed)
-            model = create_clip_model(self.model, spec, len(labels), pretrained=self.pretrained,
-                                      weights=str(self.weights) if self.weights else None, **options)
+        model = self._new_clip_model(len(labels))
         self.model_ = model
         self._set_pixel_views(images=found.is_images)
         entries, failed = self._frames([item.path for item in found.items], on_video)
@@ -371,12 +362,29 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             for name, items in splits.parts().items() if name != "test"
         }
         train_labels = [labels.index(item.label) for item in splits.train if item.path in entries]
-        backbone_lr = self.backbone_lr if self.backbone_lr is not None else self._default("lr") * BACKBONE_LR_FRACTION
-        fit = fit_clip_model(model, datasets["train"], datasets["val"], train_labels, config, backbone_lr=backbone_lr,
-                             out_dir=out, progress=self.progress, resume=resume)
+        fit = fit_clip_model(model, datasets["train"], datasets["val"], train_labels, config,
+                             backbone_lr=self._backbone_lr(), out_dir=out, progress=self.progress, resume=resume)
         from vidclass.pixels import entry_duration
 
         return fit, entries, {path: entry_duration(entry) for path, entry in entries.items()}, failed
+
+    def _new_clip_model(self, num_classes: int):
+        """The clip model of these parameters, its new layers initialised from ``seed``."""
+        from vidclass.clip_models import ClipSpec, create_clip_model
+
+        spec = ClipSpec(backbone=self.backbone, frames=self._default("frames"), size=self._default("size"),
+                        inputs=self._default("inputs"), freeze_stages=self.freeze_stages, bn=self.bn)  # type: ignore[arg-type]
+        options = {"head": {"name": self.head or "lstm", **(self.head_options or {})}} if self.model == "lrcn" else {}
+        if self.arch is not None:
+            options["arch"] = self.arch
+        with torch.random.fork_rng(devices=[]):  # new layers' initial weights follow the seed
+            torch.manual_seed(self.seed)
+            return create_clip_model(self.model, spec, num_classes, pretrained=self.pretrained,
+                                     weights=str(self.weights) if self.weights else None, **options)
+
+    def _backbone_lr(self) -> float:
+        """The learning rate of a pixel model's backbone: ``backbone_lr``, else ``lr`` x BACKBONE_LR_FRACTION."""
+        return self.backbone_lr if self.backbone_lr is not None else self._default("lr") * BACKBONE_LR_FRACTION
 
     def _set_pixel_views(self, *, images: bool) -> None:
         """The evaluation views and cache layout of a pixel model (one frame per image dataset item)."""

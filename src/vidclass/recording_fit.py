@@ -3,10 +3,12 @@
 ``VideoClassifier.fit`` hands over here when the catalog holds segments or ``clips=`` is set:
 the dataset is split by recording or by time blocks (:mod:`vidclass.recordings`), feature
 tracks are cached per source, and a temporal head is trained on views of clips cut from the
-tracks (new clip positions every epoch for random plans). The fitted classifier is an ordinary
-features model: its bundle, ``predict`` and timelines are the usual ones, with the clip length
-as the timeline's window; ``training_["clips"]`` records the plan, the split and the test
-blocks, so a later segment evaluation scores only time the model never trained on.
+tracks (new clip positions every epoch for random plans); a model trained on pixels is trained
+the same way on clips cut from cached decoded-frame tracks (:mod:`vidclass.frame_tracks`). The
+fitted classifier is an ordinary model of its kind: its bundle, ``predict`` and timelines are
+the usual ones, with the clip length as the timeline's window; ``training_["clips"]`` records
+the plan, the split and the test blocks, so a later segment evaluation scores only time the
+model never trained on.
 """
 
 from __future__ import annotations
@@ -49,14 +51,10 @@ def clip_plan(model) -> ClipPlan | None:
 def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: bool, on_video=None):
     """Train ``model`` (a VideoClassifier) on clips of ``found``'s recordings or segments; returns it."""
     from vidclass.api import _finish_run, _jsonable, _start_run, _write_json
-    from vidclass.training import HeadModule, class_weights, fit_module, train_loader
 
-    if model.model != FEATURES:
-        raise ConfigError(f"model {model.model!r}: clips of long recordings and segments train model features "
-                          "(a head on cached feature tracks) for now")
-    view = model._view_spec()
-    if view.pose:
-        raise ConfigError(f"inputs {view.inputs!r}: pose inputs are not available for clips of recordings")
+    pixels = model.model != FEATURES
+    if not pixels and model._view_spec().pose:
+        raise ConfigError(f"inputs {model._view_spec().inputs!r}: pose inputs are not available for clips of recordings")
     plan = clip_plan(model) or default_plan(found)
     splits = split_recordings(found, plan, val=model.val, test=model.test, seed=model.seed)
     final = Path(out_dir) if out_dir is not None else None
@@ -65,29 +63,10 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
         _write_json(out / "config.json", {"params": _jsonable(model.get_params()), "dataset": str(found.root),
                                           "model": model.model, "clips": str(plan), "split": splits.method})
     labels = list(found.labels)
-    encoder = create_backbone(model.backbone, pretrained=model.pretrained, weights=model.weights)
-    tracks, failed = source_tracks(model, encoder, splits, view, on_video)
-    parts = {name: [c for c in clips if c.block.source in tracks] for name, clips in splits.clips.items()}
-    if not parts["train"]:
-        raise ConfigError(f"{found.root}: no training clip: the recordings are too short for clips {plan}")
-    targets = {name: [labels.index(splits.label(c)) for c in clips] for name, clips in parts.items()}
     config = model._train_config()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(model.seed)
-        head = create_head(model.head or "attention", in_dim=view.input_dim(encoder.spec.dim),
-                           num_classes=len(labels), **(model.head_options or {}))
-    train = ClipViews(parts["train"], tracks, targets["train"], view, plan, train=True, seed=config.seed)
-    val = ClipViews(parts["val"], tracks, targets["val"], view, plan, train=False)
-    import lightning as L
-
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    weights = class_weights(targets["train"], len(labels)) if config.class_weights else None
-    fit = fit_module(HeadModule(head, config, weights), train_loader(train, config),
-                     DataLoader(val, batch_size=64) if len(val) else None, config, out_dir=out,
-                     progress=model.progress, resume=resume)
-    head.eval()
-    model.labels_, model.kind_ = labels, FEATURES
-    model.encoder_, model.head_, model.view_ = encoder, head, view
+    trainer = _fit_pixels if pixels else _fit_head
+    fit, parts, targets, probabilities, failed = trainer(model, found, splits, labels, config, out, resume, on_video)
+    model.labels_, model.kind_ = labels, model.model
     model.clip_seconds_ = plan.seconds
     used = {splits.sources[c.block.source].path for name in ("train", "val") for c in parts[name]}
     model.training_videos_ = sorted(fingerprint(path) for path in used)
@@ -98,7 +77,6 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
         "best_epoch": fit.best_epoch, "best_val_loss": fit.best_val_loss, "config": asdict(config),
         "clips": clips_record(splits),
     }
-    probabilities = {name: clip_probabilities(head, tracks, parts[name], view) for name in ("val", "test")}
     model.temperature_ = (fit_temperature(logits_from_probabilities(probabilities["val"]), np.array(targets["val"]))
                           if parts["val"] else 1.0)
     model.evaluation_ = None
@@ -121,6 +99,85 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
                                      groups=[splits.sources[c.block.source].group for c in parts["test"]])
         _finish_run(out, final)
     return model
+
+
+def _usable_clips(found: Catalog, splits: RecordingSplits, tracks: dict, labels: list[str]):
+    """The clips of every part whose source has a track, and their class indices."""
+    parts = {name: [c for c in clips if c.block.source in tracks] for name, clips in splits.clips.items()}
+    if not parts["train"]:
+        raise ConfigError(f"{found.root}: no training clip: the recordings are too short for clips {splits.plan}")
+    return parts, {name: [labels.index(splits.label(c)) for c in clips] for name, clips in parts.items()}
+
+
+def _fit_head(model, found, splits, labels, config, out, resume, on_video):
+    """A temporal head on clip grids cut from cached feature tracks (sets the model's encoder, head, view)."""
+    from vidclass.training import HeadModule, class_weights, fit_module, train_loader
+
+    view = model._view_spec()
+    encoder = create_backbone(model.backbone, pretrained=model.pretrained, weights=model.weights)
+    tracks, failed = source_tracks(model, encoder, splits, view, on_video)
+    parts, targets = _usable_clips(found, splits, tracks, labels)
+    with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
+        torch.manual_seed(model.seed)
+        head = create_head(model.head or "attention", in_dim=view.input_dim(encoder.spec.dim),
+                           num_classes=len(labels), **(model.head_options or {}))
+    train = ClipViews(parts["train"], tracks, targets["train"], view, splits.plan, train=True, seed=config.seed)
+    val = ClipViews(parts["val"], tracks, targets["val"], view, splits.plan, train=False)
+    import lightning as L
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    weights = class_weights(targets["train"], len(labels)) if config.class_weights else None
+    fit = fit_module(HeadModule(head, config, weights), train_loader(train, config),
+                     DataLoader(val, batch_size=64) if len(val) else None, config, out_dir=out,
+                     progress=model.progress, resume=resume)
+    head.eval()
+    model.encoder_, model.head_, model.view_ = encoder, head, view
+    probabilities = {name: clip_probabilities(head, tracks, parts[name], view) for name in ("val", "test")}
+    return fit, parts, targets, probabilities, failed
+
+
+def _fit_pixels(model, found, splits, labels, config, out, resume, on_video):
+    """A clip model trained on frames cut from cached frame tracks, random clips redrawn every epoch
+    (sets the model's ``model_``, evaluation views and frame layout)."""
+    from vidclass.frame_tracks import ClipFrames, frame_tracks
+    from vidclass.training import fit_clip_model
+
+    clip_model = model._new_clip_model(len(labels))
+    model.model_ = clip_model
+    model._set_pixel_views(images=False)
+    view, spec = model.view_, model.frame_spec_
+    wanted = sorted({b.source for b in splits.blocks})
+    sources = [splits.sources[i] for i in wanted]
+    fps = {path: probe(path).fps for path in {s.path for s in sources}}
+    found_tracks, report = frame_tracks(sources, [track_rate(view, splits.plan.shortest, fps[s.path]) for s in sources],
+                                        spec, model._frame_cache(), workers=model.workers, on_video=on_video)
+    tracks = {wanted[i]: track for i, track in found_tracks.items()}
+    parts, targets = _usable_clips(found, splits, tracks, labels)
+
+    def dataset(name: str, *, train: bool, view_index: int = 0) -> ClipFrames:
+        return ClipFrames(parts[name], tracks, targets[name], view, clip_model.spec.size, splits.plan, train=train,
+                          rgbdiff=spec.rgbdiff, flip=model.flip, seed=model.seed, view_index=view_index)
+
+    fit = fit_clip_model(clip_model, dataset("train", train=True), dataset("val", train=False), targets["train"],
+                         config, backbone_lr=model._backbone_lr(), out_dir=out, progress=model.progress, resume=resume)
+    probabilities = {name: _clip_model_probabilities(
+        clip_model, [dataset(name, train=False, view_index=v) for v in range(view.test_views)], len(labels))
+        for name in ("val", "test")}
+    return fit, parts, targets, probabilities, report.failed
+
+
+def _clip_model_probabilities(clip_model, views: list, num_classes: int) -> np.ndarray:
+    """(N, C) probabilities of a clip model, averaged over the evaluation views (one dataset each)."""
+    if not len(views[0]):
+        return np.zeros((0, num_classes), dtype=np.float32)
+    clip_model.eval()
+    device = clip_model.scale.device
+    total = np.zeros((len(views[0]), num_classes))
+    with torch.inference_mode():
+        for dataset in views:
+            total += np.concatenate([torch.softmax(clip_model(x.to(device)).float(), dim=1).cpu().numpy()
+                                     for x, _ in DataLoader(dataset, batch_size=8)])
+    return (total / len(views)).astype(np.float32)
 
 
 def source_tracks(model, encoder, splits: RecordingSplits, view: ViewSpec, on_video=None):

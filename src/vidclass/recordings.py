@@ -334,7 +334,8 @@ def _track_key(path: Path, start: float, end: float, rate: float) -> str:
     return f"{fingerprint(path)}:track:{start:.3f}-{end:.3f}@{rate:g}"
 
 
-def _track_indices(start: float, end: float, rate: float, info: video.VideoInfo) -> np.ndarray:
+def track_indices(start: float, end: float, rate: float, info: video.VideoInfo) -> np.ndarray:
+    """Video frame indices of a track: ``rate`` per second over ``start``-``end`` s (feature and frame tracks)."""
     n = max(1, int(round((end - start) * rate)))
     times = start + (np.arange(n) + 0.5) / rate
     return np.minimum(np.floor(times * info.fps).astype(np.int64), info.num_frames - 1)
@@ -388,7 +389,7 @@ def extract_tracks(
     for i, (source, rate) in enumerate(zip(sources, rates)):
         try:
             info = video.probe(source.path)
-            indices = _track_indices(source.start, source.end, rate, info)
+            indices = track_indices(source.start, source.end, rate, info)
             key = _track_key(source.path, source.start, source.end, rate)
         except (VidclassError, OSError) as error:
             report.failed[str(source.path)] = str(error)

@@ -21,6 +21,7 @@ from vidclass.catalog import Catalog
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import fingerprint
 from vidclass.segment_metrics import IGNORE, SegmentEvaluation, evaluate_sequences, plot_segments
+from vidclass.video import probe
 
 DEFAULT_RATE = 4.0  # samples per second
 
@@ -46,6 +47,8 @@ def evaluate_segments(
     pairs, rows, notes = [], [], []
     for path, items in by_path.items():
         info = catalog.infos.get(path)
+        if info is None and any(item.span is None for item in items):  # whole files: their length from the video
+            info = probe(path)
         duration = float(info.duration) if info is not None and info.duration else max(i.end or 0 for i in items)
         times = (np.arange(int(duration * rate)) + 0.5) / rate
         truth = np.full(len(times), IGNORE)
