@@ -12,7 +12,7 @@ fresh process so peak memory is its own:
 
     nice -n 10 python benchmarks/recordings.py --lengths 5,15,60 --out .bench/recordings.json
 
-Rows are logged as they finish; the machine's load average is printed with the table, since
+Rows are logged as they finish and merged into ``--out`` (rows of other lengths kept); the machine's load average is printed with the table, since
 timings under contention are slower than on an idle machine.
 """
 
@@ -91,9 +91,11 @@ def main() -> None:
     if args.one is not None:
         print(json.dumps(one_length(args.one, args)))
         return
-    rows = []
+    lengths = [float(x) for x in args.lengths.split(",")]
+    earlier = json.loads(args.out.read_text()) if args.out.is_file() else []  # rows of other lengths are kept
+    rows = [row for row in earlier if row["minutes"] not in lengths]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    for minutes in [float(x) for x in args.lengths.split(",")]:
+    for minutes in lengths:
         command = [sys.executable, __file__, "--one", str(minutes), "--fps", str(args.fps), "--clips", str(args.clips),
                    "--frames", str(args.frames), "--backbone", args.backbone, "--workers", str(args.workers)]
         if args.scratch:
@@ -101,6 +103,7 @@ def main() -> None:
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        rows.sort(key=lambda row: row["minutes"])
         args.out.write_text(json.dumps(rows, indent=2) + "\n")
     headers = ["minutes", "track_frames", "extract_s", "frames_per_s", "clips", "clips_from_cache_s",
                "clips_extracted_one_by_one_s", "peak_rss_mb"]
