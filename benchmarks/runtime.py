@@ -100,13 +100,25 @@ def int8_accuracy(data: Path, clips: int, engines: dict[str, Engine], pre, log) 
     items = [items[i] for i in np.linspace(0, len(items) - 1, min(clips, len(items))).astype(int)]
     labels = np.array([item.label for item in items])
     groups = np.array([str(item.group) for item in items])
-    scores = {}
-    for name, engine in engines.items():
-        x = np.stack([engine(frames_of([item.path], 8, pre)).mean(axis=0) for item in items])
+    scores: dict[str, float] = {}
+    pooled: dict[str, list[np.ndarray]] = {name: [] for name in engines}
+    for item in items:  # each clip decoded once, its frames through every engine
+        frames = frames_of([item.path], 8, pre)
+        for name, engine in engines.items():
+            pooled[name].append(engine(frames).mean(axis=0))
+    for name, vectors in pooled.items():
+        x = np.stack(vectors)
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
-        score = cross_val_score(model, x, labels, groups=groups, cv=StratifiedGroupKFold(5))
-        scores[name] = float(score.mean())
-        log({"accuracy": name, "clips": len(items), "cv_accuracy": scores[name]})
+        folds = cross_val_score(model, x, labels, groups=groups, cv=StratifiedGroupKFold(5))
+        scores[name] = float(folds.mean())
+        log({"accuracy": name, "clips": len(items), "groups": len(set(groups)), "cv_accuracy": scores[name],
+             "folds": folds.tolist()})
+        print(f"{name}: grouped 5-fold CV accuracy {scores[name]:.3f} (folds {', '.join(f'{f:.2f}' for f in folds)})")
+    first, *others = pooled
+    for name in others:
+        a, b = np.stack(pooled[first]), np.stack(pooled[name])
+        cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        print(f"{name} vs {first}: mean-pooled features' cosine median {np.median(cosine):.3f}, min {cosine.min():.3f}")
     return scores
 
 
