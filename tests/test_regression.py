@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -41,15 +42,17 @@ def test_numeric_folder_names_are_targets(tmp_path):
 
 @pytest.fixture(scope="module")
 def speeds(tmp_path_factory) -> tuple[Path, Path]:
-    """Squares sliding at random speeds: 48 clips to train on, 24 others to score."""
+    """Squares sliding at random speeds: 96 clips to train on, 24 others to score."""
     root = tmp_path_factory.mktemp("speeds")
-    return (make_speed_dataset(root / "train", clips=48, seconds=2.0, fps=10, size=64, seed=0),
+    return (make_speed_dataset(root / "train", clips=96, seconds=2.0, fps=10, size=64, seed=0),
             make_speed_dataset(root / "eval", clips=24, seconds=2.0, fps=10, size=64, seed=1))
 
 
 def _regressor(cache: Path) -> VideoRegressor:
-    return VideoRegressor(backbone="timm:test_resnet", pretrained=False, head="gru", frames=4,
-                          inputs="appearance+rgbdiff", epochs=40, lr=3e-3, patience=10, test=0.0, cache_dir=cache)
+    # motion features alone (appearance: backgrounds and colours a head overfits to on 96 clips), standardised per
+    # feature (the regression default, not LayerNorm), all 8 grid frames averaged by the mean head
+    return VideoRegressor(backbone="timm:test_resnet", pretrained=False, head="mean", frames=8, grid=8,
+                          inputs="rgbdiff", epochs=40, lr=3e-3, patience=10, test=0.0, cache_dir=cache)
 
 
 @pytest.mark.slow
@@ -57,9 +60,8 @@ def test_a_temporal_head_estimates_speed_and_shuffled_targets_teach_nothing(spee
     train, held_out = speeds
     model = _regressor(tmp_path / "cache").fit(train, out_dir=tmp_path / "run")
     scored = model.evaluate(held_out, out_dir=tmp_path / "eval")
-    # measured 0.72 on this task (the issue asks 0.9: not reached yet with a random-init test backbone and
-    # 48 clips; ridge regression on the clips' mean RGB-difference features reaches 0.93 in 5-fold CV)
-    assert scored.r2 >= 0.5, scored
+    # measured 0.953 (48 training clips: 0.919; a GRU head on the same inputs: 0.85)
+    assert scored.r2 >= 0.9, scored
     assert (tmp_path / "eval" / "scatter.png").stat().st_size > 2000
     loaded = VideoRegressor.load(tmp_path / "run" / "model", cache_dir=tmp_path / "cache")
     paths = sorted(held_out.glob("*.mp4"))[:3]
@@ -77,4 +79,42 @@ def test_a_temporal_head_estimates_speed_and_shuffled_targets_teach_nothing(spee
     shuffled = tmp_path / "shuffled.csv"
     shuffled.write_text("path,target\n" + "".join(f"{train / row[0]},{v}\n" for row, v in zip(rows, values)))
     baseline = _regressor(tmp_path / "cache").fit(shuffled).evaluate(held_out)
-    assert baseline.r2 < 0.3, baseline
+    assert baseline.r2 < 0.2, baseline  # measured -0.08
+
+
+def test_a_standardizing_head_shifts_and_scales_its_inputs_and_saves_the_statistics():
+    import torch
+
+    from vidclass.heads import create_head, head_from_config
+
+    head = create_head("mean", in_dim=3, num_classes=1, standardize=True, input_norm=False, dropout=0.0)
+    head.set_standardization(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 0.0]))  # a constant feature: std 1e-6
+    x, mask = torch.tensor([[[3.0, 6.0, 3.0]]]), torch.ones(1, 1, dtype=torch.bool)
+    assert torch.allclose(head.input_stage(x), torch.tensor([[[1.0, 1.0, 0.0]]]))
+    rebuilt = head_from_config(head.hparams())
+    rebuilt.load_state_dict(head.state_dict())
+    assert torch.equal(rebuilt.eval()(x, mask), head.eval()(x, mask))
+    with pytest.raises(ConfigError, match="without option 'standardize'"):
+        create_head("mean", in_dim=3, num_classes=1).set_standardization(np.zeros(3), np.ones(3))
+
+
+def test_rgbdiff_inputs_are_the_motion_features_alone():
+    from vidclass.views import ViewSpec, model_inputs
+
+    spec = ViewSpec(frames=2, grid=2, inputs="rgbdiff")
+    appearance, differences = np.ones((2, 4), np.float32), np.full((2, 4), 0.5, np.float32)
+    assert spec.appearance and spec.rgbdiff and spec.input_dim(4) == 4  # the backbone runs, on differences only
+    np.testing.assert_array_equal(model_inputs(appearance, np.ones(2, bool), spec, differences), differences)
+
+
+def test_a_timeline_of_values_has_no_segments_and_round_trips(tmp_path):
+    from vidclass.timeline import TimelineResult, plot_timeline
+
+    result = TimelineResult.from_probabilities(["value"], np.array([0.0, 0.5, 1.0]), np.array([1.0, 1.5, 2.0]),
+                                               np.array([[0.2], [0.4], [0.9]]), 2, values=True)
+    assert result.segments == [] and result.smoothed[:, 0].tolist() == pytest.approx([0.2, 0.3, 0.65])
+    headers, rows = result.table()
+    assert headers == ["start", "end", "value"] and rows[-1] == ["1.00", "2.00", "0.65"]
+    back = TimelineResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert back.values and np.array_equal(back.smoothed, result.smoothed)
+    assert plot_timeline(result, tmp_path / "values.png").stat().st_size > 2000

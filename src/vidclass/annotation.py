@@ -30,10 +30,12 @@ def annotation(
     gif_range: tuple[float, float] | None = None,
     top_k: int = 3,
     pose: Callable[[np.ndarray, float], np.ndarray] | None = None,
+    values: bool = False,
 ) -> Iterator[FrameCallback | None]:
     """The callback writing annotated frames of ``source`` to ``out`` (mp4) and ``gif``; None when neither.
 
     ``pose(frame, time)`` (:class:`vidclass.pose.overlay.PoseOverlay`) draws skeletons first.
+    With ``values`` (a regression model's timeline) the box shows ``name value`` instead of ranked labels.
 
     The files appear when the ``with`` block ends normally; an exception inside it
     leaves none behind (the writers are atomic). A live source is written at 30 fps.
@@ -52,7 +54,9 @@ def annotation(
         def annotate(frame: np.ndarray, time: float, probabilities: np.ndarray | None) -> None:
             if pose is not None:
                 frame = pose(frame, time)
-            if probabilities is not None:
+            if probabilities is not None and values:
+                frame = draw_label(frame, f"{labels[0]} {float(probabilities[0]):.3g}", [])
+            elif probabilities is not None:
                 top = ranked(probabilities, labels, top_k)
                 frame = draw_label(frame, top[0][0], top)
             for writer in writers:

@@ -578,8 +578,14 @@ def train(
     loader_workers: Annotated[int, typer.Option(help="DataLoader processes preparing training batches.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run of --out from its last checkpoint.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
+    task: Annotated[str, typer.Option(help="classification, or regression: a number per video from a numeric CSV "
+                                      "column (--target) or numeric folder names; MAE, RMSE, R² and a scatter PNG.")
+                    ] = "classification",
+    loss: Annotated[str, typer.Option(help="--task regression: mse or huber.")] = "mse",
+    target: Annotated[str, typer.Option(help="--task regression: the CSV column of the numbers (else a numeric "
+                                        "label column).")] = "target",
 ) -> None:
-    """Train a classifier on DATASET and evaluate it on the held-back test split."""
+    """Train a classifier (or with --task regression a regressor) on DATASET and evaluate it on the held-back test split."""
     from vidclass.api import VideoClassifier
     from vidclass.metrics import format_evaluation
     from vidclass.progress import extraction_progress
@@ -604,6 +610,19 @@ def train(
         click.echo(f"vidclass: recipe {chosen.name}: {chosen.settings()}", err=True)
     elif compare_dir is not None:
         raise VidclassError("--compare DIR goes with --recipe best")
+    if task != "classification":
+        from vidclass.tasks import TASKS, regressor
+
+        if task not in TASKS:
+            raise VidclassError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+        fitted = regressor(params, loss=loss, column=target).fit(dataset, out_dir=out)
+        console.print(f"trained {fitted.head} head to estimate {target} on {fitted.training_['videos']['train']} "
+                      f"videos; best epoch {fitted.training_['best_epoch']} of {fitted.training_['epochs_run']}")
+        _report_left_out(fitted.training_["unreadable"])
+        if fitted.evaluation_ is not None:
+            console.print(f"test: {fitted.evaluation_.format()}", markup=False, highlight=False)
+        console.print(f"model: {out / 'model'}\nrun folder: {out}")
+        return
     model = VideoClassifier(**params)
     found = _read_dataset(dataset, dataset_options, training=True)
     if dataset_options.clips is not None:
@@ -712,22 +731,15 @@ def predict(
     keypoints: KeypointsOpt = None,
     runtime: RuntimeOpt = "auto",
 ) -> None:
-    """Label whole videos: class probabilities sorted high to low. Bad files get their own error line."""
-    from vidclass.api import VideoClassifier
-    from vidclass.predict import ranked
+    """Label whole videos: class probabilities sorted high to low (a regression model: the value). Bad files get
+    their own error line."""
+    from vidclass.tasks import format_record, load_model, prediction_records
 
     _check_top_k(top_k)
-    model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers, runtime=runtime)
-    model.set_params(keypoints=keypoints)  # a pose model reads these instead of estimating
-    probabilities, failed = model.predict_many(videos)
-    readable = iter(probabilities)
-    results = []
-    for path in videos:
-        if str(path) in failed:
-            results.append({"path": str(path), "error": failed[str(path)]})
-        else:
-            top = ranked(next(readable), model.labels_, top_k)
-            results.append({"path": str(path), "label": top[0][0], "top": [{"label": l, "probability": p} for l, p in top]})
+    model = load_model(model_dir, cache_dir=cache, workers=workers, runtime=runtime)
+    if keypoints is not None:
+        model.set_params(keypoints=keypoints)  # a pose model reads these instead of estimating
+    results, failed = prediction_records(model, videos, top_k)
     if as_json:
         _print_json(results)
     else:
@@ -735,8 +747,7 @@ def predict(
             if "error" in result:
                 click.echo(f"vidclass: error: {result['error']}", err=True)
                 continue
-            ranking = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in result["top"])
-            console.print(f"{result['path']}: {ranking}", markup=False, highlight=False)
+            console.print(format_record(result), markup=False, highlight=False)
     if failed:
         raise typer.Exit(1)
 
@@ -765,9 +776,10 @@ def timeline(
     ] = False,
     runtime: RuntimeOpt = "auto",
 ) -> None:
-    """Label a long video (or a live source) window by window, with optional smoothing and annotated output."""
-    from vidclass.api import VideoClassifier
+    """Label a long video (or a live source) window by window, with optional smoothing and annotated output
+    (a regression model: its value per window)."""
     from vidclass.errors import ConfigError
+    from vidclass.tasks import load_model
     from vidclass.predict import TimelineSettings, parse_seconds, run_timeline
     from vidclass.signals import stop_on_signals
     from vidclass.timeline import plot_timeline
@@ -784,7 +796,7 @@ def timeline(
         stride=parse_seconds(stride, "--stride") if stride else None,
         smooth=smooth,
     )
-    model = VideoClassifier.load(model_dir, runtime=runtime)
+    model = load_model(model_dir, runtime=runtime)
     with stop_on_signals() as interrupted:  # Ctrl-C / SIGTERM: finish the batch, then write every output
         started = time.perf_counter()
         with _annotation(model, source, out, gif, gif_range, top_k, draw_pose) as annotate, _csv_log(csv, model) as log:
@@ -798,10 +810,8 @@ def timeline(
         if as_json:
             _print_json({**result.to_dict(), "run": run})
         else:
-            rows = [[f"{seg.start:.2f}", f"{seg.end:.2f}", seg.label, f"{seg.mean_probability:.3f}"]
-                    for seg in result.segments]
-            _print_table(f"{source}: {len(result.starts)} windows, smoothing over {smooth}",
-                         ["start", "end", "label", "mean p"], rows, right=1)
+            headers, rows = result.table()
+            _print_table(f"{source}: {len(result.starts)} windows, smoothing over {smooth}", headers, rows, right=1)
             for name, path in (("annotated video", out), ("GIF", gif), ("CSV", csv), ("plot", plot)):
                 if path:
                     print(f"{name}: {path}")
@@ -888,7 +898,10 @@ def _annotation(
         from vidclass.pose.overlay import PoseOverlay
 
         pose = PoseOverlay(PoseSpec(people=model.view_.people), model.stream().rate)
-    return annotation(model.labels_, source, out=out, gif=gif, gif_range=span, top_k=top_k, pose=pose)
+    from vidclass.tasks import is_regression
+
+    return annotation(model.labels_, source, out=out, gif=gif, gif_range=span, top_k=top_k, pose=pose,
+                      values=is_regression(model))
 
 
 @app.command()

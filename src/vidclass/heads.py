@@ -9,8 +9,11 @@ Heads are built by name through one registry (``list_heads`` / ``create_head``),
 options validated once, and rebuilt from ``hparams()`` by ``head_from_config``.
 
 Every head shares an input stage, applied to each frame before the temporal model:
-``input_norm`` (LayerNorm over features, default on: frozen CNN features have uneven
-scales), ``input_dropout`` (default 0) and ``proj_dim`` (Linear + ReLU to that width,
+``standardize`` (default off: a fixed per-feature shift and scale, set from the training
+features with ``set_standardization`` and saved with the weights; vidclass.regression uses it
+instead of ``input_norm``, whose per-frame normalisation hides the feature magnitude a number
+may be read from), ``input_norm`` (LayerNorm over features, default on: frozen CNN features
+have uneven scales), ``input_dropout`` (default 0) and ``proj_dim`` (Linear + ReLU to that width,
 default 0 = off; try 128 with 1280-d features on a few hundred clips to shrink the first
 layer). Head-specific defaults (small, for a CPU and ~200-clip datasets):
 
@@ -88,6 +91,7 @@ def _opt(default: Any, rule: _Rule) -> Any:
 class HeadOptions:
     """Input stage shared by every head (see the module docstring)."""
 
+    standardize: bool = _opt(False, _BOOL)
     input_norm: bool = _opt(True, _BOOL)
     input_dropout: float = _opt(0.0, _PROB)
     proj_dim: int = _opt(0, _NONNEG_INT)
@@ -108,6 +112,18 @@ def _check_options(head: str, options_type: type[HeadOptions], given: dict[str, 
             raise ConfigError(f"head {head!r}: option {key!r} must be {rule.allowed}, got {value!r}")
         values[key] = rule.convert(value)
     return options_type(**values)
+
+
+class _Standardize(nn.Module):
+    """``(x - mean) / std`` per feature, with fixed (saved, not trained) statistics."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
 
 
 # --- the base class and registry ------------------------------------------------------
@@ -136,7 +152,7 @@ class TemporalHead(nn.Module):
         self.in_dim = in_dim
         self.num_classes = num_classes
         self.options = options
-        stage: list[nn.Module] = []
+        stage: list[nn.Module] = [_Standardize(in_dim)] if options.standardize else []
         if options.input_norm:
             stage.append(nn.LayerNorm(in_dim))
         if options.input_dropout > 0:
@@ -145,6 +161,14 @@ class TemporalHead(nn.Module):
             stage += [nn.Linear(in_dim, options.proj_dim), nn.ReLU()]
         self.input_stage = nn.Sequential(*stage)
         self.feature_dim = options.proj_dim or in_dim
+
+    def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """The per-feature shift and scale of a head with option ``standardize`` (from its training features)."""
+        if not self.options.standardize:
+            raise ConfigError(f"head {self.name!r}: built without option 'standardize'")
+        stage = self.input_stage[0]
+        stage.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        stage.std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-6))
 
     def hparams(self) -> dict[str, Any]:
         """JSON-able description that ``head_from_config`` turns back into this head."""

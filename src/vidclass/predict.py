@@ -249,4 +249,5 @@ def run_timeline(
         np.asarray(raw).reshape(len(raw), len(stream.labels)),
         settings.smooth,
         skipped_frames=sampler.skipped,
+        values=stream.values,
     )

@@ -3,6 +3,9 @@
 ``VideoRegressor`` is the regression twin of ``VideoClassifier`` for the frozen-feature seam:
 the same backbones, feature cache, views and heads, with one output, an MSE or Huber loss on
 standardised targets, and a report of MAE, RMSE and R² with a predicted-vs-true scatter PNG.
+The head's inputs are standardised per feature from the training set (its ``standardize`` option)
+rather than LayerNorm'd per frame, which would divide out how much moved. Its ``stream()`` gives
+timelines a value per window (:mod:`vidclass.predict`), and :mod:`vidclass.tasks` loads either kind of bundle.
 Targets come from a numeric CSV column (``target`` by default, else a numeric ``label``) or
 from numeric folder names (``ROOT/2.5/clip.mp4``); a value that is not a number is an error
 naming the file and line (or folder). The bundle records ``task: regression`` and the target
@@ -31,10 +34,14 @@ from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.heads import create_head
-from vidclass.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view, epoch_item
+from vidclass.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view, cut_view, epoch_item
 
 TASK = "regression"
+VALUE = "value"  # the name of a regression model's one output
 LOSSES = ("mse", "huber")
+# Inputs standardised per feature from the training set instead of LayerNorm per frame: the norm of a
+# frame's features (how much moved) is what a number like a speed is read from, and LayerNorm divides it out.
+HEAD_OPTIONS = {"standardize": True, "input_norm": False}
 
 
 @dataclass(frozen=True)
@@ -210,8 +217,11 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
                              weight_decay=self.weight_decay, patience=self.patience, seed=self.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
+            options = {**HEAD_OPTIONS, **(self.head_options or {})}
             self.head_ = create_head(self.head, in_dim=self.view_.input_dim(self.encoder_.spec.dim), num_classes=1,
-                                     **(self.head_options or {}))
+                                     **options)
+        if options["standardize"]:
+            self.head_.set_standardization(*_input_statistics([grids[t.path] for t in parts["train"]], self.view_))
         import lightning as L
 
         L.seed_everything(self.seed, workers=True, verbose=False)
@@ -236,22 +246,52 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _predict_grids(self, grids) -> np.ndarray:
+        """The value of each grid, averaged over its evaluation views (as a classifier averages probabilities)."""
         self.head_.eval()
+        total = np.zeros(len(grids))
         with torch.inference_mode():
-            xs, masks = zip(*(cut_grid_view(g, self.view_) for g in grids))
-            out = self.head_(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))[:, 0].numpy()
-        return out * self.target_std_ + self.target_mean_
+            for view in range(self.view_.test_views):
+                xs, masks = zip(*(cut_grid_view(g, self.view_, view=view) for g in grids))
+                total += self.head_(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))[:, 0].numpy()
+        return total / self.view_.test_views * self.target_std_ + self.target_mean_
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "head_"):
+            raise VidclassError("this VideoRegressor is not fitted yet: call fit(dataset) or VideoRegressor.load(dir)")
+
+    @property
+    def labels_(self) -> list[str]:
+        """The one output's name (a timeline's column)."""
+        return [VALUE]
+
+    @property
+    def clip_seconds_(self) -> float:
+        """The median training clip length: a timeline's default window."""
+        return float(self.training_.get("clip_seconds", 2.0))
 
     def predict(self, paths) -> np.ndarray:
         """The estimated value of each video (an unreadable one raises naming it)."""
-        if not hasattr(self, "head_"):
-            raise VidclassError("this VideoRegressor is not fitted yet: call fit(dataset) or VideoRegressor.load(dir)")
-        paths = [Path(p) for p in paths]
-        grids, failed = self._grids(paths)
+        values, failed = self.predict_many(paths)
         if failed:
             path, reason = next(iter(failed.items()))
             raise VidclassError(reason if path in reason else f"{path}: {reason}")
-        return self._predict_grids([grids[p] for p in paths])
+        return values
+
+    def predict_many(self, paths) -> tuple[np.ndarray, dict[str, str]]:
+        """Values of the readable videos of ``paths`` (in order) and the reason per failed one."""
+        self._check_fitted()
+        paths = [Path(p) for p in paths]
+        grids, failed = self._grids(paths)
+        readable = [grids[p] for p in paths if p in grids]
+        return (self._predict_grids(readable) if readable else np.zeros(0)), failed
+
+    def stream(self):
+        """How this model values a stream window by window (:class:`vidclass.stream.FrameStream` with values)."""
+        from vidclass.stream import features_stream
+
+        self._check_fitted()
+        return features_stream(self.encoder_, self.head_, self.view_, self.clip_seconds_, self.labels_,
+                               scale=(self.target_mean_, self.target_std_))
 
     def evaluate(self, dataset, *, out_dir: str | Path | None = None) -> RegressionEvaluation:
         """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json and scatter.png."""
@@ -271,7 +311,7 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
 
     def save(self, directory: str | Path) -> Path:
         """A bundle whose config records ``task: regression`` and the target scale."""
-        bundle = Bundle(encoder=self.encoder_, head=self.head_, view=self.view_, labels=["value"],
+        bundle = Bundle(encoder=self.encoder_, head=self.head_, view=self.view_, labels=[VALUE],
                         clip_seconds=self.training_.get("clip_seconds", 2.0), training=self.training_, versions=package_versions(),
                         metrics=self.evaluation_.to_dict() if self.evaluation_ else {})
         return save_bundle(bundle, directory)
@@ -292,6 +332,14 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
         model.target_mean_, model.target_std_ = bundle.training["target_mean"], bundle.training["target_std"]
         model.evaluation_ = None
         return model
+
+
+def _input_statistics(grids, spec: ViewSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation of the head's inputs over every real frame of the training grids."""
+    every = [cut_view(g.features, g.mask, ViewSpec(g.mask.size, g.mask.size, spec.inputs, spec.people),
+                      rgbdiff=g.rgbdiff, pose=g.pose) for g in grids]
+    frames = np.concatenate([x[mask] for x, mask in every])
+    return frames.mean(axis=0), frames.std(axis=0)
 
 
 def _split(targets: list[Target], val: float, test: float, seed: int) -> dict[str, list[Target]]:

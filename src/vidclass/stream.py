@@ -45,15 +45,17 @@ class FrameStream:
     window: int  # sampled frames per window, by default
     rgbdiff: bool
     encode: Encode  # uint8 frames (N, H, W, 3) [, their RGB differences] -> (N, ...)
-    classify: Classify  # (B, T, ...) encoded windows -> (B, classes) probabilities
+    classify: Classify  # (B, T, ...) encoded windows -> (B, classes) probabilities (or values)
+    values: bool = False  # classify gives a value per output (a regression model), not class probabilities
 
 
 def features_stream(
     encoder: FrameEncoder, head: TemporalHead, view: ViewSpec, clip_seconds: float, labels: list[str], *,
-    temperature: float = 1.0,
+    temperature: float = 1.0, scale: tuple[float, float] | None = None,
 ) -> FrameStream:
     """A frozen-feature model: the encoder per sampled frame, the head per window of features;
-    probabilities are ``softmax(logits / temperature)`` (the bundle's calibration)."""
+    probabilities are ``softmax(logits / temperature)`` (the bundle's calibration), or with ``scale``
+    ``(mean, std)`` a regression head's values ``output * std + mean``."""
     dim = encoder.spec.dim if view.appearance else 0
     pre = encoder.spec.preprocess
     # pose inputs: the decoder gives whole frames; the pose estimator sees them, the CNN their centre crop
@@ -85,10 +87,12 @@ def features_stream(
         ])
         with torch.inference_mode():
             logits = head(torch.from_numpy(x), torch.from_numpy(masks))
+        if scale is not None:
+            return logits.float().numpy() * scale[1] + scale[0]
         return torch.softmax(logits / temperature, dim=1).numpy()
 
     return FrameStream(labels, pre.resize, None if pose is not None else pre.crop, pre.interpolation,
-                       view.frames / clip_seconds, view.frames, view.rgbdiff, encode, classify)
+                       view.frames / clip_seconds, view.frames, view.rgbdiff, encode, classify, scale is not None)
 
 
 def _stream_pose(view: ViewSpec):

@@ -147,7 +147,8 @@ class TimelineResult:
 
     ``raw`` holds one probability row per window, ``smoothed`` the same after rolling
     averaging over ``smooth_k`` windows; ``segments`` come from ``smoothed``.
-    ``skipped_frames`` counts frames that could not be decoded and were left out.
+    ``skipped_frames`` counts frames that could not be decoded and were left out. With ``values``
+    (a regression model) the columns are values, one per output in ``labels``, and there are no segments.
     """
 
     labels: list[str]
@@ -158,6 +159,7 @@ class TimelineResult:
     segments: list[Segment]
     smooth_k: int
     skipped_frames: int = 0
+    values: bool = False
 
     def __post_init__(self) -> None:
         self.labels = [str(label) for label in self.labels]
@@ -176,8 +178,9 @@ class TimelineResult:
         raw: np.ndarray,
         smooth_k: int,
         skipped_frames: int = 0,
+        values: bool = False,
     ) -> TimelineResult:
-        """Smooth ``raw`` over ``smooth_k`` windows and cut the result into segments."""
+        """Smooth ``raw`` over ``smooth_k`` windows and cut the result into segments (values: none)."""
         smoothed = rolling_average(raw, smooth_k)
         return cls(
             labels=list(labels),
@@ -185,15 +188,28 @@ class TimelineResult:
             ends=np.asarray(ends, dtype=np.float64),
             raw=np.asarray(raw, dtype=np.float64),
             smoothed=smoothed,
-            segments=segments(starts, ends, smoothed, labels),
+            segments=[] if values else segments(starts, ends, smoothed, labels),
             smooth_k=smooth_k,
             skipped_frames=skipped_frames,
+            values=values,
         )
 
     @property
     def window_labels(self) -> list[str]:
-        """The smoothed top label of each window."""
+        """The smoothed top label of each window (values: the first output's smoothed value)."""
+        if self.values:
+            return [f"{row[0]:.4g}" for row in self.smoothed]
         return [self.labels[i] for i in self.smoothed.argmax(axis=1)] if len(self.smoothed) else []
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """Headers and rows of a text summary: the segments, or with values each window's smoothed values."""
+        if self.values:
+            return (["start", "end", *self.labels],
+                    [[f"{s:.2f}", f"{e:.2f}", *(f"{v:.4g}" for v in m)]
+                     for s, e, m in zip(self.starts, self.ends, self.smoothed)])
+        return (["start", "end", "label", "mean p"],
+                [[f"{seg.start:.2f}", f"{seg.end:.2f}", seg.label, f"{seg.mean_probability:.3f}"]
+                 for seg in self.segments])
 
     def to_dict(self) -> dict:
         """Plain JSON-able data: settings, one record per window, and the segments."""
@@ -201,6 +217,7 @@ class TimelineResult:
             "labels": list(self.labels),
             "smooth_k": self.smooth_k,
             "skipped_frames": self.skipped_frames,
+            **({"values": True} if self.values else {}),
             "windows": [
                 {
                     "start": float(s),
@@ -228,6 +245,7 @@ class TimelineResult:
             segments=[Segment(**s) for s in data["segments"]],
             smooth_k=data["smooth_k"],
             skipped_frames=data.get("skipped_frames", 0),
+            values=bool(data.get("values", False)),
         )
 
     def write_json(self, path: str | Path) -> Path:
@@ -281,8 +299,11 @@ def plot_timeline(result: TimelineResult, out_png: str | Path, *, max_classes: i
     Smoothed probabilities are solid lines, raw ones faint lines of the same colour.
     With many classes only the ``max_classes`` with the highest smoothed peak are drawn
     (every segment label is always drawn). Uses matplotlib's Agg canvas directly, so it
-    needs no display and leaves pyplot's global state alone.
+    needs no display and leaves pyplot's global state alone. A timeline of values (a regression
+    model) is drawn as its values over time instead (:func:`_plot_values`).
     """
+    if result.values:
+        return _plot_values(result, out_png)
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -320,6 +341,26 @@ def plot_timeline(result: TimelineResult, out_png: str | Path, *, max_classes: i
     if len(times):
         band.set_xlim(result.starts[0], result.ends[-1])
 
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return _write_atomic(out_png, buffer.getvalue())
+
+
+def _plot_values(result: TimelineResult, out_png: str | Path) -> Path:
+    """Each output's value over time: smoothed solid, raw faint."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    times = (result.starts + result.ends) / 2
+    fig = Figure(figsize=(10, 3.6), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots()
+    for i, name in enumerate(result.labels):
+        line = axes.plot(times, result.smoothed[:, i], linewidth=2, label=name)[0]
+        axes.plot(times, result.raw[:, i], color=line.get_color(), alpha=0.3, linewidth=1)
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel(result.labels[0] if len(result.labels) == 1 else "value")
+    axes.set_title(f"estimated value over time (solid: rolling mean of {result.smooth_k}, faint: raw)")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return _write_atomic(out_png, buffer.getvalue())

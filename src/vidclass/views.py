@@ -15,6 +15,9 @@ appearance features of every frame, so a head sees appearance and motion side by
   1/15 s later (:mod:`vidclass.motion`), cached beside the appearance grid. Pixel motion
   between nearby frames; it costs a second CNN pass at extraction.
 
+``rgbdiff`` alone is the motion stream without appearance: for targets that only motion
+reveals (a speed), where appearance is a nuisance a small dataset lets a head overfit to.
+
 Pose inputs (``POSE_INPUTS``) add the frame's pose vector (:mod:`vidclass.pose`: ``people``
 slots of normalised skeletons) and ``velocity``, its change per slot between view frames;
 ``pose`` and ``pose+velocity`` leave the backbone's features out.
@@ -35,8 +38,9 @@ from vidclass.errors import ConfigError
 if TYPE_CHECKING:
     from vidclass.features import VideoFeatures
 
-Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff"]
-INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff")
+Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff", "rgbdiff"]
+INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff",
+                           "rgbdiff")
 DEFAULT_INPUTS: Inputs = "appearance+rgbdiff"
 # Pose channels (vidclass.pose): ``pose`` is the frame's pose vector (``people`` slots), ``velocity``
 # its change since the previous frame of the view, per slot (zero where a slot is empty in either).
@@ -87,8 +91,8 @@ class ViewSpec:
 
     @property
     def appearance(self) -> bool:
-        """Whether the inputs need the backbone's features (pose-only inputs do not)."""
-        return "appearance" in self.channels
+        """Whether the inputs need the backbone (pose-only inputs do not; ``rgbdiff`` alone does)."""
+        return "appearance" in self.channels or self.rgbdiff
 
     def input_dim(self, feature_dim: int) -> int:
         from vidclass.pose.vectors import pose_dim
@@ -123,7 +127,7 @@ def model_inputs(
     zero. ``rgbdiff`` is the given ``rgbdiff`` (T, D), which those inputs require; ``pose``
     the (T, P) pose vectors, which inputs with ``pose`` require (``velocity`` is their change).
     """
-    parts = [features.astype(np.float32, copy=False)] if spec.appearance else []
+    parts = [features.astype(np.float32, copy=False)] if "appearance" in spec.channels else []
     if "motion" in spec.channels:
         motion = np.zeros_like(features, dtype=np.float32)
         motion[1:] = features[1:] - features[:-1]

@@ -1,0 +1,90 @@
+"""Classification or regression: the model a bundle holds, and what predicting with it gives.
+
+A bundle records its task (``training.task``: ``regression`` for :class:`vidclass.regression.VideoRegressor`,
+none for a classifier); :func:`load_model` reads it and returns the matching model, so the commands that
+load a bundle (predict, timeline) serve both. :func:`prediction_records` turns either model's predictions into the
+per-video records ``vidclass predict`` prints: ranked labels with probabilities, or a value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vidclass.errors import ConfigError
+
+TASKS = ("classification", "regression")
+
+# VideoClassifier settings a regressor takes over as they are (the rest are classification's or the pixel path's)
+_REGRESSOR_PARAMS = ("backbone", "head", "frames", "inputs", "head_options", "pretrained", "epochs", "batch_size", "lr",
+                     "weight_decay", "patience", "seed", "val", "test", "cache_dir", "workers")
+
+
+def bundle_task(directory: str | Path) -> str:
+    """``regression`` or ``classification``, as the bundle in ``directory`` records it."""
+    try:
+        training = json.loads((Path(directory) / "config.json").read_text()).get("training") or {}
+    except (OSError, ValueError, AttributeError):
+        return "classification"  # the classifier's loader names what is wrong with the folder
+    return "regression" if training.get("task") == "regression" else "classification"
+
+
+def load_model(directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1,
+               runtime: str = "auto"):
+    """The model of a bundle: a VideoRegressor when it records task regression, else a VideoClassifier."""
+    if bundle_task(directory) == "regression":
+        from vidclass.regression import VideoRegressor
+
+        return VideoRegressor.load(directory, cache_dir=cache_dir)
+    from vidclass.api import VideoClassifier
+
+    return VideoClassifier.load(directory, cache_dir=cache_dir, workers=workers, runtime=runtime)
+
+
+def regressor(params: dict[str, Any], *, loss: str = "mse", column: str = "target"):
+    """A VideoRegressor from ``vidclass train``'s VideoClassifier settings (None: the regressor's default);
+    ConfigError for a model kind it has no regression output for."""
+    from vidclass.regression import VideoRegressor
+
+    if params.get("model", "features") != "features":
+        raise ConfigError(f"--task regression trains a temporal head on frozen features (--model features); "
+                          f"--model {params['model']} has no regression output yet")
+    if params.get("weights") is not None:
+        raise ConfigError("--task regression takes --pretrained, not --weights, for now")
+    given = {name: params[name] for name in _REGRESSOR_PARAMS if params.get(name) is not None}
+    return VideoRegressor(**given, loss=loss, column=column)
+
+
+def prediction_records(model, videos: list[Path], top_k: int) -> tuple[list[dict[str, Any]], bool]:
+    """One record per video (``path`` and ``label`` + ``top``, or ``value``, or ``error``) and whether any failed."""
+    from vidclass.predict import ranked
+
+    outputs, failed = model.predict_many(videos)
+    readable = iter(outputs)
+    values = is_regression(model)
+    records: list[dict[str, Any]] = []
+    for path in videos:
+        if str(path) in failed:
+            records.append({"path": str(path), "error": failed[str(path)]})
+        elif values:
+            records.append({"path": str(path), "value": float(next(readable))})
+        else:
+            top = ranked(next(readable), model.labels_, top_k)
+            records.append({"path": str(path), "label": top[0][0],
+                            "top": [{"label": label, "probability": p} for label, p in top]})
+    return records, bool(failed)
+
+
+def format_record(record: dict[str, Any]) -> str:
+    """The text line of a record that has no error: ``path: value 0.53`` or ``path: label p  label p ...``."""
+    if "value" in record:
+        return f"{record['path']}: value {record['value']:.4g}"
+    return f"{record['path']}: " + "  ".join(f"{t['label']} {t['probability']:.3f}" for t in record["top"])
+
+
+def is_regression(model) -> bool:
+    """Whether ``model`` estimates values (a VideoRegressor) rather than class probabilities."""
+    from vidclass.regression import VideoRegressor
+
+    return isinstance(model, VideoRegressor)

@@ -1,0 +1,63 @@
+"""`--task regression` through the command line: train's report, predict's value, a timeline of values."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from vidclass.cli import app
+from vidclass.synthetic_recordings import make_speed_dataset
+
+runner = CliRunner()
+
+
+@pytest.mark.slow
+def test_train_predict_and_timeline_of_a_regression_model(tmp_path):
+    data = make_speed_dataset(tmp_path / "speeds", clips=14, seconds=1.0, fps=8, size=32, seed=0)
+    long = make_speed_dataset(tmp_path / "long", clips=1, seconds=6.0, fps=8, size=32, seed=2) / "clip_000.mp4"
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    result = runner.invoke(app, [
+        "train", str(data), "--task", "regression", "--loss", "huber", "--out", str(run), "--cache", str(cache),
+        "--backbone", "timm:test_resnet", "--pretrained", "none", "--head", "mean", "--frames", "2",
+        "--inputs", "rgbdiff", "--epochs", "3", "--val", "0.2", "--test", "0.2"])
+    assert result.exit_code == 0, result.output
+    assert "MAE" in result.stdout and "RMSE" in result.stdout and "R²" in result.stdout
+    assert (run / "evaluation" / "scatter.png").stat().st_size > 2000
+    assert set(json.loads((run / "evaluation" / "metrics.json").read_text())) >= {"mae", "rmse", "r2"}
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["training"]["task"] == "regression" and config["training"]["loss"] == "huber"
+
+    clip = sorted(data.glob("*.mp4"))[0]
+    shown = runner.invoke(app, ["predict", str(run / "model"), str(clip), "--cache", str(cache)])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.startswith(f"{clip}: value ")
+    as_json = runner.invoke(app, ["predict", str(run / "model"), str(clip), "--cache", str(cache), "--json"])
+    value = json.loads(as_json.stdout)[0]["value"]
+    assert float(shown.stdout.split()[-1]) == pytest.approx(value, rel=1e-3)
+
+    out = {name: tmp_path / name for name in ("values.csv", "values.png", "annotated.mp4")}
+    timed = runner.invoke(app, ["timeline", str(run / "model"), str(long), "--json", "--csv", str(out["values.csv"]),
+                                "--plot", str(out["values.png"]), "--out", str(out["annotated.mp4"])])
+    assert timed.exit_code == 0, timed.output
+    windows = json.loads(timed.stdout)
+    assert windows["values"] is True and windows["segments"] == [] and len(windows["windows"]) >= 5
+    rows = list(csv.DictReader(open(out["values.csv"])))
+    assert len(rows) == len(windows["windows"]) and float(rows[0]["smooth_value"]) == pytest.approx(
+        windows["windows"][0]["smoothed"][0])
+    assert out["values.png"].stat().st_size > 2000 and out["annotated.mp4"].stat().st_size > 1000
+
+
+def test_a_pixel_model_is_refused_for_regression_by_name(tmp_path):
+    data = make_speed_dataset(tmp_path / "speeds", clips=4, seconds=0.5, fps=8, size=32, seed=0)
+    result = runner.invoke(app, ["train", str(data), "--task", "regression", "--model", "lrcn", "--out",
+                                 str(tmp_path / "run")])
+    assert result.exit_code != 0 and "--model lrcn has no regression output" in result.output
+
+
+def test_an_unknown_task_is_refused(tmp_path):
+    data = make_speed_dataset(tmp_path / "speeds", clips=2, seconds=0.5, fps=8, size=32, seed=0)
+    result = runner.invoke(app, ["train", str(data), "--task", "ranking", "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "--task must be one of classification, regression" in result.output
