@@ -23,7 +23,7 @@ from vidclass.export import exported, export_bundle  # noqa: E402
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, fingerprint  # noqa: E402
 from vidclass.heads import create_head  # noqa: E402
 from vidclass.predict import TimelineSettings, run_timeline  # noqa: E402
-from vidclass.runtime import OrtFrameEncoder, OrtHead, frame_encoder, torch_export  # noqa: E402
+from vidclass.runtime import DeferredEncoder, OrtFrameEncoder, OrtHead, frame_encoder, torch_export  # noqa: E402
 from vidclass.views import ViewSpec  # noqa: E402
 
 TOLERANCE = 1e-4  # fp32 probabilities, ONNX Runtime against PyTorch
@@ -84,6 +84,7 @@ def test_features_bundle_exports_and_onnxruntime_matches_pytorch_on_real_clips(t
     torch_model = VideoClassifier.load(model_dir, cache_dir=tmp_path / "cache-torch", workers=0, runtime="torch")
     ort_model = VideoClassifier.load(model_dir, cache_dir=tmp_path / "cache-ort", workers=0)  # auto: the export
     assert isinstance(ort_model._run("encoder"), OrtFrameEncoder) and isinstance(ort_model._run("head"), OrtHead)
+    assert isinstance(ort_model.encoder_, DeferredEncoder)  # the PyTorch encoder is not built...
     expected = torch_model.predict_proba(clips)
     got = ort_model.predict_proba(clips)
     assert np.abs(got - expected).max() < TOLERANCE
@@ -94,6 +95,7 @@ def test_features_bundle_exports_and_onnxruntime_matches_pytorch_on_real_clips(t
     timeline = run_timeline(ort_model, clip, TimelineSettings(stride=1.0))
     assert len(timeline.starts) == len(reference.starts) > 1
     assert np.abs(np.asarray(timeline.raw) - np.asarray(reference.raw)).max() < TOLERANCE
+    assert ort_model.encoder_._encoder is None  # ...by predictions or timelines on the exported graphs
 
 
 def test_features_cached_by_either_engine_serve_both(tmp_path, shared_data, encoder, exported_features):
@@ -132,10 +134,75 @@ def test_transformer_head_and_pose_inputs_are_refused_with_the_reason(tmp_path, 
         export_bundle(_features_bundle(tmp_path, encoder, "transformer"))
     with pytest.raises(BundleError, match="pose"):
         export_bundle(_features_bundle(tmp_path, encoder, "mean", inputs="appearance+pose"))
+    with pytest.raises(BundleError, match="TorchScript: head 'transformer'.*batch size"):
+        export_bundle(tmp_path / "features-transformer-appearance+motion", graph_format="torchscript")
+
+
+# torch.jit.load in a process where vidclass cannot be imported: frames -> features, head inputs -> logits
+_LOAD_WITHOUT_VIDCLASS = """
+import sys
+sys.modules["vidclass"] = None  # any import of vidclass fails here
+import numpy as np, torch
+folder, data = sys.argv[1], np.load(sys.argv[2])
+frames, windows = torch.jit.load(folder + "/frames.pt"), torch.jit.load(folder + "/windows.pt")
+with torch.inference_mode():
+    features = frames(torch.from_numpy(data["frames"])).numpy()
+    logits = windows(torch.from_numpy(data["x"]), torch.from_numpy(data["mask"])).numpy()
+np.savez(sys.argv[3], features=features, logits=logits)
+"""
+
+
+def test_torchscript_export_loads_without_vidclass_and_matches_pytorch_on_real_frames(tmp_path, shared_data, encoder):
+    import subprocess
+    import sys
+
+    from vidclass import sampling, video
+    from vidclass.views import head_steps, model_inputs
+
+    model_dir = _features_bundle(tmp_path, encoder, "attention")
+    done = CliRunner().invoke(app, ["export", str(model_dir), "--format", "torchscript", "--json"])
+    assert done.exit_code == 0, done.output
+    written = json.loads(done.stdout[done.stdout.index("{"):])
+    assert sorted(written["graphs"]) == ["frames", "windows"] and written["parity"]["probabilities"] < TOLERANCE
+    assert (model_dir / "torchscript" / "export.json").is_file() and exported(model_dir) is None  # not ONNX
+    pre, view = encoder.spec.preprocess, ViewSpec(frames=4, grid=8, inputs="appearance+motion")
+    frames = np.concatenate([
+        video.read_frames(clip, sampling.uniform(video.probe(clip).num_frames, 6).indices, size=pre.resize,
+                          crop=pre.crop, interpolation=pre.interpolation) for clip in _clips(shared_data)])
+    bundle_head = VideoClassifier.load(model_dir, runtime="torch").head_
+    with torch.inference_mode():
+        features = encoder(torch.from_numpy(frames)).numpy()
+    windows = features.reshape(3, 4, -1)  # 3 windows of 4 frames: another batch than the traced 2
+    masks = np.stack([head_steps(view, np.ones(4, bool), None) for _ in windows])
+    x = np.stack([model_inputs(w, m, view, None, None) for w, m in zip(windows, masks)]).astype(np.float32)
+    with torch.inference_mode():
+        expected = torch.softmax(bundle_head(torch.from_numpy(x), torch.from_numpy(masks)), dim=1).numpy()
+    np.savez(tmp_path / "inputs.npz", frames=frames, x=x, mask=masks)
+    run = subprocess.run([sys.executable, "-c", _LOAD_WITHOUT_VIDCLASS, str(model_dir / "torchscript"),
+                          str(tmp_path / "inputs.npz"), str(tmp_path / "outputs.npz")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = np.load(tmp_path / "outputs.npz")
+    assert np.abs(got["features"] - features).max() < 1e-4 * np.abs(features).max()
+    assert np.abs(torch.softmax(torch.from_numpy(got["logits"]), dim=1).numpy() - expected).max() < TOLERANCE
+    assert np.abs(expected - expected.mean(0)).max() > 1e-3  # the windows differ: the comparison means something
 
 
 CLIP_KINDS = [("frame", {}), ("lrcn", {}), ("early_fusion", {}), ("3d", {}),
               ("convlstm", {})]
+
+
+def _torchscript_probabilities(folder, clip, spec, interpolation) -> tuple[np.ndarray, torch.Tensor]:
+    """A clip model's TorchScript modules on the frames of one real clip: probabilities (1, C), and the frames."""
+    from vidclass import sampling, video
+    from vidclass.pixels import store_size
+
+    frames = video.read_frames(clip, sampling.uniform(video.probe(clip).num_frames, spec.frames).indices,
+                               size=store_size(spec.size), crop=spec.size, interpolation=interpolation)
+    frames = torch.from_numpy(frames.transpose(0, 3, 1, 2).copy())
+    encode, classify = torch.jit.load(str(folder / "frames.pt")), torch.jit.load(str(folder / "windows.pt"))
+    with torch.inference_mode():
+        return torch.softmax(classify(encode(frames)[None]), dim=1).numpy(), frames
 
 
 @pytest.mark.slow
@@ -153,6 +220,12 @@ def test_clip_models_export_and_match_pytorch_on_real_clips(tmp_path, shared_dat
         expected = VideoClassifier.load(model_dir, cache_dir=cache, workers=0, runtime="torch").predict_proba(clips)
         got = VideoClassifier.load(model_dir, cache_dir=cache, workers=0, runtime="onnxruntime").predict_proba(clips)
         assert np.abs(got - expected).max() < TOLERANCE, kind
+        # the second format: TorchScript modules of the same two stages
+        assert export_bundle(model_dir, graph_format="torchscript").parity["probabilities"] < TOLERANCE, kind
+        got, frames = _torchscript_probabilities(model_dir / "torchscript", clips[0], spec, model.interpolation)
+        with torch.inference_mode():
+            reference = torch.softmax(model(frames[None]), dim=1).numpy()
+        assert np.abs(got - reference).max() < TOLERANCE, kind
 
 
 def test_export_refuses_other_formats_and_int8_without_calibration(tmp_path, encoder):

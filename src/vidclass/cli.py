@@ -907,7 +907,9 @@ def _annotation(
 @app.command()
 def export(
     model_dir: Annotated[Path, typer.Argument(metavar="MODEL", help="A model folder written by `vidclass train`.")],
-    graph_format: Annotated[str, typer.Option("--format", help="Graph format: onnx.")] = "onnx",
+    graph_format: Annotated[
+        str, typer.Option("--format", help="onnx (MODEL/onnx/) or torchscript (MODEL/torchscript/, for torch.jit.load).")
+    ] = "onnx",
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
     quantize: Annotated[Optional[str], typer.Option(help="int8: static int8 quantisation of the per-frame graph.")] = None,
     calibration: Annotated[
@@ -916,22 +918,24 @@ def export(
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON on stdout.")] = False,
 ) -> None:
     """Write MODEL as ONNX graphs into MODEL/onnx/ (per-frame + per-window, checked against PyTorch);
-    predict, timeline and serve then run them on ONNX Runtime on a CPU."""
+    predict, timeline and serve then run them on ONNX Runtime on a CPU. --format torchscript writes
+    the same two stages as TorchScript modules into MODEL/torchscript/."""
     from vidclass.errors import ConfigError
 
-    if graph_format != "onnx":
-        raise ConfigError(f"--format must be onnx, got {graph_format!r}")
+    if graph_format not in ("onnx", "torchscript"):
+        raise ConfigError(f"--format must be onnx or torchscript, got {graph_format!r}")
     try:
         from vidclass.export import export_bundle
     except ImportError as error:
         raise VidclassError(f"vidclass export needs its extra ({error.name} is missing): pip install 'vidclass[onnx]'") from None
-    result = export_bundle(model_dir, opset=opset, quantize=quantize, calibration=calibration)
+    result = export_bundle(model_dir, graph_format=graph_format, opset=opset, quantize=quantize, calibration=calibration)
     if as_json:
         _print_json(result.to_dict())
         return
-    print(f"{result.directory}: {', '.join(sorted(result.graphs))} graphs (opset {result.opset}"
-          f"{', ' + result.quantize if result.quantize else ''}); ONNX Runtime vs PyTorch: probabilities within "
-          f"{result.parity['probabilities']:.1e}, features within {result.parity['features']:.1e}")
+    engine = "ONNX Runtime" if graph_format == "onnx" else "TorchScript"
+    detail = f"opset {result.opset}{', ' + result.quantize if result.quantize else ''}" if graph_format == "onnx" else "torch.jit"
+    print(f"{result.directory}: {', '.join(sorted(result.graphs))} graphs ({detail}); {engine} vs PyTorch: probabilities "
+          f"within {result.parity['probabilities']:.1e}, features within {result.parity['features']:.1e}")
 
 
 @app.command()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,19 @@ ONNX_DIR = "onnx"
 FRAMES = "frames.onnx"
 WINDOWS = "windows.onnx"
 MANIFEST = "export.json"
+FORMATS = ("onnx", "torchscript")
+TORCHSCRIPT_DIR = "torchscript"
+TS_FRAMES = "frames.pt"
+TS_WINDOWS = "windows.pt"
 QUANTIZE = ("int8",)
 PROBE_WINDOWS = 2
 PROBABILITY_TOLERANCE = 1e-4  # fp32: largest |ORT - torch| probability allowed at export
 ANY_LENGTH = ("frame", "lrcn")  # clip models whose windows may have any number of frames (the others: as trained)
 UNEXPORTABLE_HEADS = {"transformer": "the TorchScript-based exporter bakes nn.MultiheadAttention's batch size "
                                      "into its reshapes, and torch.export stops at the heads' data-dependent checks"}
+UNTRACEABLE_HEADS = {"transformer": "torch.jit.trace bakes nn.MultiheadAttention's batch size into the trace (other "
+                                    "batches fail or differ by 0.3), and torch.export stops at the heads' "
+                                    "data-dependent checks"}
 
 
 @dataclass
@@ -66,24 +74,32 @@ class ExportResult:
         return {**asdict(self), "directory": str(self.directory)}
 
 
-def exportable(bundle: AnyBundle) -> str | None:
-    """Why ``bundle`` cannot be exported, or None when it can."""
+def exportable(bundle: AnyBundle, graph_format: str = "onnx") -> str | None:
+    """Why ``bundle`` cannot be exported to ``graph_format``, or None when it can."""
+    reasons = UNEXPORTABLE_HEADS if graph_format == "onnx" else UNTRACEABLE_HEADS
     if isinstance(bundle, Bundle):
-        if bundle.head.name in UNEXPORTABLE_HEADS:
-            return f"head {bundle.head.name!r}: {UNEXPORTABLE_HEADS[bundle.head.name]}"
+        if bundle.head.name in reasons:
+            return f"head {bundle.head.name!r}: {reasons[bundle.head.name]}"
         if bundle.view.pose:
-            return "pose inputs: the pose estimator runs on LiteRT, outside any ONNX graph"
+            return "pose inputs: the pose estimator runs on LiteRT, outside any graph"
         return None
     head = bundle.model.options().get("head", {}).get("name")
-    if head in UNEXPORTABLE_HEADS:
-        return f"lrcn head {head!r}: {UNEXPORTABLE_HEADS[head]}"
+    if head in reasons:
+        return f"lrcn head {head!r}: {reasons[head]}"
     return None
 
 
-def export_bundle(model_dir: str | Path, *, opset: int = OPSET, quantize: str | None = None,
+def export_bundle(model_dir: str | Path, *, graph_format: str = "onnx", opset: int = OPSET, quantize: str | None = None,
                   calibration: list[Path] | None = None) -> ExportResult:
-    """Write ``MODEL/onnx/`` (see the module docstring), replacing an earlier export atomically."""
+    """Write ``MODEL/onnx/`` (see the module docstring), or ``MODEL/torchscript/`` with ``graph_format``
+    ``torchscript`` (:func:`export_torchscript`), replacing an earlier export atomically."""
     model_dir = Path(model_dir)
+    if graph_format not in FORMATS:
+        raise ConfigError(f"--format must be onnx or torchscript, got {graph_format!r}")
+    if graph_format == "torchscript":
+        if quantize is not None:
+            raise ConfigError("--quantize applies to ONNX graphs; leave it out with --format torchscript")
+        return export_torchscript(model_dir)
     if quantize is not None and quantize not in QUANTIZE:
         raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZE)}, got {quantize!r}")
     if quantize and not calibration:
@@ -105,18 +121,118 @@ def export_bundle(model_dir: str | Path, *, opset: int = OPSET, quantize: str | 
         if not quantize and result.parity["probabilities"] > PROBABILITY_TOLERANCE:
             raise VidclassError(f"{model_dir}: the ONNX graphs' probabilities differ from PyTorch's by "
                                 f"{result.parity['probabilities']:.1e} (allowed {PROBABILITY_TOLERANCE:.0e})")
-        result.directory = model_dir / ONNX_DIR
-        (staging / MANIFEST).write_text(json.dumps(result.to_dict(), indent=2))
-        final = model_dir / ONNX_DIR
-        old = model_dir / f".{ONNX_DIR}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(staging, final)
-        shutil.rmtree(old, ignore_errors=True)
+        _publish(result, staging, model_dir / ONNX_DIR)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def _publish(result: ExportResult, staging: Path, final: Path) -> None:
+    """Write the manifest into ``staging`` and put it in place of ``final`` (an earlier export) atomically."""
+    result.directory = final
+    (staging / MANIFEST).write_text(json.dumps(result.to_dict(), indent=2))
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_torchscript(model_dir: str | Path) -> ExportResult:
+    """Write ``MODEL/torchscript/{frames,windows}.pt`` + ``export.json``: the same two stages as the ONNX
+    graphs, traced with ``torch.jit.trace``. ``torch.jit.load`` runs them without vidclass installed (an
+    archive holds TorchScript code and tensors, no Python pickles). Fails unless their probabilities match
+    PyTorch's within 1e-4 on probe windows of another batch size (and, where the model allows, length) than
+    the traced ones, so a trace that baked a shape in is refused.
+
+    ``torch.export`` (``.pt2``) is not used: it stops at the heads' data-dependent checks, like the ONNX
+    dynamo exporter. Refused: the transformer head (the trace bakes ``nn.MultiheadAttention``'s batch size
+    in) and pose inputs (the pose estimator runs outside any graph)."""
+    model_dir = Path(model_dir)
+    bundle = load_bundle(model_dir)
+    reason = exportable(bundle, "torchscript")
+    if reason is not None:
+        raise BundleError(f"{model_dir}: cannot export to TorchScript: {reason}")
+    staging = model_dir / f".{TORCHSCRIPT_DIR}.{os.getpid()}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        frames, windows, graphs = _stages(bundle)
+        probe, per_window = _probe_windows(bundle)
+        for module, inputs, name in ((frames, (torch.from_numpy(probe),), TS_FRAMES),
+                                     (windows, _window_inputs(bundle, probe, per_window), TS_WINDOWS)):
+            _trace(module, inputs, staging / name)
+        result = ExportResult(staging, bundle.kind, 0, None, graphs, _torchscript_parity(bundle, staging))
+        if result.parity["probabilities"] > PROBABILITY_TOLERANCE:
+            raise VidclassError(f"{model_dir}: the TorchScript modules' probabilities differ from PyTorch's by "
+                                f"{result.parity['probabilities']:.1e} (allowed {PROBABILITY_TOLERANCE:.0e}) on "
+                                f"windows of other sizes than the traced ones: the trace fixed a shape")
+        _publish(result, staging, model_dir / TORCHSCRIPT_DIR)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _stages(bundle: AnyBundle) -> tuple[torch.nn.Module, torch.nn.Module, dict[str, str]]:
+    """The per-frame and per-window modules of ``bundle`` and what each takes and gives."""
+    if isinstance(bundle, Bundle):
+        return bundle.encoder.eval(), bundle.head.eval(), {
+            "frames": "uint8 frames (N, H, W, 3) -> features (N, D)",
+            "windows": "x (B, T, D_in) float32, mask (B, T) bool -> logits (B, C)"}
+    model = bundle.model.eval()
+    steps = "T" if bundle.kind in ANY_LENGTH else str(model.spec.frames)
+    return _Method(model, "encode_frames"), _Method(model, "classify_encoded"), {
+        "frames": "uint8 frames (N, 3, H, W) -> encoded (N, ...)",
+        "windows": f"encoded (B, {steps}, ...) -> logits (B, C)"}
+
+
+def _window_inputs(bundle: AnyBundle, probe: np.ndarray, per_window: int,
+                   windows: int = PROBE_WINDOWS) -> tuple[torch.Tensor, ...]:
+    """What the per-window stage takes for ``probe`` cut into ``windows`` windows of ``per_window`` frames."""
+    if isinstance(bundle, Bundle):
+        return _head_inputs(bundle, probe, per_window, windows)
+    with torch.inference_mode():
+        encoded = bundle.model.encode_frames(torch.from_numpy(probe))
+    return (encoded.unflatten(0, (windows, per_window)).clone(),)
+
+
+def _trace(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], path: Path) -> None:
+    """``torch.jit.trace`` of ``module`` (eval mode, tracer warnings silenced), saved to ``path``."""
+    module.eval()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            traced = torch.jit.trace(module, inputs, check_trace=False)
+        except Exception as error:  # the tracer raises many types; each means "this module cannot be traced"
+            raise VidclassError(f"{path.name}: TorchScript trace failed ({type(error).__name__}: "
+                                f"{str(error).splitlines()[0][:300]})") from None
+        traced.save(str(path))
+
+
+def _torchscript_parity(bundle: AnyBundle, folder: Path) -> dict[str, float]:
+    """Max |TorchScript - PyTorch| of the features and probabilities on probe windows of one more window
+    than traced, and for the models that take any length, one more frame per window."""
+    _, per_window = _probe_windows(bundle)
+    if isinstance(bundle, Bundle) or bundle.kind in ANY_LENGTH:
+        per_window += 1
+    windows = PROBE_WINDOWS + 1
+    size = bundle.encoder.spec.preprocess.crop if isinstance(bundle, Bundle) else bundle.model.spec.size
+    probe = probe_frames(windows * per_window, size, seed=1)
+    if not isinstance(bundle, Bundle):
+        probe = probe.transpose(0, 3, 1, 2).copy()
+    frames_module, windows_module, _ = _stages(bundle)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch >= 2.9 calls TorchScript deprecated
+        traced_frames = torch.jit.load(str(folder / TS_FRAMES))
+        traced_windows = torch.jit.load(str(folder / TS_WINDOWS))
+    inputs = _window_inputs(bundle, probe, per_window, windows)
+    with torch.inference_mode():
+        frames = torch.from_numpy(probe)
+        features = (traced_frames(frames).float() - frames_module(frames).float()).abs().max()
+        got = torch.softmax(traced_windows(*inputs).float(), dim=1)
+        ref = torch.softmax(windows_module(*inputs).float(), dim=1)
+    return {"features": float(features), "probabilities": float((got - ref).abs().max()), "quantized": 0.0}
 
 
 def _probe_windows(bundle: AnyBundle) -> tuple[np.ndarray, int]:
@@ -167,7 +283,8 @@ class _Method(torch.nn.Module):
         return getattr(self.module, self.method)(x)
 
 
-def _head_inputs(bundle: Bundle, probe: np.ndarray, per_window: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _head_inputs(bundle: Bundle, probe: np.ndarray, per_window: int,
+                 count: int = PROBE_WINDOWS) -> tuple[torch.Tensor, torch.Tensor]:
     """A frozen-feature model's head inputs for the probe windows, as the streaming protocol builds them."""
     from vidclass.views import head_steps, model_inputs
 
@@ -177,7 +294,7 @@ def _head_inputs(bundle: Bundle, probe: np.ndarray, per_window: int) -> tuple[to
     if view.rgbdiff:  # the protocol's per-frame vector: appearance ++ RGB-difference features
         features = np.concatenate([features, features[::-1]], axis=1)
     dim = bundle.encoder.spec.dim
-    windows = features.reshape(PROBE_WINDOWS, per_window, -1)
+    windows = features.reshape(count, per_window, -1)
     masks = np.stack([head_steps(view, np.ones(per_window, bool), None) for _ in windows])
     x = np.stack([model_inputs(w[:, :dim], m, view, w[:, dim:] if view.rgbdiff else None, None)
                   for w, m in zip(windows, masks)])
