@@ -530,8 +530,8 @@ def train(
                                                    "see `vidclass models`).")] = None,
     inputs: Annotated[
         Optional[str],
-        typer.Option(help="features: appearance, appearance+motion, appearance+rgbdiff (default) or "
-                     "appearance+motion+rgbdiff, or with poses pose, pose+velocity, appearance+pose, "
+        typer.Option(help="features: appearance, appearance+motion, appearance+rgbdiff (default), "
+                     "appearance+motion+rgbdiff or rgbdiff (motion alone), or with poses pose, pose+velocity, appearance+pose, "
                      "appearance+rgbdiff+pose, ... (see `vidclass extract --help`); on pixels: rgb (default) or rgbdiff."),
     ] = None,
     pose_people: PosePeopleOpt = 3,
