@@ -333,7 +333,7 @@ def runs_exported(directory: str | Path, runtime: str) -> bool:
     ``onnx/`` folder in the bundle), so its PyTorch encoder may wait until something needs it."""
     from vidclass.export import exported
 
-    return use_onnxruntime(runtime) and exported(directory) is not None
+    return exported(directory) is not None and use_onnxruntime(runtime)  # no ORT check without an export
 
 
 class DeviceEncoder:
