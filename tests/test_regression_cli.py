@@ -21,7 +21,7 @@ def test_train_predict_and_timeline_of_a_regression_model(tmp_path):
     run, cache = tmp_path / "run", tmp_path / "cache"
     result = runner.invoke(app, [
         "train", str(data), "--task", "regression", "--loss", "huber", "--out", str(run), "--cache", str(cache),
-        "--backbone", "timm:test_resnet", "--pretrained", "none", "--head", "mean", "--frames", "2",
+        "--backbone", "timm:test_resnet", "--pretrained", "none", "--size", "64", "--head", "mean", "--frames", "2",
         "--inputs", "rgbdiff", "--epochs", "3", "--val", "0.2", "--test", "0.2"])
     assert result.exit_code == 0, result.output
     assert "MAE" in result.stdout and "RMSE" in result.stdout and "R²" in result.stdout
@@ -29,6 +29,7 @@ def test_train_predict_and_timeline_of_a_regression_model(tmp_path):
     assert set(json.loads((run / "evaluation" / "metrics.json").read_text())) >= {"mae", "rmse", "r2"}
     config = json.loads((run / "model" / "config.json").read_text())
     assert config["training"]["task"] == "regression" and config["training"]["loss"] == "huber"
+    assert config["backbone"]["preprocess"]["crop"] == 64  # --size: the frames the backbone sees
 
     clip = sorted(data.glob("*.mp4"))[0]
     shown = runner.invoke(app, ["predict", str(run / "model"), str(clip), "--cache", str(cache)])

@@ -18,7 +18,7 @@ TASKS = ("classification", "regression")
 
 # VideoClassifier settings a regressor takes over as they are (the rest are classification's or the pixel path's)
 _REGRESSOR_PARAMS = ("backbone", "head", "frames", "inputs", "head_options", "pretrained", "epochs", "batch_size", "lr",
-                     "weight_decay", "patience", "seed", "val", "test", "cache_dir", "workers")
+                     "weight_decay", "patience", "seed", "val", "test", "cache_dir", "workers", "size")
 
 
 def bundle_task(directory: str | Path) -> str:
