@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from vidclass import catalog as catalog_
 from vidclass import metrics
+from vidclass.atomic import replace_directory
 from vidclass.backbones import FrameEncoder, create_backbone
 from vidclass.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
 from vidclass.calibration import (
@@ -699,12 +700,7 @@ def _start_run(final: Path, *, resume: bool, overwrite: bool) -> Path:
 
 def _finish_run(staging: Path, final: Path) -> None:
     """Swap the complete run in place of ``final`` (and of the run it replaces)."""
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_directory(staging, final)
 
 
 def _as_catalog(dataset: Dataset) -> catalog_.Catalog:

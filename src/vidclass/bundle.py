@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from vidclass.atomic import replace_directory
 from vidclass.backbones import BackboneSpec, FrameEncoder, Preprocess, create_backbone
 from vidclass.clip_models import ClipModel, clip_model_from_config
 from vidclass.errors import BundleError, ConfigError
@@ -149,14 +150,7 @@ def save_bundle(bundle: AnyBundle, directory: str | Path) -> Path:
             save_file(_contiguous(module.state_dict()), str(staging / name))
         (staging / TRAINING_VIDEOS).write_text("".join(f"{v}\n" for v in bundle.training_videos))
         _make_readable(staging)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(directory, old)
-            os.replace(staging, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, directory)
+        replace_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -25,10 +25,12 @@ calibration videos.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vidclass.atomic import replace_directory
 from vidclass.bundle import FEATURES, AnyBundle, Bundle, load_bundle
 from vidclass.errors import BundleError, ConfigError, VidclassError
 from vidclass.runtime import OPSET, OrtClipModel, OrtFrameEncoder, OrtHead, probe_frames, session, torch_export
@@ -109,10 +112,7 @@ def export_bundle(model_dir: str | Path, *, graph_format: str = "onnx", opset: i
     reason = exportable(bundle)
     if reason is not None:
         raise BundleError(f"{model_dir}: cannot export to ONNX: {reason}")
-    staging = model_dir / f".{ONNX_DIR}.{os.getpid()}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with _staging(model_dir, ONNX_DIR) as staging:
         result = _write_graphs(bundle, staging, opset)
         if quantize:
             _quantize(staging / FRAMES, bundle, calibration or [])
@@ -122,21 +122,27 @@ def export_bundle(model_dir: str | Path, *, graph_format: str = "onnx", opset: i
             raise VidclassError(f"{model_dir}: the ONNX graphs' probabilities differ from PyTorch's by "
                                 f"{result.parity['probabilities']:.1e} (allowed {PROBABILITY_TOLERANCE:.0e})")
         _publish(result, staging, model_dir / ONNX_DIR)
+    return result
+
+
+@contextlib.contextmanager
+def _staging(model_dir: Path, name: str) -> Iterator[Path]:
+    """A fresh ``MODEL/.NAME.PID.partial`` directory to build an export in, removed whatever happens
+    (:func:`_publish` moves a finished one into place first)."""
+    staging = model_dir / f".{name}.{os.getpid()}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return result
 
 
 def _publish(result: ExportResult, staging: Path, final: Path) -> None:
     """Write the manifest into ``staging`` and put it in place of ``final`` (an earlier export) atomically."""
     result.directory = final
     (staging / MANIFEST).write_text(json.dumps(result.to_dict(), indent=2))
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_directory(staging, final)
 
 
 def export_torchscript(model_dir: str | Path) -> ExportResult:
@@ -154,10 +160,7 @@ def export_torchscript(model_dir: str | Path) -> ExportResult:
     reason = exportable(bundle, "torchscript")
     if reason is not None:
         raise BundleError(f"{model_dir}: cannot export to TorchScript: {reason}")
-    staging = model_dir / f".{TORCHSCRIPT_DIR}.{os.getpid()}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with _staging(model_dir, TORCHSCRIPT_DIR) as staging:
         frames, windows, graphs = _stages(bundle)
         probe, per_window = _probe_windows(bundle)
         for module, inputs, name in ((frames, (torch.from_numpy(probe),), TS_FRAMES),
@@ -169,8 +172,6 @@ def export_torchscript(model_dir: str | Path) -> ExportResult:
                                 f"{result.parity['probabilities']:.1e} (allowed {PROBABILITY_TOLERANCE:.0e}) on "
                                 f"windows of other sizes than the traced ones: the trace fixed a shape")
         _publish(result, staging, model_dir / TORCHSCRIPT_DIR)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return result
 
 
