@@ -114,7 +114,7 @@ def _fit_head(model, found, splits, labels, config, out, resume, on_video):
     from vidclass.training import HeadModule, class_weights, fit_module, train_loader
 
     view = model._view_spec()
-    encoder = create_backbone(model.backbone, pretrained=model.pretrained, weights=model.weights)
+    encoder = create_backbone(model.backbone, pretrained=model.pretrained, weights=model.weights, size=model.size)
     tracks, failed = source_tracks(model, encoder, splits, view, on_video)
     parts, targets = _usable_clips(found, splits, tracks, labels)
     with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
