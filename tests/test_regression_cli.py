@@ -51,11 +51,11 @@ def test_train_predict_and_timeline_of_a_regression_model(tmp_path):
     assert out["values.png"].stat().st_size > 2000 and out["annotated.mp4"].stat().st_size > 1000
 
 
-def test_a_pixel_model_is_refused_for_regression_by_name(tmp_path):
+def test_an_unknown_model_kind_is_refused_for_regression_by_name(tmp_path):
     data = make_speed_dataset(tmp_path / "speeds", clips=4, seconds=0.5, fps=8, size=32, seed=0)
-    result = runner.invoke(app, ["train", str(data), "--task", "regression", "--model", "lrcn", "--out",
+    result = runner.invoke(app, ["train", str(data), "--task", "regression", "--model", "lrcm", "--out",
                                  str(tmp_path / "run")])
-    assert result.exit_code != 0 and "--model lrcn has no regression output" in result.output
+    assert result.exit_code != 0 and "unknown model 'lrcm'" in result.output
 
 
 def test_an_unknown_task_is_refused(tmp_path):

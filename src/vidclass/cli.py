@@ -611,12 +611,12 @@ def train(
     elif compare_dir is not None:
         raise VidclassError("--compare DIR goes with --recipe best")
     if task != "classification":
-        from vidclass.tasks import TASKS, regressor
+        from vidclass.tasks import TASKS, describe, regressor
 
         if task not in TASKS:
             raise VidclassError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
         fitted = regressor(params, loss=loss, column=target).fit(dataset, out_dir=out)
-        console.print(f"trained {fitted.head} head to estimate {target} on {fitted.training_['videos']['train']} "
+        console.print(f"trained {describe(fitted)} to estimate {target} on {fitted.training_['videos']['train']} "
                       f"videos; best epoch {fitted.training_['best_epoch']} of {fitted.training_['epochs_run']}")
         _report_left_out(fitted.training_["unreadable"])
         if fitted.evaluation_ is not None:

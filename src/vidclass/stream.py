@@ -102,9 +102,11 @@ def _stream_pose(view: ViewSpec):
     return StreamPose(PoseSpec(people=view.people))
 
 
-def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, temperature: float = 1.0) -> FrameStream:
+def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, temperature: float = 1.0,
+                scale: tuple[float, float] | None = None) -> FrameStream:
     """A model trained on pixels: its ``encode_frames`` per sampled frame, ``classify_encoded`` per window
-    (probabilities ``softmax(logits / temperature)``).
+    (probabilities ``softmax(logits / temperature)``, or with ``scale`` ``(mean, std)`` a regression model's
+    values ``output * std + mean``).
 
     A frame model (``stream_unit == "frame"``) labels every frame, one frame per window; the
     others sample frames at the rate they were trained on (frames per clip length).
@@ -121,10 +123,12 @@ def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, tem
 
     def classify(windows: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            logits = model.classify_encoded(torch.from_numpy(windows).to(device))
-        return torch.softmax(logits.float() / temperature, dim=1).cpu().numpy()
+            logits = model.classify_encoded(torch.from_numpy(windows).to(device)).float().cpu()
+        if scale is not None:
+            return logits.numpy() * scale[1] + scale[0]
+        return torch.softmax(logits / temperature, dim=1).numpy()
 
     per_frame = model.stream_unit == "frame"
     return FrameStream(labels, store_size(spec.size), spec.size, model.interpolation,
                        None if per_frame else spec.frames / clip_seconds, 1 if per_frame else spec.frames,
-                       rgbdiff, encode, classify)
+                       rgbdiff, encode, classify, scale is not None)

@@ -1,7 +1,8 @@
 """Classification or regression: the model a bundle holds, and what predicting with it gives.
 
-A bundle records its task (``training.task``: ``regression`` for :class:`vidclass.regression.VideoRegressor`,
-none for a classifier); :func:`load_model` reads it and returns the matching model, so the commands that
+A bundle records its task (``training.task``: ``regression`` for :class:`vidclass.regression.VideoRegressor`
+and, with a clip model, :class:`vidclass.pixel_regression.PixelRegressor`; none for a classifier);
+:func:`load_model` reads it and returns the matching model, so the commands that
 load a bundle (predict, timeline) serve both. :func:`prediction_records` turns either model's predictions into the
 per-video records ``vidclass predict`` prints: ranked labels with probabilities, or a value.
 """
@@ -32,8 +33,13 @@ def bundle_task(directory: str | Path) -> str:
 
 def load_model(directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1,
                runtime: str = "auto"):
-    """The model of a bundle: a VideoRegressor when it records task regression, else a VideoClassifier."""
+    """The model of a bundle: a VideoRegressor (frozen features) or PixelRegressor (a clip model) when it
+    records task regression, else a VideoClassifier."""
     if bundle_task(directory) == "regression":
+        if _bundle_kind(directory) != "features":
+            from vidclass.pixel_regression import PixelRegressor
+
+            return PixelRegressor.load(directory, cache_dir=cache_dir, workers=workers)
         from vidclass.regression import VideoRegressor
 
         return VideoRegressor.load(directory, cache_dir=cache_dir)
@@ -42,14 +48,24 @@ def load_model(directory: str | Path, *, cache_dir: str | Path | None = None, wo
     return VideoClassifier.load(directory, cache_dir=cache_dir, workers=workers, runtime=runtime)
 
 
+def _bundle_kind(directory: str | Path) -> str:
+    """The model kind config.json records (``features`` when it records none)."""
+    try:
+        return json.loads((Path(directory) / "config.json").read_text()).get("model", {}).get("kind", "features")
+    except (OSError, ValueError, AttributeError):
+        return "features"
+
+
 def regressor(params: dict[str, Any], *, loss: str = "mse", column: str = "target"):
-    """A VideoRegressor from ``vidclass train``'s VideoClassifier settings (None: the regressor's default);
-    ConfigError for a model kind it has no regression output for."""
+    """A regressor from ``vidclass train``'s VideoClassifier settings (None: the regressor's default):
+    a VideoRegressor for ``model="features"``, else a PixelRegressor of that clip model."""
     from vidclass.regression import VideoRegressor
 
     if params.get("model", "features") != "features":
-        raise ConfigError(f"--task regression trains a temporal head on frozen features (--model features); "
-                          f"--model {params['model']} has no regression output yet")
+        from vidclass.api import VideoClassifier
+        from vidclass.pixel_regression import PixelRegressor
+
+        return PixelRegressor(VideoClassifier(**params), loss=loss, column=column)
     if params.get("weights") is not None:
         raise ConfigError("--task regression takes --pretrained, not --weights, for now")
     given = {name: params[name] for name in _REGRESSOR_PARAMS if params.get(name) is not None}
@@ -84,7 +100,15 @@ def format_record(record: dict[str, Any]) -> str:
 
 
 def is_regression(model) -> bool:
-    """Whether ``model`` estimates values (a VideoRegressor) rather than class probabilities."""
+    """Whether ``model`` estimates values (a VideoRegressor or PixelRegressor) rather than class probabilities."""
+    from vidclass.pixel_regression import PixelRegressor
     from vidclass.regression import VideoRegressor
 
-    return isinstance(model, VideoRegressor)
+    return isinstance(model, (VideoRegressor, PixelRegressor))
+
+
+def describe(model) -> str:
+    """What a fitted regressor trained, for train's summary: ``mean head`` or ``frame model``."""
+    from vidclass.pixel_regression import PixelRegressor
+
+    return f"{model.model_.name} model" if isinstance(model, PixelRegressor) else f"{model.head} head"

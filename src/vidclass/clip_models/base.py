@@ -2,7 +2,8 @@
 
 A clip model takes a batch of clips as uint8 ``(B, T, C, H, W)`` RGB, already cropped to its
 ``size``, normalises them itself (the backbone's mean and std) and returns class logits
-``(B, classes)``. It splits its work the way a stream needs it (:mod:`vidclass.stream`):
+``(B, classes)`` (with ``num_classes=1`` one output, a regression value: :mod:`vidclass.pixel_regression`).
+It splits its work the way a stream needs it (:mod:`vidclass.stream`):
 ``encode_frames`` is what each sampled frame costs once, ``classify_encoded`` turns a window
 of encoded frames into logits, and ``forward`` is the two in a row. A frame classifier
 encodes a frame into its class logits; an LRCN into backbone features for its temporal head;
@@ -107,8 +108,9 @@ class ClipModel(nn.Module):
         """``network``: a trunk the subclass built itself (a video network, an inflated or a
         from-scratch one); by default the 2D backbone of ``spec`` (:func:`backbone_network`)."""
         super().__init__()
-        if not (isinstance(num_classes, int) and num_classes >= 2):
-            raise ConfigError(f"clip model {self.name!r}: num_classes must be an integer >= 2, got {num_classes!r}")
+        if not (isinstance(num_classes, int) and num_classes >= 1):
+            raise ConfigError(f"clip model {self.name!r}: num_classes must be an integer >= 1 (1: one output, a "
+                              f"regression value), got {num_classes!r}")
         self.spec = spec
         self.num_classes = num_classes
         network = network or backbone_network(spec, pretrained=pretrained, weights=weights)

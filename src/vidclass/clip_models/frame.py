@@ -31,7 +31,10 @@ class FrameClassifier(ClipModel):
         return self.classifier(self.backbone_features(frames))
 
     def classify_encoded(self, encoded: Tensor) -> Tensor:
-        """Late fusion: the log of the frames' mean probabilities, so softmax gives that mean."""
+        """Late fusion: the log of the frames' mean probabilities, so softmax gives that mean
+        (one output, a regression value: the frames' mean value)."""
+        if self.num_classes == 1:
+            return encoded.float().mean(dim=1)
         return torch.log(torch.softmax(encoded.float(), dim=-1).mean(dim=1).clamp_min(1e-12))
 
     def training_logits(self, clips: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,239 @@
+"""Numeric targets for the models trained on pixels: a clip model with one output.
+
+``PixelRegressor`` is the pixel-seam twin of :class:`vidclass.regression.VideoRegressor`: any clip
+model (``frame``, ``lrcn``, ``early_fusion``, ``3d``, ``convlstm``) built with one output and trained
+end to end on cached decoded frames with an MSE or Huber loss on standardised targets. It takes its
+model settings as a :class:`vidclass.api.VideoClassifier` holds them (``settings``), so the clip
+models' own defaults, the frame cache and the evaluation views are the classifier's, and everything
+numeric is the frozen regressor's: the same targets (numeric CSV column or folder names), split, MAE /
+RMSE / R² with a scatter PNG, a bundle recording ``task: regression`` and the target scale, and a stream
+giving a value per window. A frame model values a clip as the mean of its frames' values.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from torch.nn import functional as F
+
+from vidclass.bundle import ClipBundle, load_bundle, package_versions, save_bundle
+from vidclass.errors import ConfigError, VidclassError
+from vidclass.regression import (
+    LOSSES,
+    TASK,
+    VALUE,
+    RegressionEvaluation,
+    Target,
+    _split,
+    plot_scatter,
+    read_targets,
+    regression_scores,
+)
+
+
+def regression_module(model: torch.nn.Module, config, backbone_lr: float, loss: str):
+    """The Lightning module that trains clip model ``model`` (one output) with an MSE or Huber loss
+    (built here so that loading and predicting never import Lightning)."""
+    from vidclass.training import ClipModule
+
+    if loss not in LOSSES:
+        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
+
+    class RegressionClipModule(ClipModule):
+        """A clip model's training step with one output and an MSE or Huber loss."""
+
+        def _log(self, stage: str, logits: torch.Tensor, y: torch.Tensor, clips: int) -> torch.Tensor:
+            predicted, target = logits.float()[:, 0], y.float()
+            value = F.mse_loss(predicted, target) if loss == "mse" else F.huber_loss(predicted, target)
+            self.log(f"{stage}_loss", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=clips,
+                     sync_dist=True)
+            return value
+
+    return RegressionClipModule(model, config, None, backbone_lr)
+
+
+class PixelRegressor(RegressorMixin, BaseEstimator):
+    """A number per video from a clip model trained on pixels (see the module doc).
+
+    ``settings``: a VideoClassifier with ``model`` one of the clip models and the pixel settings
+    (backbone, frames, size, inputs, optimisation, hardware, split fractions and seed); ``loss`` ``mse``
+    or ``huber``; ``column``: the CSV column of the targets.
+    """
+
+    def __init__(self, settings=None, *, loss: str = "mse", column: str = "target") -> None:
+        self.settings, self.loss, self.column = settings, loss, column
+
+    def _settings(self):
+        from vidclass.api import VideoClassifier
+
+        pixels = clone(self.settings) if self.settings is not None else VideoClassifier(model="frame")
+        if not pixels._pixels:
+            raise ConfigError("PixelRegressor trains a clip model (frame, lrcn, early_fusion, 3d, convlstm); "
+                              "for --model features use vidclass.regression.VideoRegressor")
+        return pixels
+
+    def fit(self, dataset: str | Path | list[Target], y: None = None, *, out_dir: str | Path | None = None):
+        """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self."""
+        import lightning as L
+        from torch.utils.data import DataLoader
+
+        from vidclass.training import fit_module, train_loader
+
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
+        pixels = self._settings()
+        pixels._check_kind()
+        targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
+        parts = _split(targets, pixels.val, pixels.test, pixels.seed)
+        pixels.model_ = pixels._new_clip_model(1)
+        pixels._set_pixel_views(images=False)
+        entries, failed = pixels._frames([t.path for t in targets])
+        parts = {name: [t for t in part if t.path in entries] for name, part in parts.items()}
+        if not parts["train"]:
+            raise ConfigError("no training videos: the training split is empty")
+        values = np.array([t.value for t in parts["train"]])
+        self.target_mean_, self.target_std_ = float(values.mean()), float(values.std() or 1.0)
+        self.pixels_, self.model_ = pixels, pixels.model_
+        config = pixels._train_config()
+        L.seed_everything(pixels.seed, workers=True, verbose=False)
+        train, val = (self._clips([entries[t.path] for t in parts[name]], [t.value for t in parts[name]],
+                                  train=name == "train") for name in ("train", "val"))
+        fit = fit_module(regression_module(self.model_, config, pixels._backbone_lr(), self.loss),
+                         train_loader(train, config),
+                         DataLoader(val, batch_size=config.batch_size) if len(val) else None, config)
+        self.model_.eval()
+        from vidclass.pixels import entry_duration
+
+        self.training_ = {"task": TASK, "loss": self.loss, "target_mean": self.target_mean_,
+                          "target_std": self.target_std_, "model": self.model_.name,
+                          "videos": {n: len(p) for n, p in parts.items()}, "epochs_run": fit.epochs_run,
+                          "best_epoch": fit.best_epoch, "unreadable": failed,
+                          "clip_seconds": statistics.median(entry_duration(entries[t.path]) for t in parts["train"])}
+        self.evaluation_ = None
+        if parts["test"]:
+            true = np.array([t.value for t in parts["test"]])
+            predicted = self._predict_entries([entries[t.path] for t in parts["test"]])
+            self.evaluation_ = regression_scores(true, predicted)
+            if out_dir is not None:
+                write_scores(Path(out_dir) / "evaluation", true, predicted)
+        if out_dir is not None:
+            self.save(Path(out_dir) / "model")
+        return self
+
+    def _clips(self, entries: list[Path], values: list[float], *, train: bool, view_index: int = 0):
+        """Clips of frame-cache ``entries`` with their standardised ``values`` (a random view and augmentation
+        per epoch when ``train``, else evaluation view ``view_index``)."""
+        from vidclass.pixels import ClipDataset
+
+        pixels = self.pixels_
+        scaled = [np.float32((value - self.target_mean_) / self.target_std_) for value in values]
+        return ClipDataset(entries, scaled, pixels.frame_spec_, pixels.view_,
+                           self.model_.spec.size, train=train, rgbdiff=pixels.frame_spec_.rgbdiff, flip=pixels.flip,
+                           seed=pixels.seed, view_index=view_index)
+
+    def _predict_entries(self, entries: list[Path]) -> np.ndarray:
+        """The value of each cached video, averaged over its evaluation views (as a classifier averages probabilities)."""
+        from torch.utils.data import DataLoader
+
+        self.model_.eval()
+        device = self.model_.scale.device
+        views = self.pixels_.view_.test_views
+        total = np.zeros(len(entries))
+        with torch.inference_mode():
+            for view in range(views):
+                dataset = self._clips(entries, [self.target_mean_] * len(entries), train=False, view_index=view)
+                total += np.concatenate([self.model_(clips.to(device))[:, 0].float().cpu().numpy()
+                                         for clips, _ in DataLoader(dataset, batch_size=8)])
+        return total / views * self.target_std_ + self.target_mean_
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise VidclassError("this PixelRegressor is not fitted yet: call fit(dataset) or PixelRegressor.load(dir)")
+
+    @property
+    def labels_(self) -> list[str]:
+        """The one output's name (a timeline's column)."""
+        return [VALUE]
+
+    @property
+    def clip_seconds_(self) -> float:
+        """The median training clip length: a timeline's default window."""
+        return float(self.training_.get("clip_seconds", 2.0))
+
+    def predict(self, paths) -> np.ndarray:
+        """The estimated value of each video (an unreadable one raises naming it)."""
+        values, failed = self.predict_many(paths)
+        if failed:
+            path, reason = next(iter(failed.items()))
+            raise VidclassError(reason if path in reason else f"{path}: {reason}")
+        return values
+
+    def predict_many(self, paths) -> tuple[np.ndarray, dict[str, str]]:
+        """Values of the readable videos of ``paths`` (in order) and the reason per failed one."""
+        self._check_fitted()
+        paths = [Path(p) for p in paths]
+        entries, failed = self.pixels_._frames(paths)
+        readable = [entries[p] for p in paths if p in entries]
+        return (self._predict_entries(readable) if readable else np.zeros(0)), failed
+
+    def stream(self):
+        """How this model values a stream window by window (:class:`vidclass.stream.FrameStream` with values)."""
+        from vidclass.stream import clip_stream
+
+        self._check_fitted()
+        return clip_stream(self.model_, self.clip_seconds_, self.labels_, scale=(self.target_mean_, self.target_std_))
+
+    def evaluate(self, dataset, *, out_dir: str | Path | None = None) -> RegressionEvaluation:
+        """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json and scatter.png."""
+        targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
+        true = np.array([t.value for t in targets])
+        predicted = self.predict([t.path for t in targets])
+        if out_dir is not None:
+            write_scores(Path(out_dir), true, predicted)
+        return regression_scores(true, predicted)
+
+    def save(self, directory: str | Path) -> Path:
+        """A clip-model bundle whose config records ``task: regression`` and the target scale."""
+        self._check_fitted()
+        bundle = ClipBundle(model=self.model_, labels=[VALUE], clip_seconds=self.clip_seconds_, training=self.training_,
+                            versions=package_versions(),
+                            metrics=self.evaluation_.to_dict() if self.evaluation_ else {})
+        return save_bundle(bundle, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1) -> PixelRegressor:
+        """A fitted regressor from a bundle saved by :meth:`save` (safetensors + JSON; refuses other bundles)."""
+        from vidclass.api import VideoClassifier
+        from vidclass.tasks import bundle_task
+
+        if bundle_task(directory) != TASK:
+            raise ConfigError(f"{directory}: a classifier's bundle, not a regression model (no task: regression)")
+        bundle = load_bundle(directory)
+        if not isinstance(bundle, ClipBundle):
+            raise ConfigError(f"{directory}: a frozen-feature regression model; load it with VideoRegressor")
+        spec = bundle.model.spec
+        settings = VideoClassifier(model=bundle.kind, backbone=spec.backbone, frames=spec.frames, inputs=spec.inputs,
+                                   size=spec.size, arch=bundle.model.options().get("arch"), cache_dir=cache_dir,
+                                   workers=workers)
+        model = cls(settings, loss=bundle.training.get("loss", "mse"))
+        model.pixels_ = clone(settings)
+        model.pixels_.model_ = model.model_ = bundle.model
+        model.pixels_._set_pixel_views(images=False)
+        model.training_ = bundle.training
+        model.target_mean_, model.target_std_ = bundle.training["target_mean"], bundle.training["target_std"]
+        model.evaluation_ = None
+        return model
+
+
+def write_scores(out: Path, true: np.ndarray, predicted: np.ndarray) -> None:
+    """metrics.json (MAE, RMSE, R²) and scatter.png in ``out``, both written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    scores = regression_scores(true, predicted)
+    (out / ".metrics.json.tmp").write_text(json.dumps(scores.to_dict(), indent=2) + "\n")
+    (out / ".metrics.json.tmp").replace(out / "metrics.json")
+    plot_scatter(true, predicted, out / "scatter.png", title=scores.format())
