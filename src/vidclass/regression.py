@@ -6,6 +6,8 @@ standardised targets, and a report of MAE, RMSE and R² with a predicted-vs-true
 The head's inputs are standardised per feature from the training set (its ``standardize`` option)
 rather than LayerNorm'd per frame, which would divide out how much moved. Its ``stream()`` gives
 timelines a value per window (:mod:`vidclass.predict`), and :mod:`vidclass.tasks` loads either kind of bundle.
+Like a classifier it runs on ``runtime`` (``auto``: ONNX Runtime on a CPU when installed, and an exported
+bundle's own graphs: ``vidclass export``).
 Targets come from a numeric CSV column (``target`` by default, else a numeric ``label``) or
 from numeric folder names (``ROOT/2.5/clip.mp4``); a value that is not a number is an error
 naming the file and line (or folder). The bundle records ``task: regression`` and the target
@@ -184,19 +186,27 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
                  head_options: dict[str, Any] | None = None, pretrained: bool = True, epochs: int = 60,
                  batch_size: int = 16, lr: float = 1e-3, weight_decay: float = 0.05, patience: int = 10,
                  seed: int = 0, val: float = 0.15, test: float = 0.15, cache_dir: str | Path | None = None,
-                 workers: int = 1, column: str = "target", size: int | None = None) -> None:
+                 workers: int = 1, column: str = "target", size: int | None = None, runtime: str = "auto") -> None:
         self.backbone, self.head, self.frames, self.grid, self.inputs = backbone, head, frames, grid, inputs
         self.loss, self.head_options, self.pretrained = loss, head_options, pretrained
         self.epochs, self.batch_size, self.lr, self.weight_decay, self.patience = epochs, batch_size, lr, weight_decay, patience
         self.seed, self.val, self.test, self.cache_dir, self.workers, self.column = seed, val, test, cache_dir, workers, column
         self.size = size  # frames the backbone sees, in px (None: its own; smaller costs quadratically less)
+        self.runtime = runtime  # torch, onnxruntime or auto (vidclass.runtime)
 
     def _grids(self, paths):
-        cache = FeatureCache(self.cache_dir)
-        report = extract_features(paths, self.encoder_, self.view_.grid, cache=cache, workers=self.workers,
+        cache, encoder = FeatureCache(self.cache_dir), self._run("encoder")
+        report = extract_features(paths, encoder, self.view_.grid, cache=cache, workers=self.workers,
                                   rgbdiff=self.view_.rgbdiff)
-        spec = FeatureSpec.for_encoder(self.encoder_, self.view_.grid, rgbdiff=self.view_.rgbdiff)
+        spec = FeatureSpec.for_encoder(encoder, self.view_.grid, rgbdiff=self.view_.rgbdiff)
         return load_features(paths, spec, cache), report.failed
+
+    def _run(self, part: str):
+        """What runs ``encoder_`` or ``head_`` under ``runtime``: the module, or its ONNX Runtime graph
+        (an exported bundle's, else the encoder's exported on demand): :func:`vidclass.runtime.runtime_part`."""
+        from vidclass.runtime import runtime_part
+
+        return runtime_part(self, part)  # type: ignore[arg-type]
 
     def fit(self, dataset: str | Path | list[Target], y: None = None, *, out_dir: str | Path | None = None):
         """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self."""
@@ -208,6 +218,8 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
         targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
         self.view_ = ViewSpec(frames=self.frames, grid=self.grid or 2 * self.frames, inputs=self.inputs)
         self.encoder_ = create_backbone(self.backbone, pretrained=self.pretrained, size=self.size)
+        self.__dict__.pop("_runtime_parts", None)  # a refit: no engine parts of the earlier model
+        self.bundle_dir_ = None
         parts = _split(targets, self.val, self.test, self.seed)
         grids, failed = self._grids([t.path for t in targets])
         parts = {name: [t for t in part if t.path in grids] for name, part in parts.items()}
@@ -231,7 +243,7 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
         fit = fit_module(_module(self.head_, config, self.loss), train_loader(train, config),
                          DataLoader(val, batch_size=64) if len(val) else None, config)
         self.head_.eval()
-        self.training_ = {"task": TASK, "loss": self.loss, "target_mean": self.target_mean_,
+        self.training_ = {"task": TASK, "loss": self.loss, "column": self.column, "target_mean": self.target_mean_,
                           "target_std": self.target_std_, "videos": {n: len(p) for n, p in parts.items()},
                           "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "unreadable": failed,
                           "clip_seconds": float(np.median([grids[t.path].duration for t in parts["train"]]))}
@@ -241,19 +253,19 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
             predicted = self._predict_grids([grids[t.path] for t in parts["test"]])
             self.evaluation_ = regression_scores(true, predicted)
             if out_dir is not None:
-                self._write(Path(out_dir) / "evaluation", true, predicted)
+                self._write(Path(out_dir) / "evaluation", true, predicted, [t.path for t in parts["test"]])
         if out_dir is not None:
             self.save(Path(out_dir) / "model")
         return self
 
     def _predict_grids(self, grids) -> np.ndarray:
         """The value of each grid, averaged over its evaluation views (as a classifier averages probabilities)."""
-        self.head_.eval()
+        head = self._run("head").eval()
         total = np.zeros(len(grids))
         with torch.inference_mode():
             for view in range(self.view_.test_views):
                 xs, masks = zip(*(cut_grid_view(g, self.view_, view=view) for g in grids))
-                total += self.head_(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))[:, 0].numpy()
+                total += head(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))[:, 0].numpy()
         return total / self.view_.test_views * self.target_std_ + self.target_mean_
 
     def _check_fitted(self) -> None:
@@ -291,48 +303,67 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
         from vidclass.stream import features_stream
 
         self._check_fitted()
-        return features_stream(self.encoder_, self.head_, self.view_, self.clip_seconds_, self.labels_,
+        return features_stream(self._run("encoder"), self._run("head"), self.view_, self.clip_seconds_, self.labels_,
                                scale=(self.target_mean_, self.target_std_))
 
     def evaluate(self, dataset, *, out_dir: str | Path | None = None) -> RegressionEvaluation:
-        """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json and scatter.png."""
+        """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json, scatter.png and
+        predictions.csv (path, true, predicted)."""
         targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
         true = np.array([t.value for t in targets])
         predicted = self.predict([t.path for t in targets])
         if out_dir is not None:
-            self._write(Path(out_dir), true, predicted)
+            self._write(Path(out_dir), true, predicted, [t.path for t in targets])
         return regression_scores(true, predicted)
 
-    def _write(self, out: Path, true: np.ndarray, predicted: np.ndarray) -> None:
+    def _write(self, out: Path, true: np.ndarray, predicted: np.ndarray, paths: list[Path]) -> None:
+        from vidclass.metrics import _write_atomic
+
         out.mkdir(parents=True, exist_ok=True)
         scores = regression_scores(true, predicted)
-        (out / ".metrics.json.tmp").write_text(json.dumps(scores.to_dict(), indent=2) + "\n")
-        (out / ".metrics.json.tmp").replace(out / "metrics.json")
+        metrics = (json.dumps(scores.to_dict(), indent=2) + "\n").encode()
+        _write_atomic(out / "metrics.json", lambda f: f.write(metrics))
+        rows = io.StringIO(newline="")
+        writer = csv.writer(rows, lineterminator="\n")
+        writer.writerow(["path", "true", "predicted"])
+        writer.writerows([str(p), f"{t:.6g}", f"{v:.6g}"] for p, t, v in zip(paths, true, predicted))
+        _write_atomic(out / "predictions.csv", lambda f: f.write(rows.getvalue().encode()))
         plot_scatter(true, predicted, out / "scatter.png", title=scores.format())
 
+    def to_bundle(self) -> Bundle:
+        """The fitted model as a bundle whose config records ``task: regression`` and the target scale."""
+        self._check_fitted()
+        metrics = self.evaluation_.to_dict() if self.evaluation_ else getattr(self, "bundle_metrics_", {})
+        return Bundle(encoder=self.encoder_, head=self.head_, view=self.view_, labels=[VALUE],
+                      clip_seconds=self.training_.get("clip_seconds", 2.0), training=self.training_,
+                      versions=package_versions(), metrics=metrics)
+
     def save(self, directory: str | Path) -> Path:
-        """A bundle whose config records ``task: regression`` and the target scale."""
-        bundle = Bundle(encoder=self.encoder_, head=self.head_, view=self.view_, labels=[VALUE],
-                        clip_seconds=self.training_.get("clip_seconds", 2.0), training=self.training_, versions=package_versions(),
-                        metrics=self.evaluation_.to_dict() if self.evaluation_ else {})
-        return save_bundle(bundle, directory)
+        """Write :meth:`to_bundle` as a bundle directory (config.json + safetensors)."""
+        return save_bundle(self.to_bundle(), directory)
 
     @classmethod
-    def load(cls, directory: str | Path, *, cache_dir: str | Path | None = None) -> VideoRegressor:
-        """A fitted regressor from a bundle saved by :meth:`save` (refuses a classifier's bundle)."""
+    def load(cls, directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1,
+             runtime: str = "auto") -> VideoRegressor:
+        """A fitted regressor from a bundle saved by :meth:`save` (refuses a classifier's bundle); an exported
+        bundle (``vidclass export``) runs its own ONNX graphs under ONNX Runtime."""
+        from vidclass.runtime import check_runtime, runs_exported
+
         try:  # the task first: a classifier's bundle is refused as such, before its schema is checked as ours
             task = json.loads((Path(directory) / "config.json").read_text()).get("training", {}).get("task")
         except (OSError, ValueError, AttributeError):
             task = None
         if task != TASK:
             raise ConfigError(f"{directory}: a classifier's bundle, not a regression model (no task: regression)")
-        bundle = load_bundle(directory)
+        check_runtime(runtime)
+        bundle = load_bundle(directory, defer_encoder=runs_exported(directory, runtime))
         model = cls(backbone=bundle.encoder.spec.name, head=bundle.head.name, frames=bundle.view.frames,
-                    grid=bundle.view.grid, inputs=bundle.view.inputs, cache_dir=cache_dir,
-                    size=bundle.encoder.spec.preprocess.crop)
+                    grid=bundle.view.grid, inputs=bundle.view.inputs, loss=bundle.training.get("loss", "mse"),
+                    cache_dir=cache_dir, workers=workers, column=bundle.training.get("column", "target"),
+                    size=bundle.encoder.spec.preprocess.crop, runtime=runtime)
         model.encoder_, model.head_, model.view_, model.training_ = bundle.encoder, bundle.head, bundle.view, bundle.training
         model.target_mean_, model.target_std_ = bundle.training["target_mean"], bundle.training["target_std"]
-        model.evaluation_ = None
+        model.evaluation_, model.bundle_metrics_, model.bundle_dir_ = None, bundle.metrics, Path(directory)
         return model
 
 

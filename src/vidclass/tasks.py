@@ -42,7 +42,7 @@ def load_model(directory: str | Path, *, cache_dir: str | Path | None = None, wo
             return PixelRegressor.load(directory, cache_dir=cache_dir, workers=workers)
         from vidclass.regression import VideoRegressor
 
-        return VideoRegressor.load(directory, cache_dir=cache_dir)
+        return VideoRegressor.load(directory, cache_dir=cache_dir, workers=workers, runtime=runtime)
     from vidclass.api import VideoClassifier
 
     return VideoClassifier.load(directory, cache_dir=cache_dir, workers=workers, runtime=runtime)
