@@ -23,3 +23,18 @@ def direction_dataset(tmp_path_factory) -> Path:
     """A small synthetic temporal-order dataset: 2 classes x 6 clips of 1.5 s at 10 fps, 96 px."""
     root = tmp_path_factory.mktemp("direction")
     return make_direction_dataset(root, SyntheticSpec(clips_per_class=6, seconds=1.5, fps=10, size=96, seed=1))
+
+
+@pytest.fixture(scope="session")
+def regression_run(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A tiny frozen-feature regression model on the speed-of-a-square task (seconds to fit): the model
+    folder, its dataset (targets.csv) and its feature cache. Its accuracy is not the point."""
+    from vidclass.regression import VideoRegressor
+    from vidclass.synthetic_recordings import make_speed_dataset
+
+    root = tmp_path_factory.mktemp("regression-run")
+    data = make_speed_dataset(root / "speeds", clips=14, seconds=1.0, fps=8, size=32, seed=0)
+    VideoRegressor(backbone="timm:test_resnet", pretrained=False, size=64, head="gru", frames=4, grid=4,
+                   inputs="rgbdiff", epochs=3, val=0.2, test=0.2, workers=0, cache_dir=root / "cache").fit(
+        data, out_dir=root / "run")
+    return root / "run" / "model", data, root / "cache"

@@ -62,3 +62,24 @@ def test_an_unknown_task_is_refused(tmp_path):
     data = make_speed_dataset(tmp_path / "speeds", clips=2, seconds=0.5, fps=8, size=32, seed=0)
     result = runner.invoke(app, ["train", str(data), "--task", "ranking", "--out", str(tmp_path / "run")])
     assert result.exit_code != 0 and "--task must be one of classification, regression" in result.output
+
+
+def test_evaluate_scores_a_regression_model(regression_run, tmp_path):
+    from vidclass.regression import VideoRegressor
+
+    model_dir, data, cache = regression_run
+    expected = VideoRegressor.load(model_dir, cache_dir=cache).evaluate(data)
+    shown = runner.invoke(app, ["evaluate", str(model_dir), str(data), "--cache", str(cache), "--out",
+                                str(tmp_path / "text")])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.startswith(f"14 videos: MAE {expected.mae:.4g}  RMSE {expected.rmse:.4g}  R² {expected.r2:.3f}")
+    as_json = runner.invoke(app, ["evaluate", str(model_dir), str(data), "--cache", str(cache), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    scores = json.loads(as_json.stdout)  # stdout holds the JSON alone
+    assert scores["videos"] == 14 and scores["r2"] == pytest.approx(expected.r2) and scores["mae"] == pytest.approx(
+        expected.mae)
+    written = model_dir.parent / "evaluation" / data.name  # the default --out
+    assert json.loads((written / "metrics.json").read_text()) == scores
+    assert (written / "scatter.png").stat().st_size > 2000 and (tmp_path / "text" / "scatter.png").is_file()
+    rows = list(csv.DictReader(open(written / "predictions.csv")))
+    assert len(rows) == 14 and set(rows[0]) == {"path", "true", "predicted"}

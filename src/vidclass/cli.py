@@ -694,13 +694,23 @@ def evaluate(
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
     keypoints: KeypointsOpt = None,
 ) -> None:
-    """Evaluate MODEL on the videos of DATASET it never saw in training."""
+    """Evaluate MODEL on the videos of DATASET it never saw in training (a regression model: MAE, RMSE, R² and
+    a predicted-vs-true scatter, on the numeric target column it was trained on or numeric folder names)."""
     from vidclass.api import VideoClassifier
     from vidclass.metrics import format_evaluation
+    from vidclass.tasks import bundle_task, load_model
 
+    out = out or model_dir.parent / "evaluation" / dataset.name
+    if bundle_task(model_dir) == "regression":
+        scores = load_model(model_dir, cache_dir=cache, workers=workers).evaluate(dataset, out_dir=out)
+        if as_json:
+            _print_json(scores.to_dict())
+        else:
+            console.print(scores.format(), markup=False, highlight=False)
+            console.print(f"files: {out}")
+        return
     model = VideoClassifier.load(model_dir, cache_dir=cache, workers=workers)
     model.set_params(keypoints=keypoints)  # a pose model reads these instead of estimating
-    out = out or model_dir.parent / "evaluation" / dataset.name
     found = _read_dataset(dataset, dataset_options, report=False)
     if found.segmented:  # timelines against the labeled segments
         from vidclass.segment_eval import evaluate_segments
