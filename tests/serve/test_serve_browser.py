@@ -71,3 +71,30 @@ def test_the_page_labels_an_uploaded_clip_like_the_cli(browser, live_server, cli
     assert shot.stat().st_size > 10_000
     assert problems == [] and outside == []
     page.close()
+
+
+def test_the_page_shows_a_regression_models_value(browser, regression_run, tmp_path):
+    from vidclass.regression import VideoRegressor
+    from vidclass.serve.loadtest import running_server
+    from vidclass.synthetic_recordings import make_speed_dataset
+
+    model_dir, _, _ = regression_run
+    clip = make_speed_dataset(tmp_path / "long", clips=1, seconds=4.0, fps=8, size=32, seed=3) / "clip_000.mp4"
+    expected = float(VideoRegressor.load(model_dir, cache_dir=tmp_path / "cache").predict([clip])[0])
+    with running_server(model_dir, "--workers", "1", log=tmp_path / "server.log") as (url, _):
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(f"{url}/")
+        page.wait_for_selector("#model:has-text('regression model')")
+        page.set_input_files("#file", str(clip))
+        page.wait_for_selector("#plot svg polyline.line", timeout=60_000)
+        page.wait_for_function("document.querySelector('#top-label').textContent !== '…'", timeout=60_000)
+        assert float(page.text_content("#top-label")) == pytest.approx(expected, rel=1e-3, abs=1e-3)
+        assert page.text_content("#top-name") == "value" and page.locator("#bars .bar").count() == 0
+        assert page.locator("#plot svg polyline.line").count() == 1  # the smoothed value over time
+        assert page.get_attribute("#plot svg", "aria-label") == "values over time"
+        assert not page.is_visible("#segments-title") and page.locator("#segments tr").count() == 0
+        page.wait_for_function("document.querySelector('#now-label').textContent.startsWith('value ')")
+        assert problems == []
+        page.close()

@@ -25,7 +25,6 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vidclass import __version__
-from vidclass.api import VideoClassifier
 from vidclass.bundle import read_config
 from vidclass.errors import VidclassError
 from vidclass.predict import TimelineSettings
@@ -33,7 +32,8 @@ from vidclass.serve import work
 from vidclass.serve.errors import VIDEO_ERRORS, ApiError, error_response, install_handlers
 from vidclass.serve.inputs import receive_video
 from vidclass.serve.jobs import JobStore, QueueFull, Slot, TimelineJob, WorkQueue
-from vidclass.serve.schemas import ErrorBody, Health, Job, Limits, ModelInfo, PathRequest, Prediction
+from vidclass.serve.schemas import ErrorBody, Health, Job, Limits, ModelInfo, PathRequest, Prediction, ValuePrediction
+from vidclass.tasks import bundle_task, load_model
 from vidclass.serve.settings import ServeSettings
 
 STATIC = Path(__file__).parent / "static"
@@ -41,12 +41,14 @@ KEY_COOKIE = "vidclass_key"
 
 
 class Service:
-    """The loaded model, the queue, the jobs and the private folder uploads go to."""
+    """The loaded model (a classifier, or a regressor when the bundle records task regression), the queue, the
+    jobs and the private folder uploads go to."""
 
     def __init__(self, model_dir: Path, settings: ServeSettings) -> None:
         self.model_dir = Path(model_dir)
         self.settings = settings
-        self.model = VideoClassifier.load(self.model_dir, workers=0, runtime=settings.runtime)  # decode in the worker thread
+        self.model = load_model(self.model_dir, workers=0, runtime=settings.runtime)  # decode in the worker thread
+        self.task = bundle_task(self.model_dir)
         kind = read_config(self.model_dir).get("model", {"kind": "features"})
         self.kind = str(kind.get("kind", "features") if isinstance(kind, dict) else kind)
         self.jobs = JobStore(settings.job_ttl_s)
@@ -107,6 +109,7 @@ def model_info(service: ServiceDep) -> ModelInfo:
     return ModelInfo(
         name=service.model_dir.name,
         kind=service.kind,
+        task=service.task,
         labels=list(model.labels_),
         training=model.training_,
         metrics=getattr(model, "bundle_metrics_", None) or {},
@@ -115,12 +118,12 @@ def model_info(service: ServiceDep) -> ModelInfo:
     )
 
 
-@api.post("/predict", response_model=Prediction, responses=VIDEO_ERRORS, openapi_extra=VIDEO_BODY,
-          summary="Label a whole video: class probabilities sorted high to low")
+@api.post("/predict", response_model=Prediction | ValuePrediction, responses=VIDEO_ERRORS, openapi_extra=VIDEO_BODY,
+          summary="Label a whole video: class probabilities sorted high to low (a regression model: the value)")
 async def predict(
     request: Request, service: ServiceDep,
     top_k: Annotated[int | None, Query(ge=1, description="How many classes to return (default: all).")] = None,
-) -> Prediction:
+) -> Prediction | ValuePrediction:
     slot = service.reserve()
     folder = service.new_folder()
     try:
@@ -285,7 +288,9 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None) -> 
     app = FastAPIOffline(
         title="vidclass",
         version=__version__,
-        summary=f"Video classification with the model {service.model_dir.name} ({', '.join(service.model.labels_)})",
+        summary=(f"Video regression with the model {service.model_dir.name} (a value per video)"
+                 if service.task == "regression" else
+                 f"Video classification with the model {service.model_dir.name} ({', '.join(service.model.labels_)})"),
         lifespan=lifespan,
     )
     app.state.service = service

@@ -37,6 +37,13 @@ class Prediction(BaseModel):
     top: list[Probability]
 
 
+class ValuePrediction(BaseModel):
+    """A regression model's estimate for one video, as ``vidclass predict --json`` prints it."""
+
+    path: str = Field(description="The path asked for, or the upload's file name as the client gave it.")
+    value: float = Field(description="The number the model estimates for the whole video.")
+
+
 class Window(BaseModel):
     start: float
     end: float
@@ -54,9 +61,11 @@ class Segment(BaseModel):
 
 
 class Timeline(BaseModel):
-    """Windows, smoothed probabilities and segments, as ``vidclass timeline --json`` prints them."""
+    """Windows, smoothed probabilities and segments, as ``vidclass timeline --json`` prints them. A regression
+    model's (``values``): each window's raw and smoothed value (its label: the smoothed value), no segments."""
 
     labels: list[str]
+    values: bool = Field(False, description="True for a regression model: raw and smoothed are values.")
     smooth_k: int
     skipped_frames: int
     windows: list[Window]
@@ -90,6 +99,8 @@ class Limits(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     kind: str = Field(description="The bundle's model kind, e.g. features (frozen features and a temporal head).")
+    task: Literal["classification", "regression"] = Field(
+        description="classification (predictions: labels and probabilities) or regression (a value per video).")
     labels: list[str]
     training: dict[str, Any]
     metrics: dict[str, Any]

@@ -1,6 +1,6 @@
 """What a worker thread does for a request: label a whole video, or compute a timeline job.
 
-Both use the Python API only (``VideoClassifier.predict_many``, ``run_timeline``). Each
+Both use the Python API only (``predict_many`` of a classifier or a regressor, ``run_timeline``). Each
 prediction gets its own feature cache inside its request folder, so uploads leave
 nothing behind once answered. A timeline reports progress through the frame callback
 (its time over the probed duration) and stops there when the client cancels.
@@ -12,6 +12,7 @@ import copy
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidclass.annotation import annotation
 from vidclass.api import VideoClassifier
@@ -20,7 +21,11 @@ from vidclass.predict import TimelineSettings, ranked, run_timeline
 from vidclass.serve.errors import ApiError
 from vidclass.serve.inputs import VideoInput
 from vidclass.serve.jobs import Cancelled, TimelineJob
-from vidclass.serve.schemas import ErrorDetail, Prediction, Probability, Timeline
+from vidclass.serve.schemas import ErrorDetail, Prediction, Probability, Timeline, ValuePrediction
+from vidclass.tasks import is_regression
+
+if TYPE_CHECKING:
+    from vidclass.regression import VideoRegressor
 
 log = logging.getLogger("vidclass.serve")
 
@@ -32,8 +37,10 @@ def _shown(message: str, source: VideoInput) -> str:
     return message.replace(str(source.path), source.name)
 
 
-def predict(model: VideoClassifier, source: VideoInput, folder: Path, top_k: int | None) -> Prediction:
-    """The ranked labels of one whole video, as ``vidclass predict --json`` gives them."""
+def predict(model: VideoClassifier | VideoRegressor, source: VideoInput, folder: Path,
+            top_k: int | None) -> Prediction | ValuePrediction:
+    """The ranked labels of one whole video (a regression model: its value), as ``vidclass predict --json``
+    gives them."""
     private = copy.copy(model)  # shares the weights; only the feature cache differs
     private.cache_dir = folder / "cache"
     try:
@@ -43,20 +50,22 @@ def predict(model: VideoClassifier, source: VideoInput, folder: Path, top_k: int
     if failed or len(probabilities) == 0:
         message = _shown(next(iter(failed.values()), "cannot be read"), source)
         raise ApiError(422, "not_a_video", message if source.name in message else f"{source.name}: {message}")
+    if is_regression(model):
+        return ValuePrediction(path=source.name, value=float(probabilities[0]))
     top = ranked(probabilities[0], model.labels_, top_k)
     return Prediction(path=source.name, label=top[0][0], top=[Probability(label=l, probability=p) for l, p in top])
 
 
 def timeline(
-    model: VideoClassifier, job: TimelineJob, source: VideoInput, settings: TimelineSettings, *, annotate: bool,
-    top_k: int,
+    model: VideoClassifier | VideoRegressor, job: TimelineJob, source: VideoInput, settings: TimelineSettings, *,
+    annotate: bool, top_k: int,
 ) -> None:
     """Compute ``job``'s timeline (and annotated video), recording its outcome on the job."""
     try:
         if not job.start():
             return
         out = job.folder / ANNOTATED if annotate else None
-        with annotation(model.labels_, source.path, out=out, top_k=top_k) as draw:
+        with annotation(model.labels_, source.path, out=out, top_k=top_k, values=is_regression(model)) as draw:
 
             def on_frame(frame, time, probabilities) -> None:
                 job.tick(time)

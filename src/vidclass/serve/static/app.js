@@ -1,11 +1,12 @@
 // The vidclass page: upload a video, show whole-video bars, the timeline plot (plain SVG) and the video.
+// A regression model (task "regression") shows its value instead: the whole video's, and over time.
 "use strict";
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
   "#bcbd22", "#17becf"];
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (selector) => document.querySelector(selector);
-const state = { labels: [], job: null, timeline: null, playhead: null, run: 0 };
+const state = { labels: [], task: "classification", job: null, timeline: null, playhead: null, run: 0 };
 
 function colour(label) {
   const i = state.labels.indexOf(label);
@@ -51,9 +52,15 @@ async function loadModel() {
   try {
     const model = await api("/v1/model");
     state.labels = model.labels;
-    const accuracy = model.metrics && model.metrics.accuracy !== undefined
-      ? `, test accuracy ${Number(model.metrics.accuracy).toFixed(3)}` : "";
-    $("#model").textContent = `${model.kind} model, ${model.labels.length} classes: ${model.labels.join(", ")}${accuracy}`;
+    state.task = model.task;
+    const metric = (name, shown) => model.metrics && model.metrics[name] !== undefined
+      ? `, test ${shown} ${Number(model.metrics[name]).toFixed(3)}` : "";
+    const regression = model.task === "regression";
+    $("#model").textContent = regression
+      ? `${model.kind} regression model: a value per video${metric("r2", "R²")}`
+      : `${model.kind} model, ${model.labels.length} classes: ${model.labels.join(", ")}${metric("accuracy", "accuracy")}`;
+    $("#top-name").textContent = regression ? "value" : "top label";
+    $("#segments-title").hidden = regression;
     $("#model").title = `model folder: ${model.name}`;
     const l = model.limits;
     $("#limits").textContent = `up to ${Math.round(l.max_upload_bytes / 1048576)} MB and ${l.max_duration_s} s`;
@@ -111,7 +118,8 @@ async function time(file, annotate, smooth, run) {
   }
   if (job.status === "cancelled") { showStatus("cancelled"); return; }
   if (job.status === "failed") throw new Error(job.error.message);
-  showStatus(`done: ${job.result.windows.length} windows, ${job.result.segments.length} segments`, 1);
+  showStatus(`done: ${job.result.windows.length} windows` +
+    (job.result.values ? "" : `, ${job.result.segments.length} segments`), 1);
   state.timeline = job.result;
   drawPlot(job.result);
   listSegments(job.result);
@@ -123,6 +131,11 @@ async function time(file, annotate, smooth, run) {
 }
 
 function drawBars(prediction) {
+  if (prediction.value !== undefined) {  // a regression model: the value, no bars
+    $("#top-label").textContent = prediction.value.toPrecision(4);
+    $("#bars").replaceChildren();
+    return;
+  }
   $("#top-label").textContent = prediction.label;
   const rows = prediction.top.flatMap((entry) => {
     const bar = element("div", { class: "bar" });
@@ -161,14 +174,19 @@ function drawPlot(result) {
   const innerW = PLOT.width - PLOT.left - PLOT.right;
   const lineH = PLOT.height - PLOT.top - PLOT.band - PLOT.gap - PLOT.bottom;
   const x = (t) => PLOT.left + (innerW * (t - t0)) / Math.max(t1 - t0, 1e-9);
-  const y = (p) => PLOT.top + lineH * (1 - p);
+  // probabilities on 0..1; a regression model's values on their own range
+  const all = result.values ? w.flatMap((win) => [...win.raw, ...win.smoothed]) : [0, 1];
+  let lo = Math.min(...all), hi = Math.max(...all);
+  if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+  const y = (p) => PLOT.top + lineH * (1 - (p - lo) / (hi - lo));
   const centres = w.map((win) => (win.start + win.end) / 2);
   const svg = element("svg:svg", { viewBox: `0 0 ${PLOT.width} ${PLOT.height}`, role: "img",
-    "aria-label": "class probabilities over time" });
+    "aria-label": result.values ? "values over time" : "class probabilities over time" });
 
-  for (const p of [0, 0.5, 1]) {
+  for (const p of [lo, (lo + hi) / 2, hi]) {
     svg.append(element("svg:line", { class: "axis", x1: PLOT.left, x2: PLOT.width - PLOT.right, y1: y(p), y2: y(p) }));
-    svg.append(element("svg:text", { x: PLOT.left - 6, y: y(p) + 4, "text-anchor": "end" }, p.toFixed(1)));
+    svg.append(element("svg:text", { x: PLOT.left - 6, y: y(p) + 4, "text-anchor": "end" },
+      result.values ? Number(p.toPrecision(3)).toString() : p.toFixed(1)));
   }
   const bandY = PLOT.top + lineH + PLOT.gap;
   const step = niceStep((t1 - t0) / 8);
@@ -268,6 +286,7 @@ function showTooltip(event, win, labels) {
 function updateNow() {
   const result = state.timeline;
   const now = $("#now-label");
+  if (result && result.values && result.windows.length) { showValueNow(result, now); return; }
   if (!result || !result.segments.length) { now.hidden = true; return; }
   const t = $("#video").currentTime;
   const segment = result.segments.find((s) => t >= s.start && t < s.end) ||
@@ -280,6 +299,19 @@ function updateNow() {
   }
   now.textContent = `${segment.label} ${nearest.smoothed[result.labels.indexOf(segment.label)].toFixed(2)}`;
   now.style.background = colour(segment.label);
+  now.hidden = false;
+}
+
+// A regression model's value at the video's current time: the smoothed value of the window centred closest.
+function showValueNow(result, now) {
+  const t = $("#video").currentTime;
+  if (state.playhead) state.playhead(t);
+  let nearest = result.windows[0];
+  for (const win of result.windows) {
+    if (Math.abs((win.start + win.end) / 2 - t) < Math.abs((nearest.start + nearest.end) / 2 - t)) nearest = win;
+  }
+  now.textContent = `value ${nearest.smoothed[0].toPrecision(3)}`;
+  now.style.background = colour(result.labels[0]);
   now.hidden = false;
 }
 
