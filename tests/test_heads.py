@@ -13,7 +13,8 @@ from vidclass.errors import ConfigError
 from vidclass.heads import TemporalHead, create_head, head_from_config, list_heads
 
 ORDER_AWARE = ["lstm", "bilstm", "gru", "attention", "transformer"]
-ALL_HEADS = [*ORDER_AWARE, "mean"]
+ORDER_BLIND = ["mean", "linear"]
+ALL_HEADS = [*ORDER_AWARE, *ORDER_BLIND]
 IN_DIM = 6
 
 
@@ -87,13 +88,13 @@ def _reverse_real_frames(x: torch.Tensor, lengths: list[int]) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", ALL_HEADS)
-def test_only_mean_ignores_frame_order(name: str) -> None:
+def test_only_the_order_blind_heads_ignore_frame_order(name: str) -> None:
     head = _eval_head(name)
     lengths = [7, 5, 9]
     x, mask = _padded_batch(lengths, t=9)
     with torch.no_grad():
         change = (head(x, mask) - head(_reverse_real_frames(x, lengths), mask)).abs().max().item()
-    if name == "mean":
+    if name in ORDER_BLIND:
         assert change < 1e-6
     else:
         assert change > 1e-4
@@ -106,6 +107,7 @@ ROUND_TRIP_OPTIONS = {
     "attention": {"hidden_size": 5, "attention_dim": 3},
     "transformer": {"d_model": 12, "num_heads": 3, "num_layers": 1, "ff_dim": 20, "max_len": 16},
     "mean": {"dropout": 0.0, "proj_dim": 4},
+    "linear": {"c": 0.5},
 }
 
 
@@ -152,7 +154,7 @@ def test_bad_options_are_named_with_allowed_values(name: str, options: dict, exp
 
 
 def test_bad_names_and_sizes_are_config_errors() -> None:
-    allowed = "allowed heads: attention, bilstm, gru, lstm, mean, transformer"
+    allowed = "allowed heads: attention, bilstm, gru, linear, lstm, mean, transformer"
     with pytest.raises(ConfigError, match=f"unknown head 'lstn'; {allowed}"):
         create_head("lstn", in_dim=IN_DIM, num_classes=2)
     with pytest.raises(ConfigError, match="in_dim must be an int >= 1, got 0"):
@@ -206,6 +208,7 @@ SMALL_OPTIONS = {
     "attention": {"hidden_size": 16, "attention_dim": 16},
     "transformer": {"d_model": 32, "num_heads": 2, "num_layers": 1, "ff_dim": 64},
     "mean": {},
+    "linear": {},
 }
 
 
@@ -230,10 +233,10 @@ def test_training_separates_early_from_late_bump_only_with_order(name: str) -> N
         optimizer.step()
         if step % 25 == 0:
             accuracy = _train_accuracy(head, x, mask, y)
-            if name != "mean" and accuracy >= 0.95:
+            if name not in ORDER_BLIND and accuracy >= 0.95:
                 break
     print(f"{name}: train accuracy {accuracy:.3f} after {step} steps in {time.perf_counter() - started:.1f} s")
-    if name == "mean":
+    if name in ORDER_BLIND:
         assert accuracy <= 0.7
     else:
         assert accuracy >= 0.95

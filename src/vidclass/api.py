@@ -63,7 +63,7 @@ def list_model_kinds() -> list[dict[str, Any]]:
          "frames": _DEFAULTS["features"]["frames"], "size": None, "params_m": None, "gflops_per_clip": None,
          "weights": "ImageNet (the backbone's, frozen)",
          "description": "ImageNet CNN features of sampled frames, cached; a temporal head "
-                        "(lstm, bilstm, gru, attention, transformer, mean) on the sequence"}]
+                        "(lstm, bilstm, gru, attention, transformer, mean, linear) on the sequence"}]
     kinds += [{**row, "trains": "whole network (pixels)"} for row in catalogue()]
     return kinds
 

@@ -521,7 +521,7 @@ def train(
     backbone: Annotated[str, typer.Option(help="Backbone name (see `vidclass backbones`).")] = "efficientnet_lite0",
     head: Annotated[
         Optional[str],
-        typer.Option(help="lstm, bilstm, gru, attention, transformer or mean (default: attention; lrcn: lstm)."),
+        typer.Option(help="lstm, bilstm, gru, attention, transformer, mean or linear (default: attention; lrcn: lstm)."),
     ] = None,
     head_option: Annotated[
         Optional[list[str]], typer.Option(help="Head option NAME=VALUE (JSON value), repeatable.")

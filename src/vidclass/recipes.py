@@ -104,11 +104,13 @@ def select_recipes(selection: str | Iterable[str]) -> list[Recipe]:
 # --- the registered recipes -----------------------------------------------------------------------
 # Frozen features: the default backbone's features of a 32-frame grid, TSN views of 16 frames.
 
-_HEADS = {"attention": "attention pooling", "bilstm": "BiLSTM", "gru": "stacked GRU", "lstm": "LSTM",
+_HEADS = {"linear": "logistic regression (closed form) on the frames' mean", "attention": "attention pooling",
+          "bilstm": "BiLSTM", "gru": "stacked GRU", "lstm": "LSTM",
           "transformer": "transformer encoder", "mean": "mean of the frames (order-blind)"}
 _INPUTS = {"appearance": ("appearance", "frame features"),
            "rgbdiff": ("appearance+rgbdiff", "frame features + features of RGB differences (TSN)"),
-           "motion": ("appearance+motion", "frame features + their change between sampled frames")}
+           "motion": ("appearance+motion", "frame features + their change between sampled frames"),
+           "rgbdiff-only": ("rgbdiff", "features of RGB differences alone (TSN's motion stream)")}
 
 
 def _features(head: str, inputs: str, cost: float) -> Recipe:
@@ -121,6 +123,8 @@ for _head, _inputs, _cost in (
     ("mean", "appearance", 6), ("bilstm", "appearance", 10), ("attention", "appearance", 8),
     ("attention", "motion", 8), ("attention", "rgbdiff", 8), ("mean", "rgbdiff", 6), ("lstm", "rgbdiff", 10),
     ("bilstm", "rgbdiff", 10), ("gru", "rgbdiff", 10), ("transformer", "rgbdiff", 10),
+    ("linear", "appearance", 1), ("linear", "rgbdiff", 1), ("linear", "rgbdiff-only", 1),
+    ("attention", "rgbdiff-only", 8),
 ):
     register_recipe(_features(_head, _inputs, _cost))
 

@@ -31,8 +31,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidclass.errors import ConfigError
 from vidclass.features import VideoFeatures
-from vidclass.heads import TemporalHead
-from vidclass.views import ViewSpec, cut_grid_view, epoch_item
+from vidclass.heads import LinearHead, TemporalHead
+from vidclass.views import ViewSpec, cut_grid_view, epoch_item, predict_proba
 from vidclass.workers import die_with_parent
 
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed", "bf16-true", "64")
@@ -328,9 +328,12 @@ def fit_head(
     progress: bool = False,
     resume: bool = False,
 ) -> FitResult:
-    """Train ``head`` on feature views of ``train``, early-stopping on ``val``; ``head`` ends with its best weights."""
+    """Train ``head`` on feature views of ``train``, early-stopping on ``val``; ``head`` ends with its best weights.
+    The ``linear`` head is fitted in closed form instead (:func:`fit_linear`)."""
     if not train:
         raise ConfigError("no training videos: the training split is empty")
+    if isinstance(head, LinearHead):
+        return fit_linear(head, train, val, spec, config)
     L.seed_everything(config.seed, workers=True, verbose=False)
     weights = class_weights([e.label for e in train], head.num_classes) if config.class_weights else None
     module = HeadModule(head, config, weights)
@@ -339,6 +342,46 @@ def fit_head(
                         val_loader, config, out_dir=out_dir, progress=progress, resume=resume)
     head.eval()
     return result
+
+
+def fit_linear(head: LinearHead, train: Sequence[Example], val: Sequence[Example], spec: ViewSpec,
+               config: TrainConfig) -> FitResult:
+    """Fit the ``linear`` head as scikit-learn's L2 logistic regression (lbfgs, ``C = head.options.c``).
+
+    Every evaluation view of a training video is one sample: the mean of its frames' inputs, standardised by
+    the statistics of those means (kept in the head). Deterministic, no epochs; ``val`` gives the reported loss
+    (and is left out of the fit, so temperature scaling on it stays honest)."""
+    from sklearn.linear_model import LogisticRegression
+
+    means, labels = _view_means(train, spec)
+    missing = sorted(set(range(head.num_classes)) - set(labels.tolist()))
+    if missing:
+        raise ConfigError(f"head 'linear': the training split has no video of class index {missing[0]}; "
+                          "a logistic regression needs every class")
+    mean, std = means.mean(axis=0), np.maximum(means.std(axis=0), 1e-6)
+    head.set_standardization(torch.from_numpy(mean), torch.from_numpy(std))
+    fitted = LogisticRegression(C=head.options.c, max_iter=5000,
+                                class_weight="balanced" if config.class_weights else None)
+    fitted.fit((means - mean) / std, labels)
+    head.set_weights(torch.from_numpy(fitted.coef_), torch.from_numpy(fitted.intercept_))
+    head.eval()
+    val_loss = None
+    if val:
+        probabilities = predict_proba(head, [example.features for example in val], spec)
+        picked = probabilities[np.arange(len(val)), [example.label for example in val]]
+        val_loss = float(-np.log(np.clip(picked, 1e-12, None)).mean())
+    return FitResult(epochs_run=1, best_epoch=None, best_val_loss=val_loss, metrics_csv=None)
+
+
+def _view_means(examples: Sequence[Example], spec: ViewSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(samples, D) means of the real frames of every evaluation view of ``examples``, and their labels."""
+    means, labels = [], []
+    for example in examples:
+        for view in range(spec.test_views):
+            x, mask = cut_grid_view(example.features, spec, view=view)
+            means.append(x[mask].mean(axis=0))
+            labels.append(example.label)
+    return np.stack(means).astype(np.float64), np.array(labels)
 
 
 def fit_clip_model(
