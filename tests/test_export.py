@@ -236,3 +236,61 @@ def test_export_refuses_other_formats_and_int8_without_calibration(tmp_path, enc
     refused = runner.invoke(app, ["export", str(model_dir), "--quantize", "int8"])
     assert refused.exit_code == 1 and "calibration" in refused.output
     assert exported(model_dir) is None
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_a_regression_bundle_exports_graphs_that_give_its_value(tmp_path, regression_run):
+    import shutil
+
+    import onnxruntime as ort
+
+    from vidclass.regression import VideoRegressor
+
+    trained, data, _ = regression_run
+    model_dir = shutil.copytree(trained, tmp_path / "model")  # the export goes into the bundle: a copy of the shared one
+    done = CliRunner().invoke(app, ["export", str(model_dir)])
+    assert done.exit_code == 0, done.output
+    assert "ONNX Runtime vs PyTorch: values within" in done.stdout
+    manifest = json.loads((model_dir / "onnx" / "export.json").read_text())
+    assert manifest["parity"]["values"] < TOLERANCE and "probabilities" not in manifest["parity"]
+    assert "-> value (B, 1)" in manifest["graphs"]["windows"]
+    clips = sorted(data.glob("*.mp4"))[:3]
+    torch_model = VideoRegressor.load(model_dir, cache_dir=tmp_path / "cache-torch", runtime="torch")
+    ort_model = VideoRegressor.load(model_dir, cache_dir=tmp_path / "cache-ort", runtime="onnxruntime")
+    assert isinstance(ort_model._run("encoder"), OrtFrameEncoder) and isinstance(ort_model._run("head"), OrtHead)
+    expected, got = torch_model.predict(clips), ort_model.predict(clips)
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE)
+    assert np.ptp(expected) > 1e-3  # the clips' values differ: the comparison means something
+    # the windows graph alone, without vidclass's scaling: its output is the value itself
+    grid = torch_model._grids(clips[:1])[0][clips[0]]
+    from vidclass.views import cut_grid_view
+
+    x, mask = cut_grid_view(grid, torch_model.view_, view=0)
+    session = ort.InferenceSession(str(model_dir / "onnx" / "windows.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["value"]
+    (value,), = session.run(None, {"x": x[None].astype(np.float32), "mask": mask[None]})
+    with torch.inference_mode():
+        standardised = torch_model.head_(torch.from_numpy(x[None]), torch.from_numpy(mask[None]))[0, 0].item()
+    assert value == pytest.approx(standardised * torch_model.target_std_ + torch_model.target_mean_, abs=TOLERANCE)
+    # predict on ONNX Runtime through the command line
+    shown = CliRunner().invoke(app, ["predict", str(model_dir), str(clips[0]), "--runtime", "onnxruntime", "--json",
+                                     "--cache", str(tmp_path / "cache-cli")])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)[0]["value"] == pytest.approx(expected[0], abs=TOLERANCE)
+    # TorchScript: the same two stages, the windows module giving the value
+    written = export_bundle(model_dir, graph_format="torchscript")
+    assert written.parity["values"] < TOLERANCE
+    with torch.inference_mode():
+        traced = torch.jit.load(str(model_dir / "torchscript" / "windows.pt"))
+        assert traced(torch.from_numpy(x[None]), torch.from_numpy(mask[None]))[0, 0].item() == pytest.approx(value,
+                                                                                                            abs=TOLERANCE)
+
+
+def test_a_regression_clip_model_is_refused_by_name(tmp_path):
+    torch.manual_seed(0)
+    model = create_clip_model("frame", ClipSpec(backbone="mobilenet_v3_small", frames=2, size=32), 1, pretrained=False)
+    model_dir = save_bundle(ClipBundle(model=model, labels=["value"], clip_seconds=1.0,
+                                       training={"task": "regression", "target_mean": 0.5, "target_std": 0.2}),
+                            tmp_path / "pixel-regression")
+    with pytest.raises(BundleError, match="cannot export to ONNX: a regression clip model: .*PyTorch only"):
+        export_bundle(model_dir)

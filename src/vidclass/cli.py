@@ -944,8 +944,9 @@ def export(
         return
     engine = "ONNX Runtime" if graph_format == "onnx" else "TorchScript"
     detail = f"opset {result.opset}{', ' + result.quantize if result.quantize else ''}" if graph_format == "onnx" else "torch.jit"
-    print(f"{result.directory}: {', '.join(sorted(result.graphs))} graphs ({detail}); {engine} vs PyTorch: probabilities "
-          f"within {result.parity['probabilities']:.1e}, features within {result.parity['features']:.1e}")
+    what = "values" if "values" in result.parity else "probabilities"  # a regression model's windows give values
+    print(f"{result.directory}: {', '.join(sorted(result.graphs))} graphs ({detail}); {engine} vs PyTorch: {what} "
+          f"within {result.parity[what]:.1e}, features within {result.parity['features']:.1e}")
 
 
 @app.command()

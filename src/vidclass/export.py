@@ -12,6 +12,12 @@ timeline encodes each sampled frame once whatever the engine:
 * ``onnx/export.json``: opset, quantisation, the graphs' inputs, and the parity measured at
   export (max |ONNX Runtime - PyTorch| of the probabilities on probe frames).
 
+A frozen-feature regression bundle (``training.task: regression``, :mod:`vidclass.regression`) exports
+the same two graphs; its windows graph gives the value itself (``value``, B x 1: the head's
+standardised output times the target's std plus its mean, baked in), and parity is measured on
+values (``parity.values``; allowed 1e-4 times the target's std). A regression clip model is refused
+(:class:`vidclass.pixel_regression.PixelRegressor` runs on PyTorch only).
+
 Together the two graphs are the whole model; the bundle's ``config.json`` stays the model's
 description (labels, preprocessing, sampling), so an exported bundle is used like any other,
 on ONNX Runtime by default on a CPU (:mod:`vidclass.runtime`).
@@ -80,6 +86,9 @@ class ExportResult:
 def exportable(bundle: AnyBundle, graph_format: str = "onnx") -> str | None:
     """Why ``bundle`` cannot be exported to ``graph_format``, or None when it can."""
     reasons = UNEXPORTABLE_HEADS if graph_format == "onnx" else UNTRACEABLE_HEADS
+    if _scale(bundle) is not None and not isinstance(bundle, Bundle):
+        return ("a regression clip model: vidclass.pixel_regression.PixelRegressor runs on PyTorch only, so no engine "
+                "would use the graphs (frozen-feature regression models export)")
     if isinstance(bundle, Bundle):
         if bundle.head.name in reasons:
             return f"head {bundle.head.name!r}: {reasons[bundle.head.name]}"
@@ -118,9 +127,10 @@ def export_bundle(model_dir: str | Path, *, graph_format: str = "onnx", opset: i
             _quantize(staging / FRAMES, bundle, calibration or [])
             result.quantize = quantize
         result.parity = _parity(bundle, staging, quantized=bool(quantize))
-        if not quantize and result.parity["probabilities"] > PROBABILITY_TOLERANCE:
-            raise VidclassError(f"{model_dir}: the ONNX graphs' probabilities differ from PyTorch's by "
-                                f"{result.parity['probabilities']:.1e} (allowed {PROBABILITY_TOLERANCE:.0e})")
+        what, allowed = _checked(bundle)
+        if not quantize and result.parity[what] > allowed:
+            raise VidclassError(f"{model_dir}: the ONNX graphs' {what} differ from PyTorch's by "
+                                f"{result.parity[what]:.1e} (allowed {allowed:.1e})")
         _publish(result, staging, model_dir / ONNX_DIR)
     return result
 
@@ -167,9 +177,10 @@ def export_torchscript(model_dir: str | Path) -> ExportResult:
                                      (windows, _window_inputs(bundle, probe, per_window), TS_WINDOWS)):
             _trace(module, inputs, staging / name)
         result = ExportResult(staging, bundle.kind, 0, None, graphs, _torchscript_parity(bundle, staging))
-        if result.parity["probabilities"] > PROBABILITY_TOLERANCE:
-            raise VidclassError(f"{model_dir}: the TorchScript modules' probabilities differ from PyTorch's by "
-                                f"{result.parity['probabilities']:.1e} (allowed {PROBABILITY_TOLERANCE:.0e}) on "
+        what, allowed = _checked(bundle)
+        if result.parity[what] > allowed:
+            raise VidclassError(f"{model_dir}: the TorchScript modules' {what} differ from PyTorch's by "
+                                f"{result.parity[what]:.1e} (allowed {allowed:.1e}) on "
                                 f"windows of other sizes than the traced ones: the trace fixed a shape")
         _publish(result, staging, model_dir / TORCHSCRIPT_DIR)
     return result
@@ -178,9 +189,8 @@ def export_torchscript(model_dir: str | Path) -> ExportResult:
 def _stages(bundle: AnyBundle) -> tuple[torch.nn.Module, torch.nn.Module, dict[str, str]]:
     """The per-frame and per-window modules of ``bundle`` and what each takes and gives."""
     if isinstance(bundle, Bundle):
-        return bundle.encoder.eval(), bundle.head.eval(), {
-            "frames": "uint8 frames (N, H, W, 3) -> features (N, D)",
-            "windows": "x (B, T, D_in) float32, mask (B, T) bool -> logits (B, C)"}
+        return bundle.encoder.eval(), _window_module(bundle), {
+            "frames": "uint8 frames (N, H, W, 3) -> features (N, D)", "windows": _windows_text(bundle)}
     model = bundle.model.eval()
     steps = "T" if bundle.kind in ANY_LENGTH else str(model.spec.frames)
     return _Method(model, "encode_frames"), _Method(model, "classify_encoded"), {
@@ -212,7 +222,7 @@ def _trace(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], path: Path
 
 
 def _torchscript_parity(bundle: AnyBundle, folder: Path) -> dict[str, float]:
-    """Max |TorchScript - PyTorch| of the features and probabilities on probe windows of one more window
+    """Max |TorchScript - PyTorch| of the features and probabilities (values) on probe windows of one more window
     than traced, and for the models that take any length, one more frame per window."""
     _, per_window = _probe_windows(bundle)
     if isinstance(bundle, Bundle) or bundle.kind in ANY_LENGTH:
@@ -231,9 +241,10 @@ def _torchscript_parity(bundle: AnyBundle, folder: Path) -> dict[str, float]:
     with torch.inference_mode():
         frames = torch.from_numpy(probe)
         features = (traced_frames(frames).float() - frames_module(frames).float()).abs().max()
-        got = torch.softmax(traced_windows(*inputs).float(), dim=1)
-        ref = torch.softmax(windows_module(*inputs).float(), dim=1)
-    return {"features": float(features), "probabilities": float((got - ref).abs().max()), "quantized": 0.0}
+        got, ref = traced_windows(*inputs).float(), windows_module(*inputs).float()
+        if _scale(bundle) is None:
+            got, ref = torch.softmax(got, dim=1), torch.softmax(ref, dim=1)
+    return {"features": float(features), _checked(bundle)[0]: float((got - ref).abs().max()), "quantized": 0.0}
 
 
 def _probe_windows(bundle: AnyBundle) -> tuple[np.ndarray, int]:
@@ -252,11 +263,11 @@ def _write_graphs(bundle: AnyBundle, folder: Path, opset: int) -> ExportResult:
 
         export_encoder(bundle.encoder, folder / FRAMES, opset=opset, check=False)  # _parity checks the model
         x, mask = _head_inputs(bundle, probe, per_window)
-        torch_export(bundle.head.eval(), (x, mask), folder / WINDOWS, ["x", "mask"], ["logits"],
-                     {"x": {0: "windows", 1: "steps"}, "mask": {0: "windows", 1: "steps"}, "logits": {0: "windows"}},
+        output = "logits" if _scale(bundle) is None else "value"
+        torch_export(_window_module(bundle), (x, mask), folder / WINDOWS, ["x", "mask"], [output],
+                     {"x": {0: "windows", 1: "steps"}, "mask": {0: "windows", 1: "steps"}, output: {0: "windows"}},
                      opset=opset)
-        graphs = {"frames": "uint8 frames (N, H, W, 3) -> features (N, D)",
-                  "windows": "x (B, T, D_in) float32, mask (B, T) bool -> logits (B, C)"}
+        graphs = {"frames": "uint8 frames (N, H, W, 3) -> features (N, D)", "windows": _windows_text(bundle)}
         return ExportResult(folder, FEATURES, opset, None, graphs)
     model = bundle.model.eval()
     frames = torch.from_numpy(probe)
@@ -271,6 +282,46 @@ def _write_graphs(bundle: AnyBundle, folder: Path, opset: int) -> ExportResult:
     graphs = {"frames": "uint8 frames (N, 3, H, W) -> encoded (N, ...)",
               "windows": f"encoded (B, {'T' if steps else per_window}, ...) -> logits (B, C)"}
     return ExportResult(folder, bundle.kind, opset, None, graphs)
+
+
+def _scale(bundle: AnyBundle) -> tuple[float, float] | None:
+    """A regression bundle's target ``(mean, std)`` (value = standardised output * std + mean), else None."""
+    training = bundle.training or {}
+    if training.get("task") != "regression":
+        return None
+    return float(training["target_mean"]), float(training["target_std"])
+
+
+def _checked(bundle: AnyBundle) -> tuple[str, float]:
+    """The parity entry an export is refused on and its limit: probabilities within 1e-4, or a regression
+    bundle's values within 1e-4 times the target's std (the same error on the head's standardised output)."""
+    scale = _scale(bundle)
+    return ("probabilities", PROBABILITY_TOLERANCE) if scale is None else ("values", PROBABILITY_TOLERANCE * scale[1])
+
+
+class _Valued(torch.nn.Module):
+    """A regression head whose output is the value: ``head(x, mask) * std + mean``."""
+
+    def __init__(self, head: torch.nn.Module, mean: float, std: float) -> None:
+        super().__init__()
+        self.head, self.mean, self.std = head, mean, std
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(x, mask) * self.std + self.mean
+
+
+def _window_module(bundle: Bundle) -> torch.nn.Module:
+    """What a frozen-feature bundle's windows graph computes: the head's logits, or a regression head's value."""
+    scale = _scale(bundle)
+    head = bundle.head.eval()
+    return head if scale is None else _Valued(head, *scale).eval()
+
+
+def _windows_text(bundle: Bundle) -> str:
+    if _scale(bundle) is None:
+        return "x (B, T, D_in) float32, mask (B, T) bool -> logits (B, C)"
+    return ("x (B, T, D_in) float32, mask (B, T) bool -> value (B, 1): the regression head's output times the "
+            "target's std plus its mean (config.json training.target_std, target_mean)")
 
 
 class _Method(torch.nn.Module):
@@ -303,7 +354,8 @@ def _head_inputs(bundle: Bundle, probe: np.ndarray, per_window: int,
 
 
 def _parity(bundle: AnyBundle, folder: Path, *, quantized: bool) -> dict[str, float]:
-    """Max |ORT - torch| of the features (or encoded frames) and of the probabilities on probe windows."""
+    """Max |ORT - torch| of the features (or encoded frames) and of the probabilities (a regression bundle:
+    the values the windows graph gives) on probe windows."""
     probe, per_window = _probe_windows(bundle)
     ort_model = ort_parts(bundle, folder)
     with torch.inference_mode():
@@ -311,6 +363,11 @@ def _parity(bundle: AnyBundle, folder: Path, *, quantized: bool) -> dict[str, fl
             ref_features = bundle.encoder(torch.from_numpy(probe)).float()
             got_features = ort_model["encoder"](torch.from_numpy(probe))
             x, mask = _head_inputs(bundle, probe, per_window)
+            if _scale(bundle) is not None:  # the graph's own output, the value, against PyTorch's
+                value = _window_module(bundle)(x, mask)
+                got_value = torch.from_numpy(ort_model["head"].graph(x.numpy(), mask.numpy()))
+                return {"features": float((got_features - ref_features).abs().max()),
+                        "values": float((got_value - value).abs().max()), "quantized": float(quantized)}
             ref = torch.softmax(bundle.head(x, mask), dim=1)
             got = torch.softmax(ort_model["head"](x, mask), dim=1)  # same inputs: the head graph alone
         else:
@@ -337,7 +394,7 @@ def ort_parts(bundle: AnyBundle, folder: Path, *, chunk: int | None = None) -> d
             weights_id = f"{weights_id}+onnx-{manifest['quantize']}:{fingerprint(folder / FRAMES)[:12]}"
         return {"encoder": OrtFrameEncoder(folder / FRAMES, bundle.encoder.spec, weights_id,
                                            chunk=chunk or DEFAULT_CHUNK),
-                "head": OrtHead(folder / WINDOWS, bundle.head.name, bundle.head.num_classes)}
+                "head": OrtHead(folder / WINDOWS, bundle.head.name, bundle.head.num_classes, scale=_scale(bundle))}
     return {"model": OrtClipModel(folder / FRAMES, folder / WINDOWS, bundle.model)}
 
 

@@ -127,17 +127,22 @@ class OrtFrameEncoder:
 
 
 class OrtHead:
-    """A temporal head graph standing in for :class:`~vidclass.heads.TemporalHead`: (x, mask) -> logits."""
+    """A temporal head graph standing in for :class:`~vidclass.heads.TemporalHead`: (x, mask) -> logits.
 
-    def __init__(self, path: str | Path, name: str, num_classes: int, *, threads: int | None = None) -> None:
+    A regression bundle's graph gives the value itself (``vidclass export`` bakes the target scale in);
+    with ``scale`` ``(mean, std)`` this stand-in gives back the head's standardised output, as PyTorch's does."""
+
+    def __init__(self, path: str | Path, name: str, num_classes: int, *, threads: int | None = None,
+                 scale: tuple[float, float] | None = None) -> None:
         self.graph = _Graph(path, threads=threads)
-        self.name, self.num_classes = name, num_classes
+        self.name, self.num_classes, self.scale_ = name, num_classes, scale
 
     def eval(self) -> OrtHead:
         return self
 
     def __call__(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.graph(x.numpy().astype(np.float32), mask.numpy().astype(bool)))
+        out = torch.from_numpy(self.graph(x.numpy().astype(np.float32), mask.numpy().astype(bool)))
+        return out if self.scale_ is None else (out - self.scale_[0]) / self.scale_[1]
 
 
 class OrtClipModel:
