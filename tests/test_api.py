@@ -121,3 +121,22 @@ def test_overwrite_replaces_the_whole_run(direction_dataset, tmp_path):
     assert not (out / "stale.txt").exists() and (out / "model" / "config.json").is_file()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_linear_head_on_rgbdiff_alone_trains_saves_and_loads(direction_dataset, tmp_path):
+    """The cheapest recipe end to end: no epochs, difference features only (their own cache entries)."""
+    from safetensors import safe_open
+
+    params = {**TINY, "head": "linear", "inputs": "rgbdiff"}
+    model = VideoClassifier(**params, cache_dir=tmp_path / "cache", workers=0).fit(direction_dataset,
+                                                                                  out_dir=tmp_path / "run")
+    assert model.training_["epochs_run"] == 1 and not (tmp_path / "run" / "curves.png").exists()
+    assert (tmp_path / "run" / "evaluation" / "metrics.json").is_file()
+    entries = list((tmp_path / "cache").rglob("*.safetensors"))
+    assert entries
+    for entry in entries:
+        with safe_open(str(entry), framework="np") as f:
+            assert "rgbdiff" in f.keys() and "features" not in f.keys()
+    videos = sorted(direction_dataset.rglob("*.mp4"))[:3]
+    loaded = VideoClassifier.load(tmp_path / "run" / "model", cache_dir=tmp_path / "fresh", workers=0)
+    np.testing.assert_allclose(loaded.predict_proba(videos), model.predict_proba(videos), atol=1e-6)

@@ -91,6 +91,38 @@ def test_features_equal_a_direct_computation(clips, encoder, tmp_path):
     assert not np.allclose(entries[clips[0]].features, entries[clips[-1]].features, atol=1e-3)
 
 
+class _Counting:
+    """An encoder that counts the images it is given."""
+
+    def __init__(self, encoder: FrameEncoder) -> None:
+        self.encoder, self.spec, self.weights_id, self.scale = encoder, encoder.spec, encoder.weights_id, encoder.scale
+        self.images = 0
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        self.images += len(frames)
+        return self.encoder(frames)
+
+
+def test_rgbdiff_alone_skips_the_frames_cnn_pass_and_gives_the_same_difference_features(clips, encoder, tmp_path):
+    cache = FeatureCache(tmp_path)
+    both, alone = _Counting(encoder), _Counting(encoder)
+    extract_features(clips, both, GRID, cache=cache, rgbdiff=True)
+    report = extract_features(clips, alone, GRID, cache=cache, rgbdiff=True, appearance=False)
+    assert (report.computed, report.frames) == (len(clips), len(clips) * GRID)  # its own entries, not the full ones
+    assert alone.images * 2 == both.images  # the frames themselves never went through the CNN
+    full = load_features(clips, FeatureSpec.for_encoder(encoder, GRID, rgbdiff=True), cache)
+    only_spec = FeatureSpec.for_encoder(encoder, GRID, rgbdiff=True, appearance=False)
+    only = load_features(clips, only_spec, cache)
+    assert only_spec.key("f") != FeatureSpec.for_encoder(encoder, GRID, rgbdiff=True).key("f")
+    for path in clips:
+        assert only[path].features.shape == (GRID, 0)
+        np.testing.assert_allclose(only[path].rgbdiff, full[path].rgbdiff, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(only[path].indices, full[path].indices)
+    assert extract_features(clips, alone, GRID, cache=cache, rgbdiff=True, appearance=False).cached == len(clips)
+    with pytest.raises(ConfigError, match="needs rgbdiff"):
+        FeatureSpec.for_encoder(encoder, GRID, appearance=False)
+
+
 def test_rgbdiff_features_are_those_of_the_difference_images(clips, encoder, tmp_path):
     cache = FeatureCache(tmp_path)
     report = extract_features(clips, encoder, GRID, cache=cache, batch_size=5, rgbdiff=True)

@@ -84,6 +84,7 @@ def gather(items: Sequence[T], compute: Callable[[list[T]], list[Any]]) -> list[
 def extract_sharded(
     paths: Sequence[Path], make_encoder: Callable[[torch.device], Any], grid: int, *, cache, accelerator: str,
     devices: int | str, num_nodes: int, batch_size: int | None, workers: int, rgbdiff: bool = False,
+    appearance: bool = True,
     on_video: Callable[[str, str], None] | None = None,
 ):
     """Extract ``paths`` with one process per device (Lightning Fabric's launcher), each on the shard
@@ -115,7 +116,7 @@ def extract_sharded(
     mine = shard(readable, prints, fabric.global_rank, fabric.world_size)
     encoder = make_encoder(fabric.device)
     report = extract_features(mine, encoder, grid, cache=cache, batch_size=batch_size, workers=workers,
-                              rgbdiff=rgbdiff, on_video=on_video if fabric.is_global_zero else None)
+                              rgbdiff=rgbdiff, appearance=appearance, on_video=on_video if fabric.is_global_zero else None)
     reports: list[ExtractionReport | None] = [None] * fabric.world_size
     if fabric.world_size > 1:
         torch.distributed.all_gather_object(reports, report)

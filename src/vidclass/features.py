@@ -15,6 +15,8 @@ rerun redoes only the videos that have none. An entry that fails to load or does
 With ``rgbdiff`` an entry also holds, for every grid frame, the features of its RGB
 difference with the frame about 1/15 s later (:mod:`vidclass.motion`): the frames of both
 are decoded in the same pass, and both kinds of image go through the CNN in the same batches.
+Inputs of RGB differences alone (``appearance=False``) skip the frames' own CNN pass: their
+entries hold the difference features only (half the CNN work), under a key of their own.
 """
 
 from __future__ import annotations
@@ -76,19 +78,25 @@ class FeatureSpec:
     preprocess: dict
     grid: int
     rgbdiff: bool = False  # also the features of RGB-difference frames
+    appearance: bool = True  # the frames' own features (False: RGB-difference features alone)
 
     def __post_init__(self) -> None:
         if self.grid < 1:
             raise ConfigError(f"grid must be a positive number of frames, got {self.grid}")
+        if not (self.appearance or self.rgbdiff):
+            raise ConfigError("a feature spec without appearance features needs rgbdiff")
 
     @classmethod
-    def for_encoder(cls, encoder: FrameEncoder, grid: int, *, rgbdiff: bool = False) -> FeatureSpec:
-        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid, rgbdiff)
+    def for_encoder(cls, encoder: FrameEncoder, grid: int, *, rgbdiff: bool = False,
+                    appearance: bool = True) -> FeatureSpec:
+        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid, rgbdiff, appearance)
 
     def key(self, video_fingerprint: str) -> str:
         fields = asdict(self)
         if not self.rgbdiff:  # appearance-only entries keep the keys they had before the motion stream
             del fields["rgbdiff"]
+        if self.appearance:  # and entries with appearance those they had before RGB differences alone
+            del fields["appearance"]
         blob = json.dumps({"format": CACHE_FORMAT, "video": video_fingerprint, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:40]
 
@@ -97,7 +105,7 @@ class FeatureSpec:
 class VideoFeatures:
     """The cached features of one video: a (grid, D) array with the frames they came from."""
 
-    features: np.ndarray  # float32 (grid, D)
+    features: np.ndarray  # float32 (grid, D); (grid, 0) in an entry of RGB-difference features alone
     indices: np.ndarray  # int64 (grid,) frame indices in the video
     mask: np.ndarray  # bool (grid,) False where a short video repeats frames
     fps: float
@@ -128,12 +136,15 @@ class FeatureCache:
                 meta = entry.metadata() or {}
                 if meta.get("key") != spec.key(video_fingerprint):
                     return None
-                names = ("features", "indices", "mask") + (("rgbdiff",) if spec.rgbdiff else ())
+                names = (("features",) if spec.appearance else ()) + ("indices", "mask") + (
+                    ("rgbdiff",) if spec.rgbdiff else ())
                 tensors = {name: entry.get_tensor(name) for name in names}
-            features = tensors["features"]
+            features = tensors["features"] if spec.appearance else np.zeros((spec.grid, 0), np.float32)
             if features.shape[0] != spec.grid or tensors["indices"].shape != (spec.grid,):
                 return None
-            if spec.rgbdiff and tensors["rgbdiff"].shape != features.shape:
+            if spec.rgbdiff and tensors["rgbdiff"].shape[0] != spec.grid:
+                return None
+            if spec.rgbdiff and spec.appearance and tensors["rgbdiff"].shape != features.shape:
                 return None
             return VideoFeatures(
                 features=features,
@@ -161,10 +172,11 @@ class FeatureCache:
             "duration": repr(entry.duration),
         }
         tensors = {
-            "features": np.ascontiguousarray(entry.features, dtype=np.float32),
             "indices": entry.indices.astype(np.int64),
             "mask": entry.mask.astype(np.uint8),
         }
+        if spec.appearance:
+            tensors["features"] = np.ascontiguousarray(entry.features, dtype=np.float32)
         if spec.rgbdiff:
             if entry.rgbdiff is None:
                 raise ConfigError(f"{source}: the feature spec wants RGB-difference features but the entry has none")
@@ -253,17 +265,18 @@ class _GridFrames(Dataset):
     A video shorter than the grid repeats its last frame; each distinct frame is decoded
     (and later encoded) once, and ``grid_rows`` puts the grid back together. With ``rgbdiff``
     the difference image of each distinct frame follows the distinct frames, and the frames
-    of both are decoded in one pass.
+    of both are decoded in one pass; without ``appearance`` only the difference images are kept.
     """
 
     def __init__(
-        self, paths: Sequence[Path], grid: int, preprocess, *, rgbdiff: bool = False,
+        self, paths: Sequence[Path], grid: int, preprocess, *, rgbdiff: bool = False, appearance: bool = True,
         pose: GridPose | None = None, pose_positions: frozenset[int] = frozenset(),
     ) -> None:
         self.paths = list(paths)
         self.grid = grid
         self.preprocess = preprocess
         self.rgbdiff = rgbdiff
+        self.appearance = appearance
         self.pose = pose
         self.pose_positions = pose_positions  # the videos whose pose vectors are computed here too
 
@@ -294,7 +307,8 @@ class _GridFrames(Dataset):
                 frames = np.ascontiguousarray(frames[:, top : top + crop, left : left + crop])
             if self.rgbdiff:
                 n = len(distinct)
-                frames = np.concatenate([frames[:n], motion.difference_frames(frames[n : 2 * n], frames[2 * n :])])
+                differences = motion.difference_frames(frames[n : 2 * n], frames[2 * n :])
+                frames = np.concatenate([frames[:n], differences]) if self.appearance else differences
         except VidclassError as error:
             return _Decoded(position, None, None, None, None, None, str(error))
         return _Decoded(position, frames, grid_rows.reshape(-1), sample.indices, sample.mask, info, None, pose)
@@ -314,13 +328,15 @@ def extract_features(
     batch_size: int | None = None,
     workers: int = 1,
     rgbdiff: bool = False,
+    appearance: bool = True,
     pose: GridPose | None = None,
     on_video: Callable[[str, str], None] | None = None,
 ) -> ExtractionReport:
     """Compute and cache the grid features of every video in ``paths`` that has no entry yet.
 
     With ``rgbdiff`` the entries also hold the features of each grid frame's RGB difference
-    (twice the CNN work). Decoding runs in ``workers`` background processes while the CNN runs here on batches
+    (twice the CNN work; with ``appearance=False`` they hold those alone, and the frames themselves skip the CNN).
+    Decoding runs in ``workers`` background processes while the CNN runs here on batches
     of ``batch_size`` frames that span videos (default: 1 on a CPU, where this network runs fastest one frame
     at a time in PyTorch and ONNX Runtime alike, benchmarks/runtime.py; 32 on an accelerator). An unreadable video is reported in the
     returned report and skipped; the rest go on. ``on_video(path, status)`` is called once
@@ -336,7 +352,7 @@ def extract_features(
         raise ConfigError(f"batch_size must be >= 1 frame, got {batch_size}")
     if workers < 0:
         raise ConfigError(f"workers must be >= 0 (0 decodes in this process), got {workers}")
-    spec = FeatureSpec.for_encoder(encoder, grid, rgbdiff=rgbdiff)
+    spec = FeatureSpec.for_encoder(encoder, grid, rgbdiff=rgbdiff, appearance=appearance)
     report = ExtractionReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
     pending = uncached(paths, lambda video_print: cache.load(spec, video_print) is not None, report, notify)
@@ -351,8 +367,8 @@ def extract_features(
     pose_positions = frozenset(
         i for i, (_, video_print) in enumerate(pending) if pose_spec is not None and cache.load(pose_spec, video_print) is None
     )
-    dataset = _GridFrames([p for p, _ in pending], grid, preprocess, rgbdiff=rgbdiff, pose=pose,
-                          pose_positions=pose_positions)
+    dataset = _GridFrames([p for p, _ in pending], grid, preprocess, rgbdiff=rgbdiff, appearance=appearance,
+                          pose=pose, pose_positions=pose_positions)
     videos: dict[int, _Decoded] = {}  # decoded videos whose features are not all computed yet
     parts: dict[int, list[np.ndarray]] = {}  # features computed so far, per video
     queue: deque[tuple[int, np.ndarray]] = deque()  # frames waiting for the CNN, per video
@@ -383,9 +399,12 @@ def extract_features(
     def save(decoded: _Decoded, encoded: np.ndarray) -> None:
         path, video_print = pending[decoded.position]
         info = decoded.info
-        appearance, differences = np.split(encoded, 2) if rgbdiff else (encoded, None)
+        if not appearance:
+            frames, differences = np.zeros((len(encoded), 0), np.float32), encoded
+        else:
+            frames, differences = np.split(encoded, 2) if rgbdiff else (encoded, None)
         entry = VideoFeatures(
-            appearance[decoded.grid_rows], decoded.indices, decoded.mask, info.fps, info.num_frames, info.duration,
+            frames[decoded.grid_rows], decoded.indices, decoded.mask, info.fps, info.num_frames, info.duration,
             rgbdiff=differences[decoded.grid_rows] if differences is not None else None,
         )
         cache.save(spec, video_print, entry, path)

@@ -197,8 +197,9 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
     def _grids(self, paths):
         cache, encoder = FeatureCache(self.cache_dir), self._run("encoder")
         report = extract_features(paths, encoder, self.view_.grid, cache=cache, workers=self.workers,
-                                  rgbdiff=self.view_.rgbdiff)
-        spec = FeatureSpec.for_encoder(encoder, self.view_.grid, rgbdiff=self.view_.rgbdiff)
+                                  rgbdiff=self.view_.rgbdiff, appearance=self.view_.frame_features)
+        spec = FeatureSpec.for_encoder(encoder, self.view_.grid, rgbdiff=self.view_.rgbdiff,
+                                       appearance=self.view_.frame_features)
         return load_features(paths, spec, cache), report.failed
 
     def _run(self, part: str):

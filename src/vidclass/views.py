@@ -94,6 +94,12 @@ class ViewSpec:
         """Whether the inputs need the backbone (pose-only inputs do not; ``rgbdiff`` alone does)."""
         return "appearance" in self.channels or self.rgbdiff
 
+    @property
+    def frame_features(self) -> bool:
+        """Whether the inputs use the backbone's features of the frames themselves (``rgbdiff`` alone does
+        not: its cache entries skip that CNN pass)."""
+        return "appearance" in self.channels or "motion" in self.channels
+
     def input_dim(self, feature_dim: int) -> int:
         from vidclass.pose.vectors import pose_dim
 
@@ -134,8 +140,9 @@ def model_inputs(
         motion[~mask] = 0.0
         parts.append(motion)
     if spec.rgbdiff:
-        if rgbdiff is None or rgbdiff.shape != features.shape:
-            raise ConfigError(f"inputs {spec.inputs!r} need RGB-difference features shaped like {features.shape}")
+        if rgbdiff is None or len(rgbdiff) != len(features) or (spec.frame_features and rgbdiff.shape != features.shape):
+            raise ConfigError(f"inputs {spec.inputs!r} need RGB-difference features of {len(features)} frames"
+                              + (f" shaped like {features.shape}" if spec.frame_features else ""))
         parts.append(rgbdiff.astype(np.float32, copy=False))
     if spec.pose:
         from vidclass.pose.vectors import pose_dim, velocities
