@@ -104,7 +104,7 @@ def select_recipes(selection: str | Iterable[str]) -> list[Recipe]:
 # --- the registered recipes -----------------------------------------------------------------------
 # Frozen features: the default backbone's features of a 32-frame grid, TSN views of 16 frames.
 
-_HEADS = {"linear": "logistic regression (closed form) on the frames' mean", "attention": "attention pooling",
+_HEADS = {"linear": "linear (logistic regression)", "attention": "attention pooling",
           "bilstm": "BiLSTM", "gru": "stacked GRU", "lstm": "LSTM",
           "transformer": "transformer encoder", "mean": "mean of the frames (order-blind)"}
 _INPUTS = {"appearance": ("appearance", "frame features"),
@@ -135,6 +135,11 @@ for _head, _size in (("attention", 112), ("attention", 160), ("transformer", 112
     _base = _features(_head, "rgbdiff", 8 if _head != "mean" else 6)
     register_recipe(Recipe(f"{_base.name}-{_size}px", "features", f"{_base.description}, frames of {_size} px",
                            {**_base.params, "size": _size}, cost=_base.cost, fast=True))
+
+# RGB differences alone on a grid of 16 frames (one evaluation view): a quarter of the default's CNN work.
+_base = get_recipe("linear-rgbdiff-only")
+register_recipe(Recipe("linear-rgbdiff-only-grid16", "features", f"{_base.description}, a grid of 16 frames",
+                       {**_base.params, "grid": 16}, cost=_base.cost, fast=True))
 
 register_recipe(Recipe(
     "features-ensemble", "ensemble", "mean of the attention, BiLSTM and GRU heads on appearance+rgbdiff",

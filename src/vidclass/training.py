@@ -329,7 +329,7 @@ def fit_head(
     resume: bool = False,
 ) -> FitResult:
     """Train ``head`` on feature views of ``train``, early-stopping on ``val``; ``head`` ends with its best weights.
-    The ``linear`` head is fitted in closed form instead (:func:`fit_linear`)."""
+    The ``linear`` head is fitted by scikit-learn instead (:func:`fit_linear`)."""
     if not train:
         raise ConfigError("no training videos: the training split is empty")
     if isinstance(head, LinearHead):
