@@ -8,6 +8,7 @@
   (or stands still), with the segment CSV of its ground truth.
 - ``make_speed_dataset``: short clips of a square sliding sideways at a known speed, the
   numeric target of a regression that only motion reveals.
+- ``make_brightness_dataset``: the same clips dimmed by a known gain, a numeric target every frame reveals.
 """
 
 from __future__ import annotations
@@ -128,10 +129,13 @@ def make_speed_dataset(
     size: int = 64,
     speeds: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
+    gains: tuple[float, float] | None = None,
 ) -> Path:
     """``root/clip_NNN.mp4`` of a square sliding sideways at a random speed, and ``root/targets.csv``
     (``path,target``: the speed in frame widths per second). Background, colour, size and start
-    position are random per clip, so no single frame tells the speed."""
+    position are random per clip, so no single frame tells the speed. With ``gains`` each clip is
+    instead dimmed by a random gain in that range, and the target is the gain
+    (:func:`make_brightness_dataset`)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -143,20 +147,36 @@ def make_speed_dataset(
         side = int(rng.integers(size // 4, size // 3))
         color = rng.integers(200, 256, size=3).astype(np.uint8)
         row, x0 = int(rng.integers(0, size - side)), float(rng.uniform(0, size))
+        gain = float(rng.uniform(*gains)) if gains is not None else 1.0
 
-        def frames(speed=speed, background=background, side=side, color=color, row=row, x0=x0):
+        def frames(speed=speed, background=background, side=side, color=color, row=row, x0=x0, gain=gain):
             for k in range(n):
                 frame = background.copy()
                 left = int(round(x0 + speed * size * k / fps)) % size
                 columns = (np.arange(side) + left) % size  # the square wraps around the frame's edge
                 frame[row : row + side][:, columns] = color
-                yield frame
+                yield frame if gains is None else (frame * gain).round().astype(np.uint8)
 
         name = f"clip_{i:03d}.mp4"
         write_video(root / name, frames(), fps)
-        rows.append([name, f"{speed:.4f}"])
+        rows.append([name, f"{speed if gains is None else gain:.4f}"])
     with open(root / "targets.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "target"])
         writer.writerows(rows)
     return root
+
+
+def make_brightness_dataset(
+    root: str | Path,
+    *,
+    clips: int = 24,
+    seconds: float = 1.0,
+    fps: float = 10.0,
+    size: int = 64,
+    gains: tuple[float, float] = (0.2, 1.0),
+    seed: int = 0,
+) -> Path:
+    """``root/clip_NNN.mp4`` of :func:`make_speed_dataset`'s sliding squares, each dimmed by a random gain,
+    and ``root/targets.csv`` (``path,target``: the gain): a numeric target that every frame reveals."""
+    return make_speed_dataset(root, clips=clips, seconds=seconds, fps=fps, size=size, seed=seed, gains=gains)
