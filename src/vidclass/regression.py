@@ -147,6 +147,23 @@ def plot_scatter(true: np.ndarray, predicted: np.ndarray, out_png: str | Path, *
     return _write_atomic(Path(out_png), lambda f: fig.savefig(f, format="png"))
 
 
+def write_evaluation(out: Path, true: np.ndarray, predicted: np.ndarray, paths: list[Path]) -> None:
+    """metrics.json (MAE, RMSE, R²), predictions.csv (path, true, predicted) and scatter.png in ``out``, atomically
+    (shared by both regressors: :mod:`vidclass.pixel_regression`)."""
+    from vidclass.metrics import _write_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    scores = regression_scores(true, predicted)
+    metrics = (json.dumps(scores.to_dict(), indent=2) + "\n").encode()
+    _write_atomic(out / "metrics.json", lambda f: f.write(metrics))
+    rows = io.StringIO(newline="")
+    writer = csv.writer(rows, lineterminator="\n")
+    writer.writerow(["path", "true", "predicted"])
+    writer.writerows([str(p), f"{t:.6g}", f"{v:.6g}"] for p, t, v in zip(paths, true, predicted))
+    _write_atomic(out / "predictions.csv", lambda f: f.write(rows.getvalue().encode()))
+    plot_scatter(true, predicted, out / "scatter.png", title=scores.format())
+
+
 class _Views(torch.utils.data.Dataset):
     """Feature views and standardised targets; a random view per ``(epoch, index)`` when training."""
 
@@ -318,18 +335,7 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
         return regression_scores(true, predicted)
 
     def _write(self, out: Path, true: np.ndarray, predicted: np.ndarray, paths: list[Path]) -> None:
-        from vidclass.metrics import _write_atomic
-
-        out.mkdir(parents=True, exist_ok=True)
-        scores = regression_scores(true, predicted)
-        metrics = (json.dumps(scores.to_dict(), indent=2) + "\n").encode()
-        _write_atomic(out / "metrics.json", lambda f: f.write(metrics))
-        rows = io.StringIO(newline="")
-        writer = csv.writer(rows, lineterminator="\n")
-        writer.writerow(["path", "true", "predicted"])
-        writer.writerows([str(p), f"{t:.6g}", f"{v:.6g}"] for p, t, v in zip(paths, true, predicted))
-        _write_atomic(out / "predictions.csv", lambda f: f.write(rows.getvalue().encode()))
-        plot_scatter(true, predicted, out / "scatter.png", title=scores.format())
+        write_evaluation(out, true, predicted, paths)
 
     def to_bundle(self) -> Bundle:
         """The fitted model as a bundle whose config records ``task: regression`` and the target scale."""
