@@ -140,3 +140,27 @@ def test_linear_head_on_rgbdiff_alone_trains_saves_and_loads(direction_dataset, 
     videos = sorted(direction_dataset.rglob("*.mp4"))[:3]
     loaded = VideoClassifier.load(tmp_path / "run" / "model", cache_dir=tmp_path / "fresh", workers=0)
     np.testing.assert_allclose(loaded.predict_proba(videos), model.predict_proba(videos), atol=1e-6)
+
+    from vidclass.predict import TimelineSettings, run_timeline
+
+    encoded = []  # every image the stream's CNN sees: RGB differences only, never a frame itself
+    loaded.set_params(runtime="torch")  # the PyTorch encoder, which the recorder wraps
+    loaded.encoder_ = _Recording(loaded.encoder_, encoded)
+    timeline = run_timeline(loaded, videos[0], TimelineSettings(stride=0.25))
+    np.testing.assert_allclose(timeline.raw.sum(axis=1), 1.0, atol=1e-5)
+    images = np.concatenate(encoded)
+    assert len(timeline.starts) >= 1 and (images == 128).mean() > 0.5  # differences of a still background: mid-grey
+
+
+class _Recording:
+    """An encoder that keeps a copy of what it encodes."""
+
+    def __init__(self, encoder, seen: list) -> None:
+        self.encoder, self.seen = encoder, seen
+
+    def __getattr__(self, name: str):
+        return getattr(self.encoder, name)
+
+    def __call__(self, frames):
+        self.seen.append(frames.numpy().copy())
+        return self.encoder(frames)

@@ -57,6 +57,7 @@ def features_stream(
     probabilities are ``softmax(logits / temperature)`` (the bundle's calibration), or with ``scale``
     ``(mean, std)`` a regression head's values ``output * std + mean``."""
     dim = encoder.spec.dim if view.appearance else 0
+    own = dim if view.frame_features else 0  # the frames' own features (none for RGB differences alone)
     pre = encoder.spec.preprocess
     # pose inputs: the decoder gives whole frames; the pose estimator sees them, the CNN their centre crop
     pose = _stream_pose(view) if view.pose else None
@@ -71,18 +72,22 @@ def features_stream(
             differences = centre_crop(differences, pre.crop) if differences is not None else None
             if not view.appearance:
                 return poses
-        images = frames if differences is None else np.concatenate([frames, differences])
+        if not view.frame_features:  # RGB differences alone: the frames themselves skip the CNN
+            images = differences
+        else:
+            images = frames if differences is None else np.concatenate([frames, differences])
         with torch.inference_mode():
             encoded = encoder(torch.from_numpy(images)).float().numpy()
-        encoded = encoded if differences is None else np.concatenate(np.split(encoded, 2), axis=1)
+        if view.frame_features and differences is not None:
+            encoded = np.concatenate(np.split(encoded, 2), axis=1)
         return encoded if poses is None else np.concatenate([encoded, poses], axis=1)
 
     def classify(windows: np.ndarray) -> np.ndarray:
-        extra = 2 * dim if view.rgbdiff else dim  # where the pose vectors start
+        extra = own + dim if view.rgbdiff else own  # where the pose vectors start
         poses = [w[:, extra:] if view.pose else None for w in windows]
         masks = np.stack([head_steps(view, np.ones(len(w), bool), p) for w, p in zip(windows, poses)])
         x = np.stack([
-            model_inputs(w[:, :dim], m, view, w[:, dim:extra] if view.rgbdiff else None, p)
+            model_inputs(w[:, :own], m, view, w[:, own:extra] if view.rgbdiff else None, p)
             for w, m, p in zip(windows, masks, poses)
         ])
         with torch.inference_mode():
