@@ -50,9 +50,10 @@ def speeds(tmp_path_factory) -> tuple[Path, Path]:
 
 def _regressor(cache: Path) -> VideoRegressor:
     # motion features alone (appearance: backgrounds and colours a head overfits to on 96 clips), standardised per
-    # feature (the regression default, not LayerNorm), all 8 grid frames averaged by the mean head
-    return VideoRegressor(backbone="timm:test_resnet", pretrained=False, head="mean", frames=8, grid=8,
-                          inputs="rgbdiff", epochs=40, lr=3e-3, patience=10, test=0.0, cache_dir=cache)
+    # feature (the regression default, not LayerNorm), all 8 grid frames in order through the attention head
+    # (a BiLSTM pooled by attention); batches of 32 and patience 5 to keep the fit short
+    return VideoRegressor(backbone="timm:test_resnet", pretrained=False, head="attention", frames=8, grid=8,
+                          inputs="rgbdiff", epochs=40, batch_size=32, lr=3e-3, patience=5, test=0.0, cache_dir=cache)
 
 
 @pytest.mark.slow
@@ -60,7 +61,7 @@ def test_a_temporal_head_estimates_speed_and_shuffled_targets_teach_nothing(spee
     train, held_out = speeds
     model = _regressor(tmp_path / "cache").fit(train, out_dir=tmp_path / "run")
     scored = model.evaluate(held_out, out_dir=tmp_path / "eval")
-    # measured 0.953 (48 training clips: 0.919; a GRU head on the same inputs: 0.85)
+    # measured 0.956 (seed 1: 0.942; the order-blind mean head: 0.953, a GRU head: 0.90, a transformer: 0.94)
     assert scored.r2 >= 0.9, scored
     assert (tmp_path / "eval" / "scatter.png").stat().st_size > 2000
     loaded = VideoRegressor.load(tmp_path / "run" / "model", cache_dir=tmp_path / "cache")
@@ -79,7 +80,7 @@ def test_a_temporal_head_estimates_speed_and_shuffled_targets_teach_nothing(spee
     shuffled = tmp_path / "shuffled.csv"
     shuffled.write_text("path,target\n" + "".join(f"{train / row[0]},{v}\n" for row, v in zip(rows, values)))
     baseline = _regressor(tmp_path / "cache").fit(shuffled).evaluate(held_out)
-    assert baseline.r2 < 0.2, baseline  # measured -0.08
+    assert baseline.r2 < 0.2, baseline  # measured -0.15
 
 
 def test_a_standardizing_head_shifts_and_scales_its_inputs_and_saves_the_statistics():
