@@ -108,6 +108,7 @@ def test_a_frame_model_learns_brightness_through_the_cli_and_shuffled_targets_te
     assert isinstance(model, PixelRegressor)
     scored = model.evaluate(held_out, out_dir=tmp_path / "eval")
     assert scored.r2 >= 0.7, scored  # measured 0.969 (seed 1: 0.867)
+    assert len((tmp_path / "eval" / "predictions.csv").read_text().splitlines()) == 1 + 16
 
     clip = sorted(held_out.glob("*.mp4"))[0]
     shown = runner.invoke(app, ["predict", str(run / "model"), str(clip), "--cache", str(cache)])

@@ -12,7 +12,6 @@ giving a value per window. A frame model values a clip as the mean of its frames
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
@@ -30,9 +29,9 @@ from vidclass.regression import (
     RegressionEvaluation,
     Target,
     _split,
-    plot_scatter,
     read_targets,
     regression_scores,
+    write_evaluation,
 )
 
 
@@ -109,7 +108,7 @@ class PixelRegressor(RegressorMixin, BaseEstimator):
         self.model_.eval()
         from vidclass.pixels import entry_duration
 
-        self.training_ = {"task": TASK, "loss": self.loss, "target_mean": self.target_mean_,
+        self.training_ = {"task": TASK, "loss": self.loss, "column": self.column, "target_mean": self.target_mean_,
                           "target_std": self.target_std_, "model": self.model_.name,
                           "videos": {n: len(p) for n, p in parts.items()}, "epochs_run": fit.epochs_run,
                           "best_epoch": fit.best_epoch, "unreadable": failed,
@@ -120,7 +119,7 @@ class PixelRegressor(RegressorMixin, BaseEstimator):
             predicted = self._predict_entries([entries[t.path] for t in parts["test"]])
             self.evaluation_ = regression_scores(true, predicted)
             if out_dir is not None:
-                write_scores(Path(out_dir) / "evaluation", true, predicted)
+                write_evaluation(Path(out_dir) / "evaluation", true, predicted, [t.path for t in parts["test"]])
         if out_dir is not None:
             self.save(Path(out_dir) / "model")
         return self
@@ -189,20 +188,21 @@ class PixelRegressor(RegressorMixin, BaseEstimator):
         return clip_stream(self.model_, self.clip_seconds_, self.labels_, scale=(self.target_mean_, self.target_std_))
 
     def evaluate(self, dataset, *, out_dir: str | Path | None = None) -> RegressionEvaluation:
-        """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json and scatter.png."""
+        """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json, scatter.png and
+        predictions.csv (path, true, predicted)."""
         targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
         true = np.array([t.value for t in targets])
         predicted = self.predict([t.path for t in targets])
         if out_dir is not None:
-            write_scores(Path(out_dir), true, predicted)
+            write_evaluation(Path(out_dir), true, predicted, [t.path for t in targets])
         return regression_scores(true, predicted)
 
     def save(self, directory: str | Path) -> Path:
         """A clip-model bundle whose config records ``task: regression`` and the target scale."""
         self._check_fitted()
+        metrics = self.evaluation_.to_dict() if self.evaluation_ else getattr(self, "bundle_metrics_", {})
         bundle = ClipBundle(model=self.model_, labels=[VALUE], clip_seconds=self.clip_seconds_, training=self.training_,
-                            versions=package_versions(),
-                            metrics=self.evaluation_.to_dict() if self.evaluation_ else {})
+                            versions=package_versions(), metrics=metrics)
         return save_bundle(bundle, directory)
 
     @classmethod
@@ -220,20 +220,12 @@ class PixelRegressor(RegressorMixin, BaseEstimator):
         settings = VideoClassifier(model=bundle.kind, backbone=spec.backbone, frames=spec.frames, inputs=spec.inputs,
                                    size=spec.size, arch=bundle.model.options().get("arch"), cache_dir=cache_dir,
                                    workers=workers)
-        model = cls(settings, loss=bundle.training.get("loss", "mse"))
+        model = cls(settings, loss=bundle.training.get("loss", "mse"), column=bundle.training.get("column", "target"))
         model.pixels_ = clone(settings)
         model.pixels_.model_ = model.model_ = bundle.model
         model.pixels_._set_pixel_views(images=False)
         model.training_ = bundle.training
         model.target_mean_, model.target_std_ = bundle.training["target_mean"], bundle.training["target_std"]
-        model.evaluation_ = None
+        model.evaluation_, model.bundle_metrics_, model.bundle_dir_ = None, bundle.metrics, Path(directory)
         return model
 
-
-def write_scores(out: Path, true: np.ndarray, predicted: np.ndarray) -> None:
-    """metrics.json (MAE, RMSE, R²) and scatter.png in ``out``, both written atomically."""
-    out.mkdir(parents=True, exist_ok=True)
-    scores = regression_scores(true, predicted)
-    (out / ".metrics.json.tmp").write_text(json.dumps(scores.to_dict(), indent=2) + "\n")
-    (out / ".metrics.json.tmp").replace(out / "metrics.json")
-    plot_scatter(true, predicted, out / "scatter.png", title=scores.format())

@@ -251,7 +251,8 @@ def clip_transform(size: int, *, train: bool, flip: bool = True):
 
 
 class ClipDataset(Dataset):
-    """Clips of cached frames: ``(uint8 (T, C, size, size), label)``.
+    """Clips of cached frames: ``(uint8 (T, C, size, size), label)`` (a class index, or a regression model's
+    standardised target).
 
     Training items are ``(epoch, index)`` pairs from :class:`vidclass.training.EpochSampler`:
     the TSN view and the augmentation of a clip depend only on (seed, epoch, index), so
@@ -262,7 +263,7 @@ class ClipDataset(Dataset):
     def __init__(
         self,
         entries: Sequence[Path],
-        labels: Sequence[int],
+        labels: Sequence[int] | Sequence[float],
         spec: FrameSpec,
         view: ViewSpec,
         size: int,
@@ -281,7 +282,7 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int | float]:
         index, rng = epoch_item(item, train=self.train, seed=self.seed)
         if rng is not None:
             positions = view_positions(self.view, rng=rng)
