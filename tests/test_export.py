@@ -261,6 +261,10 @@ def test_a_regression_bundle_exports_graphs_that_give_its_value(tmp_path, regres
     expected, got = torch_model.predict(clips), ort_model.predict(clips)
     np.testing.assert_allclose(got, expected, atol=TOLERANCE)
     assert np.ptp(expected) > 1e-3  # the clips' values differ: the comparison means something
+    reference = run_timeline(torch_model, str(clips[0]), TimelineSettings(window=0.5, stride=0.25))
+    timeline = run_timeline(ort_model, str(clips[0]), TimelineSettings(window=0.5, stride=0.25))
+    assert timeline.values and len(timeline.starts) == len(reference.starts) > 1  # the stream's values on the graphs
+    np.testing.assert_allclose(timeline.raw, reference.raw, atol=TOLERANCE)
     # the windows graph alone, without vidclass's scaling: its output is the value itself
     grid = torch_model._grids(clips[:1])[0][clips[0]]
     from vidclass.views import cut_grid_view
