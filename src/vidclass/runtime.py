@@ -74,14 +74,19 @@ def use_onnxruntime(runtime: str, *, on_gpu: bool | None = None) -> bool:
     return not on_gpu and onnxruntime_available()
 
 
-def session(path: str | Path, *, threads: int | None = None):
+def session(path: str | Path, *, threads: int | None = None, spinning: bool = False):
     """An ONNX Runtime CPU session on ``threads`` threads (default: PyTorch's count, which follows
-    ``OMP_NUM_THREADS``), with all graph optimisations."""
+    ``OMP_NUM_THREADS``), with all graph optimisations.
+
+    Its threads do not spin while they wait for work unless ``spinning``: ONNX Runtime's default spinning
+    keeps the cores busy between the one-frame runs vidclass makes, taking them from the decoding worker
+    and the rest of the process (``benchmarks/ort_spinning.py`` measures both ways, paired)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: no notes about initializers the optimiser drops
     try:
