@@ -58,6 +58,14 @@ def test_an_unknown_model_kind_is_refused_for_regression_by_name(tmp_path):
     assert result.exit_code != 0 and "unknown model 'lrcm'" in result.output
 
 
+def test_regression_refuses_recording_options_instead_of_ignoring_them(tmp_path):
+    data = make_speed_dataset(tmp_path / "speeds", clips=2, seconds=0.5, fps=8, size=32, seed=0)
+    result = runner.invoke(app, ["train", str(data), "--task", "regression", "--clips", "fixed:1s",
+                                 "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "--clips (long recordings, segments) work with classification only" in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_unknown_task_is_refused(tmp_path):
     data = make_speed_dataset(tmp_path / "speeds", clips=2, seconds=0.5, fps=8, size=32, seed=0)
     result = runner.invoke(app, ["train", str(data), "--task", "ranking", "--out", str(tmp_path / "run")])

@@ -615,6 +615,11 @@ def train(
 
         if task not in TASKS:
             raise VidclassError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+        ignored = [name for name, value in (("--clips", dataset_options.clips),
+                                            ("--background", dataset_options.background)) if value is not None]
+        if ignored:  # a regressor reads one number per whole file: never drop an option silently
+            raise VidclassError(f"--task regression takes one number per video file; {', '.join(ignored)} "
+                                "(long recordings, segments) work with classification only")
         fitted = regressor(params, loss=loss, column=target).fit(dataset, out_dir=out)
         console.print(f"trained {describe(fitted)} to estimate {target} on {fitted.training_['videos']['train']} "
                       f"videos; best epoch {fitted.training_['best_epoch']} of {fitted.training_['epochs_run']}")
