@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import clone
 from torch.nn import functional as F
 
 from vidclass.bundle import ClipBundle, load_bundle, package_versions, save_bundle
@@ -26,8 +26,8 @@ from vidclass.regression import (
     LOSSES,
     TASK,
     VALUE,
-    RegressionEvaluation,
     Target,
+    ValueModel,
     _split,
     read_targets,
     regression_scores,
@@ -56,7 +56,7 @@ def regression_module(model: torch.nn.Module, config, backbone_lr: float, loss: 
     return RegressionClipModule(model, config, None, backbone_lr)
 
 
-class PixelRegressor(RegressorMixin, BaseEstimator):
+class PixelRegressor(ValueModel):
     """A number per video from a clip model trained on pixels (see the module doc).
 
     ``settings``: a VideoClassifier with ``model`` one of the clip models and the pixel settings
@@ -154,24 +154,6 @@ class PixelRegressor(RegressorMixin, BaseEstimator):
         if not hasattr(self, "model_"):
             raise VidclassError("this PixelRegressor is not fitted yet: call fit(dataset) or PixelRegressor.load(dir)")
 
-    @property
-    def labels_(self) -> list[str]:
-        """The one output's name (a timeline's column)."""
-        return [VALUE]
-
-    @property
-    def clip_seconds_(self) -> float:
-        """The median training clip length: a timeline's default window."""
-        return float(self.training_.get("clip_seconds", 2.0))
-
-    def predict(self, paths) -> np.ndarray:
-        """The estimated value of each video (an unreadable one raises naming it)."""
-        values, failed = self.predict_many(paths)
-        if failed:
-            path, reason = next(iter(failed.items()))
-            raise VidclassError(reason if path in reason else f"{path}: {reason}")
-        return values
-
     def predict_many(self, paths) -> tuple[np.ndarray, dict[str, str]]:
         """Values of the readable videos of ``paths`` (in order) and the reason per failed one."""
         self._check_fitted()
@@ -186,16 +168,6 @@ class PixelRegressor(RegressorMixin, BaseEstimator):
 
         self._check_fitted()
         return clip_stream(self.model_, self.clip_seconds_, self.labels_, scale=(self.target_mean_, self.target_std_))
-
-    def evaluate(self, dataset, *, out_dir: str | Path | None = None) -> RegressionEvaluation:
-        """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json, scatter.png and
-        predictions.csv (path, true, predicted)."""
-        targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
-        true = np.array([t.value for t in targets])
-        predicted = self.predict([t.path for t in targets])
-        if out_dir is not None:
-            write_evaluation(Path(out_dir), true, predicted, [t.path for t in targets])
-        return regression_scores(true, predicted)
 
     def save(self, directory: str | Path) -> Path:
         """A clip-model bundle whose config records ``task: regression`` and the target scale."""

@@ -195,7 +195,41 @@ def _module(head, config, loss: str):
     return RegressionModule(head, config, None)
 
 
-class VideoRegressor(RegressorMixin, BaseEstimator):
+class ValueModel(RegressorMixin, BaseEstimator):
+    """What every regressor shares: one output named ``value``, predict, evaluate and the timeline window.
+
+    Subclasses give ``predict_many(paths) -> (values, failed)``, ``_check_fitted`` and ``training_``."""
+
+    @property
+    def labels_(self) -> list[str]:
+        """The one output's name (a timeline's column)."""
+        return [VALUE]
+
+    @property
+    def clip_seconds_(self) -> float:
+        """The median training clip length: a timeline's default window."""
+        return float(self.training_.get("clip_seconds", 2.0))
+
+    def predict(self, paths) -> np.ndarray:
+        """The estimated value of each video (an unreadable one raises naming it)."""
+        values, failed = self.predict_many(paths)
+        if failed:
+            path, reason = next(iter(failed.items()))
+            raise VidclassError(reason if path in reason else f"{path}: {reason}")
+        return values
+
+    def evaluate(self, dataset, *, out_dir: str | Path | None = None) -> RegressionEvaluation:
+        """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json, scatter.png and
+        predictions.csv (path, true, predicted)."""
+        targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
+        true = np.array([t.value for t in targets])
+        predicted = self.predict([t.path for t in targets])
+        if out_dir is not None:
+            write_evaluation(Path(out_dir), true, predicted, [t.path for t in targets])
+        return regression_scores(true, predicted)
+
+
+class VideoRegressor(ValueModel):
     """A number per video from a temporal head on cached frozen features (see the module doc)."""
 
     def __init__(self, backbone: str = "efficientnet_lite0", head: str = "gru", frames: int = 16, *,
@@ -271,7 +305,7 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
             predicted = self._predict_grids([grids[t.path] for t in parts["test"]])
             self.evaluation_ = regression_scores(true, predicted)
             if out_dir is not None:
-                self._write(Path(out_dir) / "evaluation", true, predicted, [t.path for t in parts["test"]])
+                write_evaluation(Path(out_dir) / "evaluation", true, predicted, [t.path for t in parts["test"]])
         if out_dir is not None:
             self.save(Path(out_dir) / "model")
         return self
@@ -290,24 +324,6 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
         if not hasattr(self, "head_"):
             raise VidclassError("this VideoRegressor is not fitted yet: call fit(dataset) or VideoRegressor.load(dir)")
 
-    @property
-    def labels_(self) -> list[str]:
-        """The one output's name (a timeline's column)."""
-        return [VALUE]
-
-    @property
-    def clip_seconds_(self) -> float:
-        """The median training clip length: a timeline's default window."""
-        return float(self.training_.get("clip_seconds", 2.0))
-
-    def predict(self, paths) -> np.ndarray:
-        """The estimated value of each video (an unreadable one raises naming it)."""
-        values, failed = self.predict_many(paths)
-        if failed:
-            path, reason = next(iter(failed.items()))
-            raise VidclassError(reason if path in reason else f"{path}: {reason}")
-        return values
-
     def predict_many(self, paths) -> tuple[np.ndarray, dict[str, str]]:
         """Values of the readable videos of ``paths`` (in order) and the reason per failed one."""
         self._check_fitted()
@@ -323,19 +339,6 @@ class VideoRegressor(RegressorMixin, BaseEstimator):
         self._check_fitted()
         return features_stream(self._run("encoder"), self._run("head"), self.view_, self.clip_seconds_, self.labels_,
                                scale=(self.target_mean_, self.target_std_))
-
-    def evaluate(self, dataset, *, out_dir: str | Path | None = None) -> RegressionEvaluation:
-        """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json, scatter.png and
-        predictions.csv (path, true, predicted)."""
-        targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
-        true = np.array([t.value for t in targets])
-        predicted = self.predict([t.path for t in targets])
-        if out_dir is not None:
-            self._write(Path(out_dir), true, predicted, [t.path for t in targets])
-        return regression_scores(true, predicted)
-
-    def _write(self, out: Path, true: np.ndarray, predicted: np.ndarray, paths: list[Path]) -> None:
-        write_evaluation(out, true, predicted, paths)
 
     def to_bundle(self) -> Bundle:
         """The fitted model as a bundle whose config records ``task: regression`` and the target scale."""
