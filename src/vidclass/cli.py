@@ -384,8 +384,8 @@ FramesOpt = Annotated[int, typer.Option(help="Frames per view; the cache holds t
 InputsOpt = Annotated[
     str,
     typer.Option(
-        help="appearance, appearance+motion (feature changes), appearance+rgbdiff (CNN on pixel differences) "
-        "or appearance+motion+rgbdiff; with poses (vidclass[pose]): pose, pose+velocity, appearance+pose, "
+        help="appearance, appearance+motion (feature changes), appearance+rgbdiff (CNN on pixel differences), "
+        "appearance+motion+rgbdiff, rgbdiff, appearance+flow or flow (CNN on optical flow images); with poses (vidclass[pose]): pose, pose+velocity, appearance+pose, "
         "appearance+pose+velocity, appearance+motion+pose, appearance+rgbdiff+pose[+velocity]."
     ),
 ]
@@ -464,7 +464,7 @@ def extract(
         report, primary = extract_sharded(
             paths, lambda device: device_encoder(torch_encoder, device, runtime), view.grid, cache=store,
             accelerator=accelerator, devices=devices, num_nodes=num_nodes, batch_size=batch_size, workers=workers,
-            rgbdiff=view.rgbdiff, appearance=view.frame_features,
+            rgbdiff=view.rgbdiff, appearance=view.frame_features, pair_image=view.pair_image or "rgbdiff",
         )
         if not primary:  # rank 0 reports for all
             return
@@ -473,6 +473,7 @@ def extract(
             report = extract_features(
                 paths, frame_encoder(torch_encoder, runtime), view.grid, cache=store, batch_size=batch_size,
                 workers=workers, rgbdiff=view.rgbdiff, appearance=view.frame_features, pose=pose, on_video=advance,
+                pair_image=view.pair_image or "rgbdiff",
             )
     if view.appearance:
         print(
@@ -531,7 +532,8 @@ def train(
     inputs: Annotated[
         Optional[str],
         typer.Option(help="features: appearance, appearance+motion, appearance+rgbdiff (default), "
-                     "appearance+motion+rgbdiff or rgbdiff (motion alone), or with poses pose, pose+velocity, appearance+pose, "
+                     "appearance+motion+rgbdiff, rgbdiff (motion alone), appearance+flow or flow (optical flow images), "
+                     "or with poses pose, pose+velocity, appearance+pose, "
                      "appearance+rgbdiff+pose, ... (see `vidclass extract --help`); on pixels: rgb (default) or rgbdiff."),
     ] = None,
     pose_people: PosePeopleOpt = 3,

@@ -86,6 +86,7 @@ def extract_sharded(
     devices: int | str, num_nodes: int, batch_size: int | None, workers: int, rgbdiff: bool = False,
     appearance: bool = True,
     on_video: Callable[[str, str], None] | None = None,
+    pair_image: str = "rgbdiff",
 ):
     """Extract ``paths`` with one process per device (Lightning Fabric's launcher), each on the shard
     of videos :func:`shard` gives its rank; returns the report summed over all ranks (in every rank).
@@ -116,7 +117,8 @@ def extract_sharded(
     mine = shard(readable, prints, fabric.global_rank, fabric.world_size)
     encoder = make_encoder(fabric.device)
     report = extract_features(mine, encoder, grid, cache=cache, batch_size=batch_size, workers=workers,
-                              rgbdiff=rgbdiff, appearance=appearance, on_video=on_video if fabric.is_global_zero else None)
+                              rgbdiff=rgbdiff, appearance=appearance, on_video=on_video if fabric.is_global_zero else None,
+                              pair_image=pair_image)
     reports: list[ExtractionReport | None] = [None] * fabric.world_size
     if fabric.world_size > 1:
         torch.distributed.all_gather_object(reports, report)

@@ -77,19 +77,23 @@ class FeatureSpec:
     weights_id: str
     preprocess: dict
     grid: int
-    rgbdiff: bool = False  # also the features of RGB-difference frames
-    appearance: bool = True  # the frames' own features (False: RGB-difference features alone)
+    rgbdiff: bool = False  # also the features of pair images (RGB differences, or flow: ``pair_image``)
+    appearance: bool = True  # the frames' own features (False: pair-image features alone)
+    pair_image: str = "rgbdiff"  # the kind of pair image with ``rgbdiff`` (vidclass.motion.PAIR_IMAGES)
 
     def __post_init__(self) -> None:
         if self.grid < 1:
             raise ConfigError(f"grid must be a positive number of frames, got {self.grid}")
         if not (self.appearance or self.rgbdiff):
             raise ConfigError("a feature spec without appearance features needs rgbdiff")
+        if self.pair_image not in motion.PAIR_IMAGES:
+            raise ConfigError(f"pair images are one of {', '.join(motion.PAIR_IMAGES)}; got {self.pair_image!r}")
 
     @classmethod
     def for_encoder(cls, encoder: FrameEncoder, grid: int, *, rgbdiff: bool = False,
-                    appearance: bool = True) -> FeatureSpec:
-        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid, rgbdiff, appearance)
+                    appearance: bool = True, pair_image: str = "rgbdiff") -> FeatureSpec:
+        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid, rgbdiff, appearance,
+                   pair_image)
 
     def key(self, video_fingerprint: str) -> str:
         fields = asdict(self)
@@ -97,6 +101,8 @@ class FeatureSpec:
             del fields["rgbdiff"]
         if self.appearance:  # and entries with appearance those they had before RGB differences alone
             del fields["appearance"]
+        if not self.rgbdiff or self.pair_image == "rgbdiff":  # and RGB-difference entries theirs from before flow
+            del fields["pair_image"]
         blob = json.dumps({"format": CACHE_FORMAT, "video": video_fingerprint, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:40]
 
@@ -179,7 +185,7 @@ class FeatureCache:
             tensors["features"] = np.ascontiguousarray(entry.features, dtype=np.float32)
         if spec.rgbdiff:
             if entry.rgbdiff is None:
-                raise ConfigError(f"{source}: the feature spec wants RGB-difference features but the entry has none")
+                raise ConfigError(f"{source}: the feature spec wants {spec.pair_image} features but the entry has none")
             tensors["rgbdiff"] = np.ascontiguousarray(entry.rgbdiff, dtype=np.float32)
         save_file(tensors, str(tmp), metadata=metadata)
         os.replace(tmp, path)
@@ -270,12 +276,13 @@ class _GridFrames(Dataset):
 
     def __init__(
         self, paths: Sequence[Path], grid: int, preprocess, *, rgbdiff: bool = False, appearance: bool = True,
-        pose: GridPose | None = None, pose_positions: frozenset[int] = frozenset(),
+        pose: GridPose | None = None, pose_positions: frozenset[int] = frozenset(), pair_image: str = "rgbdiff",
     ) -> None:
         self.paths = list(paths)
         self.grid = grid
         self.preprocess = preprocess
         self.rgbdiff = rgbdiff
+        self.pair_image = pair_image
         self.appearance = appearance
         self.pose = pose
         self.pose_positions = pose_positions  # the videos whose pose vectors are computed here too
@@ -307,7 +314,7 @@ class _GridFrames(Dataset):
                 frames = np.ascontiguousarray(frames[:, top : top + crop, left : left + crop])
             if self.rgbdiff:
                 n = len(distinct)
-                differences = motion.difference_frames(frames[n : 2 * n], frames[2 * n :])
+                differences = motion.pair_images(frames[n : 2 * n], frames[2 * n :], self.pair_image)
                 frames = np.concatenate([frames[:n], differences]) if self.appearance else differences
         except VidclassError as error:
             return _Decoded(position, None, None, None, None, None, str(error))
@@ -331,11 +338,13 @@ def extract_features(
     appearance: bool = True,
     pose: GridPose | None = None,
     on_video: Callable[[str, str], None] | None = None,
+    pair_image: str = "rgbdiff",
 ) -> ExtractionReport:
     """Compute and cache the grid features of every video in ``paths`` that has no entry yet.
 
-    With ``rgbdiff`` the entries also hold the features of each grid frame's RGB difference
-    (twice the CNN work; with ``appearance=False`` they hold those alone, and the frames themselves skip the CNN).
+    With ``rgbdiff`` the entries also hold the features of each grid frame's pair image, its RGB difference
+    or with ``pair_image="flow"`` its optical flow (twice the CNN work; with ``appearance=False`` they hold
+    those alone, and the frames themselves skip the CNN).
     Decoding runs in ``workers`` background processes while the CNN runs here on batches
     of ``batch_size`` frames that span videos (default: 1 on a CPU, where this network runs fastest one frame
     at a time in PyTorch and ONNX Runtime alike, benchmarks/runtime.py; 32 on an accelerator). An unreadable video is reported in the
@@ -352,7 +361,7 @@ def extract_features(
         raise ConfigError(f"batch_size must be >= 1 frame, got {batch_size}")
     if workers < 0:
         raise ConfigError(f"workers must be >= 0 (0 decodes in this process), got {workers}")
-    spec = FeatureSpec.for_encoder(encoder, grid, rgbdiff=rgbdiff, appearance=appearance)
+    spec = FeatureSpec.for_encoder(encoder, grid, rgbdiff=rgbdiff, appearance=appearance, pair_image=pair_image)
     report = ExtractionReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
     pending = uncached(paths, lambda video_print: cache.load(spec, video_print) is not None, report, notify)
@@ -368,7 +377,7 @@ def extract_features(
         i for i, (_, video_print) in enumerate(pending) if pose_spec is not None and cache.load(pose_spec, video_print) is None
     )
     dataset = _GridFrames([p for p, _ in pending], grid, preprocess, rgbdiff=rgbdiff, appearance=appearance,
-                          pose=pose, pose_positions=pose_positions)
+                          pose=pose, pose_positions=pose_positions, pair_image=pair_image)
     videos: dict[int, _Decoded] = {}  # decoded videos whose features are not all computed yet
     parts: dict[int, list[np.ndarray]] = {}  # features computed so far, per video
     queue: deque[tuple[int, np.ndarray]] = deque()  # frames waiting for the CNN, per video

@@ -1,21 +1,31 @@
-"""RGB-difference frames: the motion modality of Temporal Segment Networks, for a frozen CNN.
+"""Pair images: what moves between a sampled frame and the frame 1/15 s later, as an image a CNN reads.
+
+Two kinds (``PAIR_IMAGES``), each the second stream beside the frames' appearance:
+
+- ``rgbdiff``: RGB-difference frames, the motion modality of Temporal Segment Networks;
+- ``flow``: dense optical flow (OpenCV's DIS) drawn as an image, the motion stream of
+  two-stream networks, here read by the same frozen ImageNet CNN.
 
 A sampled frame at index ``i`` is paired with the frame ``partner_offset(fps)`` frames later
-(about 1/15 s); the CNN encodes the signed pixel difference of the pair, shifted to mid-grey,
-as if it were a photo. Features of such images say where and how much things move between
+(about 1/15 s); for ``rgbdiff`` the CNN encodes the signed pixel difference of the pair, shifted
+to mid-grey, as if it were a photo, and for ``flow`` the pair's displacement field. Features of such images say where and how much things move between
 two nearby frames, which appearance features of frames far apart (and their differences)
 miss: on fight_surv, logistic regression on the mean appearance + mean RGB-difference
 features scored 0.74 under grouped 5-fold CV against 0.64 on the mean appearance feature
 alone (``benchmarks/accuracy.py --task fight``).
 
 Extraction (``partner_pairs``) and timelines (``partner_offset``) pair frames by the same
-offset and build the same ``difference_frames``, so a model sees the same motion images when
+offset and build the same ``pair_images``, so a model sees the same motion images when
 it is trained and when it labels a stream.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from vidclass.errors import ConfigError
+
+PAIR_IMAGES: tuple[str, ...] = ("rgbdiff", "flow")
 
 SECONDS = 1.0 / 15.0  # time between the two frames of a difference
 GAIN = 2  # small pixel changes matter: a difference of 64 grey levels already saturates
@@ -41,3 +51,44 @@ def difference_frames(earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
     """Two uint8 RGB frames (or stacks of them) -> uint8 ``128 + GAIN * (later - earlier)``, clipped."""
     difference = later.astype(np.int16) - earlier.astype(np.int16)
     return np.clip(128 + GAIN * difference, 0, 255).astype(np.uint8)
+
+
+FLOW_GAIN = 8.0  # grey levels per pixel of displacement: 16 px between the two frames saturates
+
+
+def flow_frames(earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
+    """Two uint8 RGB frames (or stacks of them) -> uint8 images of the optical flow from each earlier
+    frame to its later one: channels ``128 + FLOW_GAIN * dx``, ``128 + FLOW_GAIN * dy`` and
+    ``FLOW_GAIN * |flow|``, clipped.
+
+    DIS (Kroeger et al. 2016, OpenCV's ``DISOpticalFlow``, medium preset) on the grey frames: about
+    4 ms for a pair of 224 px frames on one slow core, a small fraction of the CNN pass it feeds.
+    On fight_surv (grouped 5-fold CV, logistic regression on the mean of 32 frames' features) these
+    images scored 0.82 against 0.76 for RGB differences (``benchmarks/flow.py``).
+    """
+    if earlier.shape != later.shape:
+        raise ConfigError(f"flow needs frames of one shape; got {earlier.shape} and {later.shape}")
+    if earlier.ndim == 3:
+        return flow_frames(earlier[None], later[None])[0]
+    import cv2  # here: importing OpenCV costs every command that never draws flow a few tenths of a second
+
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    out = np.empty(earlier.shape[:3] + (3,), np.uint8)
+    for k, (a, b) in enumerate(zip(earlier, later)):
+        grey_a = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
+        grey_b = cv2.cvtColor(np.ascontiguousarray(b), cv2.COLOR_RGB2GRAY)
+        flow = dis.calc(grey_a, grey_b, None)
+        image = np.empty(flow.shape[:2] + (3,), np.float32)
+        image[..., :2] = 128.0 + FLOW_GAIN * flow
+        image[..., 2] = FLOW_GAIN * np.hypot(flow[..., 0], flow[..., 1])
+        out[k] = np.clip(image, 0, 255).astype(np.uint8)
+    return out
+
+
+def pair_images(earlier: np.ndarray, later: np.ndarray, kind: str = "rgbdiff") -> np.ndarray:
+    """The ``kind`` pair images (``rgbdiff`` or ``flow``) of uint8 RGB frames (or stacks of them)."""
+    if kind == "rgbdiff":
+        return difference_frames(earlier, later)
+    if kind == "flow":
+        return flow_frames(earlier, later)
+    raise ConfigError(f"pair images are one of {', '.join(PAIR_IMAGES)}; got {kind!r}")

@@ -106,10 +106,11 @@ class _Sampler:
 
 class _DifferencePairs:
     """The ``want`` callback of a stream that also converts each sampled frame's partner,
-    and the pairing of the two into (time, frame, RGB difference) as the partners arrive."""
+    and the pairing of the two into (time, frame, pair image) as the partners arrive."""
 
-    def __init__(self, sampler: Callable[[int, float, float], bool]) -> None:
+    def __init__(self, sampler: Callable[[int, float, float], bool], kind: str = "rgbdiff") -> None:
         self.sampler = sampler
+        self.kind = kind  # vidclass.motion.pair_images: rgbdiff or flow
         self.picked: set[int] = set()
         self.waiting: dict[int, list[tuple[float, np.ndarray]]] = {}  # partner index -> sampled frames
 
@@ -122,7 +123,7 @@ class _DifferencePairs:
     def take(self, frame: video.StreamedFrame) -> list[tuple[float, np.ndarray, np.ndarray]]:
         """The sampled frames this frame completes; remembers it when it is sampled itself."""
         done = [
-            (time, earlier, motion.difference_frames(earlier, frame.model))
+            (time, earlier, motion.pair_images(earlier, frame.model, self.kind))
             for time, earlier in self.waiting.pop(frame.index, [])
         ]
         if frame.index in self.picked:
@@ -135,7 +136,7 @@ class _DifferencePairs:
         """At the end of the stream: the frames whose partner never came, with no motion."""
         left = sorted((item for items in self.waiting.values() for item in items), key=lambda item: item[0])
         self.waiting.clear()
-        return [(time, frame, motion.difference_frames(frame, frame)) for time, frame in left]
+        return [(time, frame, motion.pair_images(frame, frame, self.kind)) for time, frame in left]
 
 
 def run_timeline(
@@ -170,7 +171,7 @@ def run_timeline(
     stride = 1 if per_frame else max(1, round((settings.stride or DEFAULT_STRIDE) * rate))
     live = video.is_live_source(source)
     sampler = _Sampler(rate)
-    pairs = _DifferencePairs(sampler) if stream.rgbdiff else None
+    pairs = _DifferencePairs(sampler, stream.pair_image) if stream.rgbdiff else None
 
     encoded: deque[np.ndarray] = deque(maxlen=length)
     times: deque[float] = deque(maxlen=length)

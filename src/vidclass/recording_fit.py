@@ -187,7 +187,7 @@ def source_tracks(model, encoder, splits: RecordingSplits, view: ViewSpec, on_vi
     fps = {path: probe(path).fps for path in {s.path for s in sources}}
     rates = [track_rate(view, splits.plan.shortest, fps[s.path]) for s in sources]
     found, report = extract_tracks(sources, encoder, rates, cache=model._cache(), rgbdiff=view.rgbdiff,
-                                   workers=model.workers, on_video=on_video)
+                                   workers=model.workers, on_video=on_video, pair_image=view.pair_image or "rgbdiff")
     return {wanted[i]: track for i, track in found.items()}, report.failed
 
 

@@ -342,10 +342,11 @@ def track_indices(start: float, end: float, rate: float, info: video.VideoInfo) 
 
 
 class _Chunks(Dataset):
-    """Decoded chunks of track frames (with their RGB-difference images), for the backbone."""
+    """Decoded chunks of track frames (with their pair images: RGB differences or flow), for the backbone."""
 
-    def __init__(self, chunks: list[tuple[int, Path, np.ndarray, video.VideoInfo]], preprocess, rgbdiff: bool):
-        self.chunks, self.preprocess, self.rgbdiff = chunks, preprocess, rgbdiff
+    def __init__(self, chunks: list[tuple[int, Path, np.ndarray, video.VideoInfo]], preprocess, rgbdiff: bool,
+                 pair_image: str = "rgbdiff"):
+        self.chunks, self.preprocess, self.rgbdiff, self.pair_image = chunks, preprocess, rgbdiff, pair_image
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -362,7 +363,7 @@ class _Chunks(Dataset):
             return source, None, str(error)
         if self.rgbdiff:
             n = len(indices)
-            frames = np.concatenate([frames[:n], motion.difference_frames(frames[n : 2 * n], frames[2 * n :])])
+            frames = np.concatenate([frames[:n], motion.pair_images(frames[n : 2 * n], frames[2 * n :], self.pair_image)])
         return source, frames, None
 
 
@@ -376,6 +377,7 @@ def extract_tracks(
     batch_size: int = 64,
     workers: int = 1,
     on_video: Callable[[str, str], None] | None = None,
+    pair_image: str = "rgbdiff",
 ) -> tuple[dict[int, Track], ExtractionReport]:
     """The feature track of every source at its rate, computing what the cache lacks in one
     chunked decoding pass per source (decoding in ``workers`` processes beside the backbone)."""
@@ -395,7 +397,7 @@ def extract_tracks(
             report.failed[str(source.path)] = str(error)
             notify(str(source.path), "failed")
             continue
-        spec = FeatureSpec.for_encoder(encoder, len(indices), rgbdiff=rgbdiff)
+        spec = FeatureSpec.for_encoder(encoder, len(indices), rgbdiff=rgbdiff, pair_image=pair_image)
         specs[i] = (spec, key, info, indices)
         entry = cache.load(spec, key)
         if entry is not None:
@@ -410,7 +412,7 @@ def extract_tracks(
     parts: dict[int, list[np.ndarray]] = defaultdict(list)
     failed: set[int] = set()
     remaining = Counter(chunk[0] for chunk in chunks)
-    for i, frames, error in in_order(_Chunks(chunks, encoder.spec.preprocess, rgbdiff), workers, prefetch=2):
+    for i, frames, error in in_order(_Chunks(chunks, encoder.spec.preprocess, rgbdiff, pair_image), workers, prefetch=2):
         remaining[i] -= 1
         if error is not None and i not in failed:
             failed.add(i)

@@ -43,10 +43,11 @@ class FrameStream:
     interpolation: str
     rate: float | None  # sampled frames per second; None: every frame
     window: int  # sampled frames per window, by default
-    rgbdiff: bool
-    encode: Encode  # uint8 frames (N, H, W, 3) [, their RGB differences] -> (N, ...)
+    rgbdiff: bool  # each sampled frame comes with its pair image
+    encode: Encode  # uint8 frames (N, H, W, 3) [, their pair images] -> (N, ...)
     classify: Classify  # (B, T, ...) encoded windows -> (B, classes) probabilities (or values)
     values: bool = False  # classify gives a value per output (a regression model), not class probabilities
+    pair_image: str = "rgbdiff"  # with ``rgbdiff``: the kind of pair image (vidclass.motion.pair_images)
 
 
 def features_stream(
@@ -97,7 +98,8 @@ def features_stream(
         return torch.softmax(logits / temperature, dim=1).numpy()
 
     return FrameStream(labels, pre.resize, None if pose is not None else pre.crop, pre.interpolation,
-                       view.frames / clip_seconds, view.frames, view.rgbdiff, encode, classify, scale is not None)
+                       view.frames / clip_seconds, view.frames, view.rgbdiff, encode, classify, scale is not None,
+                       view.pair_image or "rgbdiff")
 
 
 def _stream_pose(view: ViewSpec):

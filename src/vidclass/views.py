@@ -18,6 +18,11 @@ appearance features of every frame, so a head sees appearance and motion side by
 ``rgbdiff`` alone is the motion stream without appearance: for targets that only motion
 reveals (a speed), where appearance is a nuisance a small dataset lets a head overfit to.
 
+``flow`` and ``appearance+flow`` take the place of RGB differences with the features of the
+pair's dense optical flow drawn as an image (:func:`vidclass.motion.flow_frames`). Either kind
+of pair image (``ViewSpec.pair_image``) is cached in the grid's ``rgbdiff`` slot, so everything
+that carries RGB-difference features carries flow features the same way.
+
 Pose inputs (``POSE_INPUTS``) add the frame's pose vector (:mod:`vidclass.pose`: ``people``
 slots of normalised skeletons) and ``velocity``, its change per slot between view frames;
 ``pose`` and ``pose+velocity`` leave the backbone's features out.
@@ -34,13 +39,15 @@ import torch
 
 from vidclass import sampling
 from vidclass.errors import ConfigError
+from vidclass.motion import PAIR_IMAGES
 
 if TYPE_CHECKING:
     from vidclass.features import VideoFeatures
 
-Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff", "rgbdiff"]
+Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff", "rgbdiff",
+                 "appearance+flow", "flow"]
 INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff",
-                           "rgbdiff")
+                           "rgbdiff", "appearance+flow", "flow")
 DEFAULT_INPUTS: Inputs = "appearance+rgbdiff"
 # Pose channels (vidclass.pose): ``pose`` is the frame's pose vector (``people`` slots), ``velocity``
 # its change since the previous frame of the view, per slot (zero where a slot is empty in either).
@@ -80,9 +87,14 @@ class ViewSpec:
         return tuple(self.inputs.split("+"))
 
     @property
+    def pair_image(self) -> str | None:
+        """The kind of pair image the inputs need (``rgbdiff`` or ``flow``), or None."""
+        return next((c for c in self.channels if c in PAIR_IMAGES), None)
+
+    @property
     def rgbdiff(self) -> bool:
-        """Whether the inputs need the cached RGB-difference features."""
-        return "rgbdiff" in self.channels
+        """Whether the inputs need the cached features of pair images (RGB differences or flow)."""
+        return self.pair_image is not None
 
     @property
     def pose(self) -> bool:
@@ -96,8 +108,8 @@ class ViewSpec:
 
     @property
     def frame_features(self) -> bool:
-        """Whether the inputs use the backbone's features of the frames themselves (``rgbdiff`` alone does
-        not: its cache entries skip that CNN pass)."""
+        """Whether the inputs use the backbone's features of the frames themselves (``rgbdiff`` or ``flow``
+        alone do not: their cache entries skip that CNN pass)."""
         return "appearance" in self.channels or "motion" in self.channels
 
     def input_dim(self, feature_dim: int) -> int:
@@ -141,7 +153,8 @@ def model_inputs(
         parts.append(motion)
     if spec.rgbdiff:
         if rgbdiff is None or len(rgbdiff) != len(features) or (spec.frame_features and rgbdiff.shape != features.shape):
-            raise ConfigError(f"inputs {spec.inputs!r} need RGB-difference features of {len(features)} frames"
+            what = "RGB-difference" if spec.pair_image == "rgbdiff" else "optical-flow"
+            raise ConfigError(f"inputs {spec.inputs!r} need {what} features of {len(features)} frames"
                               + (f" shaped like {features.shape}" if spec.frame_features else ""))
         parts.append(rgbdiff.astype(np.float32, copy=False))
     if spec.pose:
