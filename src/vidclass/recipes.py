@@ -110,7 +110,9 @@ _HEADS = {"linear": "linear (logistic regression)", "attention": "attention pool
 _INPUTS = {"appearance": ("appearance", "frame features"),
            "rgbdiff": ("appearance+rgbdiff", "frame features + features of RGB differences (TSN)"),
            "motion": ("appearance+motion", "frame features + their change between sampled frames"),
-           "rgbdiff-only": ("rgbdiff", "features of RGB differences alone (TSN's motion stream)")}
+           "rgbdiff-only": ("rgbdiff", "features of RGB differences alone (TSN's motion stream)"),
+           "flow": ("appearance+flow", "frame features + features of optical flow images (DIS)"),
+           "flow-only": ("flow", "features of optical flow images (DIS) alone")}
 
 
 def _features(head: str, inputs: str, cost: float) -> Recipe:
@@ -125,6 +127,8 @@ for _head, _inputs, _cost in (
     ("bilstm", "rgbdiff", 10), ("gru", "rgbdiff", 10), ("transformer", "rgbdiff", 10),
     ("linear", "appearance", 1), ("linear", "rgbdiff", 1), ("linear", "rgbdiff-only", 1),
     ("attention", "rgbdiff-only", 8),
+    ("linear", "flow", 1), ("attention", "flow", 8), ("transformer", "flow", 10), ("linear", "flow-only", 1),
+    ("attention", "flow-only", 8), ("transformer", "flow-only", 10),
 ):
     register_recipe(_features(_head, _inputs, _cost))
 
@@ -151,23 +155,25 @@ register_recipe(Recipe("pose-lstm", "pose", "LSTM head on BlazePose skeletons an
 register_recipe(Recipe("attention-rgbdiff+pose", "pose", "attention head on appearance+rgbdiff features and skeletons",
                        {"model": "features", "head": "attention", "inputs": "appearance+rgbdiff+pose"}, cost=60))
 
-# Models trained on pixels: 8 frames of 112 px, the default backbone fine-tuned (or from scratch).
+# Models trained on pixels: 8 frames of 112 px, the default backbone fine-tuned (or from scratch). Costs
+# from fight_surv folds here (frame models 450-600 s and early fusion 75-120 s per fold of ~177 clips at load
+# ~2); the 3D and ConvLSTM ones scaled from theirs by their GFLOPs per clip (benchmarks/clip_model_cost.py).
 _PIXELS = {"frames": 8, "size": 112}
 register_recipe(Recipe("frame-rgb", "pixels", "ImageNet CNN fine-tuned on single frames, clip = mean of frames",
-                       {"model": "frame", "inputs": "rgb", **_PIXELS}, cost=50))
+                       {"model": "frame", "inputs": "rgb", **_PIXELS}, cost=280))
 register_recipe(Recipe("frame-rgbdiff", "pixels", "the frame model on RGB differences (TSN's motion stream)",
-                       {"model": "frame", "inputs": "rgbdiff", **_PIXELS}, cost=50))
+                       {"model": "frame", "inputs": "rgbdiff", **_PIXELS}, cost=280))
 register_recipe(Recipe("tsn-two-stream", "ensemble", "late fusion of the RGB and RGB-difference frame models (TSN)",
                        members=("frame-rgb", "frame-rgbdiff")))
 register_recipe(Recipe("lrcn-rgbdiff", "pixels", "CNN + LSTM trained end to end on RGB differences (LRCN)",
-                       {"model": "lrcn", "head": "lstm", "inputs": "rgbdiff", **_PIXELS}, cost=60))
+                       {"model": "lrcn", "head": "lstm", "inputs": "rgbdiff", **_PIXELS}, cost=300))
 register_recipe(Recipe("early_fusion", "pixels", "the clip's frames stacked as input channels of the ImageNet CNN",
-                       {"model": "early_fusion", **_PIXELS}, cost=25))
+                       {"model": "early_fusion", **_PIXELS}, cost=55))
 register_recipe(Recipe("3d-inflated", "pixels", "the ImageNet CNN inflated to 3D (I3D-style), fine-tuned",
-                       {"model": "3d", "arch": "inflated", **_PIXELS}, cost=120))
+                       {"model": "3d", "arch": "inflated", **_PIXELS}, cost=750))
 register_recipe(Recipe("3d-c3d_small", "pixels", "a small C3D-style 3D CNN trained from scratch",
-                       {"model": "3d", "arch": "c3d_small", **_PIXELS}, cost=90, weights="scratch"))
+                       {"model": "3d", "arch": "c3d_small", **_PIXELS}, cost=450, weights="scratch"))
 register_recipe(Recipe("3d-r2plus1d_18", "pixels", "torchvision's R(2+1)D-18 fine-tuned from Kinetics-400",
                        {"model": "3d", "arch": "r2plus1d_18", **_PIXELS}, cost=900, weights="Kinetics-400"))
 register_recipe(Recipe("convlstm", "pixels", "ConvLSTM cells over 20 frames of 64 px, from scratch (the seed's)",
-                       {"model": "convlstm", "frames": 20, "size": 64}, cost=60, weights="scratch"))
+                       {"model": "convlstm", "frames": 20, "size": 64}, cost=500, weights="scratch"))
