@@ -98,6 +98,22 @@ def test_features_bundle_exports_and_onnxruntime_matches_pytorch_on_real_clips(t
     assert ort_model.encoder_._encoder is None  # ...by predictions or timelines on the exported graphs
 
 
+def test_a_flow_bundle_exports_and_onnxruntime_matches_pytorch_on_clips_and_a_timeline(tmp_path, shared_data, encoder):
+    """Optical-flow images are drawn before the CNN, so both engines see the same pair images."""
+    model_dir = _features_bundle(tmp_path, encoder, "attention", inputs="appearance+flow")
+    export_bundle(model_dir)
+    torch_model = VideoClassifier.load(model_dir, cache_dir=tmp_path / "cache-torch", workers=0, runtime="torch")
+    ort_model = VideoClassifier.load(model_dir, cache_dir=tmp_path / "cache-ort", workers=0)
+    assert isinstance(ort_model._run("encoder"), OrtFrameEncoder)
+    clips = _clips(shared_data)
+    assert np.abs(ort_model.predict_proba(clips) - torch_model.predict_proba(clips)).max() < TOLERANCE
+    clip = str(shared_data / "clips" / "test.avi")
+    reference = run_timeline(torch_model, clip, TimelineSettings(stride=1.0))
+    timeline = run_timeline(ort_model, clip, TimelineSettings(stride=1.0))
+    assert len(timeline.starts) == len(reference.starts) > 1
+    assert np.abs(np.asarray(timeline.raw) - np.asarray(reference.raw)).max() < TOLERANCE
+
+
 def test_features_cached_by_either_engine_serve_both(tmp_path, shared_data, encoder, exported_features):
     """The cache key leaves the engine out: ORT's features are PyTorch's within ~1e-5."""
     clip = _clips(shared_data)[1]
