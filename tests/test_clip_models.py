@@ -121,7 +121,7 @@ def test_rebuilt_from_hparams_with_the_weights_gives_the_same_logits(name, optio
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("size", 8, "size"), ("frames", 0, "frames"), ("inputs", "depth", "rgb or rgbdiff"), ("bn", "x", "frozen or train"),
+    ("size", 8, "size"), ("frames", 0, "frames"), ("inputs", "depth", "rgb, rgbdiff or flow"), ("bn", "x", "frozen or train"),
     ("freeze_stages", -2, "freeze_stages"),
 ])
 def test_bad_specs_name_the_option(field, value, message):

@@ -148,3 +148,47 @@ class _Wrapped:
 
     def __call__(self, frames):
         return self.call(frames)
+
+
+@pytest.mark.slow
+def test_a_frame_model_on_flow_trains_on_flow_images_and_its_timeline_streams_them(direction_dataset, tmp_path):
+    """The pixel path: each training clip's pairs are augmented alike, then drawn as flow; a timeline
+    hands the model flow images of the pairs it decodes, never the frames themselves."""
+    from vidclass.pixels import clip_tensor, clip_transform
+    from vidclass.predict import TimelineSettings, run_timeline
+
+    params = dict(model="frame", backbone=BACKBONE, pretrained=False, frames=4, size=64, inputs="flow", epochs=1,
+                  batch_size=4, val=0.25, test=0.25, lr=3e-3, workers=0)
+    model = VideoClassifier(**params, cache_dir=tmp_path / "cache").fit(direction_dataset, out_dir=tmp_path / "run")
+    assert model.frame_spec_.rgbdiff  # partner frames are cached beside the frames
+    videos = sorted(direction_dataset.rglob("*.mp4"))[:2]
+    loaded = VideoClassifier.load(tmp_path / "run" / "model", cache_dir=tmp_path / "fresh", workers=0)
+    assert loaded.model_.spec.inputs == "flow"
+    np.testing.assert_allclose(loaded.predict_proba(videos), model.predict_proba(videos), atol=1e-5)
+
+    from vidclass.pixels import FrameCache, cache_frames, load_frames, read_entry
+
+    cache = FrameCache(tmp_path / "frames")
+    cache_frames(videos[:1], model.frame_spec_, cache, workers=0)
+    entry = read_entry(load_frames(videos[:1], model.frame_spec_, cache)[videos[0]], model.frame_spec_)
+    positions = np.arange(model.view_.frames)
+    x = clip_tensor(entry, positions, clip_transform(64, train=False, flip=False), "flow", None)
+    expected = motion.flow_frames(*(np.ascontiguousarray(clip_transform(64, train=False, flip=False)(
+        torch.from_numpy(part[positions]).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy())
+        for part in (entry.frames, entry.partners)))
+    np.testing.assert_array_equal(x.permute(0, 2, 3, 1).numpy(), expected)
+
+    seen: list[np.ndarray] = []
+    network = loaded.model_
+    encode_frames = network.encode_frames
+
+    def recording(images):
+        seen.append(images.permute(0, 2, 3, 1).numpy().copy())
+        return encode_frames(images)
+
+    network.encode_frames = recording
+    timeline = run_timeline(loaded, videos[0], TimelineSettings())
+    np.testing.assert_allclose(timeline.raw.sum(axis=1), 1.0, atol=1e-5)
+    images = np.concatenate(seen)
+    still = (np.abs(images[..., :2].astype(int) - 128) <= 2).all(axis=-1) & (images[..., 2] <= 2)
+    assert len(timeline.starts) >= 1 and still.mean() > 0.3  # 64 px frames: the square covers much of them

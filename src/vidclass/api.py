@@ -76,8 +76,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     see ``vidclass models``). Shared:
     ``backbone`` (see ``vidclass backbones``), ``frames`` per view (default 16 for features, 8
     on pixels), ``grid`` frames cached per video (default ``2 * frames``), ``inputs`` (features:
-    ``appearance``, ``appearance+motion``, ``appearance+rgbdiff`` or ``appearance+motion+rgbdiff``;
-    pixels: ``rgb`` or ``rgbdiff``), the optimisation settings of ``TrainConfig`` (None: the
+    ``appearance``, ``appearance+motion``, ``appearance+rgbdiff``, ``appearance+motion+rgbdiff``,
+    ``rgbdiff``, ``appearance+flow`` or ``flow``; pixels: ``rgb``, ``rgbdiff`` or ``flow``), the optimisation settings of ``TrainConfig`` (None: the
     kind's default), the split fractions ``val`` / ``test`` and its ``seed``, the cache folder
     ``cache_dir`` and decode ``workers``. ``size``: the square side in pixels of the frames the
     network sees (pixels: default 112; features: default the backbone's own, 224). None for
@@ -203,7 +203,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         if self.arch is not None and self.model != "3d":
             raise ConfigError(f"arch={self.arch!r} (--arch) chooses the network of model 3d; model {self.model!r} has none")
         inputs = self._default("inputs")
-        allowed = ("rgb", "rgbdiff") if self._pixels else INPUTS + POSE_INPUTS
+        allowed = ("rgb", "rgbdiff", "flow") if self._pixels else INPUTS + POSE_INPUTS
         if inputs not in allowed:
             raise ConfigError(f"model {self.model!r} takes inputs {', '.join(allowed)}, got {inputs!r}")
 
@@ -395,14 +395,15 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         frames = 1 if images else spec.frames
         self.view_ = ViewSpec(frames=frames, grid=1 if images else (self.grid or 2 * frames))
         self.frame_spec_ = FrameSpec(store=store_size(spec.size), grid=self.view_.grid,
-                                     interpolation=self.model_.interpolation, rgbdiff=spec.inputs == "rgbdiff")
+                                     interpolation=self.model_.interpolation, rgbdiff=spec.pair_image is not None)
 
     def _clip_dataset(self, items, entries, labels, *, train: bool, view_index: int = 0):
         from vidclass.pixels import ClipDataset
 
         return ClipDataset([entries[item.path] for item in items], [labels.index(item.label) for item in items],
                            self.frame_spec_, self.view_, self.model_.spec.size, train=train,
-                           rgbdiff=self.frame_spec_.rgbdiff, flip=self.flip, seed=self.seed, view_index=view_index)
+                           pair_image=self.model_.spec.pair_image, flip=self.flip, seed=self.seed,
+                           view_index=view_index)
 
     def _features(
         self, encoder: FrameEncoder, paths: Sequence[Path], view: ViewSpec, on_video: Progress | None = None
@@ -525,7 +526,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         total = np.zeros((len(inputs), len(self.labels_)))
         for view in range(self.view_.test_views):
             dataset = ClipDataset(list(inputs), [0] * len(inputs), self.frame_spec_, self.view_, model.spec.size,
-                                  train=False, rgbdiff=self.frame_spec_.rgbdiff, view_index=view)
+                                  train=False, pair_image=model.spec.pair_image, view_index=view)
             rows = []
             with torch.inference_mode():
                 for clips, _ in DataLoader(dataset, batch_size=8):

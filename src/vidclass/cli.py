@@ -534,7 +534,7 @@ def train(
         typer.Option(help="features: appearance, appearance+motion, appearance+rgbdiff (default), "
                      "appearance+motion+rgbdiff, rgbdiff (motion alone), appearance+flow or flow (optical flow images), "
                      "or with poses pose, pose+velocity, appearance+pose, "
-                     "appearance+rgbdiff+pose, ... (see `vidclass extract --help`); on pixels: rgb (default) or rgbdiff."),
+                     "appearance+rgbdiff+pose, ... (see `vidclass extract --help`); on pixels: rgb (default), rgbdiff or flow."),
     ] = None,
     pose_people: PosePeopleOpt = 3,
     keypoints: KeypointsOpt = None,

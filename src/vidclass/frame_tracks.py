@@ -193,10 +193,10 @@ class ClipFrames(Dataset):
     drawn, at view ``view_index``."""
 
     def __init__(self, clips: Sequence[Clip], tracks: dict[int, FrameTrack], labels: Sequence[int], view: ViewSpec,
-                 size: int, plan: ClipPlan, *, train: bool, rgbdiff: bool = False, flip: bool = True, seed: int = 0,
+                 size: int, plan: ClipPlan, *, train: bool, pair_image: str | None = None, flip: bool = True, seed: int = 0,
                  view_index: int = 0) -> None:
         self.clips, self.tracks, self.labels = list(clips), tracks, list(labels)
-        self.view, self.plan, self.train, self.rgbdiff = view, plan, train, rgbdiff
+        self.view, self.plan, self.train, self.pair_image = view, plan, train, pair_image
         self.seed, self.view_index = seed, view_index
         self.transform = clip_transform(size, train=train, flip=flip)
 
@@ -216,4 +216,4 @@ class ClipFrames(Dataset):
             positions, torch_seed = view_positions(self.view, rng=rng), int(rng.integers(0, 2**62))
         else:
             positions, torch_seed = view_positions(self.view, view=self.view_index), None
-        return clip_tensor(entry, positions, self.transform, self.rgbdiff, torch_seed), self.labels[index]
+        return clip_tensor(entry, positions, self.transform, self.pair_image, torch_seed), self.labels[index]

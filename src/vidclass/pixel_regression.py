@@ -132,7 +132,7 @@ class PixelRegressor(ValueModel):
         pixels = self.pixels_
         scaled = [np.float32((value - self.target_mean_) / self.target_std_) for value in values]
         return ClipDataset(entries, scaled, pixels.frame_spec_, pixels.view_,
-                           self.model_.spec.size, train=train, rgbdiff=pixels.frame_spec_.rgbdiff, flip=pixels.flip,
+                           self.model_.spec.size, train=train, pair_image=self.model_.spec.pair_image, flip=pixels.flip,
                            seed=pixels.seed, view_index=view_index)
 
     def _predict_entries(self, entries: list[Path]) -> np.ndarray:

@@ -269,14 +269,14 @@ class ClipDataset(Dataset):
         size: int,
         *,
         train: bool,
-        rgbdiff: bool = False,
+        pair_image: str | None = None,
         flip: bool = True,
         seed: int = 0,
         view_index: int = 0,
     ) -> None:
         self.entries, self.labels = list(entries), list(labels)
         self.spec, self.view, self.train = spec, view, train
-        self.rgbdiff, self.seed, self.view_index = rgbdiff, seed, view_index
+        self.pair_image, self.seed, self.view_index = pair_image, seed, view_index
         self.transform = clip_transform(size, train=train, flip=flip)
 
     def __len__(self) -> int:
@@ -290,14 +290,16 @@ class ClipDataset(Dataset):
         else:
             torch_seed = None
             positions = view_positions(self.view, view=self.view_index)
-        return clip_tensor(read_entry(self.entries[index], self.spec), positions, self.transform, self.rgbdiff,
+        return clip_tensor(read_entry(self.entries[index], self.spec), positions, self.transform, self.pair_image,
                            torch_seed), self.labels[index]
 
 
-def clip_tensor(entry: VideoFrames, positions: np.ndarray, transform, rgbdiff: bool, seed: int | None) -> torch.Tensor:
-    """The frames of ``entry`` at grid ``positions`` (or their RGB differences), transformed, as (T, C, H, W)."""
+def clip_tensor(entry: VideoFrames, positions: np.ndarray, transform, pair_image: str | None,
+                seed: int | None) -> torch.Tensor:
+    """The frames of ``entry`` at grid ``positions`` (or their ``pair_image`` images: ``rgbdiff`` or ``flow``),
+    transformed, as (T, C, H, W)."""
     frames = entry.frames[positions]
-    if rgbdiff:  # augment both frames of each pair alike, then take the difference
+    if pair_image is not None:  # augment both frames of each pair alike, then draw the pair image
         frames = np.concatenate([frames, entry.partners[positions]])
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
     if seed is not None:
@@ -306,7 +308,8 @@ def clip_tensor(entry: VideoFrames, positions: np.ndarray, transform, rgbdiff: b
             x = transform(x)
     else:
         x = transform(x)
-    if rgbdiff:
+    if pair_image is not None:
         n = len(positions)
-        x = torch.from_numpy(motion.difference_frames(x[:n].numpy(), x[n:].numpy()))
+        earlier, later = (part.permute(0, 2, 3, 1).numpy() for part in (x[:n], x[n:]))
+        x = torch.from_numpy(motion.pair_images(earlier, later, pair_image)).permute(0, 3, 1, 2).contiguous()
     return x

@@ -163,6 +163,8 @@ register_recipe(Recipe("frame-rgb", "pixels", "ImageNet CNN fine-tuned on single
                        {"model": "frame", "inputs": "rgb", **_PIXELS}, cost=280))
 register_recipe(Recipe("frame-rgbdiff", "pixels", "the frame model on RGB differences (TSN's motion stream)",
                        {"model": "frame", "inputs": "rgbdiff", **_PIXELS}, cost=280))
+register_recipe(Recipe("frame-flow", "pixels", "the frame model on optical flow images (a two-stream network's "
+                       "flow stream)", {"model": "frame", "inputs": "flow", **_PIXELS}, cost=300))
 register_recipe(Recipe("tsn-two-stream", "ensemble", "late fusion of the RGB and RGB-difference frame models (TSN)",
                        members=("frame-rgb", "frame-rgbdiff")))
 register_recipe(Recipe("lrcn-rgbdiff", "pixels", "CNN + LSTM trained end to end on RGB differences (LRCN)",

@@ -156,7 +156,8 @@ def _fit_pixels(model, found, splits, labels, config, out, resume, on_video):
 
     def dataset(name: str, *, train: bool, view_index: int = 0) -> ClipFrames:
         return ClipFrames(parts[name], tracks, targets[name], view, clip_model.spec.size, splits.plan, train=train,
-                          rgbdiff=spec.rgbdiff, flip=model.flip, seed=model.seed, view_index=view_index)
+                          pair_image=clip_model.spec.pair_image, flip=model.flip, seed=model.seed,
+                          view_index=view_index)
 
     fit = fit_clip_model(clip_model, dataset("train", train=True), dataset("val", train=False), targets["train"],
                          config, backbone_lr=model._backbone_lr(), out_dir=out, progress=model.progress, resume=resume)

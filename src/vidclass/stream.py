@@ -119,7 +119,8 @@ def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, tem
     others sample frames at the rate they were trained on (frames per clip length).
     """
     spec = model.spec
-    rgbdiff = spec.inputs == "rgbdiff"
+    pair_image = spec.pair_image  # rgbdiff or flow inputs: the model reads pair images, not frames
+    rgbdiff = pair_image is not None
     device = model.scale.device
 
     def encode(frames: np.ndarray, differences: np.ndarray | None) -> np.ndarray:
@@ -138,4 +139,4 @@ def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, tem
     per_frame = model.stream_unit == "frame"
     return FrameStream(labels, store_size(spec.size), spec.size, model.interpolation,
                        None if per_frame else spec.frames / clip_seconds, 1 if per_frame else spec.frames,
-                       rgbdiff, encode, classify, scale is not None)
+                       rgbdiff, encode, classify, scale is not None, pair_image or "rgbdiff")

@@ -26,7 +26,7 @@ from vidclass.backbones import DEFAULT_BACKBONE, Preprocess, create_backbone, ge
 from vidclass.errors import ConfigError
 
 BatchNormMode = Literal["frozen", "train"]
-PixelInputs = Literal["rgb", "rgbdiff"]
+PixelInputs = Literal["rgb", "rgbdiff", "flow"]
 FREEZE_ALL = -1
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
@@ -35,9 +35,9 @@ _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm
 class ClipSpec:
     """What every clip model is built from; validated on creation.
 
-    ``frames`` per clip, square ``size`` in pixels, ``inputs`` ``rgb`` (frames) or ``rgbdiff``
-    (TSN's RGB differences of each frame with the frame 1/15 s later, see
-    :mod:`vidclass.motion`). ``freeze_stages`` freezes the backbone's first N stages
+    ``frames`` per clip, square ``size`` in pixels, ``inputs`` ``rgb`` (frames), ``rgbdiff``
+    (TSN's RGB differences of each frame with the frame 1/15 s later) or ``flow`` (the optical
+    flow between the two drawn as an image), see :mod:`vidclass.motion`. ``freeze_stages`` freezes the backbone's first N stages
     (``-1``: all of it, bit for bit). ``bn="train"`` updates the backbone's BatchNorm statistics
     (a batch holds clips x frames images); ``"frozen"`` keeps them at their pretrained values
     (TSN's partial BN), which on a 64 px synthetic task stopped the backbone from learning at
@@ -59,14 +59,19 @@ class ClipSpec:
             raise ConfigError(f"frames must be an integer >= 1, got {self.frames!r}")
         if not (isinstance(self.size, int) and 32 <= self.size <= 1024):
             raise ConfigError(f"size must be an integer number of pixels in [32, 1024], got {self.size!r}")
-        if self.inputs not in ("rgb", "rgbdiff"):
-            raise ConfigError(f"pixel inputs must be rgb or rgbdiff, got {self.inputs!r}")
+        if self.inputs not in ("rgb", "rgbdiff", "flow"):
+            raise ConfigError(f"pixel inputs must be rgb, rgbdiff or flow, got {self.inputs!r}")
         if not (isinstance(self.freeze_stages, int) and self.freeze_stages >= FREEZE_ALL):
             raise ConfigError(f"freeze_stages must be an integer >= 0, or -1 for the whole backbone, got {self.freeze_stages!r}")
         if self.bn not in ("frozen", "train"):
             raise ConfigError(f"bn must be frozen or train, got {self.bn!r}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    @property
+    def pair_image(self) -> str | None:
+        """The pair images the model reads (``rgbdiff`` or ``flow``), or None for frames (``rgb``)."""
+        return None if self.inputs == "rgb" else self.inputs
 
 
 @dataclass(frozen=True)
