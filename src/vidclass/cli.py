@@ -428,7 +428,7 @@ def extract(
         Optional[int], typer.Option(help="Frames per CNN batch (batches span videos; default 1 on a CPU, 32 on a GPU).")
     ] = None,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
-    inputs: InputsOpt = "appearance+rgbdiff",
+    inputs: InputsOpt = "appearance+flow",  # vidclass.views.DEFAULT_INPUTS (importing it here would load torch)
     pose_people: PosePeopleOpt = 3,
     runtime: RuntimeOpt = "auto",
     accelerator: Annotated[str, typer.Option(help="With --devices / --num-nodes: cpu, gpu or auto (Lightning's).")] = "auto",
@@ -522,7 +522,7 @@ def train(
     backbone: Annotated[str, typer.Option(help="Backbone name (see `vidclass backbones`).")] = "efficientnet_lite0",
     head: Annotated[
         Optional[str],
-        typer.Option(help="lstm, bilstm, gru, attention, transformer, mean or linear (default: attention; lrcn: lstm)."),
+        typer.Option(help="lstm, bilstm, gru, attention, transformer, mean or linear (default: linear; lrcn: lstm)."),
     ] = None,
     head_option: Annotated[
         Optional[list[str]], typer.Option(help="Head option NAME=VALUE (JSON value), repeatable.")
@@ -531,8 +531,9 @@ def train(
                                                    "see `vidclass models`).")] = None,
     inputs: Annotated[
         Optional[str],
-        typer.Option(help="features: appearance, appearance+motion, appearance+rgbdiff (default), "
-                     "appearance+motion+rgbdiff, rgbdiff (motion alone), appearance+flow or flow (optical flow images), "
+        typer.Option(help="features: appearance, appearance+motion, appearance+rgbdiff, "
+                     "appearance+motion+rgbdiff, rgbdiff (motion alone), appearance+flow (default) or flow (optical flow "
+                     "images), "
                      "or with poses pose, pose+velocity, appearance+pose, "
                      "appearance+rgbdiff+pose, ... (see `vidclass extract --help`); on pixels: rgb (default), rgbdiff or flow."),
     ] = None,
@@ -641,11 +642,12 @@ def train(
     if not is_primary():  # the other DDP ranks trained beside rank 0, which reports
         return
     training = model.training_
-    what = model_kind if model_kind != "features" else f"{head or 'attention'} head"
-    console.print(
-        f"trained {what} on {training['videos']['train']} videos ({training['split']}); "
-        f"best epoch {training['best_epoch']} of {training['epochs_run']}"
-    )
+    from vidclass.api import DEFAULT_HEAD
+
+    what = model_kind if model_kind != "features" else f"{head or DEFAULT_HEAD} head"
+    fitting = (f"best epoch {training['best_epoch']} of {training['epochs_run']}" if training["best_epoch"] is not None
+               else "fitted in one pass (no epochs)")  # the linear head: a logistic regression
+    console.print(f"trained {what} on {training['videos']['train']} videos ({training['split']}); {fitting}")
     _report_left_out(training["unreadable"], where=f"{out / 'model' / 'config.json'} lists them all")
     _report_no_people(training.get("no_people", []))
     if model.evaluation_ is not None:
