@@ -85,6 +85,11 @@ def test_a_rerun_computes_only_what_is_missing_and_gives_the_same_table(compared
     after = {row.name: row.fold_accuracy for row in again}
     assert after["mean-appearance"] == before["mean-appearance"] and after["bilstm-motion"] == before["bilstm-motion"]
     assert after["both"] and len(after["both"]) == 3
+    # the table's training time counts every stored fold, the resumed run's own time only what it added
+    results = json.loads((out / "results.json").read_text())
+    stored = [json.loads(path.read_text())["fit_seconds"] for name in ("mean-appearance", "bilstm-motion")
+              for path in (out / "runs" / name).glob("fold-*.json")]
+    assert results["training_seconds"] == pytest.approx(sum(stored)) and results["seconds"] < sum(stored)
     with pytest.raises(ConfigError, match="other folds"):
         compare(direction, [MEAN], out, CompareSettings(folds=3, seed=1, cache_dir=settings.cache_dir))
 

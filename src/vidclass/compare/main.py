@@ -35,6 +35,9 @@ def compare(
         "dataset": str(catalog.root), "clips": len(catalog.items), "groups": len(groups), "folds": settings.folds,
         "seed": settings.seed, "val": settings.val, "budget_seconds": settings.budget,
         "seconds": time.perf_counter() - start,
+        # what the table cost, over every run that stored its (recipe, fold) results (a resumed comparison's own
+        # run time says only what that run added); ensembles reuse their members' fits
+        "training_seconds": sum(r.fit_seconds * r.folds for r in rows if r.family != "ensemble" and r.fit_seconds),
         "load_average": [round(x, 1) for x in os.getloadavg()],  # times mean little on a busy machine: say how busy
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, {platform.python_implementation()} "
                    f"{platform.python_version()}",

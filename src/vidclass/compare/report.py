@@ -122,7 +122,8 @@ def _markdown(rows: list[RecipeSummary], meta: dict[str, Any]) -> str:
              f"{meta['clips']} clips, {meta['groups']} groups, {meta['folds']}-fold StratifiedGroupKFold "
              f"(seed {meta['seed']}); early stopping on a group-aware {meta['val']:.0%} of each fold's training part. "
              f"Run took {meta['seconds'] / 60:.1f} min on {meta['machine']} (load average at the end "
-             f"{' / '.join(str(x) for x in meta.get('load_average', []))}).", "",
+             f"{' / '.join(str(x) for x in meta.get('load_average', []))}); the results in the table hold "
+             f"{meta.get('training_seconds', 0) / 60:.1f} min of training over every run that stored them.", "",
              "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
     lines += ["", "RTF: seconds of video labelled per wall second, decoding from an empty cache (fold 0's first test "
