@@ -167,6 +167,8 @@ register_recipe(Recipe("frame-flow", "pixels", "the frame model on optical flow 
                        "flow stream)", {"model": "frame", "inputs": "flow", **_PIXELS}, cost=300))
 register_recipe(Recipe("tsn-two-stream", "ensemble", "late fusion of the RGB and RGB-difference frame models (TSN)",
                        members=("frame-rgb", "frame-rgbdiff")))
+register_recipe(Recipe("two-stream-flow", "ensemble", "late fusion of the RGB and optical-flow frame models (the two-stream "
+                       "network of Simonyan and Zisserman)", members=("frame-rgb", "frame-flow")))
 register_recipe(Recipe("lrcn-rgbdiff", "pixels", "CNN + LSTM trained end to end on RGB differences (LRCN)",
                        {"model": "lrcn", "head": "lstm", "inputs": "rgbdiff", **_PIXELS}, cost=300))
 register_recipe(Recipe("early_fusion", "pixels", "the clip's frames stacked as input channels of the ImageNet CNN",
