@@ -42,7 +42,7 @@ from vidclass.heads import create_head
 from vidclass.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, predict_proba
 
 # The head of frozen-feature models by default: on fight_surv's grouped folds with flow inputs the logistic
-# regression (seconds, no epochs) scored 0.807 +- 0.058 and the attention head 0.74-0.80 (`vidclass compare`).
+# regression (seconds, no epochs) scored 0.807 +- 0.065 and the attention head 0.74-0.80 (`vidclass compare`).
 DEFAULT_HEAD = "linear"
 
 Dataset = str | Path | catalog_.Catalog

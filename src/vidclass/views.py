@@ -49,7 +49,7 @@ Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appea
 INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff",
                            "rgbdiff", "appearance+flow", "flow")
 # The default: chosen on fight_surv's grouped 5-fold CV (`vidclass compare`), where appearance+flow with the
-# linear head scored 0.807 +- 0.058 against 0.742 +- 0.053 for appearance+rgbdiff (0.747 with the attention head).
+# linear head scored 0.807 +- 0.065 against 0.742 +- 0.053 for appearance+rgbdiff (0.747 with the attention head).
 DEFAULT_INPUTS: Inputs = "appearance+flow"
 # Pose channels (vidclass.pose): ``pose`` is the frame's pose vector (``people`` slots), ``velocity``
 # its change since the previous frame of the view, per slot (zero where a slot is empty in either).
