@@ -169,6 +169,8 @@ register_recipe(Recipe("tsn-two-stream", "ensemble", "late fusion of the RGB and
                        members=("frame-rgb", "frame-rgbdiff")))
 register_recipe(Recipe("two-stream-flow", "ensemble", "late fusion of the RGB and optical-flow frame models (the two-stream "
                        "network of Simonyan and Zisserman)", members=("frame-rgb", "frame-flow")))
+register_recipe(Recipe("flow-ensemble", "ensemble", "mean of the frozen (linear-flow-only) and the fine-tuned (frame-flow) "
+                       "optical-flow streams", members=("linear-flow-only", "frame-flow")))
 register_recipe(Recipe("lrcn-rgbdiff", "pixels", "CNN + LSTM trained end to end on RGB differences (LRCN)",
                        {"model": "lrcn", "head": "lstm", "inputs": "rgbdiff", **_PIXELS}, cost=300))
 register_recipe(Recipe("early_fusion", "pixels", "the clip's frames stacked as input channels of the ImageNet CNN",
