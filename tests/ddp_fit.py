@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +46,21 @@ def run(out: Path, devices: int, batch: int) -> None:
         return take(self, item)
 
     training.ViewDataset.__getitem__ = recording  # type: ignore[method-assign]
+    load = torch.load
+
+    def late_load(*args, **kwargs):  # ranks > 0 read the best checkpoint late: rank 0 must wait for them
+        if rank() > 0:
+            time.sleep(1.0)
+        return load(*args, **kwargs)
+
+    torch.load = late_load
     torch.manual_seed(0)
     head = create_head("mean", in_dim=8, num_classes=2, dropout=0.0)
     config = training.TrainConfig(epochs=4, batch_size=batch, lr=0.02, patience=10, seed=0, accelerator="cpu",
                                   devices=devices, strategy="ddp" if devices > 1 else "auto")
     training.fit_head(head, examples(TRAIN, 1), examples(HELD, 2), VIEW, config)
     training.ViewDataset.__getitem__ = take  # type: ignore[method-assign]
+    torch.load = load
     out.mkdir(parents=True, exist_ok=True)
     (out / f"seen-{rank()}.json").write_text(json.dumps(seen))
     gathered = gather(list(range(10)), lambda part: [[x, rank()] for x in part])  # who computed what

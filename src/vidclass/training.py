@@ -307,6 +307,9 @@ def fit_module(
         best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
         module.load_state_dict(best["state_dict"])
         best_epoch = int(best.get("epoch", -1))
+        # Every rank reads rank 0's checkpoint (Lightning broadcasts its folder), so rank 0 must not
+        # delete its temporary folder before the others have read from it.
+        trainer.strategy.barrier("best checkpoint read")
     module.eval()
     score = checkpoint.best_model_score
     return FitResult(
