@@ -58,6 +58,7 @@ from vidclass.backbones import create_backbone
 from vidclass.catalog import load_catalog
 from vidclass.features import FeatureCache
 from vidclass.heads import list_heads
+from vidclass.motion import PAIR_IMAGES
 from vidclass.views import DEFAULT_INPUTS, INPUTS
 from vidclass import synthetic as synthetic_data
 from vidclass.synthetic import SyntheticSpec
@@ -145,27 +146,27 @@ def fight_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list[Sco
     recipes = fight_recipes(heads, args.inputs) + (sweep_recipes(heads) if args.sweep else [])
     recipes += pose_recipes(heads) if args.pose else []
     recipes = list(dict.fromkeys(recipes))  # the sweep repeats the recommended recipes
-    # one feature set per (grid, whether it holds RGB differences); the baselines use (32, True)
-    kinds = sorted({(recipe.grid, recipe.view.rgbdiff) for recipe in recipes} | {(32, True)})
-    data: dict[tuple[int, bool], Dataset] = {}
-    for grid, rgbdiff in kinds:
+    # one feature set per (grid, kind of pair image or ""); the baselines use (32, "rgbdiff")
+    kinds = sorted({(recipe.grid, recipe.view.pair_image or "") for recipe in recipes} | {(32, "rgbdiff")})
+    data: dict[tuple[int, str], Dataset] = {}
+    for grid, pairs in kinds:
         start = time.perf_counter()
-        what = "appearance + RGB differences" if rgbdiff else "appearance"
+        what = f"appearance + {pairs}" if pairs else "appearance"
         log(f"fight: {what} features of {len(catalog.items)} clips, grid {grid} ({args.backbone}) ...")
-        data[grid, rgbdiff] = cached_dataset(catalog, encoder, grid, cache, args.workers, rgbdiff=rgbdiff)
+        data[grid, pairs] = cached_dataset(catalog, encoder, grid, cache, args.workers, pair_image=pairs or None)
         log(f"fight: grid {grid} ready in {time.perf_counter() - start:.0f} s")
         if args.pose:  # pose vectors of the same frames beside every feature set (estimated once, cached)
-            data[grid, rgbdiff], report = with_pose(data[grid, rgbdiff], cache, args.workers)
+            data[grid, pairs], report = with_pose(data[grid, pairs], cache, args.workers)
             log(f"fight: pose of grid {grid}: {sum(report.people) / max(len(report.people), 1):.2f} people "
                 f"per frame, nobody ever in {len(report.nobody)} clips")
-    base = data[32, True]
+    base = data[32, "rgbdiff"]
     folds = outer_folds(base, args.folds, args.cv_seed)
     for kind, part in data.items():  # every feature set must hold the same clips for the folds to be shared
         if [item.path for item in part.items] != [item.path for item in base.items]:
             raise SystemExit(f"fight: features {kind} lack some clips; rerun to extract them")
     scores = [logistic_cv(base, folds, frames=16, pooling=pooling, c=None) for pooling in POOLINGS]
     scores += _run_recipes(
-        "fight", recipes, lambda recipe: data[recipe.grid, recipe.view.rgbdiff], folds, args.seeds, args.ensemble
+        "fight", recipes, lambda recipe: data[recipe.grid, recipe.view.pair_image or ""], folds, args.seeds, args.ensemble
     )
     info = {
         "clips": len(base.items),
@@ -188,15 +189,17 @@ def synthetic_task(args: argparse.Namespace, heads: Sequence[str]) -> tuple[list
     catalog = load_catalog(root)
     encoder = create_backbone(args.backbone)
     frames = int(spec.seconds * spec.fps) // 2
-    data = cached_dataset(catalog, encoder, 2 * frames, FeatureCache(args.cache_dir), args.workers, rgbdiff=True)
-    folds = outer_folds(data, args.folds, args.cv_seed)
+    data = {pairs: cached_dataset(catalog, encoder, 2 * frames, FeatureCache(args.cache_dir), args.workers,
+                                  pair_image=pairs) for pairs in PAIR_IMAGES}
+    folds = outer_folds(data["rgbdiff"], args.folds, args.cv_seed)
     recipes = [
         Recipe.make(head, frames=frames, grid=2 * frames, inputs=inputs)
         for inputs in INPUTS
         for head in heads
     ]
-    scores = _run_recipes("synthetic", recipes, lambda recipe: data, folds, args.seeds, args.ensemble)
-    return scores, {"clips": len(data.items), "frames": frames, "grid": 2 * frames}
+    scores = _run_recipes("synthetic", recipes, lambda recipe: data[recipe.view.pair_image or "rgbdiff"], folds,
+                          args.seeds, args.ensemble)
+    return scores, {"clips": len(data["rgbdiff"].items), "frames": frames, "grid": 2 * frames}
 
 
 def _run_recipes(

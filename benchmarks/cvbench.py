@@ -135,12 +135,14 @@ class Dataset:
 
 
 def cached_dataset(
-    catalog: Catalog, encoder: FrameEncoder, grid: int, cache: FeatureCache, workers: int, *, rgbdiff: bool = False
+    catalog: Catalog, encoder: FrameEncoder, grid: int, cache: FeatureCache, workers: int, *,
+    pair_image: str | None = None,
 ) -> Dataset:
-    """Extract (what the cache lacks) and load the grid features of every clip of ``catalog``."""
+    """Extract (what the cache lacks) and load the grid features of every clip of ``catalog``, with the
+    features of each grid frame's pair image (``rgbdiff`` or ``flow``) when given."""
     paths = [item.path for item in catalog.items]
-    extract_features(paths, encoder, grid, cache=cache, workers=workers, rgbdiff=rgbdiff)
-    grids = load_features(paths, FeatureSpec.for_encoder(encoder, grid, rgbdiff=rgbdiff), cache)
+    extract_features(paths, encoder, grid, cache=cache, workers=workers, pair_image=pair_image)
+    grids = load_features(paths, FeatureSpec.for_encoder(encoder, grid, pair_image=pair_image), cache)
     items = [item for item in catalog.items if item.path in grids]
     return Dataset(items, list(catalog.labels), grids, catalog.root, catalog.source_format)
 

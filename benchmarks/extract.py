@@ -7,14 +7,15 @@ per CNN batch, measures
 - ``P1``: the end-to-end rate of :func:`vidclass.features.extract_features` (decode + preprocess +
   CNN + cache write, into a fresh temporary cache), in frames/s, divided by the rate of the same
   encoder alone on the same frames already decoded and preprocessed in memory, in the same
-  process with the same batch size. With ``--inputs appearance+rgbdiff`` every grid frame is
-  two CNN images, the frame and its RGB difference, and both sides count images. The clips are
+  process with the same batch size. With pair-image inputs (``--inputs appearance+flow``, the
+  default, or ``appearance+rgbdiff``) every grid frame is two CNN images, the frame and its
+  optical flow or RGB difference (drawn in the decoding workers), and both sides count images. The clips are
   cut into ``--chunks`` parts and each part is timed both ways in turn, so a change of machine load during the run weighs on both alike.
 - ``P2``: that end-to-end rate against the method of the Keras video classification example on
   ``--keras-clips`` clips spread over the set (timed a few at a time, after each chunk): OpenCV
   decodes every frame, each is centre-cropped to a square and resized, and the same encoder runs
   once per frame (batch 1) on the first 20 frames. Both rates count frames whose features come out
-  (for vidclass, a grid frame with its RGB-difference features counts once).
+  (for vidclass, a grid frame with its pair-image features counts once).
 - the peak resident memory of the extraction: ``getrusage`` ``ru_maxrss`` of this process and
   of its largest child (a decode worker), read after the first chunk's extraction, before any
   frames are held in memory for the encoder-alone timing. Their sum bounds the peak from above
@@ -49,7 +50,7 @@ from vidclass import motion, sampling, video
 from vidclass.backbones import FrameEncoder, create_backbone
 from vidclass.catalog import load_catalog
 from vidclass.features import FeatureCache, extract_features
-from vidclass.views import DEFAULT_INPUTS, INPUTS
+from vidclass.views import DEFAULT_INPUTS, INPUTS, ViewSpec
 
 KERAS_FRAMES = 20  # MAX_SEQ_LENGTH of the Keras example
 
@@ -71,23 +72,24 @@ def spread(paths: list[Path], count: int | None) -> list[Path]:
     return [paths[i] for i in np.linspace(0, len(paths) - 1, count).round().astype(int)]
 
 
-def preprocessed(paths: list[Path], encoder: FrameEncoder, grid: int, rgbdiff: bool) -> np.ndarray:
-    """The images of ``paths`` that extraction feeds to the CNN (grid frames, and with
-    ``rgbdiff`` their difference images), all in memory."""
+def preprocessed(paths: list[Path], encoder: FrameEncoder, grid: int, view: ViewSpec) -> np.ndarray:
+    """The images of ``paths`` that extraction feeds to the CNN for ``view``'s inputs (grid frames,
+    their pair images, or both), all in memory."""
     p = encoder.spec.preprocess
     arrays = []
     for path in paths:
         info = video.probe(path)
         indices = sampling.uniform(info.num_frames, grid).indices
-        pairs = motion.partner_pairs(indices, info.num_frames, info.fps) if rgbdiff else ()
+        pairs = motion.partner_pairs(indices, info.num_frames, info.fps) if view.pair_image else ()
         frames = video.read_frames(  # one decoding pass for the frames and both sides of their pairs
             path, np.concatenate([indices, *pairs]), size=p.resize, crop=p.crop, interpolation=p.interpolation,
             info=info,
         )
         n = len(indices)
-        arrays.append(frames[:n])
-        if rgbdiff:
-            arrays.append(motion.difference_frames(frames[n : 2 * n], frames[2 * n :]))
+        if view.frame_features:
+            arrays.append(frames[:n])
+        if view.pair_image:
+            arrays.append(motion.pair_images(frames[n : 2 * n], frames[2 * n :], view.pair_image))
     return np.concatenate(arrays)
 
 
@@ -139,13 +141,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="frames per CNN call (1: fastest on CPUs)")
     parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnxruntime"))
     parser.add_argument("--workers", type=int, default=1, help="decode processes of extract_features")
-    parser.add_argument("--inputs", choices=INPUTS, default=DEFAULT_INPUTS, help="appearance+rgbdiff also encodes RGB differences")
+    parser.add_argument("--inputs", choices=INPUTS, default=DEFAULT_INPUTS, help="pair-image inputs also encode optical flow or RGB differences")
     parser.add_argument("--chunks", type=int, default=4, help="parts timed in turn for P1")
     parser.add_argument("--keras-clips", type=int, default=20, help="clips for the Keras-method baseline")
     args = parser.parse_args()
 
-    rgbdiff = args.inputs == "appearance+rgbdiff"
-    per_frame = 2 if rgbdiff else 1  # CNN images per grid frame
+    view = ViewSpec(frames=args.frames // 2, grid=args.frames, inputs=args.inputs)
+    if not view.appearance:
+        raise SystemExit(f"--inputs {args.inputs}: the CNN does not run on these inputs")
+    per_frame = int(view.frame_features) + int(view.pair_image is not None)  # CNN images per grid frame
     before = load_average()
     paths = spread([item.path for item in load_catalog(args.data).items], args.clips)
     torch_encoder = create_backbone(args.backbone)
@@ -157,7 +161,7 @@ def main() -> None:
         f"batch {args.batch_size}, {type(encoder).__name__}, workers {args.workers}, inputs {args.inputs}; torch {torch.__version__} {torch.get_num_threads()} "
         f"threads, {os.cpu_count()} CPUs {platform.machine()}; load average before: {before}"
     )
-    warm = preprocessed(paths[:1], encoder, args.frames, rgbdiff=False)
+    warm = preprocessed(paths[:1], encoder, args.frames, ViewSpec(frames=1, grid=args.frames))
     encode_alone(encoder, np.concatenate([warm] * (args.batch_size // len(warm) + 1))[: args.batch_size], args.batch_size)
     encode_alone(torch_encoder, warm[:1], 1)  # the Keras method's batch of 1 gets its warm-up too
 
@@ -174,7 +178,7 @@ def main() -> None:
             start = time.perf_counter()
             report = extract_features(
                 chunk, encoder, args.frames, cache=cache, batch_size=args.batch_size, workers=args.workers,
-                rgbdiff=rgbdiff,
+                pair_image=view.pair_image, appearance=view.frame_features,
             )
             seconds = time.perf_counter() - start
             if not ratios:  # peak memory so far: model, extraction and its workers, no frame pool yet
@@ -182,7 +186,7 @@ def main() -> None:
                 child_max = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
             if report.failed:
                 raise SystemExit(f"extraction failed: {report.failed}")
-            frames = preprocessed(chunk, encoder, args.frames, rgbdiff)
+            frames = preprocessed(chunk, encoder, args.frames, view)
             alone_seconds = encode_alone(encoder, frames, args.batch_size)
             count = len(frames)
             del frames

@@ -123,7 +123,7 @@ def main() -> None:
 
     rgbdiff = args.pooling == "mean+rgbdiff" or (args.head is not None and "rgbdiff" in args.inputs)
     data = cached_dataset(truth, create_backbone(), args.grid, FeatureCache(args.cache_dir), args.workers,
-                          rgbdiff=rgbdiff)
+                          pair_image="rgbdiff" if rgbdiff else None)
     clip = score_units("clip split (no groups)", regrouped(data, {}), true_group, args, None)
     true = score_units("true groups (groups.csv)", data, true_group, args, 1.0)
     rows, default = [clip, true], None

@@ -56,7 +56,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 start, cpu = time.perf_counter(), time.process_time()
                 report = extract_features([paths[i] for i in chunk], encoder, args.frames, cache=FeatureCache(tmp),
-                                          workers=1, rgbdiff=True)
+                                          workers=1, pair_image="rgbdiff")
                 wall = time.perf_counter() - start
             rows[spinning]["extract"].append(2 * report.frames / wall)
             rows[spinning]["cpu"].append((time.process_time() - cpu) / (2 * report.frames) * 1000)

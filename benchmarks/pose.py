@@ -107,7 +107,7 @@ def main() -> None:
                 ("pose vectors (BlazePose)", lambda c: pose_features([path], spec, args.grid, cache=c, workers=0)),
                 ("CNN appearance", lambda c: extract_features([path], encoder, args.grid, cache=c, workers=0)),
                 ("CNN appearance + rgbdiff",
-                 lambda c: extract_features([path], encoder, args.grid, cache=c, workers=0, rgbdiff=True)),
+                 lambda c: extract_features([path], encoder, args.grid, cache=c, workers=0, pair_image="rgbdiff")),
                 ("CNN appearance + pose, one decoding pass",
                  lambda c: extract_features([path], encoder, args.grid, cache=c, workers=0, pose=spec)),
             )):

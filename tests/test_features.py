@@ -106,28 +106,28 @@ class _Counting:
 def test_rgbdiff_alone_skips_the_frames_cnn_pass_and_gives_the_same_difference_features(clips, encoder, tmp_path):
     cache = FeatureCache(tmp_path)
     both, alone = _Counting(encoder), _Counting(encoder)
-    extract_features(clips, both, GRID, cache=cache, rgbdiff=True)
-    report = extract_features(clips, alone, GRID, cache=cache, rgbdiff=True, appearance=False)
+    extract_features(clips, both, GRID, cache=cache, pair_image="rgbdiff")
+    report = extract_features(clips, alone, GRID, cache=cache, pair_image="rgbdiff", appearance=False)
     assert (report.computed, report.frames) == (len(clips), len(clips) * GRID)  # its own entries, not the full ones
     assert alone.images * 2 == both.images  # the frames themselves never went through the CNN
-    full = load_features(clips, FeatureSpec.for_encoder(encoder, GRID, rgbdiff=True), cache)
-    only_spec = FeatureSpec.for_encoder(encoder, GRID, rgbdiff=True, appearance=False)
+    full = load_features(clips, FeatureSpec.for_encoder(encoder, GRID, pair_image="rgbdiff"), cache)
+    only_spec = FeatureSpec.for_encoder(encoder, GRID, pair_image="rgbdiff", appearance=False)
     only = load_features(clips, only_spec, cache)
-    assert only_spec.key("f") != FeatureSpec.for_encoder(encoder, GRID, rgbdiff=True).key("f")
+    assert only_spec.key("f") != FeatureSpec.for_encoder(encoder, GRID, pair_image="rgbdiff").key("f")
     for path in clips:
         assert only[path].features.shape == (GRID, 0)
         np.testing.assert_allclose(only[path].rgbdiff, full[path].rgbdiff, rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(only[path].indices, full[path].indices)
-    assert extract_features(clips, alone, GRID, cache=cache, rgbdiff=True, appearance=False).cached == len(clips)
-    with pytest.raises(ConfigError, match="needs rgbdiff"):
+    assert extract_features(clips, alone, GRID, cache=cache, pair_image="rgbdiff", appearance=False).cached == len(clips)
+    with pytest.raises(ConfigError, match="needs pair images"):
         FeatureSpec.for_encoder(encoder, GRID, appearance=False)
 
 
 def test_rgbdiff_features_are_those_of_the_difference_images(clips, encoder, tmp_path):
     cache = FeatureCache(tmp_path)
-    report = extract_features(clips, encoder, GRID, cache=cache, batch_size=5, rgbdiff=True)
+    report = extract_features(clips, encoder, GRID, cache=cache, batch_size=5, pair_image="rgbdiff")
     assert (report.computed, report.frames) == (len(clips), len(clips) * GRID)
-    entries = load_features(clips, FeatureSpec.for_encoder(encoder, GRID, rgbdiff=True), cache)
+    entries = load_features(clips, FeatureSpec.for_encoder(encoder, GRID, pair_image="rgbdiff"), cache)
     p = encoder.spec.preprocess
     for path in clips:
         info = video.probe(path)
@@ -143,7 +143,7 @@ def test_rgbdiff_features_are_those_of_the_difference_images(clips, encoder, tmp
     assert not np.allclose(entries[clips[0]].rgbdiff, flat, atol=1e-3)
     # appearance-only and RGB-difference entries are cached apart, and neither rewrites the other
     assert load_features(clips, FeatureSpec.for_encoder(encoder, GRID), cache) == {}
-    again = extract_features(clips, encoder, GRID, cache=cache, rgbdiff=True)
+    again = extract_features(clips, encoder, GRID, cache=cache, pair_image="rgbdiff")
     assert (again.computed, again.cached) == (0, len(clips))
 
 
@@ -386,7 +386,7 @@ def test_a_killed_extraction_resumes_with_only_the_unfinished_videos(encoder, tm
     after = entry_files(cache)
     assert len(after) == len(clips)
     assert {path: after[path] for path in before} == before  # finished entries were not rewritten
-    spec = FeatureSpec.for_encoder(encoder, 8, rgbdiff=True)
+    spec = FeatureSpec.for_encoder(encoder, 8, pair_image="rgbdiff")
     store = FeatureCache(cache)
     assert sorted(store.entry_path(spec, fingerprint(path)) for path in clips) == sorted(after)
     entries = load_features(clips, spec, store)

@@ -54,7 +54,7 @@ def test_pair_image_errors_name_the_problem():
     with pytest.raises(ConfigError, match="rgbdiff, flow; got 'sobel'"):
         motion.pair_images(square(0, 0), square(0, 0), "sobel")
     with pytest.raises(ConfigError, match="pair images"):
-        FeatureSpec("b", "w", {}, 8, rgbdiff=True, pair_image="sobel")
+        FeatureSpec("b", "w", {}, 8, pair_image="sobel")
 
 
 def test_flow_inputs_name_their_pair_image():
@@ -68,12 +68,14 @@ def test_cache_keys_of_earlier_entries_are_unchanged_and_flow_has_its_own():
     """Entries written before flow existed (the keys pinned from that code) are still found."""
     preprocess = {"resize": 256, "crop": 224, "mean": [0.5, 0.5, 0.5]}
     keys = {kind: FeatureSpec("b", "w", preprocess, 8, **options).key("f") for kind, options in {
-        "appearance": {}, "rgbdiff": {"rgbdiff": True}, "rgbdiff alone": {"rgbdiff": True, "appearance": False},
-        "flow": {"rgbdiff": True, "pair_image": "flow"},
-        "flow alone": {"rgbdiff": True, "appearance": False, "pair_image": "flow"}}.items()}
+        "appearance": {}, "rgbdiff": {"pair_image": "rgbdiff"},
+        "rgbdiff alone": {"pair_image": "rgbdiff", "appearance": False},
+        "flow": {"pair_image": "flow"}, "flow alone": {"appearance": False, "pair_image": "flow"}}.items()}
     assert keys["appearance"] == "4285013b647fb61564bc95f30eb3efbf07c1eb07"
     assert keys["rgbdiff"] == "0723e12e60e996195429f7c19e1cb03e52cb39bf"
     assert keys["rgbdiff alone"] == "18e548377c85c7ea576774e84875b2d6c807ed3c"
+    assert keys["flow"] == "c9d709f2a0059c29501bcc5117f3ec4581e1f6c7"  # pinned from the first flow release
+    assert keys["flow alone"] == "c0e0ad8aab7ddfece3106beaa0be926aa348f030"
     assert len(set(keys.values())) == len(keys)
 
 
@@ -87,9 +89,9 @@ def test_flow_features_are_those_of_the_flow_images(clips, tmp_path):
     encoder = create_backbone(BACKBONE, pretrained=False)
     cache = FeatureCache(tmp_path)
     grid = 4
-    report = extract_features(clips, encoder, grid, cache=cache, workers=0, rgbdiff=True, pair_image="flow")
+    report = extract_features(clips, encoder, grid, cache=cache, workers=0, pair_image="flow")
     assert (report.computed, report.failed) == (len(clips), {})
-    spec = FeatureSpec.for_encoder(encoder, grid, rgbdiff=True, pair_image="flow")
+    spec = FeatureSpec.for_encoder(encoder, grid, pair_image="flow")
     entries = load_features(clips, spec, cache)
     p = encoder.spec.preprocess
     for path in clips:
@@ -103,8 +105,8 @@ def test_flow_features_are_those_of_the_flow_images(clips, tmp_path):
         np.testing.assert_allclose(entries[path].rgbdiff, expected, rtol=1e-4, atol=1e-4)
         assert not np.allclose(entries[path].rgbdiff, differences, atol=1e-3)
     # RGB-difference entries are not flow entries: neither is read for the other
-    assert load_features(clips, FeatureSpec.for_encoder(encoder, grid, rgbdiff=True), cache) == {}
-    again = extract_features(clips, encoder, grid, cache=cache, workers=0, rgbdiff=True, pair_image="flow")
+    assert load_features(clips, FeatureSpec.for_encoder(encoder, grid, pair_image="rgbdiff"), cache) == {}
+    again = extract_features(clips, encoder, grid, cache=cache, workers=0, pair_image="flow")
     assert (again.computed, again.cached) == (0, len(clips))
 
 

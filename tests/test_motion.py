@@ -38,7 +38,7 @@ def _frame(index: int, fps: float = 30.0) -> StreamedFrame:
 
 def test_a_stream_pairs_each_sampled_frame_with_the_frame_its_offset_later():
     picks = {0, 3, 4, 9}
-    pairs = _DifferencePairs(lambda index, time, behind=0.0: index in picks)  # a sampler: (index, time, behind)
+    pairs = _DifferencePairs(lambda index, time, behind=0.0: index in picks, "rgbdiff")  # a sampler: (index, time, behind)
     converted, done = [], []
     for index in range(11):
         if pairs(index, index / 30.0):

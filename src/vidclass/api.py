@@ -427,12 +427,10 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         pose = PoseSpec(people=view.people, keypoints=keypoints) if view.pose else None
         if view.appearance:  # estimated poses come from the same decoded frames
             report = extract_features(paths, encoder, view.grid, cache=cache, workers=self.workers,
-                                      rgbdiff=view.rgbdiff, appearance=view.frame_features,
-                                      pose=pose if keypoints is None else None, on_video=on_video,
-                                      pair_image=view.pair_image or "rgbdiff")
-            grids = load_features(paths, FeatureSpec.for_encoder(encoder, view.grid, rgbdiff=view.rgbdiff,
-                                                                 appearance=view.frame_features,
-                                                                 pair_image=view.pair_image or "rgbdiff"), cache)
+                                      pair_image=view.pair_image, appearance=view.frame_features,
+                                      pose=pose if keypoints is None else None, on_video=on_video)
+            grids = load_features(paths, FeatureSpec.for_encoder(encoder, view.grid, appearance=view.frame_features,
+                                                                 pair_image=view.pair_image), cache)
             failed = report.failed
         if pose is not None:
             from vidclass.pose import pose_features, with_pose

@@ -464,7 +464,7 @@ def extract(
         report, primary = extract_sharded(
             paths, lambda device: device_encoder(torch_encoder, device, runtime), view.grid, cache=store,
             accelerator=accelerator, devices=devices, num_nodes=num_nodes, batch_size=batch_size, workers=workers,
-            rgbdiff=view.rgbdiff, appearance=view.frame_features, pair_image=view.pair_image or "rgbdiff",
+            pair_image=view.pair_image, appearance=view.frame_features,
         )
         if not primary:  # rank 0 reports for all
             return
@@ -472,8 +472,8 @@ def extract(
         with extraction_progress(len(found.items)) as advance:
             report = extract_features(
                 paths, frame_encoder(torch_encoder, runtime), view.grid, cache=store, batch_size=batch_size,
-                workers=workers, rgbdiff=view.rgbdiff, appearance=view.frame_features, pose=pose, on_video=advance,
-                pair_image=view.pair_image or "rgbdiff",
+                workers=workers, pair_image=view.pair_image, appearance=view.frame_features, pose=pose,
+                on_video=advance,
             )
     if view.appearance:
         print(

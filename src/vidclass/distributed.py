@@ -83,10 +83,9 @@ def gather(items: Sequence[T], compute: Callable[[list[T]], list[Any]]) -> list[
 
 def extract_sharded(
     paths: Sequence[Path], make_encoder: Callable[[torch.device], Any], grid: int, *, cache, accelerator: str,
-    devices: int | str, num_nodes: int, batch_size: int | None, workers: int, rgbdiff: bool = False,
+    devices: int | str, num_nodes: int, batch_size: int | None, workers: int, pair_image: str | None = None,
     appearance: bool = True,
     on_video: Callable[[str, str], None] | None = None,
-    pair_image: str = "rgbdiff",
 ):
     """Extract ``paths`` with one process per device (Lightning Fabric's launcher), each on the shard
     of videos :func:`shard` gives its rank; returns the report summed over all ranks (in every rank).
@@ -117,8 +116,8 @@ def extract_sharded(
     mine = shard(readable, prints, fabric.global_rank, fabric.world_size)
     encoder = make_encoder(fabric.device)
     report = extract_features(mine, encoder, grid, cache=cache, batch_size=batch_size, workers=workers,
-                              rgbdiff=rgbdiff, appearance=appearance, on_video=on_video if fabric.is_global_zero else None,
-                              pair_image=pair_image)
+                              pair_image=pair_image, appearance=appearance,
+                              on_video=on_video if fabric.is_global_zero else None)
     reports: list[ExtractionReport | None] = [None] * fabric.world_size
     if fabric.world_size > 1:
         torch.distributed.all_gather_object(reports, report)

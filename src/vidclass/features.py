@@ -8,15 +8,16 @@ random offset); evaluation takes the centre of each segment. One entry per video
 cache simple and the extraction cost fixed, whatever number of views training wants.
 
 One cache entry per (video content fingerprint, backbone and weights id, preprocessing,
-grid, RGB differences or not): a ``.safetensors`` file written under a temporary name and
+grid, pair images or not): a ``.safetensors`` file written under a temporary name and
 renamed when complete, so a killed run leaves no half-written entry under a real name, and a
 rerun redoes only the videos that have none. An entry that fails to load or does not match its key is recomputed.
 
-With ``rgbdiff`` an entry also holds, for every grid frame, the features of its RGB
-difference with the frame about 1/15 s later (:mod:`vidclass.motion`): the frames of both
-are decoded in the same pass, and both kinds of image go through the CNN in the same batches.
-Inputs of RGB differences alone (``appearance=False``) skip the frames' own CNN pass: their
-entries hold the difference features only (half the CNN work), under a key of their own.
+With ``pair_image`` (``"rgbdiff"`` or ``"flow"``) an entry also holds, for every grid frame, the
+features of its pair image with the frame about 1/15 s later, their RGB difference or optical flow
+(:mod:`vidclass.motion`), in its ``rgbdiff`` slot: the frames of both are decoded in the same pass,
+and both kinds of image go through the CNN in the same batches. Inputs of pair images alone
+(``appearance=False``) skip the frames' own CNN pass: their entries hold the pair-image features
+only (half the CNN work), under a key of their own.
 """
 
 from __future__ import annotations
@@ -77,32 +78,31 @@ class FeatureSpec:
     weights_id: str
     preprocess: dict
     grid: int
-    rgbdiff: bool = False  # also the features of pair images (RGB differences, or flow: ``pair_image``)
     appearance: bool = True  # the frames' own features (False: pair-image features alone)
-    pair_image: str = "rgbdiff"  # the kind of pair image with ``rgbdiff`` (vidclass.motion.PAIR_IMAGES)
+    pair_image: str | None = None  # also the features of pair images of this kind (vidclass.motion.PAIR_IMAGES)
 
     def __post_init__(self) -> None:
         if self.grid < 1:
             raise ConfigError(f"grid must be a positive number of frames, got {self.grid}")
-        if not (self.appearance or self.rgbdiff):
-            raise ConfigError("a feature spec without appearance features needs rgbdiff")
-        if self.pair_image not in motion.PAIR_IMAGES:
+        if self.pair_image is not None and self.pair_image not in motion.PAIR_IMAGES:
             raise ConfigError(f"pair images are one of {', '.join(motion.PAIR_IMAGES)}; got {self.pair_image!r}")
+        if not (self.appearance or self.pair_image):
+            raise ConfigError("a feature spec without appearance features needs pair images")
 
     @classmethod
-    def for_encoder(cls, encoder: FrameEncoder, grid: int, *, rgbdiff: bool = False,
-                    appearance: bool = True, pair_image: str = "rgbdiff") -> FeatureSpec:
-        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid, rgbdiff, appearance,
-                   pair_image)
+    def for_encoder(cls, encoder: FrameEncoder, grid: int, *, appearance: bool = True,
+                    pair_image: str | None = None) -> FeatureSpec:
+        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid, appearance, pair_image)
 
     def key(self, video_fingerprint: str) -> str:
-        fields = asdict(self)
-        if not self.rgbdiff:  # appearance-only entries keep the keys they had before the motion stream
-            del fields["rgbdiff"]
-        if self.appearance:  # and entries with appearance those they had before RGB differences alone
-            del fields["appearance"]
-        if not self.rgbdiff or self.pair_image == "rgbdiff":  # and RGB-difference entries theirs from before flow
-            del fields["pair_image"]
+        fields = {"backbone": self.backbone, "weights_id": self.weights_id, "preprocess": self.preprocess,
+                  "grid": self.grid}
+        if self.pair_image is not None:  # appearance-only entries keep the keys they had before the motion stream
+            fields["rgbdiff"] = True
+        if not self.appearance:  # and entries with appearance those they had before RGB differences alone
+            fields["appearance"] = False
+        if self.pair_image not in (None, "rgbdiff"):  # and RGB-difference entries theirs from before flow
+            fields["pair_image"] = self.pair_image
         blob = json.dumps({"format": CACHE_FORMAT, "video": video_fingerprint, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:40]
 
@@ -117,7 +117,7 @@ class VideoFeatures:
     fps: float
     num_frames: int
     duration: float
-    rgbdiff: np.ndarray | None = None  # float32 (grid, D): features of the RGB differences at ``indices``
+    rgbdiff: np.ndarray | None = None  # float32 (grid, D): features of the pair images at ``indices``
     pose: np.ndarray | None = None  # float32 (grid, P): pose vectors at ``indices`` (vidclass.pose), cached apart
 
 
@@ -143,14 +143,14 @@ class FeatureCache:
                 if meta.get("key") != spec.key(video_fingerprint):
                     return None
                 names = (("features",) if spec.appearance else ()) + ("indices", "mask") + (
-                    ("rgbdiff",) if spec.rgbdiff else ())
+                    ("rgbdiff",) if spec.pair_image else ())
                 tensors = {name: entry.get_tensor(name) for name in names}
             features = tensors["features"] if spec.appearance else np.zeros((spec.grid, 0), np.float32)
             if features.shape[0] != spec.grid or tensors["indices"].shape != (spec.grid,):
                 return None
-            if spec.rgbdiff and tensors["rgbdiff"].shape[0] != spec.grid:
+            if spec.pair_image and tensors["rgbdiff"].shape[0] != spec.grid:
                 return None
-            if spec.rgbdiff and spec.appearance and tensors["rgbdiff"].shape != features.shape:
+            if spec.pair_image and spec.appearance and tensors["rgbdiff"].shape != features.shape:
                 return None
             return VideoFeatures(
                 features=features,
@@ -183,7 +183,7 @@ class FeatureCache:
         }
         if spec.appearance:
             tensors["features"] = np.ascontiguousarray(entry.features, dtype=np.float32)
-        if spec.rgbdiff:
+        if spec.pair_image:
             if entry.rgbdiff is None:
                 raise ConfigError(f"{source}: the feature spec wants {spec.pair_image} features but the entry has none")
             tensors["rgbdiff"] = np.ascontiguousarray(entry.rgbdiff, dtype=np.float32)
@@ -269,19 +269,18 @@ class _GridFrames(Dataset):
     """Decodes the grid frames of each video, resized and cropped for the backbone.
 
     A video shorter than the grid repeats its last frame; each distinct frame is decoded
-    (and later encoded) once, and ``grid_rows`` puts the grid back together. With ``rgbdiff``
-    the difference image of each distinct frame follows the distinct frames, and the frames
+    (and later encoded) once, and ``grid_rows`` puts the grid back together. With ``pair_image``
+    the pair image of each distinct frame follows the distinct frames, and the frames
     of both are decoded in one pass; without ``appearance`` only the difference images are kept.
     """
 
     def __init__(
-        self, paths: Sequence[Path], grid: int, preprocess, *, rgbdiff: bool = False, appearance: bool = True,
-        pose: GridPose | None = None, pose_positions: frozenset[int] = frozenset(), pair_image: str = "rgbdiff",
+        self, paths: Sequence[Path], grid: int, preprocess, *, pair_image: str | None = None, appearance: bool = True,
+        pose: GridPose | None = None, pose_positions: frozenset[int] = frozenset(),
     ) -> None:
         self.paths = list(paths)
         self.grid = grid
         self.preprocess = preprocess
-        self.rgbdiff = rgbdiff
         self.pair_image = pair_image
         self.appearance = appearance
         self.pose = pose
@@ -296,7 +295,7 @@ class _GridFrames(Dataset):
             info = video.probe(path)
             sample = sampling.uniform(info.num_frames, self.grid)
             distinct, grid_rows = np.unique(sample.indices, return_inverse=True)
-            pairs = motion.partner_pairs(distinct, info.num_frames, info.fps) if self.rgbdiff else ()
+            pairs = motion.partner_pairs(distinct, info.num_frames, info.fps) if self.pair_image else ()
             wanted = np.concatenate([distinct, *pairs])
             with_pose = self.pose is not None and position in self.pose_positions
             frames = video.read_frames(
@@ -312,7 +311,7 @@ class _GridFrames(Dataset):
                 crop, (height, width) = self.preprocess.crop, frames.shape[1:3]
                 top, left = (height - crop) // 2, (width - crop) // 2
                 frames = np.ascontiguousarray(frames[:, top : top + crop, left : left + crop])
-            if self.rgbdiff:
+            if self.pair_image:
                 n = len(distinct)
                 differences = motion.pair_images(frames[n : 2 * n], frames[2 * n :], self.pair_image)
                 frames = np.concatenate([frames[:n], differences]) if self.appearance else differences
@@ -334,16 +333,15 @@ def extract_features(
     cache: FeatureCache,
     batch_size: int | None = None,
     workers: int = 1,
-    rgbdiff: bool = False,
+    pair_image: str | None = None,
     appearance: bool = True,
     pose: GridPose | None = None,
     on_video: Callable[[str, str], None] | None = None,
-    pair_image: str = "rgbdiff",
 ) -> ExtractionReport:
     """Compute and cache the grid features of every video in ``paths`` that has no entry yet.
 
-    With ``rgbdiff`` the entries also hold the features of each grid frame's pair image, its RGB difference
-    or with ``pair_image="flow"`` its optical flow (twice the CNN work; with ``appearance=False`` they hold
+    With ``pair_image`` the entries also hold the features of each grid frame's pair image, its RGB
+    difference (``"rgbdiff"``) or its optical flow (``"flow"``) (twice the CNN work; with ``appearance=False`` they hold
     those alone, and the frames themselves skip the CNN).
     Decoding runs in ``workers`` background processes while the CNN runs here on batches
     of ``batch_size`` frames that span videos (default: 1 on a CPU, where this network runs fastest one frame
@@ -361,7 +359,7 @@ def extract_features(
         raise ConfigError(f"batch_size must be >= 1 frame, got {batch_size}")
     if workers < 0:
         raise ConfigError(f"workers must be >= 0 (0 decodes in this process), got {workers}")
-    spec = FeatureSpec.for_encoder(encoder, grid, rgbdiff=rgbdiff, appearance=appearance, pair_image=pair_image)
+    spec = FeatureSpec.for_encoder(encoder, grid, appearance=appearance, pair_image=pair_image)
     report = ExtractionReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
     pending = uncached(paths, lambda video_print: cache.load(spec, video_print) is not None, report, notify)
@@ -376,8 +374,8 @@ def extract_features(
     pose_positions = frozenset(
         i for i, (_, video_print) in enumerate(pending) if pose_spec is not None and cache.load(pose_spec, video_print) is None
     )
-    dataset = _GridFrames([p for p, _ in pending], grid, preprocess, rgbdiff=rgbdiff, appearance=appearance,
-                          pose=pose, pose_positions=pose_positions, pair_image=pair_image)
+    dataset = _GridFrames([p for p, _ in pending], grid, preprocess, pair_image=pair_image, appearance=appearance,
+                          pose=pose, pose_positions=pose_positions)
     videos: dict[int, _Decoded] = {}  # decoded videos whose features are not all computed yet
     parts: dict[int, list[np.ndarray]] = {}  # features computed so far, per video
     queue: deque[tuple[int, np.ndarray]] = deque()  # frames waiting for the CNN, per video
@@ -411,7 +409,7 @@ def extract_features(
         if not appearance:
             frames, differences = np.zeros((len(encoded), 0), np.float32), encoded
         else:
-            frames, differences = np.split(encoded, 2) if rgbdiff else (encoded, None)
+            frames, differences = np.split(encoded, 2) if pair_image else (encoded, None)
         entry = VideoFeatures(
             frames[decoded.grid_rows], decoded.indices, decoded.mask, info.fps, info.num_frames, info.duration,
             rgbdiff=differences[decoded.grid_rows] if differences is not None else None,

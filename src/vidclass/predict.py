@@ -8,8 +8,8 @@ holds one window and a few frames, whatever the video's length. Window probabili
 the last ``smooth`` windows. Live sources are followed in real time: when vidclass falls
 behind the frames a real-time source (camera, RTSP) has delivered, sampled frames are skipped
 (and counted) rather than queued; a pipe or HTTP stream is read as fast as it comes, never skipped.
-A model whose inputs hold ``rgbdiff`` also gets each sampled frame's RGB difference with
-the frame a fixed offset later (:mod:`vidclass.motion`), which the stream converts too.
+A model whose inputs hold pair images (``rgbdiff`` or ``flow``) also gets each sampled frame's pair
+image with the frame a fixed offset later (:mod:`vidclass.motion`), whose partner the stream converts too.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class _DifferencePairs:
     """The ``want`` callback of a stream that also converts each sampled frame's partner,
     and the pairing of the two into (time, frame, pair image) as the partners arrive."""
 
-    def __init__(self, sampler: Callable[[int, float, float], bool], kind: str = "rgbdiff") -> None:
+    def __init__(self, sampler: Callable[[int, float, float], bool], kind: str) -> None:
         self.sampler = sampler
         self.kind = kind  # vidclass.motion.pair_images: rgbdiff or flow
         self.picked: set[int] = set()
@@ -171,7 +171,7 @@ def run_timeline(
     stride = 1 if per_frame else max(1, round((settings.stride or DEFAULT_STRIDE) * rate))
     live = video.is_live_source(source)
     sampler = _Sampler(rate)
-    pairs = _DifferencePairs(sampler, stream.pair_image) if stream.rgbdiff else None
+    pairs = _DifferencePairs(sampler, stream.pair_image) if stream.pair_image else None
 
     encoded: deque[np.ndarray] = deque(maxlen=length)
     times: deque[float] = deque(maxlen=length)

@@ -187,8 +187,8 @@ def source_tracks(model, encoder, splits: RecordingSplits, view: ViewSpec, on_vi
     sources = [splits.sources[i] for i in wanted]
     fps = {path: probe(path).fps for path in {s.path for s in sources}}
     rates = [track_rate(view, splits.plan.shortest, fps[s.path]) for s in sources]
-    found, report = extract_tracks(sources, encoder, rates, cache=model._cache(), rgbdiff=view.rgbdiff,
-                                   workers=model.workers, on_video=on_video, pair_image=view.pair_image or "rgbdiff")
+    found, report = extract_tracks(sources, encoder, rates, cache=model._cache(), pair_image=view.pair_image,
+                                   workers=model.workers, on_video=on_video)
     return {wanted[i]: track for i, track in found.items()}, report.failed
 
 

@@ -344,9 +344,9 @@ def track_indices(start: float, end: float, rate: float, info: video.VideoInfo) 
 class _Chunks(Dataset):
     """Decoded chunks of track frames (with their pair images: RGB differences or flow), for the backbone."""
 
-    def __init__(self, chunks: list[tuple[int, Path, np.ndarray, video.VideoInfo]], preprocess, rgbdiff: bool,
-                 pair_image: str = "rgbdiff"):
-        self.chunks, self.preprocess, self.rgbdiff, self.pair_image = chunks, preprocess, rgbdiff, pair_image
+    def __init__(self, chunks: list[tuple[int, Path, np.ndarray, video.VideoInfo]], preprocess,
+                 pair_image: str | None):
+        self.chunks, self.preprocess, self.pair_image = chunks, preprocess, pair_image
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -354,14 +354,14 @@ class _Chunks(Dataset):
     def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str | None]:
         source, path, indices, info = self.chunks[i]
         wanted = [indices]
-        if self.rgbdiff:
+        if self.pair_image:
             wanted += list(motion.partner_pairs(indices, info.num_frames, info.fps))
         try:
             frames = video.read_frames(path, np.concatenate(wanted), size=self.preprocess.resize,
                                        crop=self.preprocess.crop, interpolation=self.preprocess.interpolation, info=info)
         except VidclassError as error:
             return source, None, str(error)
-        if self.rgbdiff:
+        if self.pair_image:
             n = len(indices)
             frames = np.concatenate([frames[:n], motion.pair_images(frames[n : 2 * n], frames[2 * n :], self.pair_image)])
         return source, frames, None
@@ -373,11 +373,10 @@ def extract_tracks(
     rates: Sequence[float],
     *,
     cache: FeatureCache,
-    rgbdiff: bool = False,
+    pair_image: str | None = None,
     batch_size: int = 64,
     workers: int = 1,
     on_video: Callable[[str, str], None] | None = None,
-    pair_image: str = "rgbdiff",
 ) -> tuple[dict[int, Track], ExtractionReport]:
     """The feature track of every source at its rate, computing what the cache lacks in one
     chunked decoding pass per source (decoding in ``workers`` processes beside the backbone)."""
@@ -397,7 +396,7 @@ def extract_tracks(
             report.failed[str(source.path)] = str(error)
             notify(str(source.path), "failed")
             continue
-        spec = FeatureSpec.for_encoder(encoder, len(indices), rgbdiff=rgbdiff, pair_image=pair_image)
+        spec = FeatureSpec.for_encoder(encoder, len(indices), pair_image=pair_image)
         specs[i] = (spec, key, info, indices)
         entry = cache.load(spec, key)
         if entry is not None:
@@ -412,7 +411,7 @@ def extract_tracks(
     parts: dict[int, list[np.ndarray]] = defaultdict(list)
     failed: set[int] = set()
     remaining = Counter(chunk[0] for chunk in chunks)
-    for i, frames, error in in_order(_Chunks(chunks, encoder.spec.preprocess, rgbdiff, pair_image), workers, prefetch=2):
+    for i, frames, error in in_order(_Chunks(chunks, encoder.spec.preprocess, pair_image), workers, prefetch=2):
         remaining[i] -= 1
         if error is not None and i not in failed:
             failed.add(i)
@@ -427,12 +426,12 @@ def extract_tracks(
         parts[i].append(out)
         if remaining[i] == 0:
             spec, key, info, indices = specs[i]
-            encoded = [np.split(part, 2) if rgbdiff else (part, None) for part in parts.pop(i)]
+            encoded = [np.split(part, 2) if pair_image else (part, None) for part in parts.pop(i)]
             entry = VideoFeatures(
                 features=np.concatenate([a for a, _ in encoded]), indices=indices,
                 mask=np.ones(len(indices), dtype=bool), fps=info.fps, num_frames=info.num_frames,
                 duration=sources[i].seconds,
-                rgbdiff=np.concatenate([d for _, d in encoded]) if rgbdiff else None,
+                rgbdiff=np.concatenate([d for _, d in encoded]) if pair_image else None,
             )
             cache.save(spec, key, entry, sources[i].path)
             tracks[i] = Track(entry, sources[i].start, rates[i])

@@ -248,10 +248,9 @@ class VideoRegressor(ValueModel):
     def _grids(self, paths):
         cache, encoder = FeatureCache(self.cache_dir), self._run("encoder")
         report = extract_features(paths, encoder, self.view_.grid, cache=cache, workers=self.workers,
-                                  rgbdiff=self.view_.rgbdiff, appearance=self.view_.frame_features,
-                                  pair_image=self.view_.pair_image or "rgbdiff")
-        spec = FeatureSpec.for_encoder(encoder, self.view_.grid, rgbdiff=self.view_.rgbdiff,
-                                       appearance=self.view_.frame_features, pair_image=self.view_.pair_image or "rgbdiff")
+                                  pair_image=self.view_.pair_image, appearance=self.view_.frame_features)
+        spec = FeatureSpec.for_encoder(encoder, self.view_.grid, appearance=self.view_.frame_features,
+                                       pair_image=self.view_.pair_image)
         return load_features(paths, spec, cache), report.failed
 
     def _run(self, part: str):

@@ -3,8 +3,8 @@
 A timeline decodes a video (or a live source) once, in order. From a model it needs to know:
 
 * how each sampled frame must be prepared by the decoder (``resize`` short side, ``crop``
-  square, ``interpolation``) and whether its RGB difference with the frame 1/15 s later is
-  needed too (``rgbdiff``);
+  square, ``interpolation``) and whether its pair image with the frame 1/15 s later (RGB
+  difference or optical flow) is needed too (``pair_image``);
 * at what ``rate`` to sample frames (per second; ``None``: every frame of the source) and how
   many sampled frames make a window by default (``window``);
 * ``encode``: the per-frame work, done once per sampled frame (a CNN's features, a frame
@@ -43,11 +43,10 @@ class FrameStream:
     interpolation: str
     rate: float | None  # sampled frames per second; None: every frame
     window: int  # sampled frames per window, by default
-    rgbdiff: bool  # each sampled frame comes with its pair image
+    pair_image: str | None  # each sampled frame comes with its pair image of this kind (vidclass.motion.pair_images)
     encode: Encode  # uint8 frames (N, H, W, 3) [, their pair images] -> (N, ...)
     classify: Classify  # (B, T, ...) encoded windows -> (B, classes) probabilities (or values)
     values: bool = False  # classify gives a value per output (a regression model), not class probabilities
-    pair_image: str = "rgbdiff"  # with ``rgbdiff``: the kind of pair image (vidclass.motion.pair_images)
 
 
 def features_stream(
@@ -98,8 +97,7 @@ def features_stream(
         return torch.softmax(logits / temperature, dim=1).numpy()
 
     return FrameStream(labels, pre.resize, None if pose is not None else pre.crop, pre.interpolation,
-                       view.frames / clip_seconds, view.frames, view.rgbdiff, encode, classify, scale is not None,
-                       view.pair_image or "rgbdiff")
+                       view.frames / clip_seconds, view.frames, view.pair_image, encode, classify, scale is not None)
 
 
 def _stream_pose(view: ViewSpec):
@@ -120,11 +118,10 @@ def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, tem
     """
     spec = model.spec
     pair_image = spec.pair_image  # rgbdiff or flow inputs: the model reads pair images, not frames
-    rgbdiff = pair_image is not None
     device = model.scale.device
 
     def encode(frames: np.ndarray, differences: np.ndarray | None) -> np.ndarray:
-        images = differences if rgbdiff else frames
+        images = differences if pair_image else frames
         x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(device)
         with torch.inference_mode():
             return model.encode_frames(x).float().cpu().numpy()
@@ -139,4 +136,4 @@ def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, tem
     per_frame = model.stream_unit == "frame"
     return FrameStream(labels, store_size(spec.size), spec.size, model.interpolation,
                        None if per_frame else spec.frames / clip_seconds, 1 if per_frame else spec.frames,
-                       rgbdiff, encode, classify, scale is not None, pair_image or "rgbdiff")
+                       pair_image, encode, classify, scale is not None)
