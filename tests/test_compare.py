@@ -12,6 +12,7 @@ from vidclass import catalog as catalog_
 from vidclass.cli import app
 from vidclass.compare import CompareSettings, best_recipe, compare, grouped_folds
 from vidclass.compare import run as compare_run
+from vidclass.compare.report import summarize, table_rows
 from vidclass.errors import ConfigError
 from vidclass.recipes import Recipe, get_recipe, list_recipes, select_recipes
 from vidclass.synthetic import SyntheticSpec, make_direction_dataset
@@ -143,3 +144,17 @@ def test_a_recipe_stops_between_folds_when_the_budget_runs_out(direction, tmp_pa
     slow = Recipe("slow", "pixels", "a recipe whose folds take 40 s", {"model": "frame"}, cost=0.0)
     outcome, = compare_run.run_comparison(direction, [slow], tmp_path / "out", CompareSettings(folds=3, budget=120))
     assert 1 <= len(outcome.folds) < 3 and outcome.skipped.startswith("the budget ran out after")
+
+
+def test_a_recipe_with_one_fold_has_no_spread_and_no_interval_while_two_folds_have_both():
+    recipe = Recipe("partial", "pixels", "a recipe with few folds", {"model": "frame"}, cost=0.0)
+
+    def fold(k: int, accuracy: float) -> compare_run.FoldResult:
+        return compare_run.FoldResult("partial", k, {}, accuracy, accuracy, 1.0, [], [], [])
+
+    one, = summarize([compare_run.RecipeOutcome(recipe, [fold(0, 0.7)])], 5)
+    assert one.status.startswith("partial: 1 of 5") and one.std is None and one.ci95 is None
+    assert table_rows([one])[0][3:5] == ["-", "-"]
+    two, = summarize([compare_run.RecipeOutcome(recipe, [fold(0, 0.6), fold(1, 0.8)])], 5)
+    assert two.std is not None and abs(two.std - 0.1414) < 1e-3
+    assert two.ci95[0] < 0.6 and two.ci95[1] > 0.8  # Student's t with one degree of freedom: wide

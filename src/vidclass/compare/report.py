@@ -65,15 +65,16 @@ def _summary(outcome: RecipeOutcome, n_folds: int) -> RecipeSummary:
         return RecipeSummary(**base, status=status)
     accuracies = [r.accuracy for r in outcome.folds]
     mean = statistics.fmean(accuracies)
-    std = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-    half = stats.t.ppf(0.975, len(accuracies) - 1) * std / math.sqrt(len(accuracies)) if len(accuracies) > 1 else math.nan
+    spread = len(accuracies) > 1  # one fold gives no spread and no interval
+    std = statistics.stdev(accuracies) if spread else None
+    half = stats.t.ppf(0.975, len(accuracies) - 1) * std / math.sqrt(len(accuracies)) if spread else None
     first = next((r for r in outcome.folds if r.fold == 0), None)
     speed = first.speed if first is not None and first.speed else {}
     status = "ok" if len(outcome.folds) == n_folds else (
         f"partial: {len(outcome.folds)} of {n_folds} folds"
         + (f" ({outcome.error or outcome.skipped})" if outcome.error or outcome.skipped else ""))
     return RecipeSummary(
-        **base, accuracy=mean, std=std, ci95=(max(0.0, mean - half), min(1.0, mean + half)),
+        **base, accuracy=mean, std=std, ci95=(max(0.0, mean - half), min(1.0, mean + half)) if half is not None else None,
         macro_f1=statistics.fmean(r.macro_f1 for r in outcome.folds), fold_accuracy=tuple(accuracies),
         fit_seconds=statistics.fmean(r.fit_seconds for r in outcome.folds),
         clips_per_second=speed.get("clips_per_second"), realtime_factor=speed.get("realtime_factor"),
@@ -91,7 +92,7 @@ def table_rows(rows: list[RecipeSummary]) -> list[list[str]]:
     for rank, row in enumerate(rows, 1):
         out.append([
             str(rank) if row.status == "ok" else "-", row.name, _f(row.accuracy, 3), _f(row.std, 3),
-            f"{row.ci95[0]:.2f}-{row.ci95[1]:.2f}" if row.ci95 and not math.isnan(row.ci95[0]) else "-",
+            f"{row.ci95[0]:.2f}-{row.ci95[1]:.2f}" if row.ci95 else "-",
             _f(row.macro_f1, 3), _f(row.fit_seconds, 0), _f(row.clips_per_second, 2), _f(row.realtime_factor, 1),
             _f(row.model_mb, 1), row.weights, row.status,
         ])
