@@ -211,6 +211,15 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         if inputs not in allowed:
             raise ConfigError(f"model {self.model!r} takes inputs {', '.join(allowed)}, got {inputs!r}")
 
+    def check_weights(self) -> None:
+        """Build the network these parameters would train, so that pretrained weights that cannot be had
+        (WeightsUnavailableError, saying how to get them) fail now, before any video is read."""
+        self._check_kind()
+        if self._pixels:
+            self._new_clip_model(2)
+        elif self._view_spec().appearance:
+            create_backbone(self.backbone, pretrained=self.pretrained, weights=self.weights, size=self.size)
+
     def _view_spec(self) -> ViewSpec:
         frames = self._default("frames")
         inputs = self._default("inputs") if not self._pixels else DEFAULT_INPUTS

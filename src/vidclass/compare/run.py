@@ -24,7 +24,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from vidclass import catalog as catalog_
-from vidclass.errors import ConfigError, DatasetError
+from vidclass.errors import ConfigError, DatasetError, WeightsUnavailableError
 from vidclass.metrics import _write_atomic
 from vidclass.recipes import Recipe
 
@@ -175,6 +175,10 @@ def run_comparison(
             left = settings.budget - (time.perf_counter() - started)
             estimate = _estimate(recipe, outcome.folds, len(catalog.items), len(missing))
             if estimate > left:
+                outcome.error = _weights_problem(recipe)  # a recipe that cannot run says why, not that it was skipped
+                if outcome.error is not None:
+                    log(f"compare: {recipe.name} cannot run: {outcome.error}")
+                    continue
                 outcome.skipped = f"estimated {_minutes(estimate)} for {len(missing)} folds, {_minutes(max(left, 0))} left"
                 log(f"compare: skipping {recipe.name}: {outcome.skipped}")
                 continue
@@ -199,6 +203,17 @@ def run_comparison(
                 f"in {result.fit_seconds:.0f} s")
         outcome.folds.sort(key=lambda r: r.fold)
     return list(outcomes.values())
+
+
+def _weights_problem(recipe: Recipe) -> str | None:
+    """Why ``recipe``'s network cannot be built here (its pretrained weights are missing), or None."""
+    from vidclass.api import VideoClassifier
+
+    try:
+        VideoClassifier(**recipe.classifier_params()).check_weights()
+    except WeightsUnavailableError as error:
+        return f"{type(error).__name__}: {error}"
+    return None
 
 
 def _run_fold(
