@@ -212,8 +212,9 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"model {self.model!r} takes inputs {', '.join(allowed)}, got {inputs!r}")
 
     def check_weights(self) -> None:
-        """Build the network these parameters would train, so that pretrained weights that cannot be had
-        (WeightsUnavailableError, saying how to get them) fail now, before any video is read."""
+        """Build the network these parameters would train (fetching pretrained weights as training would),
+        so that weights that cannot be had (WeightsUnavailableError, saying how to get them) or settings
+        that do not fit (ConfigError) fail now, before any video is read."""
         self._check_kind()
         if self._pixels:
             self._new_clip_model(2)

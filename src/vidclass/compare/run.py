@@ -24,7 +24,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from vidclass import catalog as catalog_
-from vidclass.errors import ConfigError, DatasetError, WeightsUnavailableError
+from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.metrics import _write_atomic
 from vidclass.recipes import Recipe
 
@@ -206,12 +206,13 @@ def run_comparison(
 
 
 def _weights_problem(recipe: Recipe) -> str | None:
-    """Why ``recipe``'s network cannot be built here (its pretrained weights are missing), or None."""
+    """Why ``recipe``'s network cannot be built here (its pretrained weights are missing, its settings
+    are wrong), or None."""
     from vidclass.api import VideoClassifier
 
     try:
         VideoClassifier(**recipe.classifier_params()).check_weights()
-    except WeightsUnavailableError as error:
+    except VidclassError as error:
         return f"{type(error).__name__}: {error}"
     return None
 
