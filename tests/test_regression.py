@@ -104,7 +104,7 @@ def test_rgbdiff_inputs_are_the_motion_features_alone():
 
     spec = ViewSpec(frames=2, grid=2, inputs="rgbdiff")
     appearance, differences = np.ones((2, 4), np.float32), np.full((2, 4), 0.5, np.float32)
-    assert spec.appearance and spec.rgbdiff and spec.input_dim(4) == 4  # the backbone runs, on differences only
+    assert spec.appearance and spec.pair_image == "rgbdiff" and spec.input_dim(4) == 4  # the backbone runs, on differences only
     np.testing.assert_array_equal(model_inputs(appearance, np.ones(2, bool), spec, differences), differences)
 
 

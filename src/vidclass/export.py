@@ -343,12 +343,12 @@ def _head_inputs(bundle: Bundle, probe: np.ndarray, per_window: int,
     with torch.inference_mode():
         features = bundle.encoder(torch.from_numpy(probe)).float().numpy()
     view = bundle.view
-    if view.rgbdiff:  # the protocol's per-frame vector: appearance ++ RGB-difference features
+    if view.pair_image:  # the protocol's per-frame vector: appearance ++ pair-image features
         features = np.concatenate([features, features[::-1]], axis=1)
     dim = bundle.encoder.spec.dim
     windows = features.reshape(count, per_window, -1)
     masks = np.stack([head_steps(view, np.ones(per_window, bool), None) for _ in windows])
-    x = np.stack([model_inputs(w[:, :dim], m, view, w[:, dim:] if view.rgbdiff else None, None)
+    x = np.stack([model_inputs(w[:, :dim], m, view, w[:, dim:] if view.pair_image else None, None)
                   for w, m in zip(windows, masks)])
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(masks)
 

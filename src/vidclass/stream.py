@@ -83,11 +83,11 @@ def features_stream(
         return encoded if poses is None else np.concatenate([encoded, poses], axis=1)
 
     def classify(windows: np.ndarray) -> np.ndarray:
-        extra = own + dim if view.rgbdiff else own  # where the pose vectors start
+        extra = own + dim if view.pair_image else own  # where the pose vectors start
         poses = [w[:, extra:] if view.pose else None for w in windows]
         masks = np.stack([head_steps(view, np.ones(len(w), bool), p) for w, p in zip(windows, poses)])
         x = np.stack([
-            model_inputs(w[:, :own], m, view, w[:, own:extra] if view.rgbdiff else None, p)
+            model_inputs(w[:, :own], m, view, w[:, own:extra] if view.pair_image else None, p)
             for w, m, p in zip(windows, masks, poses)
         ])
         with torch.inference_mode():

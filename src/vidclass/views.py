@@ -94,11 +94,6 @@ class ViewSpec:
         return next((c for c in self.channels if c in PAIR_IMAGES), None)
 
     @property
-    def rgbdiff(self) -> bool:
-        """Whether the inputs need the cached features of pair images (RGB differences or flow)."""
-        return self.pair_image is not None
-
-    @property
     def pose(self) -> bool:
         """Whether the inputs need pose vectors."""
         return "pose" in self.channels
@@ -106,7 +101,7 @@ class ViewSpec:
     @property
     def appearance(self) -> bool:
         """Whether the inputs need the backbone (pose-only inputs do not; ``rgbdiff`` alone does)."""
-        return "appearance" in self.channels or self.rgbdiff
+        return "appearance" in self.channels or self.pair_image is not None
 
     @property
     def frame_features(self) -> bool:
@@ -153,7 +148,7 @@ def model_inputs(
         motion[1:] = features[1:] - features[:-1]
         motion[~mask] = 0.0
         parts.append(motion)
-    if spec.rgbdiff:
+    if spec.pair_image is not None:
         if rgbdiff is None or len(rgbdiff) != len(features) or (spec.frame_features and rgbdiff.shape != features.shape):
             what = "RGB-difference" if spec.pair_image == "rgbdiff" else "optical-flow"
             raise ConfigError(f"inputs {spec.inputs!r} need {what} features of {len(features)} frames"
