@@ -157,7 +157,8 @@ register_recipe(Recipe("attention-rgbdiff+pose", "pose", "attention head on appe
 
 # Models trained on pixels: 8 frames of 112 px, the default backbone fine-tuned (or from scratch). Costs
 # from fight_surv folds here (frame models 450-600 s and early fusion 75-120 s per fold of ~177 clips at load
-# ~2); the 3D and ConvLSTM ones scaled from theirs by their GFLOPs per clip (benchmarks/clip_model_cost.py).
+# ~2; lrcn-rgbdiff 1042 s and 3d-c3d_small 320 s per fold on average, niced beside other work); the other 3D
+# and ConvLSTM ones scaled from theirs by their GFLOPs per clip (benchmarks/clip_model_cost.py).
 _PIXELS = {"frames": 8, "size": 112}
 register_recipe(Recipe("frame-rgb", "pixels", "ImageNet CNN fine-tuned on single frames, clip = mean of frames",
                        {"model": "frame", "inputs": "rgb", **_PIXELS}, cost=280))
@@ -172,13 +173,13 @@ register_recipe(Recipe("two-stream-flow", "ensemble", "late fusion of the RGB an
 register_recipe(Recipe("flow-ensemble", "ensemble", "mean of the frozen (linear-flow-only) and the fine-tuned (frame-flow) "
                        "optical-flow streams", members=("linear-flow-only", "frame-flow")))
 register_recipe(Recipe("lrcn-rgbdiff", "pixels", "CNN + LSTM trained end to end on RGB differences (LRCN)",
-                       {"model": "lrcn", "head": "lstm", "inputs": "rgbdiff", **_PIXELS}, cost=300))
+                       {"model": "lrcn", "head": "lstm", "inputs": "rgbdiff", **_PIXELS}, cost=590))
 register_recipe(Recipe("early_fusion", "pixels", "the clip's frames stacked as input channels of the ImageNet CNN",
                        {"model": "early_fusion", **_PIXELS}, cost=55))
 register_recipe(Recipe("3d-inflated", "pixels", "the ImageNet CNN inflated to 3D (I3D-style), fine-tuned",
                        {"model": "3d", "arch": "inflated", **_PIXELS}, cost=750))
 register_recipe(Recipe("3d-c3d_small", "pixels", "a small C3D-style 3D CNN trained from scratch",
-                       {"model": "3d", "arch": "c3d_small", **_PIXELS}, cost=450, weights="scratch"))
+                       {"model": "3d", "arch": "c3d_small", **_PIXELS}, cost=180, weights="scratch"))
 register_recipe(Recipe("3d-r2plus1d_18", "pixels", "torchvision's R(2+1)D-18 fine-tuned from Kinetics-400",
                        {"model": "3d", "arch": "r2plus1d_18", **_PIXELS}, cost=900, weights="Kinetics-400"))
 register_recipe(Recipe("convlstm", "pixels", "ConvLSTM cells over 20 frames of 64 px, from scratch (the seed's)",
