@@ -223,8 +223,11 @@ def test_a_full_queue_answers_503_with_retry_after(serve_model_dir, clips, slow_
         assert "queue" in error_of(full, 503, "queue_full")
         assert int(full.headers["Retry-After"]) >= 1
         assert client.get("/healthz").json()["capacity"] == 2
-        client.delete(waiting["url"])  # a queued job is cancelled at once
+        client.delete(waiting["url"])  # a queued job is cancelled at once, and its place is free at once
         assert client.get(waiting["url"]).json()["status"] == "cancelled"
+        again = upload(client, "/v1/timeline", "d.mp4", data)  # the first job still runs: this one waits
+        assert again.status_code == 202 and again.json()["status"] == "queued", again.text
+        client.delete(again.json()["url"])
         client.delete(running["url"])
         assert client.get(running["url"], params={"wait": 10}).json()["status"] == "cancelled"
         assert upload(client, "/v1/predict", "c.mp4", data).status_code == 200  # places free again

@@ -154,7 +154,7 @@ async def timeline(
         source = await receive_video(request, folder, service.settings)
         given = {name: value for name, value in (("window", window), ("stride", stride)) if value is not None}
         settings = TimelineSettings(smooth=smooth, **given)
-        job = TimelineJob(source.name, source.duration, folder)
+        job = TimelineJob(source.name, source.duration, folder, slot)
         service.jobs.add(job)
         service.queue.submit(slot, lambda: work.timeline(service.model, job, source, settings, annotate=annotate,
                                                          top_k=top_k))

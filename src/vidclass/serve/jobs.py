@@ -3,7 +3,9 @@
 At most ``workers`` jobs run at once and ``waiting`` more may hold a place; a request
 beyond those gets :class:`QueueFull` (503 with Retry-After) at once, before its upload is
 read, so a busy server neither queues without bound nor fills its disk. A place is held
-from the moment a request is accepted until its work has finished.
+from the moment a request is accepted until its work has finished; a timeline job gives its
+place (and its files) back before it reports itself finished, so a client told that its job
+ended, or was cancelled, finds the place free.
 """
 
 from __future__ import annotations
@@ -103,9 +105,10 @@ class WorkQueue:
 
 
 class TimelineJob:
-    """The state of one timeline a client polls; its folder holds the upload and the annotated video."""
+    """The state of one timeline a client polls; its folder holds the upload and the annotated video,
+    ``slot`` its place in the queue."""
 
-    def __init__(self, source: str, duration: float, folder: Path) -> None:
+    def __init__(self, source: str, duration: float, folder: Path, slot: Slot | None = None) -> None:
         self.id = uuid.uuid4().hex
         self.source = source
         self.duration = duration
@@ -116,7 +119,9 @@ class TimelineJob:
         self.error: ErrorDetail | None = None
         self.video: Path | None = None
         self.finished_at: float | None = None
+        self._slot = slot
         self._cancel = threading.Event()
+        self._lock = threading.RLock()  # a cancel from a request and the start in a worker: one at a time
 
     @property
     def finished(self) -> bool:
@@ -129,17 +134,20 @@ class TimelineJob:
         self.progress = min(1.0, max(self.progress, seconds / self.duration if self.duration > 0 else 0.0))
 
     def cancel(self) -> None:
-        self._cancel.set()
-        if self.status == "queued":
-            self._finish("cancelled")
+        """Stop the job: at once when it waits; a running one stops at its next frame."""
+        with self._lock:
+            self._cancel.set()
+            if self.status == "queued":
+                self._finish("cancelled")
 
     def start(self) -> bool:
         """Mark the job running; False when it was cancelled while it waited."""
-        if self._cancel.is_set():
-            self._finish("cancelled")
-            return False
-        self.status = "running"
-        return True
+        with self._lock:
+            if self._cancel.is_set():
+                self._finish("cancelled")
+                return False
+            self.status = "running"
+            return True
 
     def succeed(self, result: Timeline, video: Path | None) -> None:
         self.result, self.video, self.progress = result, video, 1.0
@@ -153,7 +161,17 @@ class TimelineJob:
         self._finish("cancelled")
 
     def _finish(self, status: JobStatus) -> None:
-        if not self.finished:
+        """The upload (and the folder, unless it holds the annotated video) and the queue place go
+        first, then the status says the job ended."""
+        with self._lock:
+            if self.finished:
+                return
+            if self.video is None:
+                shutil.rmtree(self.folder, ignore_errors=True)
+            else:
+                (self.folder / "upload").unlink(missing_ok=True)
+            if self._slot is not None:
+                self._slot.release()
             self.status = status
             self.finished_at = time.monotonic()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,7 +59,8 @@ def timeline(
     model: VideoClassifier | VideoRegressor, job: TimelineJob, source: VideoInput, settings: TimelineSettings, *,
     annotate: bool, top_k: int,
 ) -> None:
-    """Compute ``job``'s timeline (and annotated video), recording its outcome on the job."""
+    """Compute ``job``'s timeline (and annotated video), recording its outcome on the job (which
+    removes the upload, and the folder unless it holds the annotated video)."""
     try:
         if not job.start():
             return
@@ -81,8 +81,3 @@ def timeline(
     except Exception as error:  # noqa: BLE001 - the job reports it; the server goes on
         log.exception("timeline job %s failed", job.id)
         job.fail(ErrorDetail(code="internal", message=f"internal error ({type(error).__name__}); see the server log"))
-    finally:  # the upload goes at once; the folder stays only while it holds the annotated video
-        if job.video is None:
-            shutil.rmtree(job.folder, ignore_errors=True)
-        else:
-            (job.folder / "upload").unlink(missing_ok=True)
