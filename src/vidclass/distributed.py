@@ -13,10 +13,17 @@ which and what share of the work is its own:
 * :func:`extract_sharded`: ``vidclass extract --devices N --num-nodes M``: each rank extracts its
   shard into the shared content-addressed cache (atomic renames, so ranks never clash, and a rerun
   after a killed rank computes only what is missing).
+
+A process that joined a process group leaves it before the interpreter exits
+(:func:`close_process_group`, registered with ``atexit`` when this module is imported): left to
+the interpreter's teardown, gloo's threads could be destroyed while still joinable, and the
+process then died with SIGABRT ("terminate called without an active exception") after its work
+was done.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +40,16 @@ _RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
 def _initialized() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def close_process_group() -> None:
+    """Leave the process group, if this process is in one: its threads end here, not in the
+    interpreter's teardown. Every rank calls it after its last collective (at exit at the latest)."""
+    if _initialized():
+        torch.distributed.destroy_process_group()
+
+
+atexit.register(close_process_group)
 
 
 def rank() -> int:
@@ -131,5 +148,6 @@ def extract_sharded(
         total.frames += part.frames
         total.seconds = max(total.seconds, part.seconds)
         total.failed.update(part.failed)
+        total.engine = total.engine or part.engine
     fabric.barrier()
     return total, fabric.is_global_zero

@@ -29,6 +29,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from vidclass.distributed import check_strategy  # also leaves a DDP fit's process group at exit
 from vidclass.errors import ConfigError
 from vidclass.features import VideoFeatures
 from vidclass.heads import LinearHead, TemporalHead
@@ -86,8 +87,6 @@ class TrainConfig:
             raise ConfigError(f"workers must be >= 0, got {self.workers}")
         if self.num_nodes < 1:
             raise ConfigError(f"num_nodes must be >= 1, got {self.num_nodes}")
-        from vidclass.distributed import check_strategy
-
         check_strategy(self.strategy)
 
     def resolved_precision(self) -> str:
