@@ -217,3 +217,22 @@ def test_every_dataset_command_takes_the_same_dataset_options(direction_dataset,
             opt for param in group.commands[name].params if param.param_type_name == "option" for opt in param.opts
         }
         assert wanted <= options, (name, wanted - options)
+
+
+def test_train_and_extract_say_which_runtime_encoded_the_frames(direction_dataset, tmp_path):
+    """On a CPU the default runtime (auto) encodes with ONNX Runtime, says so on stderr and in the run's record;
+    --runtime torch (extract) says PyTorch; a rerun that finds every feature cached encodes nothing and says nothing."""
+    root = _copy(direction_dataset, tmp_path / "ds", per_class=3)
+    cache = tmp_path / "cache"
+    first = runner.invoke(app, ["train", str(root), "--out", str(tmp_path / "run"), *TINY, "--cache", str(cache)])
+    assert first.exit_code == 0, first.output
+    assert "vidclass: frames encoded by ONNX Runtime" in first.stderr
+    config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert config["training"]["frames_encoded_by"] == "onnxruntime"
+    again = runner.invoke(app, ["train", str(root), "--out", str(tmp_path / "run2"), *TINY, "--cache", str(cache)])
+    assert again.exit_code == 0, again.output
+    assert "frames encoded by" not in again.stderr
+    assert json.loads((tmp_path / "run2" / "model" / "config.json").read_text())["training"]["frames_encoded_by"] is None
+    torch_run = runner.invoke(app, ["extract", str(root), *TINY, "--runtime", "torch", "--cache", str(tmp_path / "c2")])
+    assert torch_run.exit_code == 0, torch_run.output
+    assert "vidclass: frames encoded by PyTorch" in torch_run.stderr and "frames encoded" not in torch_run.stdout

@@ -198,7 +198,9 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
                 return get_clip_model_class(self.model).defaults[name]
         return _DEFAULTS["pixels" if self._pixels else "features"][name]
 
-    def _check_kind(self) -> None:
+    def check_params(self) -> None:
+        """Refuse, before any video is read, a model kind, arch or inputs that do not exist or do not go
+        together, and pose inputs to estimate without LiteRT."""
         from vidclass.clip_models import list_clip_models
 
         kinds = [FEATURES, *list_clip_models()]
@@ -210,12 +212,16 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         allowed = ("rgb", "rgbdiff", "flow") if self._pixels else INPUTS + POSE_INPUTS
         if inputs not in allowed:
             raise ConfigError(f"model {self.model!r} takes inputs {', '.join(allowed)}, got {inputs!r}")
+        if inputs in POSE_INPUTS and self.keypoints is None:
+            from vidclass.pose.blazepose import require_litert
+
+            require_litert()  # before any video is read, not in a decoding worker
 
     def check_weights(self) -> None:
         """Build the network these parameters would train (fetching pretrained weights as training would),
         so that weights that cannot be had (WeightsUnavailableError, saying how to get them) or settings
         that do not fit (ConfigError) fail now, before any video is read."""
-        self._check_kind()
+        self.check_params()
         if self._pixels:
             self._new_clip_model(2)
         elif self._view_spec().appearance:
@@ -277,7 +283,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         refused unless ``overwrite``; ``resume`` continues a killed run from its last
         checkpoint. ``on_video(path, status)`` reports each video prepared (progress).
         """
-        self._check_kind()
+        self.check_params()
         found = catalog_.drop_unreadable(_as_catalog(dataset))  # probe first: splits hold only readable videos
         catalog_.check_trainable(found)
         if self.clips is not None or found.segmented:  # long recordings / labeled segments: clips, time blocks
@@ -305,6 +311,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
                                               "dataset": str(found.root), "model": self.model})
         labels = list(found.labels)
         fitter = self._fit_pixels if self._pixels else self._fit_features
+        self.frames_encoded_by_ = None  # _features says, when the frame encoder runs
         fit, inputs, durations, failed = fitter(found, splits, labels, out, resume, on_video)
         used = [item for name in ("train", "val") for item in splits.parts()[name] if item.path in inputs]
         self.labels_ = labels
@@ -321,6 +328,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             "groups": sorted({item.group for item in used if item.group is not None}),
             "unreadable": catalog_.left_out(found, failed),  # every item left out, by name
             "no_people": getattr(self, "no_people_", []),
+            # what ran the frame encoder on the features this run computed (None: all came from the cache)
+            "frames_encoded_by": getattr(self, "frames_encoded_by_", None),
             "epochs_run": fit.epochs_run,
             "best_epoch": fit.best_epoch,
             "best_val_loss": fit.best_val_loss,
@@ -442,6 +451,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             grids = load_features(paths, FeatureSpec.for_encoder(encoder, view.grid, appearance=view.frame_features,
                                                                  pair_image=view.pair_image), cache)
             failed = report.failed
+            self.frames_encoded_by_ = report.engine
         if pose is not None:
             from vidclass.pose import pose_features, with_pose
 

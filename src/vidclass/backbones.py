@@ -170,6 +170,8 @@ class FrameEncoder(NormalizedModel):
     caches and bundles can tell features of different weights apart.
     """
 
+    engine = "torch"  # what runs it: an extraction reports this (``ExtractionReport.engine``)
+
     def __init__(
         self, model: nn.Module, spec: BackboneSpec, weights_id: str, *, channels_last: bool = True
     ) -> None:

@@ -480,6 +480,7 @@ def extract(
             f"{report.total} videos: {report.computed} computed ({report.frames_per_second:.1f} frames/s), "
             f"{report.cached} from cache, {len(report.failed)} failed; cache: {store.root}"
         )
+        _report_engine(report.engine)
     if pose is not None:
         from vidclass.pose import pose_features
 
@@ -632,6 +633,7 @@ def train(
         console.print(f"model: {out / 'model'}\nrun folder: {out}")
         return
     model = VideoClassifier(**params)
+    model.check_params()
     found = _read_dataset(dataset, dataset_options, training=True)
     if dataset_options.clips is not None:
         model.set_params(clips=dataset_options.clips)
@@ -648,6 +650,7 @@ def train(
     fitting = (f"best epoch {training['best_epoch']} of {training['epochs_run']}" if training["best_epoch"] is not None
                else "fitted in one pass (no epochs)")  # the linear head: a logistic regression
     console.print(f"trained {what} on {training['videos']['train']} videos ({training['split']}); {fitting}")
+    _report_engine(training.get("frames_encoded_by"))
     _report_left_out(training["unreadable"], where=f"{out / 'model' / 'config.json'} lists them all")
     _report_no_people(training.get("no_people", []))
     if model.evaluation_ is not None:
@@ -667,6 +670,13 @@ def _recipe_for_training(name: str, compare_dir: Path | None):
     if compare_dir is None:
         raise VidclassError("--recipe best needs --compare DIR (a folder written by `vidclass compare`)")
     return best_recipe(compare_dir)
+
+
+def _report_engine(engine: str | None) -> None:
+    """Say on stderr what ran the frame encoder (nothing when every feature came from the cache)."""
+    if engine is not None:
+        shown = {"onnxruntime": "ONNX Runtime", "torch": "PyTorch"}.get(engine, engine)
+        click.echo(f"vidclass: frames encoded by {shown}", err=True)
 
 
 def _report_no_people(paths: list[str]) -> None:
@@ -946,7 +956,8 @@ def export(
     try:
         from vidclass.export import export_bundle
     except ImportError as error:
-        raise VidclassError(f"vidclass export needs its extra ({error.name} is missing): pip install 'vidclass[onnx]'") from None
+        raise VidclassError(f"vidclass export needs {error.name}, a dependency of vidclass missing here: "
+                           f"pip install onnx onnxruntime") from None
     result = export_bundle(model_dir, graph_format=graph_format, opset=opset, quantize=quantize, calibration=calibration)
     if as_json:
         _print_json(result.to_dict())

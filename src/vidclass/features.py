@@ -198,6 +198,8 @@ class ExtractionReport:
 
     ``frames`` counts the grid frames of the videos computed and ``seconds`` the wall time of
     their decoding and encoding, so ``frames_per_second`` is the rate features come out at.
+    ``engine`` says what ran the frame encoder (``onnxruntime``, ``torch``): None when nothing was
+    encoded (every video cached or failed before its frames reached the encoder).
     """
 
     total: int = 0
@@ -206,6 +208,7 @@ class ExtractionReport:
     frames: int = 0
     seconds: float = 0.0
     failed: dict[str, str] = field(default_factory=dict)
+    engine: str | None = None
 
     @property
     def frames_per_second(self) -> float:
@@ -395,6 +398,7 @@ def extract_features(
         batch = torch.from_numpy(np.concatenate([frames for _, frames in taken]))
         with torch.inference_mode():
             out = encoder(batch).float().numpy()
+        report.engine = getattr(encoder, "engine", "torch")
         offset = 0
         for position, frames in taken:
             parts[position].append(out[offset : offset + len(frames)])

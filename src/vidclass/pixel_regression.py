@@ -86,7 +86,7 @@ class PixelRegressor(ValueModel):
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
         pixels = self._settings()
-        pixels._check_kind()
+        pixels.check_params()
         targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
         parts = _split(targets, pixels.val, pixels.test, pixels.seed)
         pixels.model_ = pixels._new_clip_model(1)

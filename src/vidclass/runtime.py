@@ -1,7 +1,7 @@
 """ONNX Runtime in place of PyTorch for inference on a CPU: the engine choice and its stand-ins.
 
 ``runtime`` is ``torch``, ``onnxruntime`` or ``auto``: ONNX Runtime where the work runs on a
-CPU and ``onnxruntime`` is installed (``pip install 'vidclass[onnx]'``), PyTorch elsewhere.
+CPU (``onnxruntime`` is a core dependency; where it is missing, PyTorch), PyTorch elsewhere.
 The stand-ins below take and return what the PyTorch modules do (torch tensors), so feature
 extraction, ``predict`` and the streaming protocol run either engine unchanged:
 
@@ -44,7 +44,7 @@ RUNTIMES = ("auto", "torch", "onnxruntime")
 DEFAULT_CHUNK = 1  # frames per ONNX Runtime call (benchmarks/runtime.py: batch 1 is fastest on CPUs)
 PARITY_TOLERANCE = 1e-3  # largest |ORT - torch| feature difference, relative to the largest |feature|
 OPSET = 17
-_INSTALL = "pip install 'vidclass[onnx]'"
+_INSTALL = "pip install onnxruntime (a dependency of vidclass, missing here)"
 
 
 def check_runtime(runtime: str) -> str:
@@ -109,6 +109,8 @@ class _Graph:
 
 class OrtFrameEncoder:
     """A frame encoder graph standing in for :class:`FrameEncoder`: uint8 (N, H, W, 3) -> (N, D)."""
+
+    engine = "onnxruntime"
 
     def __init__(self, path: str | Path, spec: BackboneSpec, weights_id: str, *, chunk: int = DEFAULT_CHUNK,
                  threads: int | None = None) -> None:
@@ -357,6 +359,7 @@ class DeviceEncoder:
         self.scale = self.encoder.scale  # on the device: extraction batches 32 frames here, not 1
         bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.dtype = torch.bfloat16 if bf16 or device.type != "cuda" else torch.float16
+        self.engine = f"torch ({device.type}, {'bf16' if self.dtype == torch.bfloat16 else 'fp16'})"
 
     def eval(self) -> DeviceEncoder:
         return self

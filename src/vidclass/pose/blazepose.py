@@ -23,6 +23,7 @@ frames of a feature grid are far apart, and each frame stands on its own.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import math
 import os
 from dataclasses import dataclass
@@ -139,6 +140,15 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def require_litert() -> None:
+    """Raise WeightsUnavailableError naming the extra to install when LiteRT is missing; a check
+    that imports nothing, so the main process can make it before any decoding worker needs LiteRT."""
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        raise WeightsUnavailableError(
+            "estimating poses needs LiteRT: pip install 'vidclass[pose]' (the ai-edge-litert package)"
+        )
+
+
 class BlazePose:
     """People and their 33 landmarks in RGB frames; see the module docstring for the steps.
 
@@ -163,12 +173,8 @@ class BlazePose:
         for name, value in (("min_detection", min_detection), ("min_presence", min_presence)):
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {value}")
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as error:
-            raise WeightsUnavailableError(
-                "the pose estimator needs LiteRT: pip install 'vidclass[pose]' (the ai-edge-litert package)"
-            ) from error
+        require_litert()
+        from ai_edge_litert.interpreter import Interpreter
         threads = threads or min(4, os.cpu_count() or 1)
         self.max_people = max_people
         self.min_detection = min_detection

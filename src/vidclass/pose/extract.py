@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from vidclass import sampling, video
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
-from vidclass.pose.blazepose import BlazePose
+from vidclass.pose.blazepose import BlazePose, require_litert
 from vidclass.pose.keypoints import find_keypoints, read_keypoints
 from vidclass.pose.skeleton import to_coco
 from vidclass.pose.vectors import PoseSequence, frame_vectors, people_present, pose_dim
@@ -52,6 +52,8 @@ class PoseSpec:
             raise ConfigError(f"pose frame size must be >= 64 pixels, got {self.size}")
         if self.keypoints is not None and not Path(self.keypoints).is_dir():
             raise ConfigError(f"keypoints folder {self.keypoints} does not exist")
+        if self.keypoints is None:
+            require_litert()  # here, in the main process, not later in a decoding worker
 
     @property
     def dim(self) -> int:
