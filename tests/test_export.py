@@ -4,10 +4,12 @@ that exports, refusals that say why, and feature caches shared by both engines."
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 pytest.importorskip("onnxruntime")
@@ -127,6 +129,35 @@ def test_features_cached_by_either_engine_serve_both(tmp_path, shared_data, enco
     expected = FeatureCache(tmp_path / "torch").load(FeatureSpec.for_encoder(encoder, 8), fingerprint(clip))
     scale = np.abs(expected.features).max()
     assert np.abs(cached.features - expected.features).max() / scale < 1e-5
+
+
+def test_a_swapped_graph_and_a_stale_export_are_refused_with_the_command_that_re_exports(
+        tmp_path, shared_data, encoder, exported_features):
+    """The graphs are bound to the bundle by sha256 (export.json): one copied in from another model with the
+    same classes, or an export whose bundle was retrained since, is refused; the intact export runs."""
+    clip = str(_clips(shared_data)[0])
+    intact = shutil.copytree(exported_features[0], tmp_path / "intact")
+    assert isinstance(VideoClassifier.load(intact, runtime="onnxruntime")._run("head"), OrtHead)
+
+    swapped = shutil.copytree(exported_features[0], tmp_path / "swapped")
+    torch.manual_seed(1)  # another model's head, with the same inputs and classes
+    other = create_head("attention", in_dim=ViewSpec(frames=4, grid=8, inputs="appearance+motion").input_dim(encoder.spec.dim),
+                        num_classes=len(LABELS))
+    x, mask = torch.randn(2, 4, other.in_dim), torch.ones(2, 4, dtype=torch.bool)
+    torch_export(other, (x, mask), swapped / "onnx" / "windows.onnx", ["x", "mask"], ["logits"],
+                 {"x": {0: "b", 1: "t"}, "mask": {0: "b", 1: "t"}, "logits": {0: "b"}}, opset=17)
+    result = CliRunner().invoke(app, ["predict", str(swapped), clip, "--runtime", "onnxruntime"])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(swapped / "onnx" / "windows.onnx") in lines[0], result.stderr
+    assert f"vidclass export {swapped}" in lines[0] and "Traceback" not in result.output
+
+    stale = shutil.copytree(exported_features[0], tmp_path / "stale")
+    weights = load_file(stale / "head.safetensors")
+    save_file({name: tensor + 0.01 for name, tensor in weights.items()}, stale / "head.safetensors")  # retrained
+    with pytest.raises(BundleError, match="retrained or replaced since the export.*vidclass export"):
+        VideoClassifier.load(stale, runtime="onnxruntime")._run("head")
+    assert VideoClassifier.load(stale, runtime="torch")._run("head") is not None  # PyTorch needs no export
 
 
 def test_a_backbone_is_exported_once_on_demand(tmp_path, monkeypatch):

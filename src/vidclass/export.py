@@ -9,8 +9,11 @@ timeline encodes each sampled frame once whatever the engine:
 * ``onnx/windows.onnx``: windows of encoded frames -> logits. A temporal head (``x`` B x T x
   D, ``mask`` B x T, both axes dynamic), or a clip model's ``classify_encoded`` (B dynamic; T too
   for ``frame`` and ``lrcn``, the others fixed at the frames per clip they were trained on);
-* ``onnx/export.json``: opset, quantisation, the graphs' inputs, and the parity measured at
-  export (max |ONNX Runtime - PyTorch| of the probabilities on probe frames).
+* ``onnx/export.json``: opset, quantisation, the graphs' inputs, the parity measured at
+  export (max |ONNX Runtime - PyTorch| of the probabilities on probe frames), and what binds the
+  graphs to the bundle: the sha256 of each graph and of each of the bundle's weights files. The
+  graphs are used only while all of them match (:func:`check_export`): a graph copied in from
+  another model, or an export left behind by a retrain, is refused with the command that re-exports.
 
 A frozen-feature regression bundle (``training.task: regression``, :mod:`vidclass.regression`) exports
 the same two graphs; its windows graph gives the value itself (``value``, B x 1: the head's
@@ -32,6 +35,7 @@ calibration videos.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -78,6 +82,8 @@ class ExportResult:
     quantize: str | None
     graphs: dict[str, str]
     parity: dict[str, float] = field(default_factory=dict)  # max abs probability / feature differences
+    sha256: dict[str, str] = field(default_factory=dict)  # each graph file's, by name
+    weights_sha256: dict[str, str] = field(default_factory=dict)  # each of the bundle's weights files', by name
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "directory": str(self.directory)}
@@ -131,7 +137,7 @@ def export_bundle(model_dir: str | Path, *, graph_format: str = "onnx", opset: i
         if not quantize and result.parity[what] > allowed:
             raise VidclassError(f"{model_dir}: the ONNX graphs' {what} differ from PyTorch's by "
                                 f"{result.parity[what]:.1e} (allowed {allowed:.1e})")
-        _publish(result, staging, model_dir / ONNX_DIR)
+        _publish(result, staging, model_dir / ONNX_DIR, bundle)
     return result
 
 
@@ -148,11 +154,45 @@ def _staging(model_dir: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _publish(result: ExportResult, staging: Path, final: Path) -> None:
-    """Write the manifest into ``staging`` and put it in place of ``final`` (an earlier export) atomically."""
+def _publish(result: ExportResult, staging: Path, final: Path, bundle: AnyBundle) -> None:
+    """Write the manifest, with the checksums that bind the graphs to the bundle, into ``staging`` and
+    put it in place of ``final`` (an earlier export) atomically."""
     result.directory = final
+    result.sha256 = {path.name: _sha256(path) for path in sorted(staging.iterdir()) if path.is_file()}
+    result.weights_sha256 = {name: _sha256(final.parent / name) for name in sorted(bundle.weight_files())}
     (staging / MANIFEST).write_text(json.dumps(result.to_dict(), indent=2))
     replace_directory(staging, final)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_export(folder: Path) -> None:
+    """Refuse the graphs in ``folder`` (``MODEL/onnx``) unless each is the one ``vidclass export`` wrote and
+    the bundle's weights are still those it was exported from (BundleError naming the file, and how to
+    re-export)."""
+    model_dir = folder.parent
+    again = f"rerun `vidclass export {model_dir}`"
+    manifest = _read_manifest(folder)
+    graphs, weights = manifest.get("sha256"), manifest.get("weights_sha256")
+    if not graphs or not weights:
+        raise BundleError(f"{folder}: an export without the checksums that bind it to this model's weights "
+                          f"(written by an older vidclass); {again}")
+    for name, expected in graphs.items():
+        path = folder / name
+        if not path.is_file() or _sha256(path) != expected:
+            raise BundleError(f"{path}: not the graph `vidclass export` wrote for this model (its sha256 differs "
+                              f"from the one in {MANIFEST}: replaced or changed since); {again}")
+    for name, expected in weights.items():
+        path = model_dir / name
+        if not path.is_file() or _sha256(path) != expected:
+            raise BundleError(f"{folder}: exported from other weights than {path} holds now (the model was "
+                              f"retrained or replaced since the export); {again}")
 
 
 def export_torchscript(model_dir: str | Path) -> ExportResult:
@@ -182,7 +222,7 @@ def export_torchscript(model_dir: str | Path) -> ExportResult:
             raise VidclassError(f"{model_dir}: the TorchScript modules' {what} differ from PyTorch's by "
                                 f"{result.parity[what]:.1e} (allowed {allowed:.1e}) on "
                                 f"windows of other sizes than the traced ones: the trace fixed a shape")
-        _publish(result, staging, model_dir / TORCHSCRIPT_DIR)
+        _publish(result, staging, model_dir / TORCHSCRIPT_DIR, bundle)
     return result
 
 
@@ -357,7 +397,7 @@ def _parity(bundle: AnyBundle, folder: Path, *, quantized: bool) -> dict[str, fl
     """Max |ORT - torch| of the features (or encoded frames) and of the probabilities (a regression bundle:
     the values the windows graph gives) on probe windows."""
     probe, per_window = _probe_windows(bundle)
-    ort_model = ort_parts(bundle, folder)
+    ort_model = _ort_parts(bundle, folder)
     with torch.inference_mode():
         if isinstance(bundle, Bundle):
             ref_features = bundle.encoder(torch.from_numpy(probe)).float()
@@ -382,7 +422,13 @@ def _parity(bundle: AnyBundle, folder: Path, *, quantized: bool) -> dict[str, fl
 
 def ort_parts(bundle: AnyBundle, folder: Path, *, chunk: int | None = None) -> dict[str, Any]:
     """ONNX Runtime stand-ins for the parts of ``bundle`` (``encoder`` and ``head``, or ``model``)
-    from the graphs in ``folder``."""
+    from the graphs in ``folder``, once :func:`check_export` has found them bound to the bundle."""
+    check_export(folder)
+    return _ort_parts(bundle, folder, chunk=chunk)
+
+
+def _ort_parts(bundle: AnyBundle, folder: Path, *, chunk: int | None = None) -> dict[str, Any]:
+    """:func:`ort_parts` without the check: the graphs of an export being written (parity)."""
     from vidclass.runtime import DEFAULT_CHUNK
 
     if isinstance(bundle, Bundle):
