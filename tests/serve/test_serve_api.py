@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -42,11 +43,15 @@ def error_of(response, status: int, code: str) -> str:
     return body["error"]["message"]
 
 
-def test_health_model_docs(client, serve_model_dir):
+def test_health_model_docs(client, serve_model_dir, direction_dataset):
     health = client.get("/healthz").json()
     assert health == {"status": "ok", "running": 0, "waiting": 0, "capacity": 9}
     info = client.get("/v1/model").json()
     model = VideoClassifier.load(serve_model_dir)
+    assert Path(model.training_["dataset"]) == direction_dataset  # the owner's bundle keeps the whole record
+    card = json.dumps(info)  # a client learns no host path: not the dataset's, not the run's
+    assert str(direction_dataset) not in card and str(serve_model_dir.parent) not in card, card
+    assert info["training"]["dataset"] == direction_dataset.name
     assert info["labels"] == model.labels_ and info["kind"] == "features" and info["name"] == "model"
     assert info["training"]["best_epoch"] == model.training_["best_epoch"]
     assert info["metrics"]["accuracy"] == model.bundle_metrics_["accuracy"]

@@ -29,6 +29,7 @@ from vidclass.bundle import read_config
 from vidclass.errors import VidclassError
 from vidclass.predict import TimelineSettings
 from vidclass.serve import work
+from vidclass.serve.card import without_host_paths
 from vidclass.serve.errors import VIDEO_ERRORS, ApiError, error_response, install_handlers
 from vidclass.serve.inputs import receive_video
 from vidclass.serve.jobs import JobStore, QueueFull, Slot, TimelineJob, WorkQueue
@@ -106,13 +107,14 @@ site = APIRouter()
 @api.get("/model", response_model=ModelInfo, summary="The served model: labels, kind, training, metrics")
 def model_info(service: ServiceDep) -> ModelInfo:
     model, settings = service.model, service.settings
+    dataset = (model.training_ or {}).get("dataset")
     return ModelInfo(
         name=service.model_dir.name,
         kind=service.kind,
         task=service.task,
         labels=list(model.labels_),
-        training=model.training_,
-        metrics=getattr(model, "bundle_metrics_", None) or {},
+        training=without_host_paths(model.training_, dataset),
+        metrics=without_host_paths(getattr(model, "bundle_metrics_", None) or {}, dataset),
         limits=Limits(max_upload_bytes=settings.max_upload_bytes, max_duration_s=settings.max_duration_s,
                       workers=settings.workers, queue=settings.queue),
     )
