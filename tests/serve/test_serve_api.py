@@ -281,3 +281,42 @@ def test_the_serve_command_reports_bad_options_in_one_line(serve_model_dir):
     assert result.exit_code == 1 and "vidclass: error: --workers must be >= 1" in result.stderr
     result = CliRunner().invoke(app, ["serve", str(serve_model_dir), "--max-duration", "long"])
     assert result.exit_code == 1 and "--max-duration" in result.stderr
+
+
+def test_the_api_key_reaches_no_log_line(serve_model_dir, capfd):
+    """A real uvicorn server with ``serve``'s logging: the page's sign-in (/?key=KEY), then the cookie and a
+    header; the access log shows every request, and the key's text in none of them."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from vidclass.serve.app import log_config
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(serve_model_dir, ServeSettings(api_key=KEY, port=port))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=log_config()))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            assert browser.get("/", params={"key": KEY}, follow_redirects=True).status_code == 200
+            assert browser.get("/v1/model").status_code == 200  # the cookie
+            assert browser.get("/v1/model", headers={"X-API-Key": KEY}).status_code == 200
+        stranger = httpx.get(f"http://127.0.0.1:{port}/", params={"key": "wrong", "other": "1"})  # no cookie
+        assert stranger.status_code == 401
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    logged = capfd.readouterr()
+    lines = (logged.out + logged.err).splitlines()
+    assert any("GET /?key=[redacted] " in line and "303" in line for line in lines), lines
+    assert any("GET /?key=[redacted]&other=1 " in line and "401" in line for line in lines), lines
+    assert not [line for line in lines if KEY in line or "wrong" in line]

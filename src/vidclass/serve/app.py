@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
+import re
 import secrets
 import shutil
 import tempfile
@@ -16,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
@@ -305,12 +307,33 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None) -> 
     return app
 
 
+class RedactKey(logging.Filter):
+    """Blanks the value of a ``key`` query parameter in uvicorn's access log lines: the page's sign-in
+    (``/?key=KEY``) never writes the API key into a log."""
+
+    _KEY = re.compile(r"([?&]key=)[^&\s]*", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._KEY.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
+                                for arg in record.args)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, on stderr (stdout stays clean), the access log without API keys."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    config.setdefault("filters", {})["redact_key"] = {"()": RedactKey}
+    config["handlers"]["access"]["filters"] = ["redact_key"]
+    return config
+
+
 def serve(model_dir: str | Path, settings: ServeSettings) -> None:
     """Load the model and serve it with uvicorn until interrupted; logs go to stderr."""
     import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
 
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout stays clean
     app = create_app(model_dir, settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=log_config, timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=log_config(), timeout_graceful_shutdown=5)
