@@ -96,3 +96,14 @@ def test_train_shows_extraction_progress_and_names_what_it_left_out(direction_da
     assert evaluated.exit_code == 0, evaluated.output
     notes = json.loads(evaluated.stdout)["notes"]
     assert any(str(other / "receding" / "empty.mp4") in note and "empty" in note for note in notes)
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["timeline"], ["serve"]])
+def test_help_piped_is_plain_text(command):
+    """Rich draws help in 80-column boxes for a terminal; piped, help is plain text with every option."""
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert not set("╭╮╰╯─│") & set(result.stdout) and "\x1b[" not in result.stdout
+    assert result.stdout.startswith("Usage: ") and "--help" in result.stdout
+    if command == ["train"]:
+        assert "--out" in result.stdout and "--inputs" in result.stdout

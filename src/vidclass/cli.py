@@ -11,6 +11,7 @@ import functools
 import inspect
 import json
 import time
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -30,7 +31,17 @@ err_console = Console(stderr=True, soft_wrap=True)  # warnings and progress: nev
 
 
 class _CleanErrors(TyperGroup):
-    """Turns a VidclassError raised by any command into one line and exit code 1."""
+    """Turns a VidclassError raised by any command into one line and exit code 1, and draws help in rich's
+    boxes on a terminal only: piped (``vidclass train --help | less``), help is plain text, like results."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        mode = "rich" if sys.stdout.isatty() else None
+        commands: list[click.Command] = [self]
+        while commands:
+            command = commands.pop()
+            command.rich_markup_mode = mode  # type: ignore[attr-defined]
+            commands.extend(getattr(command, "commands", {}).values())
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
