@@ -73,6 +73,29 @@ def test_the_page_labels_an_uploaded_clip_like_the_cli(browser, live_server, cli
     page.close()
 
 
+def test_the_page_says_what_to_do_before_an_upload_and_draws_a_one_window_timeline(browser, live_server, clips):
+    """Before any upload: no "computing..." and no empty player, a line that says what to do. A clip shorter
+    than two windows gives one window, drawn as one point per class (a one-point polyline draws nothing)."""
+    url, _, _ = live_server
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{url}/")
+    page.wait_for_selector("#model:has-text('approaching')")
+    assert page.is_visible("#empty") and "drop one" in page.text_content("#empty")
+    assert not page.is_visible("#results") and not page.is_visible("#video") and not page.is_visible("#status")
+    assert not page.locator("text=computing").is_visible()
+
+    page.set_input_files("#file", str(clips / "short32.mp4"))  # 1.07 s
+    page.wait_for_selector("#plot svg", timeout=60_000)
+    assert not page.is_visible("#empty")
+    assert page.locator("#plot svg circle.point").count() == 2  # one window, a point per class
+    assert sorted(page.locator("#plot svg circle.point").evaluate_all("els => els.map(e => e.dataset.label)")) == [
+        "approaching", "receding"]
+    assert problems == []
+    page.close()
+
+
 def test_the_page_shows_a_regression_models_value(browser, regression_run, tmp_path):
     from vidclass.regression import VideoRegressor
     from vidclass.serve.loadtest import running_server

@@ -79,6 +79,7 @@ async function label(file) {
   const run = ++state.run;
   showError("");
   state.timeline = null;
+  $("#empty").hidden = true;
   $("#results").hidden = false;
   $("#status").hidden = false;
   $("#source").textContent = file.name;
@@ -200,6 +201,10 @@ function drawPlot(result) {
       "stroke-opacity": 0.25, "stroke-width": 1.2 }));
     svg.append(element("svg:polyline", { class: "line", "data-label": name, points: points("smoothed"), fill: "none",
       stroke: colour(name), "stroke-width": 2.2 }));
+    if (w.length === 1) {  // one window: a polyline of one point draws nothing
+      svg.append(element("svg:circle", { class: "point", "data-label": name, cx: x(centres[0]).toFixed(1),
+        cy: y(w[0].smoothed[c]).toFixed(1), r: 5, fill: colour(name) }));
+    }
   });
   for (const segment of result.segments) {
     const rect = element("svg:rect", { class: "segment", x: x(segment.start), y: bandY,
