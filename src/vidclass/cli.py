@@ -10,8 +10,8 @@ import contextlib
 import functools
 import inspect
 import json
-import time
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from vidclass.errors import VidclassError
+from vidclass.errors import VidclassError, is_disk_full
 
 console = Console(soft_wrap=True)  # results on stdout: never hard-wrapped, so piped paths stay whole
 err_console = Console(stderr=True, soft_wrap=True)  # warnings and progress: never mixed into results
@@ -50,6 +50,17 @@ class _CleanErrors(TyperGroup):
             if (ctx.obj or {}).get("verbose"):
                 click.echo(traceback.format_exc(), err=True)
             click.echo(f"vidclass: error: {error}", err=True)
+            raise typer.Exit(1) from None
+        except Exception as error:  # any other write that found no space: the run folder, outputs, checkpoints
+            if not is_disk_full(error):
+                raise
+            if (ctx.obj or {}).get("verbose"):
+                click.echo(traceback.format_exc(), err=True)
+            written = getattr(error, "filename", None)
+            where = f"{Path(written).parent} (writing {Path(written).name})" if written else "an output folder"
+            click.echo(f"vidclass: error: {where}: no space left on its device; files finished before are complete "
+                       "and kept: free space and rerun (train --resume continues a run from its last checkpoint)",
+                       err=True)
             raise typer.Exit(1) from None
 
 

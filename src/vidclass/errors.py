@@ -6,6 +6,7 @@ that is not obvious. The CLI prints ``str(error)`` on one line and exits non-zer
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -36,3 +37,23 @@ class WeightsUnavailableError(VidclassError):
 
 class BundleError(VidclassError):
     """A model bundle is missing, incomplete, of an unknown format, or invalid."""
+
+
+class DiskFullError(VidclassError):
+    """A write found no space left on its device; what was finished before stays usable."""
+
+    @classmethod
+    def while_writing(cls, folder: str | Path, what: str) -> DiskFullError:
+        return cls(f"{folder}: no space left on its device while writing {what}; entries finished before are "
+                   "complete and kept: free space (or choose another folder) and rerun, which resumes")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says a write found no space (OSError ENOSPC or EDQUOT, or safetensors' wrapped
+    io error, which is no OSError)."""
+    if isinstance(error, DiskFullError):
+        return True
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(error)
+    return "No space left on device" in text or "os error 28" in text

@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 
 from vidclass import motion, sampling, video
 from vidclass.backbones import FrameEncoder
-from vidclass.errors import ConfigError, VidclassError
+from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.workers import in_order
 
 CACHE_FORMAT = 1
@@ -187,8 +187,14 @@ class FeatureCache:
             if entry.rgbdiff is None:
                 raise ConfigError(f"{source}: the feature spec wants {spec.pair_image} features but the entry has none")
             tensors["rgbdiff"] = np.ascontiguousarray(entry.rgbdiff, dtype=np.float32)
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+            os.replace(tmp, path)
+        except BaseException as error:
+            tmp.unlink(missing_ok=True)  # never a partial entry, and no space held by one
+            if is_disk_full(error):
+                raise DiskFullError.while_writing(self.root, f"the features of {source}") from None
+            raise
         return path
 
 
@@ -427,20 +433,24 @@ def extract_features(
         report.frames += grid
         notify(str(path), "computed")
 
-    for decoded in _decoded_videos(dataset, workers):
-        if decoded.error is not None:
-            path = pending[decoded.position][0]
-            report.failed[str(path)] = decoded.error
-            notify(str(path), "failed")
-            continue
-        videos[decoded.position] = decoded
-        parts[decoded.position] = []
-        queue.append((decoded.position, decoded.frames))
-        queued += len(decoded.frames)
-        while queued >= batch_size:
-            encode(batch_size)
-    if queued:
-        encode(queued)
+    try:
+        for decoded in _decoded_videos(dataset, workers):
+            if decoded.error is not None:
+                path = pending[decoded.position][0]
+                report.failed[str(path)] = decoded.error
+                notify(str(path), "failed")
+                continue
+            videos[decoded.position] = decoded
+            parts[decoded.position] = []
+            queue.append((decoded.position, decoded.frames))
+            queued += len(decoded.frames)
+            while queued >= batch_size:
+                encode(batch_size)
+        if queued:
+            encode(queued)
+    except DiskFullError as error:
+        raise DiskFullError(f"{error} (this run wrote {report.computed} of the {len(pending)} videos it had to "
+                            "compute before the device filled)") from None
     report.seconds = time.perf_counter() - start
     return report
 

@@ -33,7 +33,7 @@ from safetensors.numpy import save_file
 from torch.utils.data import Dataset
 
 from vidclass import motion, sampling, video
-from vidclass.errors import ConfigError, VidclassError
+from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.features import ExtractionReport, fingerprint, uncached
 from vidclass.views import ViewSpec, epoch_item, view_positions
 from vidclass.workers import in_order
@@ -135,8 +135,10 @@ class FrameCache:
         try:
             save_file(tensors, str(tmp), metadata=metadata)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as error:
             tmp.unlink(missing_ok=True)
+            if is_disk_full(error):
+                raise DiskFullError.while_writing(self.root, f"the decoded frames of {source}") from None
             raise
         return path
 
@@ -197,7 +199,11 @@ def cache_frames(
             report.failed[str(path)] = error or f"{path}: cannot be decoded"
             notify(str(path), "failed")
             continue
-        cache.save(spec, print_, entry, path)
+        try:
+            cache.save(spec, print_, entry, path)
+        except DiskFullError as full:
+            raise DiskFullError(f"{full} (this run wrote {report.computed} of the {len(pending)} videos it had to "
+                                "decode before the device filled)") from None
         report.computed += 1
         report.frames += spec.grid
         notify(str(path), "computed")

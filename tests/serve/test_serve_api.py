@@ -320,3 +320,18 @@ def test_the_api_key_reaches_no_log_line(serve_model_dir, capfd):
     assert any("GET /?key=[redacted] " in line and "303" in line for line in lines), lines
     assert any("GET /?key=[redacted]&other=1 " in line and "401" in line for line in lines), lines
     assert not [line for line in lines if KEY in line or "wrong" in line]
+
+
+def test_a_full_disk_answers_507_without_a_host_path_and_leaves_nothing(client, clips, monkeypatch):
+    from vidclass.serve import inputs
+
+    def full(self, data, start, end):
+        raise OSError(28, "No space left on device", str(self.target))
+
+    monkeypatch.setattr(inputs._FilePart, "_data", full)
+    answer = upload(client, "/v1/predict", "test.mp4", (clips / "test.mp4").read_bytes())
+    message = error_of(answer, 507, "insufficient_storage")
+    assert "space" in message and "/" not in message
+    assert files_under(client.app.state.service.root) == []
+    monkeypatch.undo()
+    assert upload(client, "/v1/predict", "test.mp4", (clips / "test.mp4").read_bytes()).status_code == 200

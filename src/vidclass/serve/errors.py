@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,8 +46,16 @@ VIDEO_ERRORS = {
         (415, "neither multipart/form-data nor application/json"),
         (422, "not a readable video, or longer than --max-duration"),
         (503, "the job queue is full; retry after Retry-After seconds"),
+        (507, "the server's disk is full"),
     )
 }
+DISK_FULL = "the server has no space left to store this request's files; try again later"
+
+
+def disk_full(folder: Path) -> ApiError:
+    """507 for the client (no host path in it); the folder that filled goes to the server's log."""
+    log.error("%s: no space left on its device; a request was refused (507)", folder)
+    return ApiError(507, "insufficient_storage", DISK_FULL)
 
 
 def install_handlers(app: FastAPI) -> None:

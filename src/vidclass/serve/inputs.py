@@ -20,8 +20,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from vidclass import video
-from vidclass.errors import VideoReadError
-from vidclass.serve.errors import ApiError
+from vidclass.errors import VideoReadError, is_disk_full
+from vidclass.serve.errors import ApiError, disk_full
 from vidclass.serve.schemas import PathRequest
 from vidclass.serve.settings import ServeSettings
 
@@ -112,17 +112,22 @@ async def _receive_upload(request: Request, target: Path, limit: int) -> str:
     parser = MultipartParser(boundary, part.callbacks())
     received = 0
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limit + _OVERHEAD or part.too_large:
-                raise ApiError(413, "too_large", f"{part.name or 'the upload'}: larger than {limit} bytes, the most "
-                                                 f"this server accepts (--max-upload-mb)")
-            parser.write(chunk)
-        parser.finalize()
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit + _OVERHEAD or part.too_large:
+                    raise ApiError(413, "too_large", f"{part.name or 'the upload'}: larger than {limit} bytes, the "
+                                                     f"most this server accepts (--max-upload-mb)")
+                parser.write(chunk)
+            parser.finalize()
+        finally:
+            part.close()  # flushes: a full disk may show only here
     except MultipartParseError as error:
         raise ApiError(400, "bad_request", f"the multipart body cannot be parsed ({error})") from None
-    finally:
-        part.close()
+    except OSError as error:
+        if is_disk_full(error):
+            raise disk_full(target.parent) from None
+        raise
     if part.too_large:
         raise ApiError(413, "too_large", f"{part.name}: larger than {limit} bytes, the most this server accepts "
                                          f"(--max-upload-mb)")

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from vidclass.annotation import annotation
 from vidclass.api import VideoClassifier
-from vidclass.errors import VidclassError
+from vidclass.errors import DiskFullError, VidclassError, is_disk_full
 from vidclass.predict import TimelineSettings, ranked, run_timeline
-from vidclass.serve.errors import ApiError
+from vidclass.serve.errors import ApiError, disk_full
 from vidclass.serve.inputs import VideoInput
 from vidclass.serve.jobs import Cancelled, TimelineJob
 from vidclass.serve.schemas import ErrorDetail, Prediction, Probability, Timeline, ValuePrediction
@@ -44,6 +44,8 @@ def predict(model: VideoClassifier | VideoRegressor, source: VideoInput, folder:
     private.cache_dir = folder / "cache"
     try:
         probabilities, failed = private.predict_many([source.path])
+    except DiskFullError:
+        raise disk_full(folder) from None
     except VidclassError as error:
         raise ApiError(422, "not_a_video", _shown(str(error), source)) from None
     if failed or len(probabilities) == 0:
@@ -76,8 +78,11 @@ def timeline(
         job.succeed(Timeline.model_validate(result.to_dict()), out)
     except Cancelled:
         job.stop()
-    except VidclassError as error:
-        job.fail(ErrorDetail(code="not_a_video", message=_shown(str(error), source)))
     except Exception as error:  # noqa: BLE001 - the job reports it; the server goes on
-        log.exception("timeline job %s failed", job.id)
-        job.fail(ErrorDetail(code="internal", message=f"internal error ({type(error).__name__}); see the server log"))
+        if is_disk_full(error):
+            job.fail(disk_full(job.folder).detail())
+        elif isinstance(error, VidclassError):
+            job.fail(ErrorDetail(code="not_a_video", message=_shown(str(error), source)))
+        else:
+            log.exception("timeline job %s failed", job.id)
+            job.fail(ErrorDetail(code="internal", message=f"internal error ({type(error).__name__}); see the server log"))
