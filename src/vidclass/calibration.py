@@ -21,7 +21,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 from vidclass.errors import ConfigError
-from vidclass.metrics import _write_atomic
+from vidclass.atomic import write_atomic
 
 TEMPERATURE_RANGE = (0.05, 20.0)
 """The search bounds: wide enough for any sensible model, narrow enough to stay finite."""
@@ -144,4 +144,4 @@ def plot_reliability(
     fig.suptitle(title or f"Reliability diagram: {len(labels)} videos, {bins} bins")
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    return _write_atomic(out_png, lambda f: fig.savefig(f, format="png"))
+    return write_atomic(out_png, lambda f: fig.savefig(f, format="png"))

@@ -35,7 +35,6 @@ calibration videos.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -49,6 +48,7 @@ import numpy as np
 import torch
 
 from vidclass.atomic import replace_directory
+from vidclass.digests import sha256_file
 from vidclass.bundle import FEATURES, AnyBundle, Bundle, load_bundle
 from vidclass.errors import BundleError, ConfigError, VidclassError
 from vidclass.runtime import OPSET, OrtClipModel, OrtFrameEncoder, OrtHead, probe_frames, session, torch_export
@@ -158,18 +158,10 @@ def _publish(result: ExportResult, staging: Path, final: Path, bundle: AnyBundle
     """Write the manifest, with the checksums that bind the graphs to the bundle, into ``staging`` and
     put it in place of ``final`` (an earlier export) atomically."""
     result.directory = final
-    result.sha256 = {path.name: _sha256(path) for path in sorted(staging.iterdir()) if path.is_file()}
-    result.weights_sha256 = {name: _sha256(final.parent / name) for name in sorted(bundle.weight_files())}
+    result.sha256 = {path.name: sha256_file(path) for path in sorted(staging.iterdir()) if path.is_file()}
+    result.weights_sha256 = {name: sha256_file(final.parent / name) for name in sorted(bundle.weight_files())}
     (staging / MANIFEST).write_text(json.dumps(result.to_dict(), indent=2))
     replace_directory(staging, final)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_export(folder: Path) -> None:
@@ -185,12 +177,12 @@ def check_export(folder: Path) -> None:
                           f"(written by an older vidclass); {again}")
     for name, expected in graphs.items():
         path = folder / name
-        if not path.is_file() or _sha256(path) != expected:
+        if not path.is_file() or sha256_file(path) != expected:
             raise BundleError(f"{path}: not the graph `vidclass export` wrote for this model (its sha256 differs "
                               f"from the one in {MANIFEST}: replaced or changed since); {again}")
     for name, expected in weights.items():
         path = model_dir / name
-        if not path.is_file() or _sha256(path) != expected:
+        if not path.is_file() or sha256_file(path) != expected:
             raise BundleError(f"{folder}: exported from other weights than {path} holds now (the model was "
                               f"retrained or replaced since the export); {again}")
 

@@ -42,7 +42,7 @@ from vidclass.backbones import DEFAULT_BACKBONE, FrameEncoder, create_backbone
 from vidclass.catalog import Catalog, Splits
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
-from vidclass.metrics import _write_atomic
+from vidclass.atomic import write_atomic
 
 FRAMES = 4
 SIMILARITY = 0.4
@@ -217,7 +217,7 @@ def write_groups_csv(catalog: Catalog, out: str | Path) -> Path:
     for item in catalog.items:
         path = item.path.relative_to(base) if item.path.is_relative_to(base) else item.path
         writer.writerow([path.as_posix(), item.label, item.group or ""])
-    return _write_atomic(out, lambda f: f.write(buffer.getvalue().encode()))
+    return write_atomic(out, lambda f: f.write(buffer.getvalue().encode()))
 
 
 def default_groups_csv(catalog: Catalog) -> Path:
@@ -270,7 +270,7 @@ def plot_pairs(pairs: Sequence[Pair], prints: Fingerprints, out_png: str | Path,
     fig.suptitle(f"Closest near-duplicate pairs ({len(rows)} of {len(pairs)})", fontsize=10)
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    return _write_atomic(out_png, lambda f: fig.savefig(f, format="png", dpi=110))
+    return write_atomic(out_png, lambda f: fig.savefig(f, format="png", dpi=110))
 
 
 @dataclass

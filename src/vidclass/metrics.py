@@ -19,14 +19,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -34,6 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
 
+from vidclass.atomic import write_atomic
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.intervals import LEVEL, bootstrap_scores
 
@@ -237,11 +236,11 @@ def write_evaluation(
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_text = json.dumps(evaluation.to_dict(), indent=2, allow_nan=False) + "\n"
     return {
-        "metrics": _write_atomic(out_dir / "metrics.json", lambda f: f.write(metrics_text.encode())),
-        "confusion": _write_atomic(
+        "metrics": write_atomic(out_dir / "metrics.json", lambda f: f.write(metrics_text.encode())),
+        "confusion": write_atomic(
             out_dir / "confusion_matrix.png", lambda f: _confusion_figure(evaluation).savefig(f, format="png")
         ),
-        "predictions": _write_atomic(
+        "predictions": write_atomic(
             out_dir / "predictions.csv",
             lambda f: f.write(_predictions_csv(evaluation.labels, paths, y, predicted, probs, groups).encode()),
         ),
@@ -264,7 +263,7 @@ def plot_training_curves(metrics_csv: Path, out_png: Path, *, best_epoch: int | 
             ax.set_ylim(-0.02, 1.02)  # the whole range, so a small gain does not look like a big one
     fig.suptitle(f"Training curves: {metrics_csv.resolve().parent.name}/{metrics_csv.name}")
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    return _write_atomic(out_png, lambda f: fig.savefig(f, format="png"))
+    return write_atomic(out_png, lambda f: fig.savefig(f, format="png"))
 
 
 def read_training_curves(metrics_csv: Path) -> dict[str, dict[int, float]]:
@@ -520,18 +519,3 @@ def _plot_curves(ax: Axes, curves: dict[str, dict[int, float]], title: str, best
     ax.grid(alpha=0.3)
 
 
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    The temporary file is created with ``open(..., "xb")`` so it gets the usual
-    permissions (umask), unlike ``tempfile``'s private 0600 files.
-    """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(tmp, "xb") as file:
-            write(file)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path

@@ -133,7 +133,7 @@ def plot_scatter(true: np.ndarray, predicted: np.ndarray, out_png: str | Path, *
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from vidclass.metrics import _write_atomic
+    from vidclass.atomic import write_atomic
 
     fig = Figure(figsize=(4.8, 4.5), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
@@ -144,23 +144,23 @@ def plot_scatter(true: np.ndarray, predicted: np.ndarray, out_png: str | Path, *
     ax.set_xlabel("true")
     ax.set_ylabel("predicted")
     ax.set_title(title or "predicted vs true", fontsize="small")
-    return _write_atomic(Path(out_png), lambda f: fig.savefig(f, format="png"))
+    return write_atomic(Path(out_png), lambda f: fig.savefig(f, format="png"))
 
 
 def write_evaluation(out: Path, true: np.ndarray, predicted: np.ndarray, paths: list[Path]) -> None:
     """metrics.json (MAE, RMSE, R²), predictions.csv (path, true, predicted) and scatter.png in ``out``, atomically
     (shared by both regressors: :mod:`vidclass.pixel_regression`)."""
-    from vidclass.metrics import _write_atomic
+    from vidclass.atomic import write_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     scores = regression_scores(true, predicted)
     metrics = (json.dumps(scores.to_dict(), indent=2) + "\n").encode()
-    _write_atomic(out / "metrics.json", lambda f: f.write(metrics))
+    write_atomic(out / "metrics.json", lambda f: f.write(metrics))
     rows = io.StringIO(newline="")
     writer = csv.writer(rows, lineterminator="\n")
     writer.writerow(["path", "true", "predicted"])
     writer.writerows([str(p), f"{t:.6g}", f"{v:.6g}"] for p, t, v in zip(paths, true, predicted))
-    _write_atomic(out / "predictions.csv", lambda f: f.write(rows.getvalue().encode()))
+    write_atomic(out / "predictions.csv", lambda f: f.write(rows.getvalue().encode()))
     plot_scatter(true, predicted, out / "scatter.png", title=scores.format())
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vidclass.atomic import write_atomic
 from vidclass.errors import ConfigError
 
 
@@ -250,7 +249,7 @@ class TimelineResult:
 
     def write_json(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` as indented JSON, atomically."""
-        return _write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def read_json(cls, path: str | Path) -> TimelineResult:
@@ -272,25 +271,7 @@ class TimelineResult:
         )
         for s, e, label, r, m in zip(self.starts, self.ends, self.window_labels, self.raw, self.smoothed):
             writer.writerow([float(s), float(e), label, *r.tolist(), *m.tolist()])  # csv writes repr(float)
-        return _write_atomic(path, buffer.getvalue())
-
-
-def _write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Write ``data`` (text as UTF-8) to a temporary file beside ``path``, then rename it into place.
-
-    Readers never see a half-written file, and a failed write leaves the old one intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+        return write_atomic(path, buffer.getvalue())
 
 
 def plot_timeline(result: TimelineResult, out_png: str | Path, *, max_classes: int = 10) -> Path:
@@ -343,7 +324,7 @@ def plot_timeline(result: TimelineResult, out_png: str | Path, *, max_classes: i
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    return _write_atomic(out_png, buffer.getvalue())
+    return write_atomic(out_png, buffer.getvalue())
 
 
 def _plot_values(result: TimelineResult, out_png: str | Path) -> Path:
@@ -363,4 +344,4 @@ def _plot_values(result: TimelineResult, out_png: str | Path) -> Path:
     axes.set_title(f"estimated value over time (solid: rolling mean of {result.smooth_k}, faint: raw)")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    return _write_atomic(out_png, buffer.getvalue())
+    return write_atomic(out_png, buffer.getvalue())

@@ -78,9 +78,9 @@ def _torchvision_network(arch: str, spec: ClipSpec, *, pretrained: bool, weights
     if weights is not None:
         path = Path(weights)
         _load_headless(model, arch, path)
-        from vidclass.backbones import _sha256
+        from vidclass.digests import sha256_file
 
-        weights_id = f"file:sha256:{_sha256(path)}"
+        weights_id = f"file:sha256:{sha256_file(path)}"
     elif pretrained:
         _load_headless(model, arch, _kinetics_file(arch))
         weights_id = f"torchvision:{type(enum).__name__}.{enum.name}"

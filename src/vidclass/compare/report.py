@@ -21,7 +21,7 @@ from typing import Any
 from scipy import stats
 
 from vidclass.compare.run import RecipeOutcome
-from vidclass.metrics import _write_atomic
+from vidclass.atomic import write_atomic
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def _plot(rows: list[RecipeSummary], path: Path) -> None:
     ax.set_title("accuracy against inference cost")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
 
 
@@ -167,4 +167,4 @@ def _csv(value: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> None:
-    _write_atomic(path, lambda f: f.write(text.encode()))
+    write_atomic(path, lambda f: f.write(text.encode()))

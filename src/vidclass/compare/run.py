@@ -25,7 +25,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from vidclass import catalog as catalog_
 from vidclass.errors import ConfigError, DatasetError, VidclassError
-from vidclass.metrics import _write_atomic
+from vidclass.atomic import write_atomic
 from vidclass.recipes import Recipe
 
 Log = Callable[[str], None]
@@ -331,4 +331,4 @@ def _minutes(seconds: float) -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    _write_atomic(path, lambda f: f.write((json.dumps(data, indent=1) + "\n").encode()))
+    write_atomic(path, lambda f: f.write((json.dumps(data, indent=1) + "\n").encode()))

@@ -22,7 +22,6 @@ frames of a feature grid are far apart, and each frame stands on its own.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import math
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vidclass.digests import sha256_file
 from vidclass.errors import ConfigError, WeightsUnavailableError
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -137,7 +137,7 @@ def _warp(image: Image.Image, transform: np.ndarray, size: int) -> np.ndarray:
 
 @cache
 def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path)  # once per process: the vendored models do not change
 
 
 def require_litert() -> None:
