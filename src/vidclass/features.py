@@ -190,7 +190,7 @@ class FeatureCache:
         try:
             save_file(tensors, str(tmp), metadata=metadata)
             os.replace(tmp, path)
-        except BaseException as error:
+        except Exception as error:  # a kill leaves its temporary file, which readers ignore and reruns replace
             tmp.unlink(missing_ok=True)  # never a partial entry, and no space held by one
             if is_disk_full(error):
                 raise DiskFullError.while_writing(self.root, f"the features of {source}") from None
