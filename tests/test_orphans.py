@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from vidclass import workers
+from vidclass.util import workers
 from vidclass.synthetic import SyntheticSpec, make_direction_dataset
 
 
@@ -55,7 +55,7 @@ def test_decode_workers_die_when_extract_is_killed(tmp_path: Path) -> None:
 # calls die_with_parent without the kernel's help, then a SIGKILL of its parent.
 _WATCH_ONLY = """
 import os, sys, time
-from vidclass import workers
+from vidclass.util import workers
 workers._kernel_death_signal = lambda: None
 child = os.fork()
 if child == 0:

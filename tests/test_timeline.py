@@ -152,7 +152,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr("vidclass.atomic.os.replace", broken_replace)
+    monkeypatch.setattr("vidclass.util.atomic.os.replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         _result().write_json(path)
     assert path.read_text() == "old"

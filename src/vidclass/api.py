@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from vidclass import catalog as catalog_
 from vidclass import metrics
-from vidclass.atomic import replace_directory
+from vidclass.util.atomic import replace_directory
 from vidclass.backbones import FrameEncoder, create_backbone
 from vidclass.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
 from vidclass.calibration import (

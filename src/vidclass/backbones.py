@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from vidclass.digests import sha256_file
+from vidclass.util.digests import sha256_file
 from vidclass.errors import ConfigError, WeightsUnavailableError
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from vidclass.atomic import replace_directory
+from vidclass.util.atomic import replace_directory
 from vidclass.backbones import BackboneSpec, FrameEncoder, Preprocess, create_backbone
 from vidclass.clip_models import ClipModel, clip_model_from_config
 from vidclass.errors import BundleError, ConfigError

@@ -21,7 +21,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 from vidclass.errors import ConfigError
-from vidclass.atomic import write_atomic
+from vidclass.util.atomic import write_atomic
 
 TEMPERATURE_RANGE = (0.05, 20.0)
 """The search bounds: wide enough for any sensible model, narrow enough to stay finite."""

@@ -462,7 +462,7 @@ def extract(
     from vidclass.backbones import create_backbone
     from vidclass.errors import ConfigError, DatasetError
     from vidclass.features import FeatureCache, extract_features
-    from vidclass.progress import extraction_progress
+    from vidclass.util.progress import extraction_progress
     from vidclass.views import ViewSpec
 
     view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs, people=pose_people)
@@ -614,7 +614,7 @@ def train(
     """Train a classifier (or with --task regression a regressor) on DATASET and evaluate it on the held-back test split."""
     from vidclass.api import VideoClassifier
     from vidclass.metrics import format_evaluation
-    from vidclass.progress import extraction_progress
+    from vidclass.util.progress import extraction_progress
 
     params: dict[str, Any] = dict(
         model=model_kind, backbone=backbone, head=head, frames=frames, inputs=inputs,
@@ -832,7 +832,7 @@ def timeline(
     from vidclass.errors import ConfigError
     from vidclass.tasks import load_model
     from vidclass.predict import TimelineSettings, parse_seconds, run_timeline
-    from vidclass.signals import stop_on_signals
+    from vidclass.util.signals import stop_on_signals
     from vidclass.timeline import plot_timeline
 
     if (video_path is None) == (camera is None):

@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidclass.atomic import replace_directory
-from vidclass.digests import sha256_file
+from vidclass.util.atomic import replace_directory
+from vidclass.util.digests import sha256_file
 from vidclass.bundle import FEATURES, AnyBundle, Bundle, load_bundle
 from vidclass.errors import BundleError, ConfigError, VidclassError
 from vidclass.runtime import OPSET, OrtClipModel, OrtFrameEncoder, OrtHead, probe_frames, session, torch_export

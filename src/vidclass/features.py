@@ -42,7 +42,7 @@ from torch.utils.data import Dataset
 from vidclass import motion, sampling, video
 from vidclass.backbones import FrameEncoder
 from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
-from vidclass.workers import in_order
+from vidclass.util.workers import in_order
 
 CACHE_FORMAT = 1
 _FINGERPRINT_CHUNK = 1 << 20

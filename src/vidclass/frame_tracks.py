@@ -31,7 +31,7 @@ from vidclass.features import ExtractionReport, fingerprint
 from vidclass.pixels import FrameCache, FrameSpec, VideoFrames, clip_tensor, clip_transform
 from vidclass.recordings import Clip, ClipPlan, Source, random_clip, track_indices
 from vidclass.views import ViewSpec, epoch_item, view_positions
-from vidclass.workers import in_order
+from vidclass.util.workers import in_order
 
 TRACK_FORMAT = 1
 _CHUNK_FRAMES = 128  # frames decoded per chunk: bounds memory whatever the recording's length

@@ -42,7 +42,7 @@ from vidclass.backbones import DEFAULT_BACKBONE, FrameEncoder, create_backbone
 from vidclass.catalog import Catalog, Splits
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
-from vidclass.atomic import write_atomic
+from vidclass.util.atomic import write_atomic
 
 FRAMES = 4
 SIMILARITY = 0.4

@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
 
-from vidclass.atomic import write_atomic
+from vidclass.util.atomic import write_atomic
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.intervals import LEVEL, bootstrap_scores
 

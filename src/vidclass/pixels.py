@@ -36,7 +36,7 @@ from vidclass import motion, sampling, video
 from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.features import ExtractionReport, fingerprint, uncached
 from vidclass.views import ViewSpec, epoch_item, view_positions
-from vidclass.workers import in_order
+from vidclass.util.workers import in_order
 
 CACHE_FORMAT = 1
 CROP_FRACTION = 0.875

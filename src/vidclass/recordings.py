@@ -41,7 +41,7 @@ from vidclass.catalog import SPLITS, Catalog, VideoItem, _group_split
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
 from vidclass.views import ViewSpec, cut_grid_view, epoch_item
-from vidclass.workers import in_order
+from vidclass.util.workers import in_order
 
 MIN_RECORDINGS_PER_CLASS = 3  # fewer recordings (groups) of a class: split by time blocks
 _PLAN = re.compile(r"^(?:random:(\d+):([\d.]+)(?:-([\d.]+))?s?|fixed:([\d.]+)s?)$")

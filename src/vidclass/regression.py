@@ -133,7 +133,7 @@ def plot_scatter(true: np.ndarray, predicted: np.ndarray, out_png: str | Path, *
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from vidclass.atomic import write_atomic
+    from vidclass.util.atomic import write_atomic
 
     fig = Figure(figsize=(4.8, 4.5), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
@@ -150,7 +150,7 @@ def plot_scatter(true: np.ndarray, predicted: np.ndarray, out_png: str | Path, *
 def write_evaluation(out: Path, true: np.ndarray, predicted: np.ndarray, paths: list[Path]) -> None:
     """metrics.json (MAE, RMSE, R²), predictions.csv (path, true, predicted) and scatter.png in ``out``, atomically
     (shared by both regressors: :mod:`vidclass.pixel_regression`)."""
-    from vidclass.atomic import write_atomic
+    from vidclass.util.atomic import write_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     scores = regression_scores(true, predicted)

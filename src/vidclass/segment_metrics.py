@@ -163,6 +163,6 @@ def plot_segments(
                loc="outside right upper", fontsize="small", frameon=False)
     from pathlib import Path
 
-    from vidclass.atomic import write_atomic
+    from vidclass.util.atomic import write_atomic
 
     write_atomic(Path(out_png), lambda f: fig.savefig(f, format="png"))

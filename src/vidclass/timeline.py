@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vidclass.atomic import write_atomic
+from vidclass.util.atomic import write_atomic
 from vidclass.errors import ConfigError
 
 

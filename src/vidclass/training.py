@@ -34,7 +34,7 @@ from vidclass.errors import ConfigError
 from vidclass.features import VideoFeatures
 from vidclass.heads import LinearHead, TemporalHead
 from vidclass.views import ViewSpec, cut_grid_view, epoch_item, predict_proba
-from vidclass.workers import die_with_parent
+from vidclass.util.workers import die_with_parent
 
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed", "bf16-true", "64")
 CHECKPOINTS = "checkpoints"

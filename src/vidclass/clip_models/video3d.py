@@ -78,7 +78,7 @@ def _torchvision_network(arch: str, spec: ClipSpec, *, pretrained: bool, weights
     if weights is not None:
         path = Path(weights)
         _load_headless(model, arch, path)
-        from vidclass.digests import sha256_file
+        from vidclass.util.digests import sha256_file
 
         weights_id = f"file:sha256:{sha256_file(path)}"
     elif pretrained:

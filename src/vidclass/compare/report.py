@@ -21,7 +21,7 @@ from typing import Any
 from scipy import stats
 
 from vidclass.compare.run import RecipeOutcome
-from vidclass.atomic import write_atomic
+from vidclass.util.atomic import write_atomic
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from vidclass import catalog as catalog_
 from vidclass.errors import ConfigError, DatasetError, VidclassError
-from vidclass.atomic import write_atomic
+from vidclass.util.atomic import write_atomic
 from vidclass.recipes import Recipe
 
 Log = Callable[[str], None]

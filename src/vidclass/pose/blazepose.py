@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidclass.digests import sha256_file
+from vidclass.util.digests import sha256_file
 from vidclass.errors import ConfigError, WeightsUnavailableError
 
 MODELS = Path(__file__).resolve().parent / "models"

@@ -28,7 +28,7 @@ from vidclass.pose.blazepose import BlazePose, require_litert
 from vidclass.pose.keypoints import find_keypoints, read_keypoints
 from vidclass.pose.skeleton import to_coco
 from vidclass.pose.vectors import PoseSequence, frame_vectors, people_present, pose_dim
-from vidclass.workers import in_order
+from vidclass.util.workers import in_order
 
 ESTIMATOR = "pose:blazepose"
 VECTOR_VERSION = 1  # bump when the vector layout of vectors.py changes: old cache entries then miss
