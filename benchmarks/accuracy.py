@@ -58,7 +58,7 @@ from vidclass.backbones import create_backbone
 from vidclass.catalog import load_catalog
 from vidclass.features import FeatureCache
 from vidclass.heads import list_heads
-from vidclass.motion import PAIR_IMAGES
+from vidclass.media.motion import PAIR_IMAGES
 from vidclass.views import DEFAULT_INPUTS, INPUTS
 from vidclass import synthetic as synthetic_data
 from vidclass.synthetic import SyntheticSpec

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import av
 
-from vidclass import sampling, video
+from vidclass.media import sampling, video
 
 DATASETS = ("clips", "fight_surv")
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}

@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 import torch
 
-from vidclass import motion, sampling, video
+from vidclass.media import motion, sampling, video
 from vidclass.backbones import FrameEncoder, create_backbone
 from vidclass.catalog import load_catalog
 from vidclass.features import FeatureCache, extract_features

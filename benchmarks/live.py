@@ -63,7 +63,7 @@ def _clip(seconds: float) -> Path:
     """A streamable MPEG-TS synthetic timeline (approaching, then receding), keyframe every second."""
     import av
 
-    from vidclass import video
+    from vidclass.media import video
     from vidclass.synthetic import make_direction_timeline
 
     path = WORK / f"timeline-{seconds:g}s.ts"
@@ -189,7 +189,7 @@ def _finished(process: subprocess.Popen, marker: str) -> tuple[bytes, float | No
 def _stop(model: Path, clip: Path, seconds: float) -> dict:
     """SIGINT into a real-time pipe that never ends: seconds until every output is written and
     until the process has exited, the exit code, and whether the outputs are complete."""
-    from vidclass import video
+    from vidclass.media import video
 
     csv_path, mp4 = WORK / "stopped.csv", WORK / "stopped.mp4"
     for path in (csv_path, mp4):

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidclass import video
+from vidclass.media import video
 from vidclass.backbones import create_backbone
 from vidclass.catalog import load_catalog
 from vidclass.features import FeatureCache, extract_features

@@ -51,7 +51,7 @@ def _model() -> Path:
 
 def _long_video(minutes: float, fps: float) -> Path:
     """A synthetic 1280x720 video of ``minutes`` whose square changes direction every 30 s."""
-    from vidclass.render import AnnotatedVideoWriter
+    from vidclass.media.render import AnnotatedVideoWriter
     from vidclass.synthetic import draw_square, random_scene
 
     path = WORK / f"long_{minutes:g}min_{fps:g}fps_720p.mp4"
@@ -90,7 +90,7 @@ def _child(model_dir: str, video: str, runtime: str) -> None:
     """Run one timeline in this (fresh) process and print its figures as JSON."""
     from vidclass.api import VideoClassifier
     from vidclass.predict import TimelineSettings, run_timeline
-    from vidclass.video import probe
+    from vidclass.media.video import probe
 
     model = VideoClassifier.load(model_dir, runtime=runtime)
     started = time.perf_counter()

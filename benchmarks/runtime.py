@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidclass import sampling, video
+from vidclass.media import sampling, video
 from vidclass.backbones import create_backbone
 from vidclass.catalog import load_catalog
 from vidclass.runtime import OrtFrameEncoder, export_encoder

@@ -50,8 +50,8 @@ def _model() -> Path:
 
 def _clip(seconds: float) -> Path:
     """The first ``seconds`` of the real test clip, re-encoded as H.264 mp4."""
-    from vidclass import video
-    from vidclass.render import AnnotatedVideoWriter
+    from vidclass.media import video
+    from vidclass.media.render import AnnotatedVideoWriter
 
     path = WORK / f"clip_{seconds:g}s.mp4"
     if not path.is_file():

@@ -203,7 +203,7 @@ def test_torchscript_export_loads_without_vidclass_and_matches_pytorch_on_real_f
     import subprocess
     import sys
 
-    from vidclass import sampling, video
+    from vidclass.media import sampling, video
     from vidclass.views import head_steps, model_inputs
 
     model_dir = _features_bundle(tmp_path, encoder, "attention")
@@ -241,7 +241,7 @@ CLIP_KINDS = [("frame", {}), ("lrcn", {}), ("early_fusion", {}), ("3d", {}),
 
 def _torchscript_probabilities(folder, clip, spec, interpolation) -> tuple[np.ndarray, torch.Tensor]:
     """A clip model's TorchScript modules on the frames of one real clip: probabilities (1, C), and the frames."""
-    from vidclass import sampling, video
+    from vidclass.media import sampling, video
     from vidclass.pixels import store_size
 
     frames = video.read_frames(clip, sampling.uniform(video.probe(clip).num_frames, spec.frames).indices,

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from vidclass import features, motion, sampling, video
+from vidclass import features
+from vidclass.media import motion, sampling, video
 from vidclass.backbones import FrameEncoder, create_backbone
 from vidclass.errors import ConfigError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, fingerprint, load_features

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidclass import motion, sampling, video
+from vidclass.media import motion, sampling, video
 from vidclass.api import VideoClassifier
 from vidclass.backbones import create_backbone
 from vidclass.errors import ConfigError

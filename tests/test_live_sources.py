@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 
-from vidclass import video
+from vidclass.media import video
 from vidclass.errors import VideoReadError
 
 
@@ -118,7 +118,7 @@ def test_a_url_keeps_its_rotation_and_is_named_as_given(tmp_path, http_root):
 
 @pytest.mark.parametrize("push", [True, False])
 def test_the_live_reader_reports_a_lag_only_for_a_source_that_pushes(tmp_path, push):
-    from vidclass.live_reader import CAPACITY, LiveReader
+    from vidclass.media.live_reader import CAPACITY, LiveReader
 
     path = _write(tmp_path / "clip.mkv", n=CAPACITY + 8)
     container = av.open(str(path))

@@ -20,7 +20,7 @@ import av
 import numpy as np
 import pytest
 
-from vidclass import video
+from vidclass.media import video
 from vidclass.api import VideoClassifier
 from vidclass.predict import TimelineSettings, _Sampler, run_timeline
 from vidclass.synthetic import SyntheticSpec, make_direction_dataset, make_direction_timeline

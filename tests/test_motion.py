@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidclass import motion
+from vidclass.media import motion
 from vidclass.predict import _DifferencePairs
-from vidclass.video import StreamedFrame
+from vidclass.media.video import StreamedFrame
 
 
 @pytest.mark.parametrize("fps, offset", [(30.0, 2), (25.0, 2), (10.0, 1), (60.0, 4), (0.0, 1)])

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from vidclass import video
+from vidclass.media import video
 from vidclass.errors import DatasetError
 from vidclass.features import FeatureCache
 from vidclass.pose import (
@@ -31,7 +31,7 @@ from vidclass.pose import (
 from vidclass.pose.blazepose import anchor_centres
 from vidclass.pose.extract import estimator
 from vidclass.pose.vectors import person_vector, skeleton_box
-from vidclass.render import AnnotatedVideoWriter
+from vidclass.media.render import AnnotatedVideoWriter
 from vidclass.views import ViewSpec, model_inputs
 
 ASTRONAUT_FACE = (150, 60, 280, 190)  # x0, y0, x1, y1 of her face in data.astronaut() (512 x 512)
@@ -349,7 +349,7 @@ def test_appearance_and_pose_come_from_one_decoding_pass(astronaut_video, tmp_pa
 
 
 def test_draw_pose_draws_limbs_of_people_and_nothing_for_empty_slots():
-    from vidclass.render import draw_pose
+    from vidclass.media.render import draw_pose
     from vidclass.pose import COCO_EDGES
 
     frame = np.zeros((240, 320, 3), np.uint8)

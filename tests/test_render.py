@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from vidclass.errors import ConfigError
-from vidclass.render import AnnotatedVideoWriter, GifWriter, available_codec, draw_label
+from vidclass.media.render import AnnotatedVideoWriter, GifWriter, available_codec, draw_label
 
 TOP = [("playing_guitar", 0.87), ("playing_ukulele", 0.09), ("tuning_an_instrument_with_a_long_name", 0.04)]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vidclass.errors import ConfigError
-from vidclass.sampling import FrameSample, random_clip, segments, sliding_windows, uniform
+from vidclass.media.sampling import FrameSample, random_clip, segments, sliding_windows, uniform
 
 
 def _check_shape(sample: FrameSample, k: int) -> None:

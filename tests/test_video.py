@@ -13,9 +13,9 @@ import av
 import numpy as np
 import pytest
 
-from vidclass import video
+from vidclass.media import video
 from vidclass.errors import ConfigError, VideoReadError
-from vidclass.sampling import uniform
+from vidclass.media.sampling import uniform
 from vidclass.synthetic import random_scene, render_frames, write_video
 
 try:
@@ -90,7 +90,7 @@ class _SeekCounter:
 
 @pytest.fixture
 def seeks(monkeypatch) -> list[int]:
-    """The offsets of every seek vidclass.video makes during the test."""
+    """The offsets of every seek vidclass.media.video makes during the test."""
     log: list[int] = []
     real_open = av.open
     monkeypatch.setattr(video.av, "open", lambda *a, **k: _SeekCounter(real_open(*a, **k), log))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vidclass import video
+from vidclass.media import video
 from vidclass.predict import ranked
-from vidclass.render import AnnotatedVideoWriter, GifWriter, draw_label
+from vidclass.media.render import AnnotatedVideoWriter, GifWriter, draw_label
 
 FrameCallback = Callable[[np.ndarray, float, "np.ndarray | None"], None]
 

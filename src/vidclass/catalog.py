@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from vidclass.errors import ConfigError, DatasetError, VideoReadError
-from vidclass.video import VideoInfo
-from vidclass.video import probe as probe_video
+from vidclass.media.video import VideoInfo
+from vidclass.media.video import probe as probe_video
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})  # folders of images: a frame model's data
@@ -1022,7 +1022,7 @@ def describe(
 ) -> DatasetSummary:
     """Probe every clip (``workers`` threads) and summarise classes, parts, groups and duration.
 
-    ``probe`` defaults to ``vidclass.video.probe``; files it refuses with ``VideoReadError`` are
+    ``probe`` defaults to ``vidclass.media.video.probe``; files it refuses with ``VideoReadError`` are
     listed as unreadable after ``catalog.problems`` (items :func:`drop_unreadable` probed are not
     probed again). Parts come from ``splits``, else from the dataset's own split, else the
     summary is unsplit.

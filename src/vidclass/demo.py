@@ -17,7 +17,7 @@ from vidclass import synthetic
 from vidclass.api import VideoClassifier
 from vidclass.metrics import format_evaluation
 from vidclass.predict import TimelineSettings, ranked, run_timeline
-from vidclass.render import AnnotatedVideoWriter, GifWriter, draw_label
+from vidclass.media.render import AnnotatedVideoWriter, GifWriter, draw_label
 from vidclass.timeline import plot_timeline
 
 DEMO_SPEC = synthetic.SyntheticSpec(clips_per_class=16, seconds=2.0, fps=12, size=112, seed=0)

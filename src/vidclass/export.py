@@ -458,7 +458,7 @@ def _quantize(path: Path, bundle: AnyBundle, videos: list[Path]) -> None:
     on frames sampled from ``videos`` with the model's own preprocessing."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from vidclass import sampling, video
+    from vidclass.media import sampling, video
 
     if isinstance(bundle, Bundle):
         pre = bundle.encoder.spec.preprocess

@@ -14,7 +14,7 @@ rerun redoes only the videos that have none. An entry that fails to load or does
 
 With ``pair_image`` (``"rgbdiff"`` or ``"flow"``) an entry also holds, for every grid frame, the
 features of its pair image with the frame about 1/15 s later, their RGB difference or optical flow
-(:mod:`vidclass.motion`), in its ``rgbdiff`` slot: the frames of both are decoded in the same pass,
+(:mod:`vidclass.media.motion`), in its ``rgbdiff`` slot: the frames of both are decoded in the same pass,
 and both kinds of image go through the CNN in the same batches. Inputs of pair images alone
 (``appearance=False``) skip the frames' own CNN pass: their entries hold the pair-image features
 only (half the CNN work), under a key of their own.
@@ -39,7 +39,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from torch.utils.data import Dataset
 
-from vidclass import motion, sampling, video
+from vidclass.media import motion, sampling, video
 from vidclass.backbones import FrameEncoder
 from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.util.workers import in_order
@@ -79,7 +79,7 @@ class FeatureSpec:
     preprocess: dict
     grid: int
     appearance: bool = True  # the frames' own features (False: pair-image features alone)
-    pair_image: str | None = None  # also the features of pair images of this kind (vidclass.motion.PAIR_IMAGES)
+    pair_image: str | None = None  # also the features of pair images of this kind (vidclass.media.motion.PAIR_IMAGES)
 
     def __post_init__(self) -> None:
         if self.grid < 1:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidclass import motion, video
+from vidclass.media import motion, video
 from vidclass.errors import VidclassError
 from vidclass.features import ExtractionReport, fingerprint
 from vidclass.pixels import FrameCache, FrameSpec, VideoFrames, clip_tensor, clip_transform

@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.cluster import AgglomerativeClustering
 
-from vidclass import video
+from vidclass.media import video
 from vidclass.backbones import DEFAULT_BACKBONE, FrameEncoder, create_backbone
 from vidclass.catalog import Catalog, Splits
 from vidclass.errors import ConfigError, VidclassError

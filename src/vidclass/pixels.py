@@ -4,7 +4,7 @@ Models trained on pixels (:mod:`vidclass.clip_models`) see each training video m
 Each video is decoded once into a cache entry: a grid of ``grid`` frames spread over the
 whole video (as the feature cache does), resized so the short side is ``store`` pixels and
 centre-cropped to a ``store`` square, uint8; with RGB differences also the partner frame of
-each (:mod:`vidclass.motion`). Entries are content-addressed ``.safetensors`` files written
+each (:mod:`vidclass.media.motion`). Entries are content-addressed ``.safetensors`` files written
 under a temporary name and renamed, so a killed run resumes with what is missing, a corrupt
 entry is recomputed, and an epoch reads no video file.
 
@@ -32,7 +32,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from torch.utils.data import Dataset
 
-from vidclass import motion, sampling, video
+from vidclass.media import motion, sampling, video
 from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.features import ExtractionReport, fingerprint, uncached
 from vidclass.views import ViewSpec, epoch_item, view_positions

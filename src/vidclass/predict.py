@@ -9,7 +9,7 @@ the last ``smooth`` windows. Live sources are followed in real time: when vidcla
 behind the frames a real-time source (camera, RTSP) has delivered, sampled frames are skipped
 (and counted) rather than queued; a pipe or HTTP stream is read as fast as it comes, never skipped.
 A model whose inputs hold pair images (``rgbdiff`` or ``flow``) also gets each sampled frame's pair
-image with the frame a fixed offset later (:mod:`vidclass.motion`), whose partner the stream converts too.
+image with the frame a fixed offset later (:mod:`vidclass.media.motion`), whose partner the stream converts too.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidclass import motion, video
+from vidclass.media import motion, video
 from vidclass.api import VideoClassifier
 from vidclass.errors import ConfigError
 from vidclass.timeline import RollingAverage, TimelineResult
@@ -81,7 +81,7 @@ class TimelineSettings:
 class _Sampler:
     """Picks frames at ``rate`` per second (None: every frame) from a stream, and skips a pick
     while vidclass itself is behind: more than two picks' worth of a real-time source has
-    arrived after it and waits (``behind``, from :func:`vidclass.video.stream_frames`).
+    arrived after it and waits (``behind``, from :func:`vidclass.media.video.stream_frames`).
 
     Only the frames that have arrived count, never the wall clock against media time: a source
     slower than real time (a slow network, a paced pipe) is not a reason to skip anything.
@@ -110,7 +110,7 @@ class _DifferencePairs:
 
     def __init__(self, sampler: Callable[[int, float, float], bool], kind: str) -> None:
         self.sampler = sampler
-        self.kind = kind  # vidclass.motion.pair_images: rgbdiff or flow
+        self.kind = kind  # vidclass.media.motion.pair_images: rgbdiff or flow
         self.picked: set[int] = set()
         self.waiting: dict[int, list[tuple[float, np.ndarray]]] = {}  # partner index -> sampled frames
 

@@ -39,7 +39,7 @@ from vidclass.recordings import (
     split_recordings,
     track_rate,
 )
-from vidclass.video import probe
+from vidclass.media.video import probe
 from vidclass.views import ViewSpec, predict_proba
 
 

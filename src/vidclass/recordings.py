@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidclass import motion, video
+from vidclass.media import motion, video
 from vidclass.catalog import SPLITS, Catalog, VideoItem, _group_split
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint

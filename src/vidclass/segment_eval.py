@@ -21,7 +21,7 @@ from vidclass.catalog import Catalog
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import fingerprint
 from vidclass.segment_metrics import IGNORE, SegmentEvaluation, evaluate_sequences, plot_segments
-from vidclass.video import probe
+from vidclass.media.video import probe
 
 DEFAULT_RATE = 4.0  # samples per second
 

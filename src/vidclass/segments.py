@@ -25,8 +25,8 @@ from pathlib import Path
 
 from vidclass.catalog import Catalog, Problem, VideoItem, _delimiter, _read_text, _split_of_name
 from vidclass.errors import DatasetError, VideoReadError
-from vidclass.video import VideoInfo
-from vidclass.video import probe as probe_video
+from vidclass.media.video import VideoInfo
+from vidclass.media.video import probe as probe_video
 
 _REQUIRED = ("path", "start", "end", "label")
 _OPTIONAL = ("group", "split")

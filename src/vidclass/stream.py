@@ -43,7 +43,7 @@ class FrameStream:
     interpolation: str
     rate: float | None  # sampled frames per second; None: every frame
     window: int  # sampled frames per window, by default
-    pair_image: str | None  # each sampled frame comes with its pair image of this kind (vidclass.motion.pair_images)
+    pair_image: str | None  # each sampled frame comes with its pair image of this kind (vidclass.media.motion.pair_images)
     encode: Encode  # uint8 frames (N, H, W, 3) [, their pair images] -> (N, ...)
     classify: Classify  # (B, T, ...) encoded windows -> (B, classes) probabilities (or values)
     values: bool = False  # classify gives a value per output (a regression model), not class probabilities

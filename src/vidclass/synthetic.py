@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidclass.render import AnnotatedVideoWriter
+from vidclass.media.render import AnnotatedVideoWriter
 
 DIRECTIONS = ("approaching", "receding")
 
@@ -28,7 +28,7 @@ def write_video(
 ) -> Path:
     """Encode RGB uint8 frames (H x W x 3) to ``path`` atomically.
 
-    A thin wrapper over :class:`vidclass.render.AnnotatedVideoWriter`: the file is
+    A thin wrapper over :class:`vidclass.media.render.AnnotatedVideoWriter`: the file is
     written under a temporary name in the same folder and renamed once complete, so an
     interrupted write never leaves a truncated video behind. Lossless by default: lossy
     H.264 leaves artifacts that differ between a growing and a shrinking square, a

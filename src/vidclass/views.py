@@ -12,14 +12,14 @@ appearance features of every frame, so a head sees appearance and motion side by
 - ``appearance+motion``: the frame's feature change since the previous frame of the view
   (zero for the first), computed from the appearance grid alone;
 - ``appearance+rgbdiff``: the features of the frame's RGB difference with the frame about
-  1/15 s later (:mod:`vidclass.motion`), cached beside the appearance grid. Pixel motion
+  1/15 s later (:mod:`vidclass.media.motion`), cached beside the appearance grid. Pixel motion
   between nearby frames; it costs a second CNN pass at extraction.
 
 ``rgbdiff`` alone is the motion stream without appearance: for targets that only motion
 reveals (a speed), where appearance is a nuisance a small dataset lets a head overfit to.
 
 ``flow`` and ``appearance+flow`` take the place of RGB differences with the features of the
-pair's dense optical flow drawn as an image (:func:`vidclass.motion.flow_frames`). Either kind
+pair's dense optical flow drawn as an image (:func:`vidclass.media.motion.flow_frames`). Either kind
 of pair image (``ViewSpec.pair_image``) is cached in the grid's ``rgbdiff`` slot, so everything
 that carries RGB-difference features carries flow features the same way.
 
@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
-from vidclass import sampling
+from vidclass.media import sampling
 from vidclass.errors import ConfigError
-from vidclass.motion import PAIR_IMAGES
+from vidclass.media.motion import PAIR_IMAGES
 
 if TYPE_CHECKING:
     from vidclass.features import VideoFeatures

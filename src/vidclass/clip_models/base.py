@@ -37,7 +37,7 @@ class ClipSpec:
 
     ``frames`` per clip, square ``size`` in pixels, ``inputs`` ``rgb`` (frames), ``rgbdiff``
     (TSN's RGB differences of each frame with the frame 1/15 s later) or ``flow`` (the optical
-    flow between the two drawn as an image), see :mod:`vidclass.motion`. ``freeze_stages`` freezes the backbone's first N stages
+    flow between the two drawn as an image), see :mod:`vidclass.media.motion`. ``freeze_stages`` freezes the backbone's first N stages
     (``-1``: all of it, bit for bit). ``bn="train"`` updates the backbone's BatchNorm statistics
     (a batch holds clips x frames images); ``"frozen"`` keeps them at their pretrained values
     (TSN's partial BN), which on a 64 px synthetic task stopped the backbone from learning at

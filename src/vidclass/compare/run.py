@@ -261,7 +261,7 @@ def _every(step: int, total: int, what: str, log: Log) -> Callable[[str, str], N
 
 def _inference_speed(model: Any, paths: Sequence[Path]) -> dict[str, float]:
     """Clips/s and video seconds labelled per wall second for ``paths``, decoding from scratch (an empty cache)."""
-    from vidclass.video import probe
+    from vidclass.media.video import probe
 
     seconds_of_video = sum(probe(path).duration for path in paths)
     cache_dir = model.cache_dir

@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 from torch.utils.data import Dataset
 
-from vidclass import sampling, video
+from vidclass.media import sampling, video
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
 from vidclass.pose.blazepose import BlazePose, require_litert
@@ -110,7 +110,7 @@ class StreamPose:
 
 
 def centre_crop(frames: np.ndarray, crop: int) -> np.ndarray:
-    """The centre ``crop`` square of (N, H, W, 3) frames, as :func:`vidclass.video.read_frames` cuts it."""
+    """The centre ``crop`` square of (N, H, W, 3) frames, as :func:`vidclass.media.video.read_frames` cuts it."""
     height, width = frames.shape[1:3]
     top, left = (height - crop) // 2, (width - crop) // 2
     return np.ascontiguousarray(frames[:, top : top + crop, left : left + crop])

@@ -14,7 +14,7 @@ from PIL import Image
 from vidclass.pose.extract import PoseSpec, estimator
 from vidclass.pose.skeleton import COCO_EDGES, to_coco
 from vidclass.pose.vectors import PoseSequence
-from vidclass.render import draw_pose
+from vidclass.media.render import draw_pose
 
 
 class PoseOverlay:

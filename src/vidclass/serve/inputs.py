@@ -19,7 +19,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from vidclass import video
+from vidclass.media import video
 from vidclass.errors import VideoReadError, is_disk_full
 from vidclass.serve.errors import ApiError, disk_full
 from vidclass.serve.schemas import PathRequest

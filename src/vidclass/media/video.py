@@ -36,7 +36,7 @@ from av.video.reformatter import Interpolation as _SwsInterpolation
 from av.video.reformatter import VideoReformatter
 
 from vidclass.errors import ConfigError, VideoReadError
-from vidclass.live_reader import Arrived, LiveReader, pushes_in_real_time
+from vidclass.media.live_reader import Arrived, LiveReader, pushes_in_real_time
 
 Interpolation = Literal["nearest", "bilinear", "bicubic", "area", "lanczos"]
 _SWS_FLAGS: dict[str, _SwsInterpolation] = {
@@ -530,7 +530,7 @@ def stream_frames(
     ``display``: a timeline samples a few frames per second of a long video, and memory
     stays flat whatever its length. ``behind`` is how many seconds of a source that pushes in
     real time (camera, RTSP) have arrived after this frame and wait to be read (else 0; see
-    :mod:`vidclass.live_reader`, which reads live sources in a thread). Setting ``stop`` ends
+    :mod:`vidclass.media.live_reader`, which reads live sources in a thread). Setting ``stop`` ends
     the stream after the current frame, so a signal handler can stop a live source cleanly.
     """
     _check_options(size, crop, interpolation)
