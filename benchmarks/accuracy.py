@@ -10,7 +10,7 @@ Two tasks, each on frame features extracted once into a feature cache (default
   (mean, and mean + mean |frame-to-frame change|). ``--sweep`` adds every tuning recipe tried;
   ``--pose`` adds every head on BlazePose vectors (:mod:`vidclass.pose`) of the same grid frames:
   ``pose``, ``pose+velocity``, ``appearance+pose``, ``appearance+rgbdiff+pose``.
-- ``synthetic``: ``vidclass.synthetic``'s direction task (a square that approaches or recedes:
+- ``synthetic``: ``vidclass.data.synthetic``'s direction task (a square that approaches or recedes:
   only temporal order separates the classes), 5-fold CV; order-aware heads should reach >= 0.98, mean pooling on appearance
   alone should stay near chance (the motion channel lets even mean pooling see direction).
 
@@ -55,13 +55,13 @@ from cvbench import (
 )
 
 from vidclass.backbones import create_backbone
-from vidclass.catalog import load_catalog
+from vidclass.data.catalog import load_catalog
 from vidclass.features import FeatureCache
 from vidclass.heads import list_heads
 from vidclass.media.motion import PAIR_IMAGES
 from vidclass.views import DEFAULT_INPUTS, INPUTS
-from vidclass import synthetic as synthetic_data
-from vidclass.synthetic import SyntheticSpec
+from vidclass.data import synthetic as synthetic_data
+from vidclass.data.synthetic import SyntheticSpec
 
 REPO = Path(__file__).resolve().parents[1]
 ORDER_HEADS = ("lstm", "bilstm", "gru", "attention", "transformer")

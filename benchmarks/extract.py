@@ -48,7 +48,7 @@ import torch
 
 from vidclass.media import motion, sampling, video
 from vidclass.backbones import FrameEncoder, create_backbone
-from vidclass.catalog import load_catalog
+from vidclass.data.catalog import load_catalog
 from vidclass.features import FeatureCache, extract_features
 from vidclass.views import DEFAULT_INPUTS, INPUTS, ViewSpec
 

@@ -31,7 +31,7 @@ import numpy as np
 
 import vidclass.runtime as runtime
 from vidclass.api import VideoClassifier
-from vidclass.catalog import drop_unreadable, load_catalog
+from vidclass.data.catalog import drop_unreadable, load_catalog
 
 
 class Timed:

@@ -47,7 +47,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from vidclass import leaks
 from vidclass.backbones import create_backbone
-from vidclass.catalog import load_catalog
+from vidclass.data.catalog import load_catalog
 from vidclass.features import FeatureCache
 
 REPO = Path(__file__).resolve().parents[1]

@@ -49,7 +49,7 @@ FPS = 12
 def _model(backbone: str) -> Path:
     """Train (once per backbone) a small model on the synthetic approaching/receding task."""
     from vidclass.api import VideoClassifier
-    from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+    from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
     model_dir = WORK / f"model-{backbone.replace(':', '_')}"
     if not (model_dir / "config.json").is_file():
@@ -64,7 +64,7 @@ def _clip(seconds: float) -> Path:
     import av
 
     from vidclass.media import video
-    from vidclass.synthetic import make_direction_timeline
+    from vidclass.data.synthetic import make_direction_timeline
 
     path = WORK / f"timeline-{seconds:g}s.ts"
     if path.is_file():

@@ -27,7 +27,7 @@ import numpy as np
 
 from vidclass import runtime
 from vidclass.backbones import create_backbone
-from vidclass.catalog import load_catalog
+from vidclass.data.catalog import load_catalog
 from vidclass.features import FeatureCache, extract_features
 
 

@@ -34,7 +34,7 @@ from PIL import Image
 
 from vidclass.media import video
 from vidclass.backbones import create_backbone
-from vidclass.catalog import load_catalog
+from vidclass.data.catalog import load_catalog
 from vidclass.features import FeatureCache, extract_features
 from vidclass.pose import PoseSpec, pose_features
 from vidclass.pose.extract import estimator

@@ -40,7 +40,7 @@ WORK = ROOT / ".bench" / "predict"
 def _model() -> Path:
     """Train (once) the benchmark model on synthetic data with the default backbone."""
     from vidclass.api import VideoClassifier
-    from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+    from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
     model_dir = WORK / "model"
     if not (model_dir / "config.json").is_file():
@@ -52,7 +52,7 @@ def _model() -> Path:
 def _long_video(minutes: float, fps: float) -> Path:
     """A synthetic 1280x720 video of ``minutes`` whose square changes direction every 30 s."""
     from vidclass.media.render import AnnotatedVideoWriter
-    from vidclass.synthetic import draw_square, random_scene
+    from vidclass.data.synthetic import draw_square, random_scene
 
     path = WORK / f"long_{minutes:g}min_{fps:g}fps_720p.mp4"
     if path.is_file():

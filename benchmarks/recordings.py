@@ -34,11 +34,11 @@ def one_length(minutes: float, args: argparse.Namespace) -> dict:
     import numpy as np
 
     from vidclass.backbones import create_backbone
-    from vidclass.catalog import drop_unreadable, load_catalog
+    from vidclass.data.catalog import drop_unreadable, load_catalog
     from vidclass.features import FeatureCache
     from vidclass.recordings import ClipPlan, extract_tracks, split_recordings, track_rate
-    from vidclass.synthetic import write_video
-    from vidclass.synthetic_recordings import BOB_PERIODS, bobbing_frames, wall
+    from vidclass.data.synthetic import write_video
+    from vidclass.data.synthetic_recordings import BOB_PERIODS, bobbing_frames, wall
     from vidclass.views import ViewSpec
 
     with tempfile.TemporaryDirectory(dir=args.scratch) as scratch:

@@ -40,7 +40,7 @@ import torch
 
 from vidclass.media import sampling, video
 from vidclass.backbones import create_backbone
-from vidclass.catalog import load_catalog
+from vidclass.data.catalog import load_catalog
 from vidclass.runtime import OrtFrameEncoder, export_encoder
 
 Engine = Callable[[np.ndarray], np.ndarray]

@@ -39,7 +39,7 @@ SOURCE = ROOT.parent / "shared" / "data" / "clips" / "test.mp4"
 def _model() -> Path:
     """Train (once) the benchmark model on synthetic data with the default backbone and head."""
     from vidclass.api import VideoClassifier
-    from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+    from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
     model_dir = WORK / "model"
     if not (model_dir / "config.json").is_file():

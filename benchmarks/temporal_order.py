@@ -1,6 +1,6 @@
 """Synthetic temporal-order task: models that see time must separate what a frame model cannot.
 
-Every clip of :func:`vidclass.synthetic.make_direction_dataset` shows a square on a random
+Every clip of :func:`vidclass.data.synthetic.make_direction_dataset` shows a square on a random
 scene that grows (``approaching``) or shrinks (``receding``) over one sawtooth period (so most
 clips also hold one jump the other way); any single frame is consistent with both, so only the
 order of the frames tells the classes apart. Each model is trained through ``VideoClassifier``
@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from vidclass.api import VideoClassifier
-from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
 TARGET = 0.95
 TEMPORAL = ("early_fusion", "3d", "convlstm")

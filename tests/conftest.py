@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -30,7 +30,7 @@ def regression_run(tmp_path_factory) -> tuple[Path, Path, Path]:
     """A tiny frozen-feature regression model on the speed-of-a-square task (seconds to fit): the model
     folder, its dataset (targets.csv) and its feature cache. Its accuracy is not the point."""
     from vidclass.regression import VideoRegressor
-    from vidclass.synthetic_recordings import make_speed_dataset
+    from vidclass.data.synthetic_recordings import make_speed_dataset
 
     root = tmp_path_factory.mktemp("regression-run")
     data = make_speed_dataset(root / "speeds", clips=14, seconds=1.0, fps=8, size=32, seed=0)

@@ -198,7 +198,7 @@ def test_arch_belongs_to_the_3d_model_only(tmp_path):
 
 @pytest.fixture(scope="module")
 def direction(tmp_path_factory) -> Path:
-    from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+    from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
     root = tmp_path_factory.mktemp("direction")
     return make_direction_dataset(root, SyntheticSpec(clips_per_class=5, seconds=1.5, fps=8, size=64, seed=4))
@@ -206,7 +206,7 @@ def direction(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def long_video(tmp_path_factory) -> Path:
-    from vidclass.synthetic import make_direction_timeline
+    from vidclass.data.synthetic import make_direction_timeline
 
     path = tmp_path_factory.mktemp("timeline") / "long.mp4"
     return make_direction_timeline(path, [("approaching", 2.0), ("receding", 2.0)], fps=8, size=64)

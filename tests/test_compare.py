@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vidclass import catalog as catalog_
+from vidclass.data import catalog as catalog_
 from vidclass.cli import app
 from vidclass.compare import CompareSettings, best_recipe, compare, grouped_folds
 from vidclass.compare import run as compare_run
 from vidclass.compare.report import summarize, table_rows
 from vidclass.errors import ConfigError
 from vidclass.recipes import Recipe, get_recipe, list_recipes, select_recipes
-from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
 # Small recipes on the direction task (approaching vs receding): the order of the frames is the only cue, so
 # mean pooling of appearance features is blind to it and a BiLSTM over appearance + feature changes is not.

@@ -14,8 +14,8 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from vidclass import catalog
-from vidclass.catalog import Catalog, VideoItem, split_catalog
+from vidclass.data import catalog
+from vidclass.data.catalog import Catalog, VideoItem, split_catalog
 from vidclass.cli import DatasetOptions, app
 
 runner = CliRunner()

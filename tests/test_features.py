@@ -20,7 +20,7 @@ from vidclass.media import motion, sampling, video
 from vidclass.backbones import FrameEncoder, create_backbone
 from vidclass.errors import ConfigError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, fingerprint, load_features
-from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
 BACKBONE = "timm:mobilenetv3_small_050"
 GRID = 6

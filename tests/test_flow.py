@@ -14,7 +14,7 @@ from vidclass.api import VideoClassifier
 from vidclass.backbones import create_backbone
 from vidclass.errors import ConfigError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
-from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 from vidclass.views import ViewSpec
 
 BACKBONE = "timm:mobilenetv3_small_050"

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from vidclass import leaks
-from vidclass.catalog import Splits, load_catalog
+from vidclass.data.catalog import Splits, load_catalog
 from vidclass.cli import app
 from vidclass.features import FeatureCache
-from vidclass.synthetic import random_scene, render_frames, write_video
+from vidclass.data.synthetic import random_scene, render_frames, write_video
 
 SOURCES = 4  # per class
 SIZE = 96

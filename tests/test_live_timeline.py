@@ -23,7 +23,7 @@ import pytest
 from vidclass.media import video
 from vidclass.api import VideoClassifier
 from vidclass.predict import TimelineSettings, _Sampler, run_timeline
-from vidclass.synthetic import SyntheticSpec, make_direction_dataset, make_direction_timeline
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, make_direction_timeline
 
 FPS = 12
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032  # from <fcntl.h> on Linux

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from vidclass.util import workers
-from vidclass.synthetic import SyntheticSpec, make_direction_dataset
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
 
 def _gone(process: psutil.Process) -> bool:

@@ -18,7 +18,7 @@ from vidclass.cli import app
 from vidclass.clip_models import ClipSpec, create_clip_model
 from vidclass.errors import ConfigError
 from vidclass.pixel_regression import PixelRegressor, regression_module
-from vidclass.synthetic_recordings import make_brightness_dataset
+from vidclass.data.synthetic_recordings import make_brightness_dataset
 from vidclass.tasks import load_model
 from vidclass.training import TrainConfig
 

@@ -21,7 +21,7 @@ from vidclass.api import VideoClassifier
 from vidclass.backbones import create_backbone
 from vidclass.errors import ConfigError
 from vidclass.predict import TimelineSettings, run_timeline
-from vidclass.synthetic import SyntheticSpec, make_direction_dataset, write_video
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, write_video
 from vidclass.timeline import rolling_average
 
 pytestmark = pytest.mark.slow

@@ -249,7 +249,7 @@ def test_brought_keypoints_errors_name_the_file(astronaut_video, tmp_path):
 def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_dataset, astronaut_video, tmp_path):
     """pose+velocity on keypoints of people who walk towards the camera (grow) or away (shrink)."""
     from vidclass.api import VideoClassifier
-    from vidclass.catalog import load_catalog
+    from vidclass.data.catalog import load_catalog
 
     catalog = load_catalog(direction_dataset)
     folder = tmp_path / "keypoints"

@@ -12,7 +12,7 @@ from vidclass.api import VideoClassifier
 from vidclass.cli import app
 from vidclass.errors import ConfigError
 from vidclass.predict import TimelineSettings, parse_seconds, ranked, run_timeline
-from vidclass.synthetic import SyntheticSpec, make_direction_dataset, make_direction_timeline
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, make_direction_timeline
 
 pytestmark = pytest.mark.slow
 

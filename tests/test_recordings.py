@@ -10,11 +10,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from vidclass.catalog import Catalog, VideoItem
+from vidclass.data.catalog import Catalog, VideoItem
 from vidclass.cli import app
 from vidclass.errors import ConfigError
 from vidclass.recordings import ClipPlan, describe, draw_clips, overlapping, random_clip, split_recordings
-from vidclass.synthetic_recordings import make_recordings
+from vidclass.data.synthetic_recordings import make_recordings
 
 
 def _catalog(recordings: dict[str, int], seconds: float = 120.0) -> Catalog:
@@ -127,7 +127,7 @@ def test_random_clips_of_two_recordings_train_a_model_that_labels_held_out_time(
 
 
 def test_decoded_frames_are_cached_once_per_recording_and_random_clips_move_every_epoch(recordings, tmp_path):
-    from vidclass.catalog import drop_unreadable, load_catalog
+    from vidclass.data.catalog import drop_unreadable, load_catalog
     from vidclass.frame_tracks import ClipFrames, frame_tracks
     from vidclass.pixels import FrameCache, FrameSpec
     from vidclass.views import ViewSpec, epoch_item
@@ -159,7 +159,7 @@ def test_a_pixel_model_trains_on_random_clips_and_never_sees_its_test_time(recor
     import csv
 
     from vidclass.api import VideoClassifier
-    from vidclass.catalog import load_catalog
+    from vidclass.data.catalog import load_catalog
     from vidclass.features import fingerprint
     from vidclass.segment_eval import evaluate_segments
 

@@ -11,7 +11,7 @@ import pytest
 
 from vidclass.errors import ConfigError, DatasetError
 from vidclass.regression import VideoRegressor, read_targets, regression_scores
-from vidclass.synthetic_recordings import make_speed_dataset
+from vidclass.data.synthetic_recordings import make_speed_dataset
 
 
 def test_scores_match_hand_computed_values():

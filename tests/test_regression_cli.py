@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vidclass.cli import app
-from vidclass.synthetic_recordings import make_speed_dataset
+from vidclass.data.synthetic_recordings import make_speed_dataset
 
 runner = CliRunner()
 

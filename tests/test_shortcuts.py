@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vidclass.catalog import load_catalog
+from vidclass.data.catalog import load_catalog
 from vidclass.shortcuts import MARGIN, black_bars, check_shortcuts
-from vidclass.synthetic import write_video
+from vidclass.data.synthetic import write_video
 
 CLIPS = 8  # per class
 

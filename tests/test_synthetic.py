@@ -7,7 +7,7 @@ import csv
 import av
 import numpy as np
 
-from vidclass.synthetic import DIRECTIONS, SyntheticSpec, make_direction_dataset, make_direction_timeline
+from vidclass.data.synthetic import DIRECTIONS, SyntheticSpec, make_direction_dataset, make_direction_timeline
 
 
 def _decode_all(path) -> np.ndarray:
@@ -47,7 +47,7 @@ def test_frames_of_both_classes_share_one_range_of_sizes(tmp_path):
 
 
 def test_lossless_frames_are_exact(tmp_path):
-    from vidclass.synthetic import random_scene, render_frames, write_video
+    from vidclass.data.synthetic import random_scene, render_frames, write_video
 
     scene = random_scene(np.random.default_rng(0), 96, period=1.0)
     frames = np.stack(list(render_frames(scene, "approaching", np.arange(6) / 6)))

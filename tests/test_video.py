@@ -16,7 +16,7 @@ import pytest
 from vidclass.media import video
 from vidclass.errors import ConfigError, VideoReadError
 from vidclass.media.sampling import uniform
-from vidclass.synthetic import random_scene, render_frames, write_video
+from vidclass.data.synthetic import random_scene, render_frames, write_video
 
 try:
     import cv2

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vidclass import catalog as catalog_
+from vidclass.data import catalog as catalog_
 from vidclass import metrics
 from vidclass.util.atomic import replace_directory
 from vidclass.backbones import FrameEncoder, create_backbone

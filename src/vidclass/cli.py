@@ -160,7 +160,7 @@ def _read_dataset(root: Path, options: DatasetOptions, *, training: bool = False
     before any extraction, a dataset that cannot be trained on. ``report`` prints the warnings
     and names each left-out item on stderr (count, then the first few).
     """
-    from vidclass import catalog
+    from vidclass.data import catalog
 
     columns = {
         key: value
@@ -255,7 +255,7 @@ def data(
     ] = True,
 ) -> None:
     """Find the labeled videos in ROOT, probe them, split the readable ones honestly and summarise them."""
-    from vidclass import catalog
+    from vidclass.data import catalog
     from vidclass.errors import ConfigError
 
     if groups not in (None, "auto"):

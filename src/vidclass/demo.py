@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidclass import synthetic
+from vidclass.data import synthetic
 from vidclass.api import VideoClassifier
 from vidclass.metrics import format_evaluation
 from vidclass.predict import TimelineSettings, ranked, run_timeline

@@ -39,7 +39,7 @@ from sklearn.cluster import AgglomerativeClustering
 
 from vidclass.media import video
 from vidclass.backbones import DEFAULT_BACKBONE, FrameEncoder, create_backbone
-from vidclass.catalog import Catalog, Splits
+from vidclass.data.catalog import Catalog, Splits
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.util.atomic import write_atomic

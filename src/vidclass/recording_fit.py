@@ -25,7 +25,7 @@ from vidclass import metrics
 from vidclass.backbones import create_backbone
 from vidclass.bundle import FEATURES
 from vidclass.calibration import calibrate_probabilities, calibration_summary, fit_temperature, logits_from_probabilities
-from vidclass.catalog import Catalog, left_out
+from vidclass.data.catalog import Catalog, left_out
 from vidclass.errors import ConfigError
 from vidclass.features import fingerprint
 from vidclass.heads import create_head

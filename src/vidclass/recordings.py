@@ -1,7 +1,7 @@
 """Long recordings and labeled segments cut into clips, split honestly, without clip files.
 
 A catalog item is a *source*: a whole recording (one label per file) or a labeled segment
-of one (:mod:`vidclass.segments`). A :class:`ClipPlan` says how sources become clips:
+of one (:mod:`vidclass.data.segments`). A :class:`ClipPlan` says how sources become clips:
 
 ``random:N:2-4s``  N clips of 2 to 4 s per source at random positions; training draws new
                    positions every epoch (inside the clip's time block);
@@ -37,7 +37,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidclass.media import motion, video
-from vidclass.catalog import SPLITS, Catalog, VideoItem, _group_split
+from vidclass.data.catalog import SPLITS, Catalog, VideoItem, group_split
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
 from vidclass.views import ViewSpec, cut_grid_view, epoch_item
@@ -182,7 +182,7 @@ def split_recordings(
                            "give every segment a split, or none")
     elif fewest >= MIN_RECORDINGS_PER_CLASS:
         items = [VideoItem(s.path, s.label, s.group) for s in sources]
-        parts, how = _group_split(items, fractions, seed)
+        parts, how = group_split(items, fractions, seed)
         part_of = {id(item): name for name, part in parts.items() for item in part}
         blocks = [Block(i, s.start, s.end, part_of[id(items[i])]) for i, s in enumerate(sources)]
         method = f"by recording: {how.replace('stratified group split', 'stratified split of recordings')}"

@@ -30,7 +30,7 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from torch.nn import functional as F
 
-from vidclass import catalog as catalog_
+from vidclass.data import catalog as catalog_
 from vidclass.backbones import create_backbone
 from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
 from vidclass.errors import ConfigError, DatasetError, VidclassError

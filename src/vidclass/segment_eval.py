@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidclass.catalog import Catalog
+from vidclass.data.catalog import Catalog
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import fingerprint
 from vidclass.segment_metrics import IGNORE, SegmentEvaluation, evaluate_sequences, plot_segments

@@ -27,7 +27,7 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 from sklearn.tree import DecisionTreeClassifier
 
 from vidclass.media import video
-from vidclass.catalog import Catalog, VideoItem
+from vidclass.data.catalog import Catalog, VideoItem
 from vidclass.errors import VidclassError
 from vidclass.intervals import bootstrap_scores, resampling_units
 

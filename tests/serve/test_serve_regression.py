@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from vidclass.predict import TimelineSettings, run_timeline
 from vidclass.regression import VideoRegressor
 from vidclass.serve import ServeSettings, create_app
-from vidclass.synthetic_recordings import make_speed_dataset
+from vidclass.data.synthetic_recordings import make_speed_dataset
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vidclass import catalog as catalog_
+from vidclass.data import catalog as catalog_
 from vidclass.compare.report import RecipeSummary, summarize, write_reports
 from vidclass.compare.run import CompareSettings, Log, run_comparison
 from vidclass.errors import ConfigError

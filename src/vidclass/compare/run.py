@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from vidclass import catalog as catalog_
+from vidclass.data import catalog as catalog_
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.util.atomic import write_atomic
 from vidclass.recipes import Recipe

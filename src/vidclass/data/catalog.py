@@ -88,7 +88,7 @@ class VideoItem:
     label: str
     group: str | None = None
     split: str | None = None  # "train" / "val" / "test" when the dataset brings its own
-    start: float | None = None  # seconds: the item is this time range of the file (vidclass.segments)
+    start: float | None = None  # seconds: the item is this time range of the file (vidclass.data.segments)
     end: float | None = None
 
     @property
@@ -177,7 +177,7 @@ def load_catalog(
 ) -> Catalog:
     """Read the labeled videos of ``source`` (a folder, CSV or list file); see the module doc.
 
-    A CSV with ``start`` and ``end`` columns is a segment CSV (:mod:`vidclass.segments`): its
+    A CSV with ``start`` and ``end`` columns is a segment CSV (:mod:`vidclass.data.segments`): its
     items are time ranges, and ``background`` names the class of unlabeled time (None: ignored).
 
     ``columns`` maps ``path``/``label``/``split``/``group`` to CSV column names; ``labels`` fixes
@@ -207,7 +207,7 @@ def load_catalog(
     if fmt == "ucf101":
         read = _read_ucf101(source, ucf_split, base, labels)
     elif fmt == "csv":
-        from vidclass import segments  # many labeled time ranges per file
+        from vidclass.data import segments  # many labeled time ranges per file
 
         paths = csvs or _catalog_csvs(source, columns)[0]
         if len(paths) == 1 and segments.is_segment_csv(paths[0]):
@@ -288,7 +288,7 @@ def _catalog_csvs(root: Path, columns: dict[str, str]) -> tuple[list[Path], list
             notes.append(str(error))
             continue
         found.append(path)
-    if len(found) > 1 and not all(_split_of_name(path.stem) for path in found):
+    if len(found) > 1 and not all(split_of_name(path.stem) for path in found):
         names = ", ".join(path.name for path in found)
         raise DatasetError(
             f"{root}: several CSV catalogs ({names}); pass the one to use as the source, "
@@ -324,7 +324,7 @@ def _split_dirs(root: Path) -> dict[str, Path]:
     """``{split: folder}`` when ROOT has a train folder and a val or test folder."""
     found = {}
     for folder in _visible_dirs(root):
-        split = _split_of_name(folder.name)
+        split = split_of_name(folder.name)
         if split and split not in found:
             found[split] = folder
     return found if "train" in found and len(found) > 1 else {}
@@ -342,7 +342,8 @@ def _media_extensions(root: Path) -> frozenset[str]:
     return IMAGE_EXTENSIONS
 
 
-def _split_of_name(name: str) -> str | None:
+def split_of_name(name: str) -> str | None:
+    """The split (train / val / test) a folder or column value names (``training``, ``dev``, ...), or None."""
     return _SPLIT_NAMES.get(name.strip().lower())
 
 
@@ -395,7 +396,7 @@ def _read_split_folders(root: Path, labels: list[str] | None) -> _Read:
         raise DatasetError(f"{root}: no train folder beside a val or test folder")
     rows, problems = [], []
     for folder in _visible_dirs(root):
-        split = _split_of_name(folder.name)
+        split = split_of_name(folder.name)
         if split is None or splits[split] != folder:
             problems.append(Problem(folder, "not a train/val/test folder; skipped"))
             continue
@@ -424,14 +425,15 @@ def _rows_of_class_dirs(
 
 
 def _read_header(path: Path) -> list[str]:
-    text = _read_text(path)
+    text = read_text_file(path)
     first = text.splitlines()[0] if text.strip() else ""
     if not first.strip():
         raise DatasetError(f"{path}: empty CSV file")
-    return next(csv.reader([first], delimiter=_delimiter(path, first)))
+    return next(csv.reader([first], delimiter=csv_delimiter(path, first)))
 
 
-def _read_text(path: Path) -> str:
+def read_text_file(path: Path) -> str:
+    """A CSV or list file's text (UTF-8, a BOM dropped); DatasetError naming the file when it cannot be read."""
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
@@ -440,7 +442,7 @@ def _read_text(path: Path) -> str:
         raise DatasetError(f"{path}: cannot read ({error.strerror})") from None
 
 
-def _delimiter(path: Path, header: str) -> str:
+def csv_delimiter(path: Path, header: str) -> str:
     """Tab for .tsv, else whichever of , ; or tab the header line uses most (comma on a tie)."""
     if path.suffix.lower() == ".tsv":
         return "\t"
@@ -478,7 +480,7 @@ def _read_csvs(
         raise DatasetError(f"{source}: no CSV with path and label columns ({notes})")
     rows, problems = [], []
     for path in paths:
-        split = _split_of_name(path.stem) if len(paths) > 1 else None
+        split = split_of_name(path.stem) if len(paths) > 1 else None
         found, skipped = _rows_of_csv(path, columns, base or path.parent, split)
         rows += found
         problems += skipped
@@ -499,11 +501,11 @@ def _rows_of_csv(
     path: Path, columns: dict[str, str], base: Path, file_split: str | None
 ) -> tuple[list[_Row], list[Problem]]:
     """Rows of one CSV; ``file_split`` is the split its name gives (train.csv), if any."""
-    text = _read_text(path)
+    text = read_text_file(path)
     if not text.strip():
         raise DatasetError(f"{path}: empty CSV file")
     header_line = text.splitlines()[0]
-    delimiter = _delimiter(path, header_line)
+    delimiter = csv_delimiter(path, header_line)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
     header = next(reader, [])
     indices = _column_indices(path, header, columns)
@@ -523,7 +525,7 @@ def _rows_of_csv(
             continue
         split = file_split
         if value.get("split"):
-            split = _split_of_name(value["split"])
+            split = split_of_name(value["split"])
             if split is None:
                 raise DatasetError(f"{where}: split {value['split']!r} is not one of train, val, test")
         video = base / value["path"]
@@ -545,7 +547,7 @@ def _find_class_ind(root: Path) -> Path | None:
 
 
 def _list_lines(path: Path) -> Iterable[tuple[int, str]]:
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
         if line.strip() and not line.lstrip().startswith("#"):
             yield number, line.strip()
 
@@ -810,7 +812,7 @@ def split_catalog(catalog: Catalog, *, val: float = 0.15, test: float = 0.15, se
         raise ConfigError(f"val + test must be below 1 to leave clips for training; got {val} + {test}")
     given = [item for item in catalog.items if item.split is not None]
     if not given:
-        parts, how = _group_split(catalog.items, {"train": 1 - val - test, "val": val, "test": test}, seed)
+        parts, how = group_split(catalog.items, {"train": 1 - val - test, "val": val, "test": test}, seed)
         return Splits(parts["train"], parts["val"], parts["test"], how, seed)
     if len(given) != len(catalog.items):
         raise DatasetError(
@@ -832,7 +834,7 @@ def split_catalog(catalog: Catalog, *, val: float = 0.15, test: float = 0.15, se
             )
         fractions = {"train": train_share}
         fractions.update({name: fraction * total / len(parts["train"]) for name, fraction in wanted.items()})
-        carved, how = _group_split(parts["train"], fractions, seed)
+        carved, how = group_split(parts["train"], fractions, seed)
         parts.update({name: carved[name] for name in ("train", *wanted)})
         method += f"; {' and '.join(wanted)} carved from train by {how}"
     leaked = _groups_on_several_sides(parts)
@@ -850,7 +852,7 @@ def _groups_on_several_sides(parts: dict[str, list[VideoItem]]) -> int:
     return sum(len(names) > 1 for names in sides.values())
 
 
-def _group_split(
+def group_split(
     items: list[VideoItem], fractions: dict[str, float], seed: int
 ) -> tuple[dict[str, list[VideoItem]], str]:
     """Assign whole groups (or single clips without a group) to parts; the description of how."""

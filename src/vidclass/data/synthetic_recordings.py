@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidclass.synthetic import write_video
+from vidclass.data.synthetic import write_video
 
 BOB_PERIODS = {"walking": 1.6, "running": 0.6, "still": math.inf}  # seconds per bob
 BOB = {1.6: 0.1, 0.6: 0.4, math.inf: 0.0}  # bob amplitude (fraction of the frame) by period

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from vidclass.catalog import Catalog, Problem, VideoItem, _delimiter, _read_text, _split_of_name
+from vidclass.data.catalog import Catalog, Problem, VideoItem, csv_delimiter, read_text_file, split_of_name
 from vidclass.errors import DatasetError, VideoReadError
 from vidclass.media.video import VideoInfo
 from vidclass.media.video import probe as probe_video
@@ -51,9 +51,9 @@ def parse_time(text: str) -> float:
 
 def is_segment_csv(path: Path) -> bool:
     """Whether the CSV at ``path`` has the start and end columns of a segment CSV."""
-    text = _read_text(path)
+    text = read_text_file(path)
     first = text.splitlines()[0] if text.strip() else ""
-    names = {name.strip().casefold() for name in next(csv.reader([first], delimiter=_delimiter(path, first)), [])}
+    names = {name.strip().casefold() for name in next(csv.reader([first], delimiter=csv_delimiter(path, first)), [])}
     return {"start", "end"} <= names
 
 
@@ -106,10 +106,10 @@ def load_segments(
 
 def _read_rows(path: Path, base: Path) -> list[tuple]:
     """``(video, line, start, end, label, group, split)`` per row; errors name the line."""
-    text = _read_text(path)
+    text = read_text_file(path)
     if not text.strip():
         raise DatasetError(f"{path}: empty CSV file")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(path, text.splitlines()[0]),
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=csv_delimiter(path, text.splitlines()[0]),
                         skipinitialspace=True)
     header = [name.strip().casefold() for name in next(reader, [])]
     missing = [name for name in _REQUIRED if name not in header]
@@ -141,7 +141,7 @@ def _read_rows(path: Path, base: Path) -> list[tuple]:
             raise DatasetError(f"{where}: the segment ends ({end:g} s) at or before it starts ({start:g} s)")
         split = None
         if value.get("split"):
-            split = _split_of_name(value["split"])
+            split = split_of_name(value["split"])
             if split is None:
                 raise DatasetError(f"{where}: split {value['split']!r} is not one of train, val, test")
         video = Path(os.path.abspath(base / value["path"]))
