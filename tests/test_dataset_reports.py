@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from vidclass.data import catalog
 from vidclass.data.catalog import Catalog, VideoItem, split_catalog
 from vidclass.cli import DatasetOptions, app
+from cli_checks import one_error_line
 
 runner = CliRunner()
 TINY = ["--backbone", "timm:mobilenetv3_small_050", "--pretrained", "none", "--frames", "2", "--workers", "0",
@@ -30,14 +31,6 @@ def _copy(direction_dataset: Path, root: Path, per_class: int) -> Path:
         for clip in sorted((direction_dataset / label).glob("*.mp4"))[:per_class]:
             shutil.copy(clip, root / label / clip.name)
     return root
-
-
-def _one_error_line(result) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.exit_code == 1, result.output
-    assert len(lines) == 1 and lines[0].startswith("vidclass: error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 # --- probe first, then split (item 7) ---------------------------------------------------------
@@ -72,7 +65,7 @@ def test_drop_unreadable_keeps_probe_results_and_refuses_an_unreadable_set(direc
         (bad / label).mkdir(parents=True)
         (bad / label / "x.mp4").write_bytes(b"not a video")
     result = runner.invoke(app, ["data", str(bad)])
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert str(bad) in line and "none of its 2 videos can be read" in line
 
 
@@ -142,7 +135,7 @@ def test_a_single_class_is_refused_before_any_extraction(direction_dataset, tmp_
         shutil.copy(clip, root / "approaching" / clip.name)
     cache = tmp_path / "cache"
     result = runner.invoke(app, ["train", str(root), "--out", str(tmp_path / "run"), *TINY, "--cache", str(cache)])
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert str(root) in line and "at least two classes" in line and "'approaching'" in line
     assert not cache.exists() and not (tmp_path / "run").exists()  # refused before extraction and output
     shown = runner.invoke(app, ["data", str(root), "--json"])
@@ -178,7 +171,7 @@ def test_a_symlink_loop_is_walked_once(direction_dataset, tmp_path):
 @pytest.mark.parametrize("command", ["predict", "timeline"])
 @pytest.mark.parametrize("k", ["0", "-1"])
 def test_top_k_below_one_is_refused(tmp_path, command, k):
-    line = _one_error_line(runner.invoke(app, [command, str(tmp_path / "model"), "v.mp4", "--top-k", k]))
+    line = one_error_line(runner.invoke(app, [command, str(tmp_path / "model"), "v.mp4", "--top-k", k]))
     assert "--top-k" in line and k in line
 
 
@@ -194,7 +187,7 @@ def test_ranked_refuses_a_top_k_below_one(k):
 def test_the_csv_hint_names_the_command_line_options(direction_dataset, tmp_path):
     root = _copy(direction_dataset, tmp_path / "ds", per_class=2)
     (root / "list.csv").write_text("video_name,tag\napproaching/clip_000.mp4,approaching\n")
-    line = _one_error_line(runner.invoke(app, ["data", str(root / "list.csv")]))
+    line = one_error_line(runner.invoke(app, ["data", str(root / "list.csv")]))
     assert "--path-column NAME and --label-column NAME" in line
 
 

@@ -15,6 +15,7 @@ from vidclass import features, pixels
 from vidclass.cli import app
 from vidclass.errors import DiskFullError
 from vidclass.pixels import FrameCache, FrameSpec, cache_frames
+from cli_checks import one_error_line
 
 runner = CliRunner()
 TINY = ["--backbone", "timm:mobilenetv3_small_050", "--pretrained", "none", "--frames", "2", "--workers", "0",
@@ -45,20 +46,12 @@ def _fills_after(monkeypatch, module, writes: int) -> None:
     monkeypatch.setattr(module, "save_file", save_file)
 
 
-def _one_error_line(result) -> str:
-    """The one line besides the progress bar's last state."""
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("extracting ")]
-    assert result.exit_code == 1, result.output
-    assert len(lines) == 1 and lines[0].startswith("vidclass: error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
-
-
 def test_extract_on_a_full_disk_says_so_in_one_line_and_a_rerun_finishes(direction_dataset, tmp_path, monkeypatch):
     root, cache = _dataset(direction_dataset, tmp_path / "ds"), tmp_path / "cache"
     with monkeypatch.context() as patch:
         _fills_after(patch, features, writes=1)
-        line = _one_error_line(runner.invoke(app, ["extract", str(root), *TINY, "--cache", str(cache)]))
+        result = runner.invoke(app, ["extract", str(root), *TINY, "--cache", str(cache)])
+        line = one_error_line(result, besides_progress=True)
     assert str(cache) in line and "no space left" in line and "rerun" in line
     assert "wrote 1 of the 4 videos" in line
     files = [path for path in cache.rglob("*") if path.is_file()]
@@ -88,6 +81,6 @@ def test_a_run_folder_on_a_full_disk_is_named_in_one_line(direction_dataset, tmp
 
     monkeypatch.setattr(api, "_write_json", full)
     root, run = _dataset(direction_dataset, tmp_path / "ds"), tmp_path / "run"
-    line = _one_error_line(runner.invoke(app, ["train", str(root), "--out", str(run), *TINY,
-                                               "--cache", str(tmp_path / "cache")]))
+    line = one_error_line(runner.invoke(app, ["train", str(root), "--out", str(run), *TINY,
+                                               "--cache", str(tmp_path / "cache")]), besides_progress=True)
     assert "no space left" in line and "rerun" in line and str(tmp_path) in line

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vidclass.cli import app
+from cli_checks import one_error_line
 
 runner = CliRunner()
 
@@ -23,17 +24,9 @@ def _missing(monkeypatch, *modules: str) -> None:
         monkeypatch.setitem(sys.modules, name, None)
 
 
-def _one_error_line(result) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.exit_code == 1, result.output
-    assert len(lines) == 1 and lines[0].startswith("vidclass: error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
-
-
 def test_serve_without_its_extra_names_the_extra(monkeypatch, tmp_path):
     _missing(monkeypatch, "fastapi")
-    line = _one_error_line(runner.invoke(app, ["serve", str(tmp_path)]))
+    line = one_error_line(runner.invoke(app, ["serve", str(tmp_path)]))
     assert "fastapi" in line and "pip install 'vidclass[serve]'" in line
 
 
@@ -48,6 +41,6 @@ def test_pose_inputs_without_litert_name_the_extra_before_decoding(monkeypatch, 
     out = ["--out", str(tmp_path / "run")] if command == "train" else []
     result = runner.invoke(app, [command, str(root), *out, "--inputs", "pose", "--frames", "2", "--workers", "0",
                                  "--cache", str(tmp_path / "cache")])
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert "pip install 'vidclass[pose]'" in line
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.safetensors"))
