@@ -46,22 +46,23 @@ class _CleanErrors(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except VidclassError as error:
-            if (ctx.obj or {}).get("verbose"):
-                click.echo(traceback.format_exc(), err=True)
-            click.echo(f"vidclass: error: {error}", err=True)
-            raise typer.Exit(1) from None
-        except Exception as error:  # any other write that found no space: the run folder, outputs, checkpoints
-            if not is_disk_full(error):
+        except Exception as error:  # also any write that found no space: the run folder, outputs, checkpoints
+            if not (isinstance(error, VidclassError) or is_disk_full(error)):
                 raise
             if (ctx.obj or {}).get("verbose"):
                 click.echo(traceback.format_exc(), err=True)
-            written = getattr(error, "filename", None)
-            where = f"{Path(written).parent} (writing {Path(written).name})" if written else "an output folder"
-            click.echo(f"vidclass: error: {where}: no space left on its device; files finished before are complete "
-                       "and kept: free space and rerun (train --resume continues a run from its last checkpoint)",
-                       err=True)
+            click.echo(f"vidclass: error: {_error_line(error)}", err=True)
             raise typer.Exit(1) from None
+
+
+def _error_line(error: Exception) -> str:
+    """What the CLI says of an error it reports: a VidclassError's own message, else a full disk's folder."""
+    if isinstance(error, VidclassError):
+        return str(error)
+    written = getattr(error, "filename", None)
+    where = f"{Path(written).parent} (writing {Path(written).name})" if written else "an output folder"
+    return (f"{where}: no space left on its device; files finished before are complete and kept: free space and "
+            "rerun (train --resume continues a run from its last checkpoint)")
 
 
 app = typer.Typer(
