@@ -24,7 +24,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from vidclass.backbones import FrameEncoder
-from vidclass.data.catalog import Catalog, VideoItem, split_catalog
+from vidclass.data.items import Catalog, VideoItem
+from vidclass.data.splits import split_catalog
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, load_features
 from vidclass.heads import create_head
 from vidclass.pose import PoseReport, PoseSpec, pose_features

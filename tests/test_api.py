@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from vidclass.api import VideoClassifier
-from vidclass.data.catalog import load_catalog, split_catalog
+from vidclass.data.catalog import load_catalog
+from vidclass.data.splits import split_catalog
 from vidclass.errors import VidclassError
 
 TINY = dict(backbone="timm:mobilenetv3_small_050", pretrained=False, frames=4, epochs=4, batch_size=4, val=0.25,

@@ -9,7 +9,8 @@ import pytest
 
 from vidclass.api import VideoClassifier
 from vidclass.calibration import calibrate_probabilities, fit_temperature, logits_from_probabilities
-from vidclass.data.catalog import load_catalog, split_catalog
+from vidclass.data.catalog import load_catalog
+from vidclass.data.splits import split_catalog
 
 pytestmark = pytest.mark.slow  # fits a model end to end
 

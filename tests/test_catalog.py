@@ -13,9 +13,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from vidclass.data.catalog import Catalog, VideoItem, describe, load_catalog, split_catalog
-from vidclass.errors import ConfigError, DatasetError, VideoReadError
+from vidclass.data.catalog import load_catalog
+from vidclass.data.items import Catalog, VideoItem
+from vidclass.data.splits import split_catalog
+from vidclass.data.summary import describe
 from vidclass.data.synthetic import write_video
+from vidclass.errors import ConfigError, DatasetError, VideoReadError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FIGHT_SURV = SHARED / "fight_surv"
@@ -377,7 +380,7 @@ def test_split_does_not_depend_on_hash_randomisation() -> None:
     code = (
         "import sys; sys.path.insert(0, %r)\n"
         "from test_catalog import synthetic_catalog\n"
-        "from vidclass.data.catalog import split_catalog\n"
+        "from vidclass.data.splits import split_catalog\n"
         "print([sorted(str(i.path) for i in p) for p in split_catalog(synthetic_catalog(), seed=2).parts().values()])"
     ) % str(Path(__file__).parent)
     outputs = {

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vidclass.data import catalog as catalog_
 from vidclass.cli import app
 from vidclass.compare import CompareSettings, best_recipe, compare, grouped_folds
 from vidclass.compare import run as compare_run
 from vidclass.compare.report import summarize, table_rows
+from vidclass.data import catalog as catalog_
+from vidclass.data.items import Catalog, VideoItem
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 from vidclass.errors import ConfigError
 from vidclass.recipes import Recipe, get_recipe, list_recipes, select_recipes
-from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
 # Small recipes on the direction task (approaching vs receding): the order of the frames is the only cue, so
 # mean pooling of appearance features is blind to it and a BiLSTM over appearance + feature changes is not.
@@ -43,8 +44,8 @@ def compared(direction, tmp_path_factory):
 
 
 def test_folds_are_group_disjoint_and_cover_every_clip_once(direction):
-    grouped = catalog_.Catalog(direction.root, [
-        catalog_.VideoItem(item.path, item.label, group=f"g{i // 3}") for i, item in enumerate(direction.items)
+    grouped = Catalog(direction.root, [
+        VideoItem(item.path, item.label, group=f"g{i // 3}") for i, item in enumerate(direction.items)
     ], direction.labels, direction.source_format)
     folds = grouped_folds(grouped, 3, seed=0)
     tested = np.concatenate([test for _, test in folds])

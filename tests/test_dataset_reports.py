@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer.main
+from cli_checks import one_error_line
 from typer.testing import CliRunner
 
-from vidclass.data import catalog
-from vidclass.data.catalog import Catalog, VideoItem, split_catalog
 from vidclass.cli import DatasetOptions, app
-from cli_checks import one_error_line
+from vidclass.data import catalog
+from vidclass.data.items import Catalog, VideoItem
+from vidclass.data.splits import split_catalog
+from vidclass.data.summary import describe
 
 runner = CliRunner()
 TINY = ["--backbone", "timm:mobilenetv3_small_050", "--pretrained", "none", "--frames", "2", "--workers", "0",
@@ -57,7 +59,7 @@ def test_drop_unreadable_keeps_probe_results_and_refuses_an_unreadable_set(direc
     assert len(readable.items) == 4 and set(readable.infos) >= {item.path for item in readable.items}
     assert [(p.path.name, p.reason) for p in readable.problems] == [("empty.mp4", "file is empty (0 bytes)")]
     probed = []
-    catalog.describe(readable, probe=lambda path: probed.append(path))  # nothing left to probe again
+    describe(readable, probe=lambda path: probed.append(path))  # nothing left to probe again
     assert probed == []
 
     bad = tmp_path / "bad"

@@ -11,10 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from vidclass import leaks
-from vidclass.data.catalog import Splits, load_catalog
 from vidclass.cli import app
-from vidclass.features import FeatureCache
+from vidclass.data.catalog import load_catalog
+from vidclass.data.splits import Splits
 from vidclass.data.synthetic import random_scene, render_frames, write_video
+from vidclass.features import FeatureCache
 
 SOURCES = 4  # per class
 SIZE = 96

@@ -10,11 +10,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from vidclass.data.catalog import Catalog, VideoItem
 from vidclass.cli import app
+from vidclass.data.items import Catalog, VideoItem
+from vidclass.data.synthetic_recordings import make_recordings
 from vidclass.errors import ConfigError
 from vidclass.recordings import ClipPlan, describe, draw_clips, overlapping, random_clip, split_recordings
-from vidclass.data.synthetic_recordings import make_recordings
 
 
 def _catalog(recordings: dict[str, int], seconds: float = 120.0) -> Catalog:

@@ -24,9 +24,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vidclass.data import catalog as catalog_
 from vidclass import metrics
-from vidclass.util.atomic import replace_directory
 from vidclass.backbones import FrameEncoder, create_backbone
 from vidclass.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
 from vidclass.calibration import (
@@ -36,16 +34,20 @@ from vidclass.calibration import (
     logits_from_probabilities,
     plot_reliability,
 )
+from vidclass.data import catalog as catalog_
+from vidclass.data.items import Catalog, VideoItem
+from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, fingerprint, load_features
 from vidclass.heads import create_head
+from vidclass.util.atomic import replace_directory
 from vidclass.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, predict_proba
 
 # The head of frozen-feature models by default: on fight_surv's grouped folds with flow inputs the logistic
 # regression (seconds, no epochs) scored 0.807 +- 0.065 and the attention head 0.74-0.80 (`vidclass compare`).
 DEFAULT_HEAD = "linear"
 
-Dataset = str | Path | catalog_.Catalog
+Dataset = str | Path | Catalog
 Progress = Callable[[str, str], None]  # (path, status) per video prepared
 
 # Defaults that differ between the frozen-feature seam and the models trained on pixels; a clip
@@ -295,7 +297,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
                 f"{found.root}: a folder of images trains only the frame model (--model frame); "
                 f"model {self.model!r} needs videos"
             )
-        splits = catalog_.split_catalog(found, val=self.val, test=self.test, seed=self.seed)
+        splits = split_catalog(found, val=self.val, test=self.test, seed=self.seed)
         final = Path(out_dir) if out_dir is not None else None
         from vidclass.distributed import is_primary
 
@@ -556,10 +558,10 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             total += np.concatenate(rows)
         return (total / self.view_.test_views).astype(np.float32)
 
-    def _raw_probabilities_of(self, items: Sequence[catalog_.VideoItem], inputs: dict[Path, Any]) -> np.ndarray:
+    def _raw_probabilities_of(self, items: Sequence[VideoItem], inputs: dict[Path, Any]) -> np.ndarray:
         return self._probabilities([inputs[item.path] for item in items])
 
-    def _fit_temperature(self, val_items: Sequence[catalog_.VideoItem], inputs: dict[Path, Any]) -> float:
+    def _fit_temperature(self, val_items: Sequence[VideoItem], inputs: dict[Path, Any]) -> float:
         """Temperature scaling fitted on the validation videos' probabilities (1.0 without any)."""
         if not val_items:
             return 1.0
@@ -610,7 +612,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return evaluation
 
     def _evaluation(
-        self, items: Sequence[catalog_.VideoItem], raw: np.ndarray, *, split: str
+        self, items: Sequence[VideoItem], raw: np.ndarray, *, split: str
     ) -> metrics.Evaluation:
         """Scores of the temperature-scaled probabilities, with the ECE of ``raw`` before and after scaling."""
         y = [self.labels_.index(item.label) for item in items]
@@ -627,7 +629,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     def _write_evaluation(
         self,
         evaluation: metrics.Evaluation,
-        items: Sequence[catalog_.VideoItem],
+        items: Sequence[VideoItem],
         raw: np.ndarray,
         out_dir: Path,
     ) -> dict[str, Path]:
@@ -729,8 +731,8 @@ def _finish_run(staging: Path, final: Path) -> None:
     replace_directory(staging, final)
 
 
-def _as_catalog(dataset: Dataset) -> catalog_.Catalog:
-    return dataset if isinstance(dataset, catalog_.Catalog) else catalog_.load_catalog(dataset)
+def _as_catalog(dataset: Dataset) -> Catalog:
+    return dataset if isinstance(dataset, Catalog) else catalog_.load_catalog(dataset)
 
 
 def _safe_fingerprint(path: Path) -> str | None:

@@ -256,7 +256,8 @@ def data(
     ] = True,
 ) -> None:
     """Find the labeled videos in ROOT, probe them, split the readable ones honestly and summarise them."""
-    from vidclass.data import catalog
+    from vidclass.data.splits import split_catalog
+    from vidclass.data.summary import describe
     from vidclass.errors import ConfigError
 
     if groups not in (None, "auto"):
@@ -281,8 +282,8 @@ def data(
     proposed = None
     if groups and prints is not None:
         found, proposed, written = leaks.auto_group(found, prints, groups_csv)
-    splits = catalog.split_catalog(found, val=val, test=test, seed=seed)
-    summary = catalog.describe(found, splits).to_dict()
+    splits = split_catalog(found, val=val, test=test, seed=seed)
+    summary = describe(found, splits).to_dict()
     if proposed is not None:
         sizes = leaks.cluster_sizes(proposed)
         summary["proposed_groups"] = {"clusters": len(sizes), "sizes": sizes, "csv": str(written)}
@@ -831,10 +832,10 @@ def timeline(
     """Label a long video (or a live source) window by window, with optional smoothing and annotated output
     (a regression model: its value per window)."""
     from vidclass.errors import ConfigError
-    from vidclass.tasks import load_model
     from vidclass.predict import TimelineSettings, parse_seconds, run_timeline
-    from vidclass.util.signals import stop_on_signals
+    from vidclass.tasks import load_model
     from vidclass.timeline import plot_timeline
+    from vidclass.util.signals import stop_on_signals
 
     if (video_path is None) == (camera is None):
         raise ConfigError("give either VIDEO or --camera N")

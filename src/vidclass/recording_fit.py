@@ -24,11 +24,18 @@ from torch.utils.data import DataLoader
 from vidclass import metrics
 from vidclass.backbones import create_backbone
 from vidclass.bundle import FEATURES
-from vidclass.calibration import calibrate_probabilities, calibration_summary, fit_temperature, logits_from_probabilities
-from vidclass.data.catalog import Catalog, left_out
+from vidclass.calibration import (
+    calibrate_probabilities,
+    calibration_summary,
+    fit_temperature,
+    logits_from_probabilities,
+)
+from vidclass.data.catalog import left_out
+from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError
 from vidclass.features import fingerprint
 from vidclass.heads import create_head
+from vidclass.media.video import probe
 from vidclass.recordings import (
     ClipPlan,
     ClipViews,
@@ -39,7 +46,6 @@ from vidclass.recordings import (
     split_recordings,
     track_rate,
 )
-from vidclass.media.video import probe
 from vidclass.views import ViewSpec, predict_proba
 
 

@@ -36,12 +36,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidclass.media import motion, video
-from vidclass.data.catalog import SPLITS, Catalog, VideoItem, group_split
+from vidclass.data.items import SPLITS, Catalog, VideoItem
+from vidclass.data.splits import group_split
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
-from vidclass.views import ViewSpec, cut_grid_view, epoch_item
+from vidclass.media import motion, video
 from vidclass.util.workers import in_order
+from vidclass.views import ViewSpec, cut_grid_view, epoch_item
 
 MIN_RECORDINGS_PER_CLASS = 3  # fewer recordings (groups) of a class: split by time blocks
 _PLAN = re.compile(r"^(?:random:(\d+):([\d.]+)(?:-([\d.]+))?s?|fixed:([\d.]+)s?)$")

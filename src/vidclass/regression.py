@@ -30,9 +30,11 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from torch.nn import functional as F
 
-from vidclass.data import catalog as catalog_
 from vidclass.backbones import create_backbone
 from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
+from vidclass.data import catalog as catalog_
+from vidclass.data.items import Catalog, VideoItem
+from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.heads import create_head
@@ -262,8 +264,9 @@ class VideoRegressor(ValueModel):
 
     def fit(self, dataset: str | Path | list[Target], y: None = None, *, out_dir: str | Path | None = None):
         """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self."""
-        from vidclass.training import TrainConfig, fit_module, train_loader
         from torch.utils.data import DataLoader
+
+        from vidclass.training import TrainConfig, fit_module, train_loader
 
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
@@ -389,8 +392,8 @@ def _split(targets: list[Target], val: float, test: float, seed: int) -> dict[st
     """A group-aware split stratified by target quartile (the catalog's splitter on binned targets)."""
     values = np.array([t.value for t in targets])
     edges = np.quantile(values, [0.25, 0.5, 0.75])
-    items = [catalog_.VideoItem(t.path, f"q{int(np.searchsorted(edges, t.value))}", t.group) for t in targets]
-    found = catalog_.Catalog(Path("."), items, sorted({i.label for i in items}), "regression")
-    splits = catalog_.split_catalog(found, val=val, test=test, seed=seed)
+    items = [VideoItem(t.path, f"q{int(np.searchsorted(edges, t.value))}", t.group) for t in targets]
+    found = Catalog(Path("."), items, sorted({i.label for i in items}), "regression")
+    splits = split_catalog(found, val=val, test=test, seed=seed)
     by_path = {t.path: t for t in targets}
     return {name: [by_path[i.path] for i in part] for name, part in splits.parts().items()}

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vidclass.data.catalog import Catalog
+from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import fingerprint
-from vidclass.segment_metrics import IGNORE, SegmentEvaluation, evaluate_sequences, plot_segments
 from vidclass.media.video import probe
+from vidclass.segment_metrics import IGNORE, SegmentEvaluation, evaluate_sequences, plot_segments
 
 DEFAULT_RATE = 4.0  # samples per second
 

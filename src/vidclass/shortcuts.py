@@ -26,10 +26,10 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 from sklearn.tree import DecisionTreeClassifier
 
-from vidclass.media import video
-from vidclass.data.catalog import Catalog, VideoItem
+from vidclass.data.items import Catalog, VideoItem
 from vidclass.errors import VidclassError
 from vidclass.intervals import bootstrap_scores, resampling_units
+from vidclass.media import video
 
 MARGIN = 0.10
 """How far above chance (mean class accuracy) metadata must predict the label to warn."""

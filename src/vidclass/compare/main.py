@@ -10,15 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vidclass.data import catalog as catalog_
 from vidclass.compare.report import RecipeSummary, summarize, write_reports
 from vidclass.compare.run import CompareSettings, Log, run_comparison
+from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError
 from vidclass.recipes import Recipe
 
 
 def compare(
-    catalog: catalog_.Catalog,
+    catalog: Catalog,
     recipes: Sequence[Recipe],
     out: str | Path,
     settings: CompareSettings = CompareSettings(),

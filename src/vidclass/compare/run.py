@@ -24,9 +24,10 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from vidclass.data import catalog as catalog_
+from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError, DatasetError, VidclassError
-from vidclass.util.atomic import write_atomic
 from vidclass.recipes import Recipe
+from vidclass.util.atomic import write_atomic
 
 Log = Callable[[str], None]
 Folds = list[tuple[np.ndarray, np.ndarray]]
@@ -81,7 +82,7 @@ class RecipeOutcome:
     skipped: str | None = None  # not run: why (the budget)
 
 
-def grouped_folds(catalog: catalog_.Catalog, folds: int, seed: int) -> Folds:
+def grouped_folds(catalog: Catalog, folds: int, seed: int) -> Folds:
     """``StratifiedGroupKFold(folds, shuffle=True, random_state=seed)`` over the catalog's groups
     (each item its own group when it has none): the outer folds every recipe is scored on."""
     labels = list(catalog.labels)
@@ -100,7 +101,7 @@ class ResultStore:
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
 
-    def check_folds(self, catalog: catalog_.Catalog, folds: Folds, settings: CompareSettings) -> None:
+    def check_folds(self, catalog: Catalog, folds: Folds, settings: CompareSettings) -> None:
         """Record the folds, or refuse a rerun whose folds differ from the stored ones."""
         record = {"dataset": str(catalog.root), "labels": list(catalog.labels), "seed": settings.seed,
                   "val": settings.val, "folds": [[str(catalog.items[i].path) for i in test] for _, test in folds]}
@@ -136,7 +137,7 @@ class ResultStore:
 
 
 def run_comparison(
-    catalog: catalog_.Catalog,
+    catalog: Catalog,
     recipes: Sequence[Recipe],
     out: Path,
     settings: CompareSettings = CompareSettings(),
@@ -218,14 +219,14 @@ def _weights_problem(recipe: Recipe) -> str | None:
 
 
 def _run_fold(
-    catalog: catalog_.Catalog, recipe: Recipe, folds: Folds, fold: int, settings: CompareSettings, log: Log
+    catalog: Catalog, recipe: Recipe, folds: Folds, fold: int, settings: CompareSettings, log: Log
 ) -> FoldResult:
     """Fit ``recipe`` on the training part of ``fold`` and score its test part."""
     from vidclass.api import VideoClassifier
 
     train_index, test_index = folds[fold]
     labels = list(catalog.labels)
-    train = catalog_.Catalog(catalog.root, [catalog.items[i] for i in train_index], labels, catalog.source_format)
+    train = Catalog(catalog.root, [catalog.items[i] for i in train_index], labels, catalog.source_format)
     test = [catalog.items[i] for i in test_index]
     model = VideoClassifier(**recipe.classifier_params(), seed=settings.seed, val=settings.val, test=0.0,
                             cache_dir=settings.cache_dir, workers=settings.workers)

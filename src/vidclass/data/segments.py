@@ -23,7 +23,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from vidclass.data.catalog import Catalog, Problem, VideoItem, csv_delimiter, read_text_file, split_of_name
+from vidclass.data.formats import csv_delimiter, read_text_file
+from vidclass.data.items import Catalog, Problem, VideoItem, split_of_name
 from vidclass.errors import DatasetError, VideoReadError
 from vidclass.media.video import VideoInfo
 from vidclass.media.video import probe as probe_video
