@@ -54,10 +54,10 @@ from cvbench import (
     with_pose,
 )
 
-from vidclass.backbones import create_backbone
+from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
 from vidclass.features import FeatureCache
-from vidclass.heads import list_heads
+from vidclass.models.heads import list_heads
 from vidclass.media.motion import PAIR_IMAGES
 from vidclass.views import DEFAULT_INPUTS, INPUTS
 from vidclass.data import synthetic as synthetic_data

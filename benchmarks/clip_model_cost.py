@@ -11,7 +11,7 @@ divides by the process's CPU time instead, what the same thread does when it is 
 the machine. Weights do not change speed, so everything is built with random weights (offline;
 the torchvision archs need no download).
 
-Each row is at the frames and size of :data:`vidclass.clip_models.catalogue.COSTS` (the
+Each row is at the frames and size of :data:`vidclass.models.clip_models.catalogue.COSTS` (the
 defaults ``vidclass models`` lists); ``--table`` instead recounts parameters and GFLOPs of
 every row of that table (no timing) and prints them as its Python source, to paste there when
 a model changes. The header gives the load average: wall numbers on a shared CPU are depressed.
@@ -33,8 +33,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vidclass.clip_models import ClipSpec, create_clip_model, get_clip_model_class
-from vidclass.clip_models.catalogue import COSTS
+from vidclass.models.clip_models import ClipSpec, create_clip_model, get_clip_model_class
+from vidclass.models.clip_models.catalogue import COSTS
 
 # the models timed by default (frame and lrcn run their CNN per sampled frame as a stream
 # decodes it, so a per-window factor does not describe them; see benchmarks/live.py)

@@ -23,11 +23,11 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from vidclass.backbones import FrameEncoder
+from vidclass.models.backbones import FrameEncoder
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, load_features
-from vidclass.heads import create_head
+from vidclass.models.heads import create_head
 from vidclass.pose import PoseReport, PoseSpec, pose_features
 from vidclass.pose import with_pose as attach_pose
 from vidclass.training import Example, TrainConfig, fit_head

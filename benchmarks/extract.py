@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from vidclass.media import motion, sampling, video
-from vidclass.backbones import FrameEncoder, create_backbone
+from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.data.catalog import load_catalog
 from vidclass.features import FeatureCache, extract_features
 from vidclass.views import DEFAULT_INPUTS, INPUTS, ViewSpec
@@ -153,7 +153,7 @@ def main() -> None:
     before = load_average()
     paths = spread([item.path for item in load_catalog(args.data).items], args.clips)
     torch_encoder = create_backbone(args.backbone)
-    from vidclass.runtime import frame_encoder
+    from vidclass.models.runtime import frame_encoder
 
     encoder = frame_encoder(torch_encoder, args.runtime)
     print(

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-import vidclass.runtime as runtime
+import vidclass.models.runtime as runtime
 from vidclass.api import VideoClassifier
 from vidclass.data.catalog import drop_unreadable, load_catalog
 

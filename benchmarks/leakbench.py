@@ -46,7 +46,7 @@ from cvbench import Dataset, Recipe, cached_dataset, cross_validate, logistic_cv
 from sklearn.metrics import adjusted_rand_score
 
 from vidclass import leaks
-from vidclass.backbones import create_backbone
+from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
 from vidclass.features import FeatureCache
 

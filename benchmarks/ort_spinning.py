@@ -9,7 +9,7 @@ paired (the configurations alternate per chunk, so a change of machine load weig
   images/s (a grid frame and its RGB difference count two), and the main process's CPU seconds;
 - the encoder alone: the same graph at batch 1 on frames already in memory.
 
-Both use :func:`vidclass.runtime.session` (spinning off is vidclass's default). Prints a table, then one
+Both use :func:`vidclass.models.runtime.session` (spinning off is vidclass's default). Prints a table, then one
 summary line. Usage::
 
     python benchmarks/ort_spinning.py [DATA] [--clips 40] [--frames 16] [--chunks 4]
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vidclass import runtime
-from vidclass.backbones import create_backbone
+from vidclass.models import runtime
+from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
 from vidclass.features import FeatureCache, extract_features
 

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from vidclass.media import video
-from vidclass.backbones import create_backbone
+from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
 from vidclass.features import FeatureCache, extract_features
 from vidclass.pose import PoseSpec, pose_features

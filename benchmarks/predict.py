@@ -51,8 +51,8 @@ def _model() -> Path:
 
 def _long_video(minutes: float, fps: float) -> Path:
     """A synthetic 1280x720 video of ``minutes`` whose square changes direction every 30 s."""
-    from vidclass.media.render import AnnotatedVideoWriter
     from vidclass.data.synthetic import draw_square, random_scene
+    from vidclass.media.render import AnnotatedVideoWriter
 
     path = WORK / f"long_{minutes:g}min_{fps:g}fps_720p.mp4"
     if path.is_file():
@@ -76,7 +76,8 @@ ENGINES = {"torch": ("model", "torch"), "onnxruntime": ("model", "onnxruntime"),
 
 def _exported(model_dir: Path) -> Path:
     """A copy of the benchmark model with its ONNX graphs (``vidclass export``), made once."""
-    from vidclass.export import export_bundle, exported
+    from vidclass.engine import exported
+    from vidclass.export import export_bundle
 
     copy = WORK / "model-exported"
     if exported(copy) is None:
@@ -89,8 +90,8 @@ def _exported(model_dir: Path) -> Path:
 def _child(model_dir: str, video: str, runtime: str) -> None:
     """Run one timeline in this (fresh) process and print its figures as JSON."""
     from vidclass.api import VideoClassifier
-    from vidclass.predict import TimelineSettings, run_timeline
     from vidclass.media.video import probe
+    from vidclass.predict import TimelineSettings, run_timeline
 
     model = VideoClassifier.load(model_dir, runtime=runtime)
     started = time.perf_counter()
@@ -131,7 +132,7 @@ def main() -> None:
     models = {"model": _model()}
     models["model-exported"] = _exported(models["model"])
     from vidclass.api import VideoClassifier
-    from vidclass.runtime import encoder_graph
+    from vidclass.models.runtime import encoder_graph
 
     encoder_graph(VideoClassifier.load(models["model"], runtime="torch").encoder_)  # the on-demand graph, cached
     header = (f"{'engine':>21} {'video':>7} {'windows':>7} {'wall s':>7} {'RTF':>6} {'peak RSS MiB':>12} "

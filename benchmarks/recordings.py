@@ -33,7 +33,7 @@ def one_length(minutes: float, args: argparse.Namespace) -> dict:
     """Write, extract and cut one length; the row of the table."""
     import numpy as np
 
-    from vidclass.backbones import create_backbone
+    from vidclass.models.backbones import create_backbone
     from vidclass.data.catalog import drop_unreadable, load_catalog
     from vidclass.features import FeatureCache
     from vidclass.recordings import ClipPlan, extract_tracks, split_recordings, track_rate

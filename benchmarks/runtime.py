@@ -39,9 +39,9 @@ import numpy as np
 import torch
 
 from vidclass.media import sampling, video
-from vidclass.backbones import create_backbone
+from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
-from vidclass.runtime import OrtFrameEncoder, export_encoder
+from vidclass.models.runtime import OrtFrameEncoder, export_encoder
 
 Engine = Callable[[np.ndarray], np.ndarray]
 

@@ -24,7 +24,7 @@ import torch
 from torch.nn import functional as F
 
 from vidclass.data.catalog import load_catalog
-from vidclass.clip_models import ClipSpec, create_clip_model
+from vidclass.models.clip_models import ClipSpec, create_clip_model
 from vidclass.pixels import ClipDataset, FrameCache, FrameSpec, cache_frames, load_frames, store_size
 from vidclass.training import TrainConfig, fit_clip_model
 from vidclass.views import ViewSpec

@@ -16,7 +16,7 @@ import torch
 from vidclass import training
 from vidclass.distributed import gather, is_primary, rank
 from vidclass.features import VideoFeatures
-from vidclass.heads import create_head
+from vidclass.models.heads import create_head
 from vidclass.views import ViewSpec, predict_proba
 
 VIEW = ViewSpec(frames=2, grid=4, inputs="appearance")

@@ -13,7 +13,7 @@ import torchvision
 from PIL import Image
 from safetensors.torch import save_file
 
-from vidclass.backbones import (
+from vidclass.models.backbones import (
     DEFAULT_BACKBONE,
     BackboneSpec,
     FrameEncoder,

@@ -8,10 +8,10 @@ import pickle
 import pytest
 import torch
 
-from vidclass.backbones import create_backbone
+from vidclass.models.backbones import create_backbone
 from vidclass.bundle import Bundle, load_bundle, read_config, save_bundle
 from vidclass.errors import BundleError
-from vidclass.heads import create_head
+from vidclass.models.heads import create_head
 from vidclass.views import ViewSpec
 
 
@@ -132,7 +132,7 @@ def test_config_fields_of_the_wrong_type_are_named_with_what_they_need(saved, ch
 
 def test_a_clip_model_bundle_round_trips(tmp_path):
     from vidclass.bundle import ClipBundle
-    from vidclass.clip_models import ClipSpec, create_clip_model
+    from vidclass.models.clip_models import ClipSpec, create_clip_model
 
     torch.manual_seed(0)
     model = create_clip_model("lrcn", ClipSpec(backbone="timm:mobilenetv3_small_050", frames=3, size=32), 3,

@@ -15,10 +15,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from vidclass.backbones import create_backbone
-from vidclass.clip_models import ClipSpec, clip_model_from_config, create_clip_model, list_clip_models
-from vidclass.clip_models.convlstm import ConvLSTMCell, ConvLSTMStack
-from vidclass.clip_models.inflate import TemporalConv, set_frames
+from vidclass.models.backbones import create_backbone
+from vidclass.models.clip_models import ClipSpec, clip_model_from_config, create_clip_model, list_clip_models
+from vidclass.models.clip_models.convlstm import ConvLSTMCell, ConvLSTMStack
+from vidclass.models.clip_models.inflate import TemporalConv, set_frames
 from vidclass.errors import ConfigError, WeightsUnavailableError
 
 TINY = "timm:mobilenetv3_small_050"
@@ -239,13 +239,13 @@ def test_each_model_round_trips_a_bundle_and_labels_a_timeline(name, options, di
 
 def test_the_catalogue_has_a_row_for_every_clip_model_and_3d_arch_at_its_default_input():
     from vidclass.api import VideoClassifier
-    from vidclass.clip_models.catalogue import COSTS
-    from vidclass.clip_models.video3d import ARCHS
+    from vidclass.models.clip_models.catalogue import COSTS
+    from vidclass.models.clip_models.video3d import ARCHS
 
     assert {name for name, _ in COSTS} == set(list_clip_models())
     assert sorted(arch for name, arch in COSTS if name == "3d") == sorted(ARCHS)
     for (name, arch), (frames, size, *_rest) in COSTS.items():
-        if arch not in ("s3d", "mvit_v2_s", "swin3d_t"):  # these take 16 x 224 (see vidclass.clip_models.video3d)
+        if arch not in ("s3d", "mvit_v2_s", "swin3d_t"):  # these take 16 x 224 (see vidclass.models.clip_models.video3d)
             model = VideoClassifier(model=name, arch=arch if name == "3d" else None)
             assert (frames, size) == (model._default("frames"), model._default("size")), (name, arch)
 
@@ -255,7 +255,7 @@ def test_the_catalogue_costs_are_the_models(name, options):
     """The cheap rows, recounted (benchmarks/clip_model_cost.py --table prints them all)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from vidclass.clip_models.catalogue import COSTS
+    from vidclass.models.clip_models.catalogue import COSTS
 
     frames, size, params, gflops, _ = COSTS[name, options.get("arch")]
     model = create_clip_model(name, ClipSpec(frames=frames, size=size), 2, pretrained=False, **options).eval()
@@ -267,7 +267,7 @@ def test_the_catalogue_costs_are_the_models(name, options):
 
 def test_convlstm_defaults_apply_unless_the_user_gives_values():
     from vidclass.api import VideoClassifier
-    from vidclass.clip_models.convlstm import ConvLSTM
+    from vidclass.models.clip_models.convlstm import ConvLSTM
 
     default = VideoClassifier(model="convlstm")
     assert [default._default(name) for name in ("frames", "size", "lr")] == [

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from vidclass.clip_models import (
+from vidclass.models.clip_models import (
     FREEZE_ALL,
     ClipSpec,
     backbone_stages,

@@ -139,13 +139,13 @@ def test_a_recipe_whose_estimate_exceeds_the_budget_is_skipped_and_said(directio
 
 def test_a_recipe_over_the_budget_whose_weights_are_missing_says_so_rather_than_skipped(direction, tmp_path,
                                                                                        monkeypatch):
-    import vidclass.backbones
+    import vidclass.models.weights
 
     def offline(url: str, path) -> None:
         raise OSError("offline")
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))  # no Kinetics weights on disk, and none to download
-    monkeypatch.setattr(vidclass.backbones, "_download", offline)
+    monkeypatch.setattr(vidclass.models.weights, "download", offline)
     monkeypatch.setattr(compare_run, "_run_fold", lambda *args: pytest.fail("nothing fits: nothing may run"))
     kinetics = get_recipe("3d-r2plus1d_18")
     rows, _ = compare(direction, [kinetics], tmp_path / "out", CompareSettings(folds=3, budget=60))

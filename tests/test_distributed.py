@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidclass.backbones import create_backbone
+from vidclass.models.backbones import create_backbone
 from vidclass.distributed import shard
 from vidclass.features import FeatureCache, extract_features, fingerprint
 

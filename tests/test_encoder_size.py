@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vidclass.api import VideoClassifier
-from vidclass.backbones import create_backbone, get_backbone_spec
+from vidclass.models.backbones import create_backbone, get_backbone_spec
 from vidclass.errors import ConfigError
 from vidclass.features import FeatureSpec
 

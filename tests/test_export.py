@@ -16,16 +16,17 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from vidclass.api import VideoClassifier  # noqa: E402
-from vidclass.backbones import create_backbone  # noqa: E402
+from vidclass.models.backbones import create_backbone  # noqa: E402
 from vidclass.bundle import Bundle, ClipBundle, save_bundle  # noqa: E402
 from vidclass.cli import app  # noqa: E402
-from vidclass.clip_models import ClipSpec, create_clip_model  # noqa: E402
+from vidclass.models.clip_models import ClipSpec, create_clip_model  # noqa: E402
+from vidclass.engine import exported
 from vidclass.errors import BundleError  # noqa: E402
-from vidclass.export import exported, export_bundle  # noqa: E402
+from vidclass.export import export_bundle  # noqa: E402
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, fingerprint  # noqa: E402
-from vidclass.heads import create_head  # noqa: E402
+from vidclass.models.heads import create_head  # noqa: E402
 from vidclass.predict import TimelineSettings, run_timeline  # noqa: E402
-from vidclass.runtime import DeferredEncoder, OrtFrameEncoder, OrtHead, frame_encoder, torch_export  # noqa: E402
+from vidclass.models.runtime import DeferredEncoder, OrtFrameEncoder, OrtHead, frame_encoder, torch_export  # noqa: E402
 from vidclass.views import ViewSpec  # noqa: E402
 
 TOLERANCE = 1e-4  # fp32 probabilities, ONNX Runtime against PyTorch

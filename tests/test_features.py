@@ -17,7 +17,7 @@ import torch
 
 from vidclass import features
 from vidclass.media import motion, sampling, video
-from vidclass.backbones import FrameEncoder, create_backbone
+from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.errors import ConfigError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, fingerprint, load_features
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset

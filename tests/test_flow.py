@@ -11,7 +11,7 @@ import torch
 
 from vidclass.media import motion, sampling, video
 from vidclass.api import VideoClassifier
-from vidclass.backbones import create_backbone
+from vidclass.models.backbones import create_backbone
 from vidclass.errors import ConfigError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vidclass.errors import ConfigError
-from vidclass.heads import TemporalHead, create_head, head_from_config, list_heads
+from vidclass.models.heads import TemporalHead, create_head, head_from_config, list_heads
 
 ORDER_AWARE = ["lstm", "bilstm", "gru", "attention", "transformer"]
 ORDER_BLIND = ["mean", "linear"]

@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 
 from vidclass.errors import ConfigError
 from vidclass.features import VideoFeatures
-from vidclass.heads import create_head, head_from_config
+from vidclass.models.heads import create_head, head_from_config
 from vidclass.training import Example, TrainConfig, fit_head
 from vidclass.views import ViewSpec, predict_proba
 

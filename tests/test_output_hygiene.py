@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from vidclass.backbones import list_backbones
+from vidclass.models.backbones import list_backbones
 from vidclass.cli import app
 
 runner = CliRunner()  # its stdout is not a terminal: what a pipe sees

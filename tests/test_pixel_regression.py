@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from vidclass.api import VideoClassifier
 from vidclass.cli import app
-from vidclass.clip_models import ClipSpec, create_clip_model
+from vidclass.models.clip_models import ClipSpec, create_clip_model
 from vidclass.errors import ConfigError
 from vidclass.pixel_regression import PixelRegressor, regression_module
 from vidclass.data.synthetic_recordings import make_brightness_dataset

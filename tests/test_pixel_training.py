@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from vidclass.api import VideoClassifier
-from vidclass.backbones import create_backbone
+from vidclass.models.backbones import create_backbone
 from vidclass.errors import ConfigError
 from vidclass.predict import TimelineSettings, run_timeline
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, write_video

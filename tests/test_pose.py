@@ -299,8 +299,8 @@ def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_da
 
 
 def test_a_stream_with_pose_inputs_sees_whole_frames_and_keeps_slots(astronaut_video):
-    from vidclass.backbones import create_backbone
-    from vidclass.heads import create_head
+    from vidclass.models.backbones import create_backbone
+    from vidclass.models.heads import create_head
     from vidclass.stream import features_stream
 
     encoder = create_backbone("efficientnet_lite0", pretrained=False)
@@ -325,7 +325,7 @@ def test_a_stream_with_pose_inputs_sees_whole_frames_and_keeps_slots(astronaut_v
 
 
 def test_appearance_and_pose_come_from_one_decoding_pass(astronaut_video, tmp_path, monkeypatch):
-    from vidclass.backbones import create_backbone
+    from vidclass.models.backbones import create_backbone
     from vidclass.features import FeatureSpec, extract_features, load_features
 
     encoder = create_backbone("efficientnet_lite0", pretrained=False)

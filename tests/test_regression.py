@@ -86,7 +86,7 @@ def test_a_temporal_head_estimates_speed_and_shuffled_targets_teach_nothing(spee
 def test_a_standardizing_head_shifts_and_scales_its_inputs_and_saves_the_statistics():
     import torch
 
-    from vidclass.heads import create_head, head_from_config
+    from vidclass.models.heads import create_head, head_from_config
 
     head = create_head("mean", in_dim=3, num_classes=1, standardize=True, input_norm=False, dropout=0.0)
     head.set_standardization(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 0.0]))  # a constant feature: std 1e-6

@@ -25,7 +25,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from vidclass import metrics
-from vidclass.backbones import FrameEncoder, create_backbone
+from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
 from vidclass.calibration import (
     calibrate_probabilities,
@@ -39,7 +39,7 @@ from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, fingerprint, load_features
-from vidclass.heads import create_head
+from vidclass.models.heads import create_head
 from vidclass.util.atomic import replace_directory
 from vidclass.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, predict_proba
 
@@ -61,8 +61,8 @@ BACKBONE_LR_FRACTION = 0.3  # the backbone of a pixel model learns at lr x this 
 
 def list_model_kinds() -> list[dict[str, Any]]:
     """Every kind of model ``VideoClassifier(model=...)`` trains: name (and ``3d`` arch), seam, default
-    frames and size, parameters, GFLOPs per clip, weights, what it is (see :mod:`vidclass.clip_models.catalogue`)."""
-    from vidclass.clip_models.catalogue import catalogue
+    frames and size, parameters, GFLOPs per clip, weights, what it is (see :mod:`vidclass.models.clip_models.catalogue`)."""
+    from vidclass.models.clip_models.catalogue import catalogue
 
     kinds: list[dict[str, Any]] = [
         {"name": FEATURES, "arch": None, "trains": "head only (frozen features, cached)",
@@ -91,12 +91,12 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     models``; convlstm: 20 frames of 64 px), else the kind's.
     ``freeze_stages`` (-1: the whole backbone), ``backbone_lr`` (default ``0.3 x lr``), ``bn``
     (``frozen`` or ``train`` BatchNorm statistics), ``flip`` (horizontal flips in augmentation),
-    ``arch`` (model ``3d`` only: its network, see :mod:`vidclass.clip_models.video3d`).
+    ``arch`` (model ``3d`` only: its network, see :mod:`vidclass.models.clip_models.video3d`).
     ``clips``: cut long recordings into clips (``random:N:2-4s`` or ``fixed:3s``, see
     :mod:`vidclass.recordings`); segment datasets are cut into clips with or without it.
     Hardware: ``accelerator``, ``devices``, ``precision``, ``accumulate``, ``loader_workers``;
     ``runtime`` (``auto``, ``torch``, ``onnxruntime``) runs inference on ONNX Runtime on a CPU
-    (:mod:`vidclass.runtime`; ``auto``: there, when it is installed).
+    (:mod:`vidclass.models.runtime`; ``auto``: there, when it is installed).
     """
 
     def __init__(
@@ -194,7 +194,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         if value is not None:
             return value
         if self._pixels:
-            from vidclass.clip_models import get_clip_model_class, list_clip_models
+            from vidclass.models.clip_models import get_clip_model_class, list_clip_models
 
             if self.model in list_clip_models() and name in get_clip_model_class(self.model).defaults:
                 return get_clip_model_class(self.model).defaults[name]
@@ -203,7 +203,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     def check_params(self) -> None:
         """Refuse, before any video is read, a model kind, arch or inputs that do not exist or do not go
         together, and pose inputs to estimate without LiteRT."""
-        from vidclass.clip_models import list_clip_models
+        from vidclass.models.clip_models import list_clip_models
 
         kinds = [FEATURES, *list_clip_models()]
         if self.model not in kinds:
@@ -357,7 +357,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
         view, config = self._view_spec(), self._train_config()
         encoder = create_backbone(self.backbone, pretrained=self.pretrained, weights=self.weights, size=self.size)
-        from vidclass.runtime import frame_encoder
+        from vidclass.models.runtime import frame_encoder
 
         grids, failed = self._features(frame_encoder(encoder, self.runtime), [item.path for item in found.items], view,
                                        on_video)
@@ -396,7 +396,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_clip_model(self, num_classes: int):
         """The clip model of these parameters, its new layers initialised from ``seed``."""
-        from vidclass.clip_models import ClipSpec, create_clip_model
+        from vidclass.models.clip_models import ClipSpec, create_clip_model
 
         spec = ClipSpec(backbone=self.backbone, frames=self._default("frames"), size=self._default("size"),
                         inputs=self._default("inputs"), freeze_stages=self.freeze_stages, bn=self.bn)  # type: ignore[arg-type]
@@ -520,7 +520,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
     def _run(self, part: str):
         """What runs ``encoder_``, ``head_`` or ``model_`` under ``runtime``: the module or its ONNX Runtime graph."""
-        from vidclass.runtime import runtime_part
+        from vidclass.engine import runtime_part
 
         return runtime_part(self, part)  # type: ignore[arg-type]
 
@@ -673,7 +673,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
              runtime: str = "auto") -> VideoClassifier:
         """A fitted classifier from a bundle directory; never unpickles. ``runtime``: see the class; an
         exported bundle (``vidclass export``) runs its own ONNX graphs under ONNX Runtime."""
-        from vidclass.runtime import check_runtime, runs_exported
+        from vidclass.engine import runs_exported
+        from vidclass.models.runtime import check_runtime
 
         check_runtime(runtime)
         bundle = load_bundle(directory, defer_encoder=runs_exported(directory, runtime))

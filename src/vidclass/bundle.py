@@ -7,7 +7,7 @@ metrics:
 * ``features`` (frozen frame encoder + temporal head): the backbone (name, weights id,
   preprocessing), the views (frames, grid, inputs) and the head; weights in
   ``backbone.safetensors`` and ``head.safetensors``;
-* a clip model trained on pixels (``frame``, ``lrcn``, ...: :mod:`vidclass.clip_models`): its
+* a clip model trained on pixels (``frame``, ``lrcn``, ...: :mod:`vidclass.models.clip_models`): its
   ``hparams()``; weights in ``model.safetensors``.
 
 ``training_videos.txt`` holds the content fingerprints of the videos the model was fitted
@@ -36,10 +36,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from vidclass.util.atomic import replace_directory
-from vidclass.backbones import BackboneSpec, FrameEncoder, Preprocess, create_backbone
-from vidclass.clip_models import ClipModel, clip_model_from_config
+from vidclass.models.backbones import BackboneSpec, FrameEncoder, Preprocess, create_backbone
+from vidclass.models.clip_models import ClipModel, clip_model_from_config
 from vidclass.errors import BundleError, ConfigError
-from vidclass.heads import TemporalHead, head_from_config
+from vidclass.models.heads import TemporalHead, head_from_config
 from vidclass.views import ViewSpec
 
 FORMAT = "vidclass-model"
@@ -110,7 +110,7 @@ class Bundle(_Trained):
 
 @dataclass
 class ClipBundle(_Trained):
-    """A model trained on pixels (:class:`vidclass.clip_models.ClipModel`) and how it did."""
+    """A model trained on pixels (:class:`vidclass.models.clip_models.ClipModel`) and how it did."""
 
     model: ClipModel
     clip_seconds: float
@@ -293,7 +293,7 @@ def read_config(directory: str | Path) -> dict[str, Any]:
 
 def load_bundle(directory: str | Path, *, defer_encoder: bool = False) -> AnyBundle:
     """Load a model directory without unpickling anything. ``defer_encoder``: a frozen-feature model's
-    encoder is built from its weights file only when first used (:class:`vidclass.runtime.DeferredEncoder`),
+    encoder is built from its weights file only when first used (:class:`vidclass.models.runtime.DeferredEncoder`),
     for a bundle that runs its exported graphs."""
     directory = Path(directory)
     config = read_config(directory)
@@ -317,7 +317,7 @@ def load_bundle(directory: str | Path, *, defer_encoder: bool = False) -> AnyBun
         view = ViewSpec(**config["view"])
         head = head_from_config(config["head"])
         if defer_encoder:
-            from vidclass.runtime import DeferredEncoder
+            from vidclass.models.runtime import DeferredEncoder
 
             encoder = DeferredEncoder(_recorded_spec(config["backbone"]), config["backbone"]["weights_id"],
                                       lambda: _encoder(directory, config))

@@ -354,7 +354,7 @@ def backbones(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")] = False,
 ) -> None:
     """List the frame encoders: feature size, input size, weights and whether they are on disk now."""
-    from vidclass import backbones as registry
+    from vidclass.models import backbones as registry
 
     listed = []
     for name in registry.list_backbones():
@@ -461,7 +461,7 @@ def extract(
 ) -> None:
     """Compute and cache frame features of every video; a rerun computes only what is missing.
     With --devices / --num-nodes each process extracts its share of the videos into the shared cache."""
-    from vidclass.backbones import create_backbone
+    from vidclass.models.backbones import create_backbone
     from vidclass.errors import ConfigError, DatasetError
     from vidclass.features import FeatureCache, extract_features
     from vidclass.util.progress import extraction_progress
@@ -469,7 +469,7 @@ def extract(
 
     view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs, people=pose_people)
     found = _read_dataset(dataset, dataset_options)
-    from vidclass.runtime import device_encoder, frame_encoder
+    from vidclass.models.runtime import device_encoder, frame_encoder
 
     torch_encoder = create_backbone(backbone, pretrained=_pretrained(pretrained), weights=weights, size=size)
     sharded = devices > 1 or num_nodes > 1

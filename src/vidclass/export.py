@@ -12,7 +12,7 @@ timeline encodes each sampled frame once whatever the engine:
 * ``onnx/export.json``: opset, quantisation, the graphs' inputs, the parity measured at
   export (max |ONNX Runtime - PyTorch| of the probabilities on probe frames), and what binds the
   graphs to the bundle: the sha256 of each graph and of each of the bundle's weights files. The
-  graphs are used only while all of them match (:func:`check_export`): a graph copied in from
+  graphs are used only while all of them match (:func:`vidclass.engine.check_export`): a graph copied in from
   another model, or an export left behind by a retrain, is refused with the command that re-exports.
 
 A frozen-feature regression bundle (``training.task: regression``, :mod:`vidclass.regression`) exports
@@ -23,7 +23,7 @@ values (``parity.values``; allowed 1e-4 times the target's std). A regression cl
 
 Together the two graphs are the whole model; the bundle's ``config.json`` stays the model's
 description (labels, preprocessing, sampling), so an exported bundle is used like any other,
-on ONNX Runtime by default on a CPU (:mod:`vidclass.runtime`).
+on ONNX Runtime by default on a CPU (:mod:`vidclass.models.runtime`).
 
 What does not export: the ``transformer`` head (the TorchScript-based exporter bakes
 ``nn.MultiheadAttention``'s batch size into its reshapes, and ``torch.export`` stops at the
@@ -47,16 +47,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from vidclass.bundle import FEATURES, AnyBundle, Bundle, load_bundle
+from vidclass.engine import FRAMES, MANIFEST, ONNX_DIR, WINDOWS, target_scale, unchecked_ort_parts
+from vidclass.errors import BundleError, ConfigError, VidclassError
+from vidclass.models.runtime import OPSET, probe_frames, session, torch_export
 from vidclass.util.atomic import replace_directory
 from vidclass.util.digests import sha256_file
-from vidclass.bundle import FEATURES, AnyBundle, Bundle, load_bundle
-from vidclass.errors import BundleError, ConfigError, VidclassError
-from vidclass.runtime import OPSET, OrtClipModel, OrtFrameEncoder, OrtHead, probe_frames, session, torch_export
 
-ONNX_DIR = "onnx"
-FRAMES = "frames.onnx"
-WINDOWS = "windows.onnx"
-MANIFEST = "export.json"
 FORMATS = ("onnx", "torchscript")
 TORCHSCRIPT_DIR = "torchscript"
 TS_FRAMES = "frames.pt"
@@ -92,7 +89,7 @@ class ExportResult:
 def exportable(bundle: AnyBundle, graph_format: str = "onnx") -> str | None:
     """Why ``bundle`` cannot be exported to ``graph_format``, or None when it can."""
     reasons = UNEXPORTABLE_HEADS if graph_format == "onnx" else UNTRACEABLE_HEADS
-    if _scale(bundle) is not None and not isinstance(bundle, Bundle):
+    if target_scale(bundle) is not None and not isinstance(bundle, Bundle):
         return ("a regression clip model: vidclass.pixel_regression.PixelRegressor runs on PyTorch only, so no engine "
                 "would use the graphs (frozen-feature regression models export)")
     if isinstance(bundle, Bundle):
@@ -162,29 +159,6 @@ def _publish(result: ExportResult, staging: Path, final: Path, bundle: AnyBundle
     result.weights_sha256 = {name: sha256_file(final.parent / name) for name in sorted(bundle.weight_files())}
     (staging / MANIFEST).write_text(json.dumps(result.to_dict(), indent=2))
     replace_directory(staging, final)
-
-
-def check_export(folder: Path) -> None:
-    """Refuse the graphs in ``folder`` (``MODEL/onnx``) unless each is the one ``vidclass export`` wrote and
-    the bundle's weights are still those it was exported from (BundleError naming the file, and how to
-    re-export)."""
-    model_dir = folder.parent
-    again = f"rerun `vidclass export {model_dir}`"
-    manifest = _read_manifest(folder)
-    graphs, weights = manifest.get("sha256"), manifest.get("weights_sha256")
-    if not graphs or not weights:
-        raise BundleError(f"{folder}: an export without the checksums that bind it to this model's weights "
-                          f"(written by an older vidclass); {again}")
-    for name, expected in graphs.items():
-        path = folder / name
-        if not path.is_file() or sha256_file(path) != expected:
-            raise BundleError(f"{path}: not the graph `vidclass export` wrote for this model (its sha256 differs "
-                              f"from the one in {MANIFEST}: replaced or changed since); {again}")
-    for name, expected in weights.items():
-        path = model_dir / name
-        if not path.is_file() or sha256_file(path) != expected:
-            raise BundleError(f"{folder}: exported from other weights than {path} holds now (the model was "
-                              f"retrained or replaced since the export); {again}")
 
 
 def export_torchscript(model_dir: str | Path) -> ExportResult:
@@ -274,7 +248,7 @@ def _torchscript_parity(bundle: AnyBundle, folder: Path) -> dict[str, float]:
         frames = torch.from_numpy(probe)
         features = (traced_frames(frames).float() - frames_module(frames).float()).abs().max()
         got, ref = traced_windows(*inputs).float(), windows_module(*inputs).float()
-        if _scale(bundle) is None:
+        if target_scale(bundle) is None:
             got, ref = torch.softmax(got, dim=1), torch.softmax(ref, dim=1)
     return {"features": float(features), _checked(bundle)[0]: float((got - ref).abs().max()), "quantized": 0.0}
 
@@ -291,11 +265,11 @@ def _probe_windows(bundle: AnyBundle) -> tuple[np.ndarray, int]:
 def _write_graphs(bundle: AnyBundle, folder: Path, opset: int) -> ExportResult:
     probe, per_window = _probe_windows(bundle)
     if isinstance(bundle, Bundle):
-        from vidclass.runtime import export_encoder
+        from vidclass.models.runtime import export_encoder
 
         export_encoder(bundle.encoder, folder / FRAMES, opset=opset, check=False)  # _parity checks the model
         x, mask = _head_inputs(bundle, probe, per_window)
-        output = "logits" if _scale(bundle) is None else "value"
+        output = "logits" if target_scale(bundle) is None else "value"
         torch_export(_window_module(bundle), (x, mask), folder / WINDOWS, ["x", "mask"], [output],
                      {"x": {0: "windows", 1: "steps"}, "mask": {0: "windows", 1: "steps"}, output: {0: "windows"}},
                      opset=opset)
@@ -316,18 +290,10 @@ def _write_graphs(bundle: AnyBundle, folder: Path, opset: int) -> ExportResult:
     return ExportResult(folder, bundle.kind, opset, None, graphs)
 
 
-def _scale(bundle: AnyBundle) -> tuple[float, float] | None:
-    """A regression bundle's target ``(mean, std)`` (value = standardised output * std + mean), else None."""
-    training = bundle.training or {}
-    if training.get("task") != "regression":
-        return None
-    return float(training["target_mean"]), float(training["target_std"])
-
-
 def _checked(bundle: AnyBundle) -> tuple[str, float]:
     """The parity entry an export is refused on and its limit: probabilities within 1e-4, or a regression
     bundle's values within 1e-4 times the target's std (the same error on the head's standardised output)."""
-    scale = _scale(bundle)
+    scale = target_scale(bundle)
     return ("probabilities", PROBABILITY_TOLERANCE) if scale is None else ("values", PROBABILITY_TOLERANCE * scale[1])
 
 
@@ -344,13 +310,13 @@ class _Valued(torch.nn.Module):
 
 def _window_module(bundle: Bundle) -> torch.nn.Module:
     """What a frozen-feature bundle's windows graph computes: the head's logits, or a regression head's value."""
-    scale = _scale(bundle)
+    scale = target_scale(bundle)
     head = bundle.head.eval()
     return head if scale is None else _Valued(head, *scale).eval()
 
 
 def _windows_text(bundle: Bundle) -> str:
-    if _scale(bundle) is None:
+    if target_scale(bundle) is None:
         return "x (B, T, D_in) float32, mask (B, T) bool -> logits (B, C)"
     return ("x (B, T, D_in) float32, mask (B, T) bool -> value (B, 1): the regression head's output times the "
             "target's std plus its mean (config.json training.target_std, target_mean)")
@@ -389,13 +355,13 @@ def _parity(bundle: AnyBundle, folder: Path, *, quantized: bool) -> dict[str, fl
     """Max |ORT - torch| of the features (or encoded frames) and of the probabilities (a regression bundle:
     the values the windows graph gives) on probe windows."""
     probe, per_window = _probe_windows(bundle)
-    ort_model = _ort_parts(bundle, folder)
+    ort_model = unchecked_ort_parts(bundle, folder)
     with torch.inference_mode():
         if isinstance(bundle, Bundle):
             ref_features = bundle.encoder(torch.from_numpy(probe)).float()
             got_features = ort_model["encoder"](torch.from_numpy(probe))
             x, mask = _head_inputs(bundle, probe, per_window)
-            if _scale(bundle) is not None:  # the graph's own output, the value, against PyTorch's
+            if target_scale(bundle) is not None:  # the graph's own output, the value, against PyTorch's
                 value = _window_module(bundle)(x, mask)
                 got_value = torch.from_numpy(ort_model["head"].graph(x.numpy(), mask.numpy()))
                 return {"features": float((got_features - ref_features).abs().max()),
@@ -410,47 +376,6 @@ def _parity(bundle: AnyBundle, folder: Path, *, quantized: bool) -> dict[str, fl
             got = torch.softmax(ort_model["model"](clips), dim=1)
     return {"features": float((got_features - ref_features).abs().max()),
             "probabilities": float((got - ref).abs().max()), "quantized": float(quantized)}
-
-
-def ort_parts(bundle: AnyBundle, folder: Path, *, chunk: int | None = None) -> dict[str, Any]:
-    """ONNX Runtime stand-ins for the parts of ``bundle`` (``encoder`` and ``head``, or ``model``)
-    from the graphs in ``folder``, once :func:`check_export` has found them bound to the bundle."""
-    check_export(folder)
-    return _ort_parts(bundle, folder, chunk=chunk)
-
-
-def _ort_parts(bundle: AnyBundle, folder: Path, *, chunk: int | None = None) -> dict[str, Any]:
-    """:func:`ort_parts` without the check: the graphs of an export being written (parity)."""
-    from vidclass.runtime import DEFAULT_CHUNK
-
-    if isinstance(bundle, Bundle):
-        manifest = _read_manifest(folder)
-        weights_id = bundle.encoder.weights_id
-        if manifest.get("quantize"):  # other features: a cache key of their own
-            from vidclass.features import fingerprint
-
-            weights_id = f"{weights_id}+onnx-{manifest['quantize']}:{fingerprint(folder / FRAMES)[:12]}"
-        return {"encoder": OrtFrameEncoder(folder / FRAMES, bundle.encoder.spec, weights_id,
-                                           chunk=chunk or DEFAULT_CHUNK),
-                "head": OrtHead(folder / WINDOWS, bundle.head.name, bundle.head.num_classes, scale=_scale(bundle))}
-    return {"model": OrtClipModel(folder / FRAMES, folder / WINDOWS, bundle.model)}
-
-
-def _read_manifest(folder: Path) -> dict[str, Any]:
-    path = folder / MANIFEST
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BundleError(f"{path}: not valid JSON ({error}); rerun `vidclass export`") from None
-
-
-def exported(model_dir: str | Path) -> Path | None:
-    """The ``onnx/`` folder of an exported bundle, or None."""
-    folder = Path(model_dir) / ONNX_DIR
-    complete = all((folder / name).is_file() for name in (FRAMES, WINDOWS, MANIFEST))
-    return folder if complete else None
 
 
 def _quantize(path: Path, bundle: AnyBundle, videos: list[Path]) -> None:

@@ -40,7 +40,7 @@ from safetensors.numpy import save_file
 from torch.utils.data import Dataset
 
 from vidclass.media import motion, sampling, video
-from vidclass.backbones import FrameEncoder
+from vidclass.models.backbones import FrameEncoder
 from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.util.workers import in_order
 

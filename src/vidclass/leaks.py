@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.cluster import AgglomerativeClustering
 
-from vidclass.backbones import DEFAULT_BACKBONE, FrameEncoder, create_backbone
+from vidclass.models.backbones import DEFAULT_BACKBONE, FrameEncoder, create_backbone
 from vidclass.data.items import Catalog
 from vidclass.data.splits import Splits
 from vidclass.errors import ConfigError, VidclassError

@@ -1,6 +1,6 @@
 """The pixel path: a decoded-frame cache, per-epoch augmentation and clip datasets.
 
-Models trained on pixels (:mod:`vidclass.clip_models`) see each training video many times.
+Models trained on pixels (:mod:`vidclass.models.clip_models`) see each training video many times.
 Each video is decoded once into a cache entry: a grid of ``grid`` frames spread over the
 whole video (as the feature cache does), resized so the short side is ``store`` pixels and
 centre-cropped to a ``store`` square, uint8; with RGB differences also the partner frame of

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidclass import metrics
-from vidclass.backbones import create_backbone
+from vidclass.models.backbones import create_backbone
 from vidclass.bundle import FEATURES
 from vidclass.calibration import (
     calibrate_probabilities,
@@ -34,7 +34,7 @@ from vidclass.data.catalog import left_out
 from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError
 from vidclass.features import fingerprint
-from vidclass.heads import create_head
+from vidclass.models.heads import create_head
 from vidclass.media.video import probe
 from vidclass.recordings import (
     ClipPlan,

@@ -30,14 +30,14 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from torch.nn import functional as F
 
-from vidclass.backbones import create_backbone
+from vidclass.models.backbones import create_backbone
 from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
 from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
-from vidclass.heads import create_head
+from vidclass.models.heads import create_head
 from vidclass.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view, cut_view, epoch_item
 
 TASK = "regression"
@@ -245,7 +245,7 @@ class VideoRegressor(ValueModel):
         self.epochs, self.batch_size, self.lr, self.weight_decay, self.patience = epochs, batch_size, lr, weight_decay, patience
         self.seed, self.val, self.test, self.cache_dir, self.workers, self.column = seed, val, test, cache_dir, workers, column
         self.size = size  # frames the backbone sees, in px (None: its own; smaller costs quadratically less)
-        self.runtime = runtime  # torch, onnxruntime or auto (vidclass.runtime)
+        self.runtime = runtime  # torch, onnxruntime or auto (vidclass.models.runtime)
 
     def _grids(self, paths):
         cache, encoder = FeatureCache(self.cache_dir), self._run("encoder")
@@ -257,8 +257,8 @@ class VideoRegressor(ValueModel):
 
     def _run(self, part: str):
         """What runs ``encoder_`` or ``head_`` under ``runtime``: the module, or its ONNX Runtime graph
-        (an exported bundle's, else the encoder's exported on demand): :func:`vidclass.runtime.runtime_part`."""
-        from vidclass.runtime import runtime_part
+        (an exported bundle's, else the encoder's exported on demand): :func:`vidclass.engine.runtime_part`."""
+        from vidclass.engine import runtime_part
 
         return runtime_part(self, part)  # type: ignore[arg-type]
 
@@ -360,7 +360,8 @@ class VideoRegressor(ValueModel):
              runtime: str = "auto") -> VideoRegressor:
         """A fitted regressor from a bundle saved by :meth:`save` (refuses a classifier's bundle); an exported
         bundle (``vidclass export``) runs its own ONNX graphs under ONNX Runtime."""
-        from vidclass.runtime import check_runtime, runs_exported
+        from vidclass.engine import runs_exported
+        from vidclass.models.runtime import check_runtime
 
         try:  # the task first: a classifier's bundle is refused as such, before its schema is checked as ours
             task = json.loads((Path(directory) / "config.json").read_text()).get("training", {}).get("task")

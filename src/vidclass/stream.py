@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vidclass.backbones import FrameEncoder
-from vidclass.clip_models import ClipModel
-from vidclass.heads import TemporalHead
+from vidclass.models.backbones import FrameEncoder
+from vidclass.models.clip_models import ClipModel
+from vidclass.models.heads import TemporalHead
 from vidclass.pixels import store_size
 from vidclass.views import ViewSpec, head_steps, model_inputs
 

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from vidclass.distributed import check_strategy  # also leaves a DDP fit's process group at exit
 from vidclass.errors import ConfigError
 from vidclass.features import VideoFeatures
-from vidclass.heads import LinearHead, TemporalHead
+from vidclass.models.heads import LinearHead, TemporalHead
 from vidclass.views import ViewSpec, cut_grid_view, epoch_item, predict_proba
 from vidclass.util.workers import die_with_parent
 

@@ -32,7 +32,7 @@ class ServeSettings:
     allow_dirs: tuple[Path, ...] = ()
     api_key: str | None = field(default_factory=lambda: os.environ.get(API_KEY_ENV) or None, repr=False)
     job_ttl_s: float = 3600.0
-    runtime: str = "auto"  # inference engine (vidclass.runtime): auto, onnxruntime or torch
+    runtime: str = "auto"  # inference engine (vidclass.models.runtime): auto, onnxruntime or torch
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

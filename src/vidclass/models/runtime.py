@@ -5,7 +5,7 @@ CPU (``onnxruntime`` is a core dependency; where it is missing, PyTorch), PyTorc
 The stand-ins below take and return what the PyTorch modules do (torch tensors), so feature
 extraction, ``predict`` and the streaming protocol run either engine unchanged:
 
-* :class:`OrtFrameEncoder` for a :class:`~vidclass.backbones.FrameEncoder` (the slow stage of
+* :class:`OrtFrameEncoder` for a :class:`~vidclass.models.backbones.FrameEncoder` (the slow stage of
   every frozen-feature model), run on ``chunk`` frames at a time: on a CPU this network is
   fastest one frame per call, in PyTorch and in ONNX Runtime alike (benchmarks/runtime.py);
 * :class:`OrtHead` for a temporal head and :class:`OrtClipModel` for a clip model, from the
@@ -27,16 +27,16 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 import platformdirs
 import torch
 
-from vidclass.backbones import BackboneSpec, FrameEncoder
+from vidclass.models.backbones import BackboneSpec, FrameEncoder
 from vidclass.errors import ConfigError, VidclassError
 
 Runtime = Literal["auto", "torch", "onnxruntime"]
@@ -134,7 +134,7 @@ class OrtFrameEncoder:
 
 
 class OrtHead:
-    """A temporal head graph standing in for :class:`~vidclass.heads.TemporalHead`: (x, mask) -> logits.
+    """A temporal head graph standing in for :class:`~vidclass.models.heads.TemporalHead`: (x, mask) -> logits.
 
     A regression bundle's graph gives the value itself (``vidclass export`` bakes the target scale in);
     with ``scale`` ``(mean, std)`` this stand-in gives back the head's standardised output, as PyTorch's does."""
@@ -153,7 +153,7 @@ class OrtHead:
 
 
 class OrtClipModel:
-    """A clip model's two graphs standing in for :class:`~vidclass.clip_models.ClipModel`:
+    """A clip model's two graphs standing in for :class:`~vidclass.models.clip_models.ClipModel`:
     ``encode_frames`` (uint8 (N, C, H, W) -> encoded) and ``classify_encoded`` ((B, T, ...) -> logits)."""
 
     def __init__(self, frames: str | Path, windows: str | Path, model: Any, *, threads: int | None = None) -> None:
@@ -285,31 +285,6 @@ def frame_encoder(encoder: FrameEncoder, runtime: str, *, graph: Path | None = N
     return OrtFrameEncoder(path, encoder.spec, weights_id or encoder.weights_id, chunk=chunk)
 
 
-def runtime_part(model: Any, part: Literal["encoder", "head", "model"]) -> Any:
-    """What runs ``part`` of a fitted :class:`~vidclass.api.VideoClassifier` under its ``runtime``.
-
-    Under ONNX Runtime: the graphs of an exported bundle (``vidclass export``) for every part; without
-    them, the frame encoder exported on demand (:func:`encoder_graph`) and PyTorch for the rest (a
-    head or a clip model is exported with its bundle only). Otherwise the PyTorch module itself."""
-    torch_part = getattr(model, f"{part}_")
-    runtime = getattr(model, "runtime", "torch")
-    device = torch_part.scale.device if hasattr(torch_part, "scale") else torch.device("cpu")
-    if not use_onnxruntime(runtime, on_gpu=device.type != "cpu"):
-        return torch_part
-    cached = model.__dict__.setdefault("_runtime_parts", {})
-    if part not in cached:
-        from vidclass.export import exported, ort_parts
-
-        folder = exported(model.bundle_dir_) if getattr(model, "bundle_dir_", None) is not None else None
-        if folder is not None:
-            cached.update(ort_parts(model.to_bundle(), folder))
-        elif part == "encoder":
-            cached[part] = frame_encoder(torch_part, runtime)
-        if part not in cached:
-            cached[part] = torch_part
-    return cached[part]
-
-
 class DeferredEncoder:
     """A bundle's frame encoder known by what its config records (spec, weights id) and built, with its
     weights, only when PyTorch must run it. An exported bundle on ONNX Runtime never does, so a timeline
@@ -338,14 +313,6 @@ class DeferredEncoder:
         if name.startswith("_"):  # copy/pickle probes, and _encoder before __init__ has set it
             raise AttributeError(name)
         return getattr(self.encoder, name)
-
-
-def runs_exported(directory: str | Path, runtime: str) -> bool:
-    """Whether a bundle loaded with ``runtime`` runs its own exported graphs (ONNX Runtime here, and an
-    ``onnx/`` folder in the bundle), so its PyTorch encoder may wait until something needs it."""
-    from vidclass.export import exported
-
-    return exported(directory) is not None and use_onnxruntime(runtime)  # no ORT check without an export
 
 
 class DeviceEncoder:

@@ -1,7 +1,7 @@
 """``lrcn``: a backbone and a temporal head trained jointly on frame sequences (LRCN, CNN + LSTM).
 
 The LearnOpenCV catalogue's LRCN and the Keras CNN-RNN example's first "next step" (fine-tune
-the CNN): the same temporal heads as the frozen-feature seam (:mod:`vidclass.heads`), but the
+the CNN): the same temporal heads as the frozen-feature seam (:mod:`vidclass.models.heads`), but the
 backbone learns too, at its own (lower) learning rate.
 """
 
@@ -12,15 +12,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from vidclass.clip_models.base import ClipModel, ClipSpec, register
-from vidclass.heads import create_head
+from vidclass.models.clip_models.base import ClipModel, ClipSpec, register
+from vidclass.models.heads import create_head
 
 DEFAULT_HEAD = "lstm"
 
 
 @register
 class LRCN(ClipModel):
-    """Backbone features per frame -> temporal head (any of ``vidclass.heads``) -> logits."""
+    """Backbone features per frame -> temporal head (any of ``vidclass.models.heads``) -> logits."""
 
     name = "lrcn"
     description = "CNN + temporal head (lstm, bilstm, gru, attention, transformer, mean) trained end to end"

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from vidclass.backbones import DEFAULT_BACKBONE, Preprocess, create_backbone, get_backbone_spec
+from vidclass.models.backbones import DEFAULT_BACKBONE, Preprocess, create_backbone, get_backbone_spec
 from vidclass.errors import ConfigError
 
 BatchNormMode = Literal["frozen", "train"]
@@ -43,7 +43,7 @@ class ClipSpec:
     (TSN's partial BN), which on a 64 px synthetic task stopped the backbone from learning at
     all (0.50 against 1.00 with ``train`` after 60 steps), so it is not the default.
     ``dropout`` is applied before a frame model's classification layer. ``pretrained`` / ``weights`` follow
-    :func:`vidclass.backbones.create_backbone`.
+    :func:`vidclass.models.backbones.create_backbone`.
     """
 
     backbone: str = DEFAULT_BACKBONE
@@ -86,7 +86,7 @@ class Network:
 
 
 def backbone_network(spec: ClipSpec, *, pretrained: bool = True, weights: str | None = None) -> Network:
-    """The 2D registry backbone ``spec.backbone`` (see :func:`vidclass.backbones.create_backbone`), pooled."""
+    """The 2D registry backbone ``spec.backbone`` (see :func:`vidclass.models.backbones.create_backbone`), pooled."""
     encoder = create_backbone(spec.backbone, pretrained=pretrained, weights=weights, channels_last=False)
     return Network(encoder.model, encoder.spec.dim, encoder.spec.preprocess, encoder.weights_id)
 

@@ -21,11 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import math
-import pickle
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from pathlib import Path
@@ -34,8 +30,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from vidclass.util.digests import sha256_file
 from vidclass.errors import ConfigError, WeightsUnavailableError
+from vidclass.util.digests import sha256_file
+from vidclass.models.weights import StateDict, download, load_strict, read_state_dict, require_reachable, without_modules
 
 if TYPE_CHECKING:
     from timm.models import PretrainedCfg
@@ -55,13 +52,10 @@ __all__ = [
 ]
 
 Interpolation = Literal["bicubic", "bilinear"]
-StateDict = dict[str, Tensor]
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 TIMM_PREFIX = "timm:"
 _INTERPOLATIONS = ("bicubic", "bilinear")
-_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
-_PROBE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -217,7 +211,7 @@ class _Family(ABC):
     def load_file(self, path: Path, *, head: bool) -> nn.Module:
         """The model with the state dict in ``path``, adapted, loaded strictly."""
         model = self.build(head=head, init=False)
-        _load_strict(model, self.adapt(_read_state_dict(path), model, head=head), path, self.name)
+        load_strict(model, self.adapt(read_state_dict(path), model, head=head), path, self.name)
         return model
 
     def load_pretrained(self, path: Path, *, head: bool) -> nn.Module:
@@ -274,7 +268,7 @@ class _EfficientNetLite0(_Family):
         if "_conv_stem.weight" in state_dict:
             blocks = model.get_submodule("blocks").children()
             state_dict = self._to_timm(state_dict, [len(list(stage.children())) for stage in blocks])
-        return state_dict if head else _drop(state_dict, ("classifier",))
+        return state_dict if head else without_modules(state_dict, ("classifier",))
 
     def _to_timm(self, state_dict: StateDict, stage_depths: list[int]) -> StateDict:
         """EfficientNet-PyTorch names -> timm names; ``_blocks.N`` -> ``blocks.<stage>.<i>``."""
@@ -365,7 +359,7 @@ class _Torchvision(_Family):
         return model
 
     def adapt(self, state_dict: StateDict, model: nn.Module, *, head: bool) -> StateDict:
-        return _drop(state_dict, self.aux if head else (*self.aux, self.head_attr))
+        return without_modules(state_dict, self.aux if head else (*self.aux, self.head_attr))
 
     def cached_weights(self) -> Path | None:
         path = self._cache_path()
@@ -374,7 +368,7 @@ class _Torchvision(_Family):
     def download_weights(self) -> Path:
         url = self._weights().url
         path = self._cache_path()
-        _download(url, path)
+        download(url, path)
         return path
 
     def pretrained_id(self, path: Path) -> str:
@@ -474,7 +468,7 @@ class _Timm(_Family):
         return self._timm_model(head=head, pretrained=False)
 
     def adapt(self, state_dict: StateDict, model: nn.Module, *, head: bool) -> StateDict:
-        return state_dict if head else _drop(state_dict, self.classifiers)
+        return state_dict if head else without_modules(state_dict, self.classifiers)
 
     def cached_weights(self) -> Path | None:
         if self.hub is not None:
@@ -499,7 +493,7 @@ class _Timm(_Family):
 
             if constants.HF_HUB_OFFLINE:
                 raise OSError("HF_HUB_OFFLINE is set")
-            _require_reachable(constants.ENDPOINT)
+            require_reachable(constants.ENDPOINT)
             *preferred, last = self.hub.filenames
             for filename in preferred:
                 with contextlib.suppress(EntryNotFoundError):
@@ -509,7 +503,7 @@ class _Timm(_Family):
                                         cache_dir=constants.HF_HUB_CACHE))
         if self.url is not None:
             path = self._url_cache_path(self.url)
-            _download(self.url, path)
+            download(self.url, path)
             return path
         raise WeightsUnavailableError(
             f"backbone {self.name!r}: timm has no pretrained weights for {self.model_name!r}; "
@@ -588,79 +582,6 @@ def _timm_family(model_name: str) -> _Timm:
         hint = f"; similar timm models: {', '.join(like)}" if like else ""
         raise ConfigError(f"backbone '{TIMM_PREFIX}{model_name}': timm has no such model{hint}")
     return _Timm(model_name, cfg)
-
-
-def _drop(state_dict: StateDict, modules: tuple[str, ...]) -> StateDict:
-    """``state_dict`` without the keys of the named sub-modules (classifier, aux heads)."""
-    prefixes = tuple(f"{m}." for m in modules)
-    return {k: v for k, v in state_dict.items() if not k.startswith(prefixes)}
-
-
-def _read_state_dict(path: Path) -> StateDict:
-    """A flat name -> tensor mapping from .safetensors, or .pth/.pt/.bin via
-    ``torch.load(weights_only=True)`` (no arbitrary code from pickles)."""
-    if not path.is_file():
-        raise WeightsUnavailableError(f"{path}: no such weights file")
-    suffix = path.suffix.lower()
-    if suffix not in _WEIGHT_SUFFIXES:
-        raise WeightsUnavailableError(
-            f"{path}: unknown weights format {suffix!r}; use one of {', '.join(_WEIGHT_SUFFIXES)}"
-        )
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        if suffix == ".safetensors":
-            state_dict = load_file(path, device="cpu")
-        else:
-            state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError) as exc:
-        raise WeightsUnavailableError(f"{path}: cannot read weights: {exc}") from exc
-    if not isinstance(state_dict, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, Tensor) for k, v in state_dict.items()
-    ):
-        raise WeightsUnavailableError(
-            f"{path}: not a state dict (a flat mapping of parameter names to tensors)"
-        )
-    return dict(state_dict)
-
-
-def _load_strict(model: nn.Module, state_dict: StateDict, path: Path, name: str) -> None:
-    """Load every parameter and buffer or fail naming the file and what does not fit."""
-    try:
-        result = model.load_state_dict(state_dict, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        lines = [ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln]
-        raise WeightsUnavailableError(
-            f"{path}: does not fit backbone {name!r}: {'; '.join(lines[:3]) or exc}"
-        ) from exc
-    problems = [
-        f"{len(keys)} {kind} keys (e.g. {', '.join(keys[:3])})"
-        for kind, keys in (("missing", result.missing_keys), ("unexpected", result.unexpected_keys))
-        if keys
-    ]
-    if problems:
-        raise WeightsUnavailableError(f"{path}: does not fit backbone {name!r}: {'; '.join(problems)}")
-
-
-def _require_reachable(url: str) -> None:
-    """Fail fast, with one timed request, when the server of ``url`` cannot be reached:
-    torch's downloader has no timeout and huggingface_hub retries for about a minute."""
-    try:
-        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=_PROBE_TIMEOUT_S).close()
-    except urllib.error.HTTPError:
-        return  # the server answered; the download itself reports what it says
-    except OSError as exc:  # URLError, timeouts, refused connections
-        raise OSError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from exc
-
-
-def _download(url: str, path: Path) -> None:
-    """Download into the torch hub cache, checking the hash prefix in the file name."""
-    _require_reachable(url)
-    match = torch.hub.HASH_REGEX.search(path.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(url, str(path), hash_prefix=match.group(1) if match else None,
-                                   progress=False)
 
 
 def _create(

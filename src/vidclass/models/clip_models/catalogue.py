@@ -42,7 +42,7 @@ ARCH_DESCRIPTIONS = {
 
 def catalogue() -> list[dict[str, Any]]:
     """One dict per row of :data:`COSTS`: name, arch, frames, size, params_m, gflops_per_clip, weights, description."""
-    from vidclass.clip_models import get_clip_model_class
+    from vidclass.models.clip_models import get_clip_model_class
 
     rows = []
     for (name, arch), (frames, size, params, gflops, weights) in COSTS.items():

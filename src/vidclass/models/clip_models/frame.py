@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from vidclass.clip_models.base import ClipModel, ClipSpec, register
+from vidclass.models.clip_models.base import ClipModel, ClipSpec, register
 
 
 @register

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from vidclass.backbones import Preprocess
-from vidclass.clip_models.base import ClipModel, ClipSpec, Network, register
+from vidclass.models.backbones import Preprocess
+from vidclass.models.clip_models.base import ClipModel, ClipSpec, Network, register
 from vidclass.errors import ConfigError
 
 SEED_HIDDEN = (4, 8, 14, 16)  # the LearnOpenCV ConvLSTM's filters per layer

@@ -3,7 +3,7 @@
 Karpathy et al.'s early fusion (Large-scale Video Classification with CNNs, 2014): the first
 layer sees every frame at once, so motion is picked up by its very first filters. The first
 convolution is inflated from the ImageNet weights (repeated over the frames and divided by
-their number, :func:`~vidclass.clip_models.inflate.inflate_input_conv`), everything after it
+their number, :func:`~vidclass.models.clip_models.inflate.inflate_input_conv`), everything after it
 is the pretrained network as usual, so it starts from ImageNet offline with the default
 backbone: on T copies of one image it computes what the 2D network computes on that image.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from vidclass.clip_models.base import ClipModel, ClipSpec, backbone_network, register
-from vidclass.clip_models.inflate import inflate_input_conv
+from vidclass.models.clip_models.base import ClipModel, ClipSpec, backbone_network, register
+from vidclass.models.clip_models.inflate import inflate_input_conv
 
 
 @register

@@ -3,7 +3,7 @@
 The network is chosen with ``arch`` (``vidclass train --model 3d --arch NAME``):
 
 * ``inflated`` (the default): the default 2D ImageNet backbone inflated to 3D the I3D way
-  (:mod:`vidclass.clip_models.inflate`), so it is pretrained and works offline. Only the stem
+  (:mod:`vidclass.models.clip_models.inflate`), so it is pretrained and works offline. Only the stem
   and the first pointwise convolution of each stage in the network's second half get a temporal
   kernel (``temporal_kernel``, 3): every other layer stays per frame, which keeps it affordable
   on a CPU; frame features are averaged over time before the classifier;
@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from vidclass.backbones import Preprocess
-from vidclass.clip_models.base import ClipModel, ClipSpec, Network, backbone_network, backbone_stages, register
-from vidclass.clip_models.inflate import default_temporal_convs, inflate_network, set_frames
+from vidclass.models.backbones import Preprocess
+from vidclass.models.clip_models.base import ClipModel, ClipSpec, Network, backbone_network, backbone_stages, register
+from vidclass.models.clip_models.inflate import default_temporal_convs, inflate_network, set_frames
 from vidclass.errors import ConfigError, WeightsUnavailableError
 
 DEFAULT_ARCH = "inflated"
@@ -96,14 +96,14 @@ def _torchvision_network(arch: str, spec: ClipSpec, *, pretrained: bool, weights
 
 def _kinetics_file(arch: str) -> Path:
     """The Kinetics-400 weights of ``arch`` in the torch hub cache, downloaded if missing and possible."""
-    from vidclass.backbones import _download
+    from vidclass.models.weights import download
 
     url = _kinetics_weights(arch).url
     path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
     if path.is_file():
         return path
     try:
-        _download(url, path)
+        download(url, path)
     except Exception as error:  # any network or cache failure becomes one actionable error
         raise WeightsUnavailableError(
             f"3d arch {arch!r}: its Kinetics-400 weights are not on this machine and could not be downloaded "
@@ -117,12 +117,12 @@ def _kinetics_file(arch: str) -> Path:
 
 def _load_headless(model: nn.Module, arch: str, path: Path) -> None:
     """Load a state dict file into ``model``: every key but the Kinetics classification layer must fit."""
-    from vidclass.backbones import _load_strict, _read_state_dict
+    from vidclass.models.weights import load_strict, read_state_dict
 
     head = f"{_HEADS[arch]}."
-    state = {k: v for k, v in _read_state_dict(path).items() if not k.startswith(head)}
+    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(head)}
     own = {k: v for k, v in model.state_dict().items() if k.startswith(head)}
-    _load_strict(model, {**state, **own}, path, arch)
+    load_strict(model, {**state, **own}, path, arch)
 
 
 @register

@@ -1,0 +1,1 @@
+"""models: see ../shared/ARCHITECTURE.md (Layout)."""
