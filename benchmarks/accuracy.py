@@ -8,7 +8,7 @@ Two tasks, each on frame features extracted once into a feature cache (default
   random_state=0)`` over the groups of ``groups.csv``, backbone ``efficientnet_lite0``. Every head
   is scored with the recommended recipe, next to logistic regression on pooled features
   (mean, and mean + mean |frame-to-frame change|). ``--sweep`` adds every tuning recipe tried;
-  ``--pose`` adds every head on BlazePose vectors (:mod:`vidclass.pose`) of the same grid frames:
+  ``--pose`` adds every head on BlazePose vectors (:mod:`vidclass.inputs.pose`) of the same grid frames:
   ``pose``, ``pose+velocity``, ``appearance+pose``, ``appearance+rgbdiff+pose``.
 - ``synthetic``: ``vidclass.data.synthetic``'s direction task (a square that approaches or recedes:
   only temporal order separates the classes), 5-fold CV; order-aware heads should reach >= 0.98, mean pooling on appearance
@@ -56,10 +56,10 @@ from cvbench import (
 
 from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
-from vidclass.features import FeatureCache
+from vidclass.inputs.features import FeatureCache
 from vidclass.models.heads import list_heads
 from vidclass.media.motion import PAIR_IMAGES
-from vidclass.views import DEFAULT_INPUTS, INPUTS
+from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS
 from vidclass.data import synthetic as synthetic_data
 from vidclass.data.synthetic import SyntheticSpec
 

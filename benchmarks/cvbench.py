@@ -26,12 +26,12 @@ from sklearn.preprocessing import StandardScaler
 from vidclass.models.backbones import FrameEncoder
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
-from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, load_features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, load_features
 from vidclass.models.heads import create_head
-from vidclass.pose import PoseReport, PoseSpec, pose_features
-from vidclass.pose import with_pose as attach_pose
+from vidclass.inputs.pose import PoseReport, PoseSpec, pose_features
+from vidclass.inputs.pose import with_pose as attach_pose
 from vidclass.training import Example, TrainConfig, fit_head
-from vidclass.views import DEFAULT_INPUTS, ViewSpec, predict_proba, view_positions
+from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, predict_proba, view_positions
 
 
 @dataclass(frozen=True)

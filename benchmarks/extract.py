@@ -4,7 +4,7 @@ Over a dataset (default ``../shared/data/fight_surv`` beside the repository), wi
 (default ``efficientnet_lite0``), ``--frames`` grid frames per clip and ``--batch-size`` frames
 per CNN batch, measures
 
-- ``P1``: the end-to-end rate of :func:`vidclass.features.extract_features` (decode + preprocess +
+- ``P1``: the end-to-end rate of :func:`vidclass.inputs.features.extract_features` (decode + preprocess +
   CNN + cache write, into a fresh temporary cache), in frames/s, divided by the rate of the same
   encoder alone on the same frames already decoded and preprocessed in memory, in the same
   process with the same batch size. With pair-image inputs (``--inputs appearance+flow``, the
@@ -49,8 +49,8 @@ import torch
 from vidclass.media import motion, sampling, video
 from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.data.catalog import load_catalog
-from vidclass.features import FeatureCache, extract_features
-from vidclass.views import DEFAULT_INPUTS, INPUTS, ViewSpec
+from vidclass.inputs.features import FeatureCache, extract_features
+from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, ViewSpec
 
 KERAS_FRAMES = 20  # MAX_SEQ_LENGTH of the Keras example
 

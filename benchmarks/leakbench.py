@@ -48,7 +48,7 @@ from sklearn.metrics import adjusted_rand_score
 from vidclass import leaks
 from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
-from vidclass.features import FeatureCache
+from vidclass.inputs.features import FeatureCache
 
 REPO = Path(__file__).resolve().parents[1]
 

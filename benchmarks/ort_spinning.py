@@ -5,7 +5,7 @@ frame encoder one frame at a time (the fastest batch on a 2-core CPU, ``benchmar
 decoding worker, so spinning threads take the cores the decoder needs. This measures, in one process and
 paired (the configurations alternate per chunk, so a change of machine load weighs on both):
 
-- extraction: :func:`vidclass.features.extract_features` with one decode worker into a fresh cache,
+- extraction: :func:`vidclass.inputs.features.extract_features` with one decode worker into a fresh cache,
   images/s (a grid frame and its RGB difference count two), and the main process's CPU seconds;
 - the encoder alone: the same graph at batch 1 on frames already in memory.
 
@@ -28,7 +28,7 @@ import numpy as np
 from vidclass.models import runtime
 from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
-from vidclass.features import FeatureCache, extract_features
+from vidclass.inputs.features import FeatureCache, extract_features
 
 
 def main() -> None:

@@ -35,9 +35,9 @@ from PIL import Image
 from vidclass.media import video
 from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
-from vidclass.features import FeatureCache, extract_features
-from vidclass.pose import PoseSpec, pose_features
-from vidclass.pose.extract import estimator
+from vidclass.inputs.features import FeatureCache, extract_features
+from vidclass.inputs.pose import PoseSpec, pose_features
+from vidclass.inputs.pose.extract import estimator
 
 REPO = Path(__file__).resolve().parents[1]
 

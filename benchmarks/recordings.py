@@ -35,11 +35,12 @@ def one_length(minutes: float, args: argparse.Namespace) -> dict:
 
     from vidclass.models.backbones import create_backbone
     from vidclass.data.catalog import drop_unreadable, load_catalog
-    from vidclass.features import FeatureCache
-    from vidclass.recordings import ClipPlan, extract_tracks, split_recordings, track_rate
+    from vidclass.inputs.features import FeatureCache
+    from vidclass.data.recordings import ClipPlan, split_recordings
+    from vidclass.inputs.tracks import extract_tracks, track_rate
     from vidclass.data.synthetic import write_video
     from vidclass.data.synthetic_recordings import BOB_PERIODS, bobbing_frames, wall
-    from vidclass.views import ViewSpec
+    from vidclass.inputs.views import ViewSpec
 
     with tempfile.TemporaryDirectory(dir=args.scratch) as scratch:
         root = Path(scratch) / "data"

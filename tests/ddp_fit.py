@@ -15,9 +15,9 @@ import torch
 
 from vidclass import training
 from vidclass.distributed import gather, is_primary, rank
-from vidclass.features import VideoFeatures
+from vidclass.inputs.features import VideoFeatures
 from vidclass.models.heads import create_head
-from vidclass.views import ViewSpec, predict_proba
+from vidclass.inputs.views import ViewSpec, predict_proba
 
 VIEW = ViewSpec(frames=2, grid=4, inputs="appearance")
 TRAIN, HELD = 32, 8

@@ -12,7 +12,7 @@ from vidclass.models.backbones import create_backbone
 from vidclass.bundle import Bundle, load_bundle, read_config, save_bundle
 from vidclass.errors import BundleError
 from vidclass.models.heads import create_head
-from vidclass.views import ViewSpec
+from vidclass.inputs.views import ViewSpec
 
 
 @pytest.fixture(scope="module")

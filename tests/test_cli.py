@@ -60,7 +60,7 @@ def test_extract_and_train_default_to_the_library_inputs():
     import inspect
 
     from vidclass import cli
-    from vidclass.views import DEFAULT_INPUTS
+    from vidclass.inputs.views import DEFAULT_INPUTS
 
     from vidclass.api import VideoClassifier
 

@@ -112,7 +112,7 @@ def test_bad_csv_rows_are_named_and_the_list_is_capped(direction_dataset, tmp_pa
 
 
 def test_extract_exits_non_zero_when_every_video_fails(direction_dataset, tmp_path, monkeypatch):
-    from vidclass import features
+    from vidclass.inputs import features
 
     root = _copy(direction_dataset, tmp_path / "ds", per_class=1)
 

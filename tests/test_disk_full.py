@@ -11,10 +11,10 @@ import pytest
 from safetensors import SafetensorError
 from typer.testing import CliRunner
 
-from vidclass import features, pixels
+from vidclass.inputs import features, pixels
 from vidclass.cli import app
 from vidclass.errors import DiskFullError
-from vidclass.pixels import FrameCache, FrameSpec, cache_frames
+from vidclass.inputs.pixels import FrameCache, FrameSpec, cache_frames
 from cli_checks import one_error_line
 
 runner = CliRunner()

@@ -16,7 +16,7 @@ import torch
 
 from vidclass.models.backbones import create_backbone
 from vidclass.distributed import shard
-from vidclass.features import FeatureCache, extract_features, fingerprint
+from vidclass.inputs.features import FeatureCache, extract_features, fingerprint
 
 BACKBONE = "mobilenet_v3_small"  # small and offline with --pretrained none
 

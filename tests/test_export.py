@@ -23,11 +23,11 @@ from vidclass.models.clip_models import ClipSpec, create_clip_model  # noqa: E40
 from vidclass.engine import exported
 from vidclass.errors import BundleError  # noqa: E402
 from vidclass.export import export_bundle  # noqa: E402
-from vidclass.features import FeatureCache, FeatureSpec, extract_features, fingerprint  # noqa: E402
+from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, fingerprint  # noqa: E402
 from vidclass.models.heads import create_head  # noqa: E402
 from vidclass.predict import TimelineSettings, run_timeline  # noqa: E402
 from vidclass.models.runtime import DeferredEncoder, OrtFrameEncoder, OrtHead, frame_encoder, torch_export  # noqa: E402
-from vidclass.views import ViewSpec  # noqa: E402
+from vidclass.inputs.views import ViewSpec  # noqa: E402
 
 TOLERANCE = 1e-4  # fp32 probabilities, ONNX Runtime against PyTorch
 LABELS = ["a", "b", "c"]
@@ -205,7 +205,7 @@ def test_torchscript_export_loads_without_vidclass_and_matches_pytorch_on_real_f
     import sys
 
     from vidclass.media import sampling, video
-    from vidclass.views import head_steps, model_inputs
+    from vidclass.inputs.views import head_steps, model_inputs
 
     model_dir = _features_bundle(tmp_path, encoder, "attention")
     done = CliRunner().invoke(app, ["export", str(model_dir), "--format", "torchscript", "--json"])
@@ -243,7 +243,7 @@ CLIP_KINDS = [("frame", {}), ("lrcn", {}), ("early_fusion", {}), ("3d", {}),
 def _torchscript_probabilities(folder, clip, spec, interpolation) -> tuple[np.ndarray, torch.Tensor]:
     """A clip model's TorchScript modules on the frames of one real clip: probabilities (1, C), and the frames."""
     from vidclass.media import sampling, video
-    from vidclass.pixels import store_size
+    from vidclass.inputs.pixels import store_size
 
     frames = video.read_frames(clip, sampling.uniform(video.probe(clip).num_frames, spec.frames).indices,
                                size=store_size(spec.size), crop=spec.size, interpolation=interpolation)
@@ -315,7 +315,7 @@ def test_a_regression_bundle_exports_graphs_that_give_its_value(tmp_path, regres
     np.testing.assert_allclose(timeline.raw, reference.raw, atol=TOLERANCE)
     # the windows graph alone, without vidclass's scaling: its output is the value itself
     grid = torch_model._grids(clips[:1])[0][clips[0]]
-    from vidclass.views import cut_grid_view
+    from vidclass.inputs.views import cut_grid_view
 
     x, mask = cut_grid_view(grid, torch_model.view_, view=0)
     session = ort.InferenceSession(str(model_dir / "onnx" / "windows.onnx"), providers=["CPUExecutionProvider"])

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from vidclass import features
+from vidclass.inputs import features
 from vidclass.media import motion, sampling, video
 from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.errors import ConfigError
-from vidclass.features import FeatureCache, FeatureSpec, extract_features, fingerprint, load_features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, fingerprint, load_features
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
 BACKBONE = "timm:mobilenetv3_small_050"

@@ -13,9 +13,9 @@ from vidclass.media import motion, sampling, video
 from vidclass.api import VideoClassifier
 from vidclass.models.backbones import create_backbone
 from vidclass.errors import ConfigError
-from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
-from vidclass.views import ViewSpec
+from vidclass.inputs.views import ViewSpec
 
 BACKBONE = "timm:mobilenetv3_small_050"
 
@@ -156,7 +156,7 @@ class _Wrapped:
 def test_a_frame_model_on_flow_trains_on_flow_images_and_its_timeline_streams_them(direction_dataset, tmp_path):
     """The pixel path: each training clip's pairs are augmented alike, then drawn as flow; a timeline
     hands the model flow images of the pairs it decodes, never the frames themselves."""
-    from vidclass.pixels import clip_tensor, clip_transform
+    from vidclass.inputs.pixels import clip_tensor, clip_transform
     from vidclass.predict import TimelineSettings, run_timeline
 
     params = dict(model="frame", backbone=BACKBONE, pretrained=False, frames=4, size=64, inputs="flow", epochs=1,
@@ -168,7 +168,7 @@ def test_a_frame_model_on_flow_trains_on_flow_images_and_its_timeline_streams_th
     assert loaded.model_.spec.inputs == "flow"
     np.testing.assert_allclose(loaded.predict_proba(videos), model.predict_proba(videos), atol=1e-5)
 
-    from vidclass.pixels import FrameCache, cache_frames, load_frames, read_entry
+    from vidclass.inputs.pixels import FrameCache, cache_frames, load_frames, read_entry
 
     cache = FrameCache(tmp_path / "frames")
     cache_frames(videos[:1], model.frame_spec_, cache, workers=0)

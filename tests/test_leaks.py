@@ -15,7 +15,7 @@ from vidclass.cli import app
 from vidclass.data.catalog import load_catalog
 from vidclass.data.splits import Splits
 from vidclass.data.synthetic import random_scene, render_frames, write_video
-from vidclass.features import FeatureCache
+from vidclass.inputs.features import FeatureCache
 
 SOURCES = 4  # per class
 SIZE = 96

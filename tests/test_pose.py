@@ -13,8 +13,8 @@ from skimage import data
 
 from vidclass.media import video
 from vidclass.errors import DatasetError
-from vidclass.features import FeatureCache
-from vidclass.pose import (
+from vidclass.inputs.features import FeatureCache
+from vidclass.inputs.pose import (
     BLAZEPOSE33,
     COCO17,
     PERSON_DIM,
@@ -28,11 +28,11 @@ from vidclass.pose import (
     to_coco,
     velocities,
 )
-from vidclass.pose.blazepose import anchor_centres
-from vidclass.pose.extract import estimator
-from vidclass.pose.vectors import person_vector, skeleton_box
+from vidclass.inputs.pose.blazepose import anchor_centres
+from vidclass.inputs.pose.extract import estimator
+from vidclass.inputs.pose.vectors import person_vector, skeleton_box
 from vidclass.media.render import AnnotatedVideoWriter
-from vidclass.views import ViewSpec, model_inputs
+from vidclass.inputs.views import ViewSpec, model_inputs
 
 ASTRONAUT_FACE = (150, 60, 280, 190)  # x0, y0, x1, y1 of her face in data.astronaut() (512 x 512)
 
@@ -238,7 +238,7 @@ def test_brought_keypoints_errors_name_the_file(astronaut_video, tmp_path):
     _, report = pose_features([astronaut_video], PoseSpec(keypoints=str(tmp_path)), 4, cache=FeatureCache(tmp_path))
     message = report.failed[str(astronaut_video)]
     assert "astronaut.json" in message and "20 keypoints" in message
-    from vidclass.pose import read_keypoints
+    from vidclass.inputs.pose import read_keypoints
 
     (tmp_path / "bad.csv").write_text("frame,person,keypoint,x,y,score\n0,0,elbow_left,1,2,0.5\n")
     with pytest.raises(DatasetError, match="bad.csv.*elbow_left"):
@@ -326,7 +326,7 @@ def test_a_stream_with_pose_inputs_sees_whole_frames_and_keeps_slots(astronaut_v
 
 def test_appearance_and_pose_come_from_one_decoding_pass(astronaut_video, tmp_path, monkeypatch):
     from vidclass.models.backbones import create_backbone
-    from vidclass.features import FeatureSpec, extract_features, load_features
+    from vidclass.inputs.features import FeatureSpec, extract_features, load_features
 
     encoder = create_backbone("efficientnet_lite0", pretrained=False)
     spec = PoseSpec(people=2)
@@ -350,7 +350,7 @@ def test_appearance_and_pose_come_from_one_decoding_pass(astronaut_video, tmp_pa
 
 def test_draw_pose_draws_limbs_of_people_and_nothing_for_empty_slots():
     from vidclass.media.render import draw_pose
-    from vidclass.pose import COCO_EDGES
+    from vidclass.inputs.pose import COCO_EDGES
 
     frame = np.zeros((240, 320, 3), np.uint8)
     person = _skeleton((160, 140), 160)
@@ -366,7 +366,7 @@ def test_draw_pose_draws_limbs_of_people_and_nothing_for_empty_slots():
 
 
 def test_pose_overlay_draws_what_the_model_samples(astronaut_video):
-    from vidclass.pose.overlay import PoseOverlay
+    from vidclass.inputs.pose.overlay import PoseOverlay
 
     frames = video.read_frames(astronaut_video, range(6))
     overlay = PoseOverlay(PoseSpec(people=2), rate=4.0)  # the video runs at 8 fps: every other frame
@@ -381,7 +381,7 @@ def test_pose_overlay_draws_what_the_model_samples(astronaut_video):
 
 
 def test_frames_with_nobody_are_masked_steps_for_pose_only_inputs():
-    from vidclass.views import cut_view
+    from vidclass.inputs.views import cut_view
 
     skeletons = [[_skeleton((100, 200), 150)] if t % 3 else [] for t in range(8)]
     vectors, _ = frame_vectors(skeletons, 640, 480, people=1)

@@ -14,7 +14,7 @@ from vidclass.cli import app
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.synthetic_recordings import make_recordings
 from vidclass.errors import ConfigError
-from vidclass.recordings import ClipPlan, describe, draw_clips, overlapping, random_clip, split_recordings
+from vidclass.data.recordings import ClipPlan, describe, draw_clips, overlapping, random_clip, split_recordings
 
 
 def _catalog(recordings: dict[str, int], seconds: float = 120.0) -> Catalog:
@@ -128,9 +128,9 @@ def test_random_clips_of_two_recordings_train_a_model_that_labels_held_out_time(
 
 def test_decoded_frames_are_cached_once_per_recording_and_random_clips_move_every_epoch(recordings, tmp_path):
     from vidclass.data.catalog import drop_unreadable, load_catalog
-    from vidclass.frame_tracks import ClipFrames, frame_tracks
-    from vidclass.pixels import FrameCache, FrameSpec
-    from vidclass.views import ViewSpec, epoch_item
+    from vidclass.inputs.frame_tracks import ClipFrames, frame_tracks
+    from vidclass.inputs.pixels import FrameCache, FrameSpec
+    from vidclass.inputs.views import ViewSpec, epoch_item
 
     plan = ClipPlan.parse("random:20:2-4s")
     splits = split_recordings(drop_unreadable(load_catalog(recordings)), plan, seed=0)
@@ -160,7 +160,7 @@ def test_a_pixel_model_trains_on_random_clips_and_never_sees_its_test_time(recor
 
     from vidclass.api import VideoClassifier
     from vidclass.data.catalog import load_catalog
-    from vidclass.features import fingerprint
+    from vidclass.inputs.features import fingerprint
     from vidclass.segment_eval import evaluate_segments
 
     # measured: test clips 1.0, held-out timeline 0.955 (rgb frames: 0.5, chance; 2 frames per clip: 0.83)

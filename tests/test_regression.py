@@ -100,7 +100,7 @@ def test_a_standardizing_head_shifts_and_scales_its_inputs_and_saves_the_statist
 
 
 def test_rgbdiff_inputs_are_the_motion_features_alone():
-    from vidclass.views import ViewSpec, model_inputs
+    from vidclass.inputs.views import ViewSpec, model_inputs
 
     spec = ViewSpec(frames=2, grid=2, inputs="rgbdiff")
     appearance, differences = np.ones((2, 4), np.float32), np.full((2, 4), 0.5, np.float32)

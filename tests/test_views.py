@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vidclass.errors import ConfigError
-from vidclass.views import ViewSpec, cut_view, model_inputs, view_positions
+from vidclass.inputs.views import ViewSpec, cut_view, model_inputs, view_positions
 
 
 def test_evaluation_views_are_disjoint_and_cover_segments():

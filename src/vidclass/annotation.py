@@ -34,7 +34,7 @@ def annotation(
 ) -> Iterator[FrameCallback | None]:
     """The callback writing annotated frames of ``source`` to ``out`` (mp4) and ``gif``; None when neither.
 
-    ``pose(frame, time)`` (:class:`vidclass.pose.overlay.PoseOverlay`) draws skeletons first.
+    ``pose(frame, time)`` (:class:`vidclass.inputs.pose.overlay.PoseOverlay`) draws skeletons first.
     With ``values`` (a regression model's timeline) the box shows ``name value`` instead of ranked labels.
 
     The files appear when the ``with`` block ends normally; an exception inside it

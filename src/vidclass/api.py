@@ -38,10 +38,10 @@ from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, fingerprint, load_features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, fingerprint, load_features
 from vidclass.models.heads import create_head
 from vidclass.util.atomic import replace_directory
-from vidclass.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, predict_proba
+from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, predict_proba
 
 # The head of frozen-feature models by default: on fight_surv's grouped folds with flow inputs the logistic
 # regression (seconds, no epochs) scored 0.807 +- 0.065 and the attention head 0.74-0.80 (`vidclass compare`).
@@ -93,7 +93,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     (``frozen`` or ``train`` BatchNorm statistics), ``flip`` (horizontal flips in augmentation),
     ``arch`` (model ``3d`` only: its network, see :mod:`vidclass.models.clip_models.video3d`).
     ``clips``: cut long recordings into clips (``random:N:2-4s`` or ``fixed:3s``, see
-    :mod:`vidclass.recordings`); segment datasets are cut into clips with or without it.
+    :mod:`vidclass.data.recordings`); segment datasets are cut into clips with or without it.
     Hardware: ``accelerator``, ``devices``, ``precision``, ``accumulate``, ``loader_workers``;
     ``runtime`` (``auto``, ``torch``, ``onnxruntime``) runs inference on ONNX Runtime on a CPU
     (:mod:`vidclass.models.runtime`; ``auto``: there, when it is installed).
@@ -180,7 +180,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         self.workers = workers
         self.runtime = runtime
         self.progress = progress
-        self.clips = clips  # "random:N:2-4s" / "fixed:3s": clips of long recordings (vidclass.recordings)
+        self.clips = clips  # "random:N:2-4s" / "fixed:3s": clips of long recordings (vidclass.data.recordings)
 
     # --- configuration ---------------------------------------------------------------
 
@@ -215,7 +215,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         if inputs not in allowed:
             raise ConfigError(f"model {self.model!r} takes inputs {', '.join(allowed)}, got {inputs!r}")
         if inputs in POSE_INPUTS and self.keypoints is None:
-            from vidclass.pose.blazepose import require_litert
+            from vidclass.inputs.pose.blazepose import require_litert
 
             require_litert()  # before any video is read, not in a decoding worker
 
@@ -260,7 +260,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return FeatureCache(self.cache_dir)
 
     def _frame_cache(self):
-        from vidclass.pixels import FrameCache
+        from vidclass.inputs.pixels import FrameCache
 
         return FrameCache(Path(self.cache_dir) / "frames" if self.cache_dir is not None else None)
 
@@ -390,7 +390,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         train_labels = [labels.index(item.label) for item in splits.train if item.path in entries]
         fit = fit_clip_model(model, datasets["train"], datasets["val"], train_labels, config,
                              backbone_lr=self._backbone_lr(), out_dir=out, progress=self.progress, resume=resume)
-        from vidclass.pixels import entry_duration
+        from vidclass.inputs.pixels import entry_duration
 
         return fit, entries, {path: entry_duration(entry) for path, entry in entries.items()}, failed
 
@@ -414,7 +414,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
     def _set_pixel_views(self, *, images: bool) -> None:
         """The evaluation views and cache layout of a pixel model (one frame per image dataset item)."""
-        from vidclass.pixels import FrameSpec, store_size
+        from vidclass.inputs.pixels import FrameSpec, store_size
 
         spec = self.model_.spec
         frames = 1 if images else spec.frames
@@ -423,7 +423,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
                                      interpolation=self.model_.interpolation, rgbdiff=spec.pair_image is not None)
 
     def _clip_dataset(self, items, entries, labels, *, train: bool, view_index: int = 0):
-        from vidclass.pixels import ClipDataset
+        from vidclass.inputs.pixels import ClipDataset
 
         return ClipDataset([entries[item.path] for item in items], [labels.index(item.label) for item in items],
                            self.frame_spec_, self.view_, self.model_.spec.size, train=train,
@@ -436,13 +436,13 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         """Cached grid features of ``paths`` (extracting what is missing) and the failures.
 
         Inputs with ``pose`` also get the pose vectors of the same grid frames
-        (:func:`vidclass.pose.pose_features`); pose-only inputs get no CNN features, and the
+        (:func:`vidclass.inputs.pose.pose_features`); pose-only inputs get no CNN features, and the
         videos in which nobody was ever found are kept in ``no_people_``.
         """
         cache = self._cache()
         grids: dict[Path, VideoFeatures] | None = None
         failed: dict[str, str] = {}
-        from vidclass.pose import PoseSpec
+        from vidclass.inputs.pose import PoseSpec
 
         keypoints = str(self.keypoints) if self.keypoints is not None else None
         pose = PoseSpec(people=view.people, keypoints=keypoints) if view.pose else None
@@ -455,7 +455,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             failed = report.failed
             self.frames_encoded_by_ = report.engine
         if pose is not None:
-            from vidclass.pose import pose_features, with_pose
+            from vidclass.inputs.pose import pose_features, with_pose
 
             poses, pose_report = pose_features(paths, pose, view.grid, cache=cache, workers=self.workers,
                                                on_video=None if view.appearance else on_video)
@@ -466,7 +466,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
     def _frames(self, paths: Sequence[Path], on_video: Progress | None = None) -> tuple[dict[Path, Path], dict[str, str]]:
         """Cache entries of the decoded frames of ``paths`` (decoding what is missing) and the failures."""
-        from vidclass.pixels import cache_frames, load_frames
+        from vidclass.inputs.pixels import cache_frames, load_frames
 
         cache = self._frame_cache()
         report = cache_frames(paths, self.frame_spec_, cache, workers=self.workers, on_video=on_video)
@@ -543,7 +543,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             return predict_proba(self._run("head"), list(inputs), self.view_)
         from torch.utils.data import DataLoader
 
-        from vidclass.pixels import ClipDataset
+        from vidclass.inputs.pixels import ClipDataset
 
         model = self._run("model").eval()
         device = model.scale.device

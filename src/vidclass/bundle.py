@@ -40,7 +40,7 @@ from vidclass.models.backbones import BackboneSpec, FrameEncoder, Preprocess, cr
 from vidclass.models.clip_models import ClipModel, clip_model_from_config
 from vidclass.errors import BundleError, ConfigError
 from vidclass.models.heads import TemporalHead, head_from_config
-from vidclass.views import ViewSpec
+from vidclass.inputs.views import ViewSpec
 
 FORMAT = "vidclass-model"
 FORMAT_VERSION = 2

@@ -264,7 +264,7 @@ def data(
         raise ConfigError(f"--groups must be auto, got {groups!r}")
     found = _read_dataset(root, dataset_options, report=False)
     if dataset_options.clips is not None or found.segmented:  # recordings cut into clips
-        from vidclass import recordings
+        from vidclass.data import recordings
 
         plan = recordings.ClipPlan.parse(dataset_options.clips) if dataset_options.clips else recordings.default_plan(found)
         summary = recordings.describe(found, recordings.split_recordings(found, plan, val=val, test=test, seed=seed))
@@ -452,7 +452,7 @@ def extract(
         Optional[int], typer.Option(help="Frames per CNN batch (batches span videos; default 1 on a CPU, 32 on a GPU).")
     ] = None,
     workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
-    inputs: InputsOpt = "appearance+flow",  # vidclass.views.DEFAULT_INPUTS (importing it here would load torch)
+    inputs: InputsOpt = "appearance+flow",  # vidclass.inputs.views.DEFAULT_INPUTS (importing it here would load torch)
     pose_people: PosePeopleOpt = 3,
     runtime: RuntimeOpt = "auto",
     accelerator: Annotated[str, typer.Option(help="With --devices / --num-nodes: cpu, gpu or auto (Lightning's).")] = "auto",
@@ -463,9 +463,9 @@ def extract(
     With --devices / --num-nodes each process extracts its share of the videos into the shared cache."""
     from vidclass.models.backbones import create_backbone
     from vidclass.errors import ConfigError, DatasetError
-    from vidclass.features import FeatureCache, extract_features
+    from vidclass.inputs.features import FeatureCache, extract_features
     from vidclass.util.progress import extraction_progress
-    from vidclass.views import ViewSpec
+    from vidclass.inputs.views import ViewSpec
 
     view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs, people=pose_people)
     found = _read_dataset(dataset, dataset_options)
@@ -479,7 +479,7 @@ def extract(
     paths = [item.path for item in found.items]
     pose = None
     if view.pose:
-        from vidclass.pose import PoseSpec
+        from vidclass.inputs.pose import PoseSpec
 
         pose = PoseSpec(people=pose_people)
     if view.appearance and sharded:
@@ -506,7 +506,7 @@ def extract(
         )
         _report_engine(report.engine)
     if pose is not None:
-        from vidclass.pose import pose_features
+        from vidclass.inputs.pose import pose_features
 
         cnn_failed = report.failed if view.appearance else {}
         with extraction_progress(len(found.items), description="poses") as advance:
@@ -947,8 +947,8 @@ def _annotation(
     span = _seconds_range(gif_range) if gif_range else None
     pose = None
     if draw_pose:  # the model's pose settings and sampling rate, so the skeletons are the ones it used
-        from vidclass.pose import PoseSpec
-        from vidclass.pose.overlay import PoseOverlay
+        from vidclass.inputs.pose import PoseSpec
+        from vidclass.inputs.pose.overlay import PoseOverlay
 
         pose = PoseOverlay(PoseSpec(people=model.view_.people), model.stream().rate)
     from vidclass.tasks import is_regression

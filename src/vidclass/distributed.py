@@ -115,7 +115,7 @@ def extract_sharded(
 
     import lightning as L
 
-    from vidclass.features import ExtractionReport, extract_features, fingerprint
+    from vidclass.inputs.features import ExtractionReport, extract_features, fingerprint
 
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)  # no launch banners on stdout
 

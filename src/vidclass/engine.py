@@ -67,7 +67,7 @@ def unchecked_ort_parts(bundle: AnyBundle, folder: Path, *, chunk: int | None = 
         manifest = read_manifest(folder)
         weights_id = bundle.encoder.weights_id
         if manifest.get("quantize"):  # other features: a cache key of their own
-            from vidclass.features import fingerprint
+            from vidclass.inputs.features import fingerprint
 
             weights_id = f"{weights_id}+onnx-{manifest['quantize']}:{fingerprint(folder / FRAMES)[:12]}"
         return {"encoder": OrtFrameEncoder(folder / FRAMES, bundle.encoder.spec, weights_id,

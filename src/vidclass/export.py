@@ -336,7 +336,7 @@ class _Method(torch.nn.Module):
 def _head_inputs(bundle: Bundle, probe: np.ndarray, per_window: int,
                  count: int = PROBE_WINDOWS) -> tuple[torch.Tensor, torch.Tensor]:
     """A frozen-feature model's head inputs for the probe windows, as the streaming protocol builds them."""
-    from vidclass.views import head_steps, model_inputs
+    from vidclass.inputs.views import head_steps, model_inputs
 
     with torch.inference_mode():
         features = bundle.encoder(torch.from_numpy(probe)).float().numpy()
@@ -389,7 +389,7 @@ def _quantize(path: Path, bundle: AnyBundle, videos: list[Path]) -> None:
         pre = bundle.encoder.spec.preprocess
         resize, crop, interpolation, nchw = pre.resize, pre.crop, pre.interpolation, False
     else:
-        from vidclass.pixels import store_size
+        from vidclass.inputs.pixels import store_size
 
         spec = bundle.model.spec
         resize, crop, interpolation, nchw = store_size(spec.size), spec.size, bundle.model.interpolation, True

@@ -6,7 +6,7 @@ sit on both sides of a split, a model scores by recognising the scene, not the a
 0.75). Two cheap signals of "same source", from a few frames per video:
 
 * the **features** of the default frame encoder, cached like any other grid
-  (:mod:`vidclass.features`), centred on the dataset's mean frame feature and compared by
+  (:mod:`vidclass.inputs.features`), centred on the dataset's mean frame feature and compared by
   cosine similarity of each video's mean direction. Centring removes what every video of
   the dataset shares (say, "surveillance footage at night"), so unrelated videos score
   about 0 and clips of one source clearly above (fight_surv: 0.40 +- 0.32 within a source
@@ -41,7 +41,7 @@ from vidclass.models.backbones import DEFAULT_BACKBONE, FrameEncoder, create_bac
 from vidclass.data.items import Catalog
 from vidclass.data.splits import Splits
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.media import video
 from vidclass.util.atomic import write_atomic
 

@@ -106,7 +106,7 @@ class PixelRegressor(ValueModel):
                          train_loader(train, config),
                          DataLoader(val, batch_size=config.batch_size) if len(val) else None, config)
         self.model_.eval()
-        from vidclass.pixels import entry_duration
+        from vidclass.inputs.pixels import entry_duration
 
         self.training_ = {"task": TASK, "loss": self.loss, "column": self.column, "target_mean": self.target_mean_,
                           "target_std": self.target_std_, "model": self.model_.name,
@@ -127,7 +127,7 @@ class PixelRegressor(ValueModel):
     def _clips(self, entries: list[Path], values: list[float], *, train: bool, view_index: int = 0):
         """Clips of frame-cache ``entries`` with their standardised ``values`` (a random view and augmentation
         per epoch when ``train``, else evaluation view ``view_index``)."""
-        from vidclass.pixels import ClipDataset
+        from vidclass.inputs.pixels import ClipDataset
 
         pixels = self.pixels_
         scaled = [np.float32((value - self.target_mean_) / self.target_std_) for value in values]

@@ -1,10 +1,10 @@
 """Fitting a ``VideoClassifier`` on clips of long recordings or labeled segments.
 
 ``VideoClassifier.fit`` hands over here when the catalog holds segments or ``clips=`` is set:
-the dataset is split by recording or by time blocks (:mod:`vidclass.recordings`), feature
+the dataset is split by recording or by time blocks (:mod:`vidclass.data.recordings`), feature
 tracks are cached per source, and a temporal head is trained on views of clips cut from the
 tracks (new clip positions every epoch for random plans); a model trained on pixels is trained
-the same way on clips cut from cached decoded-frame tracks (:mod:`vidclass.frame_tracks`). The
+the same way on clips cut from cached decoded-frame tracks (:mod:`vidclass.inputs.frame_tracks`). The
 fitted classifier is an ordinary model of its kind: its bundle, ``predict`` and timelines are
 the usual ones, with the clip length as the timeline's window; ``training_["clips"]`` records
 the plan, the split and the test blocks, so a later segment evaluation scores only time the
@@ -33,20 +33,12 @@ from vidclass.calibration import (
 from vidclass.data.catalog import left_out
 from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError
-from vidclass.features import fingerprint
+from vidclass.inputs.features import fingerprint
 from vidclass.models.heads import create_head
 from vidclass.media.video import probe
-from vidclass.recordings import (
-    ClipPlan,
-    ClipViews,
-    RecordingSplits,
-    Track,
-    default_plan,
-    extract_tracks,
-    split_recordings,
-    track_rate,
-)
-from vidclass.views import ViewSpec, predict_proba
+from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
+from vidclass.inputs.tracks import ClipViews, Track, extract_tracks, track_rate
+from vidclass.inputs.views import ViewSpec, predict_proba
 
 
 def clip_plan(model) -> ClipPlan | None:
@@ -145,7 +137,7 @@ def _fit_head(model, found, splits, labels, config, out, resume, on_video):
 def _fit_pixels(model, found, splits, labels, config, out, resume, on_video):
     """A clip model trained on frames cut from cached frame tracks, random clips redrawn every epoch
     (sets the model's ``model_``, evaluation views and frame layout)."""
-    from vidclass.frame_tracks import ClipFrames, frame_tracks
+    from vidclass.inputs.frame_tracks import ClipFrames, frame_tracks
     from vidclass.training import fit_clip_model
 
     clip_model = model._new_clip_model(len(labels))

@@ -36,9 +36,9 @@ from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, DatasetError, VidclassError
-from vidclass.features import FeatureCache, FeatureSpec, extract_features, load_features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.models.heads import create_head
-from vidclass.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view, cut_view, epoch_item
+from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view, cut_view, epoch_item
 
 TASK = "regression"
 VALUE = "value"  # the name of a regression model's one output

@@ -19,7 +19,7 @@ import numpy as np
 
 from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.features import fingerprint
+from vidclass.inputs.features import fingerprint
 from vidclass.media.video import probe
 from vidclass.segment_metrics import IGNORE, SegmentEvaluation, evaluate_sequences, plot_segments
 

@@ -26,8 +26,8 @@ import torch
 from vidclass.models.backbones import FrameEncoder
 from vidclass.models.clip_models import ClipModel
 from vidclass.models.heads import TemporalHead
-from vidclass.pixels import store_size
-from vidclass.views import ViewSpec, head_steps, model_inputs
+from vidclass.inputs.pixels import store_size
+from vidclass.inputs.views import ViewSpec, head_steps, model_inputs
 
 Encode = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 Classify = Callable[[np.ndarray], np.ndarray]
@@ -65,7 +65,7 @@ def features_stream(
     def encode(frames: np.ndarray, differences: np.ndarray | None) -> np.ndarray:
         poses = None
         if pose is not None:
-            from vidclass.pose import centre_crop
+            from vidclass.inputs.pose import centre_crop
 
             poses = pose(frames)
             frames = centre_crop(frames, pre.crop)
@@ -102,7 +102,7 @@ def features_stream(
 
 def _stream_pose(view: ViewSpec):
     """The pose estimator of a stream with pose inputs, keeping people in their slots across batches."""
-    from vidclass.pose import PoseSpec, StreamPose
+    from vidclass.inputs.pose import PoseSpec, StreamPose
 
     return StreamPose(PoseSpec(people=view.people))
 

@@ -31,9 +31,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidclass.distributed import check_strategy  # also leaves a DDP fit's process group at exit
 from vidclass.errors import ConfigError
-from vidclass.features import VideoFeatures
+from vidclass.inputs.features import VideoFeatures
 from vidclass.models.heads import LinearHead, TemporalHead
-from vidclass.views import ViewSpec, cut_grid_view, epoch_item, predict_proba
+from vidclass.inputs.views import ViewSpec, cut_grid_view, epoch_item, predict_proba
 from vidclass.util.workers import die_with_parent
 
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed", "bf16-true", "64")
@@ -398,7 +398,7 @@ def fit_clip_model(
     progress: bool = False,
     resume: bool = False,
 ) -> FitResult:
-    """Train a clip model on clip datasets (:class:`vidclass.pixels.ClipDataset`); ``labels`` are the
+    """Train a clip model on clip datasets (:class:`vidclass.inputs.pixels.ClipDataset`); ``labels`` are the
     training labels (for class weights). ``model`` ends with its best weights, in eval mode."""
     if len(train) == 0:
         raise ConfigError("no training videos: the training split is empty")

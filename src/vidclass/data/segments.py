@@ -9,7 +9,7 @@ they start or run past the end of the video are errors naming the CSV line(s) an
 Unlabeled time is ignored, or with ``background="background"`` (any name) becomes items of
 that class, so a model also learns "none of the above". Items without a group get their
 file as group: segments of one recording share its scene and must stay on one side of a
-split (see :mod:`vidclass.recordings` for splits of few recordings by time blocks).
+split (see :mod:`vidclass.data.recordings` for splits of few recordings by time blocks).
 """
 
 from __future__ import annotations

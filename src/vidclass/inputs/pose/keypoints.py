@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from vidclass.errors import ConfigError, DatasetError
-from vidclass.pose.skeleton import BLAZEPOSE33, COCO17, LAYOUTS, layout_of, to_coco
+from vidclass.inputs.pose.skeleton import BLAZEPOSE33, COCO17, LAYOUTS, layout_of, to_coco
 
 SUFFIXES = (".json", ".csv")
 Skeletons = dict[int, list[np.ndarray]]  # frame index -> (17, 3) COCO skeletons, in file order

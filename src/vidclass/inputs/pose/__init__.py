@@ -5,8 +5,8 @@ Needs the ``pose`` extra (``pip install "vidclass[pose]"``, LiteRT) only to esti
 vectors, tracking and brought keypoints work without it.
 """
 
-from vidclass.pose.blazepose import BlazePose, Person
-from vidclass.pose.extract import (
+from vidclass.inputs.pose.blazepose import BlazePose, Person
+from vidclass.inputs.pose.extract import (
     PoseReport,
     PoseSpec,
     StreamPose,
@@ -16,9 +16,9 @@ from vidclass.pose.extract import (
     pose_features,
     with_pose,
 )
-from vidclass.pose.keypoints import find_keypoints, read_keypoints
-from vidclass.pose.skeleton import BLAZEPOSE33, COCO17, COCO_EDGES, to_coco
-from vidclass.pose.vectors import (
+from vidclass.inputs.pose.keypoints import find_keypoints, read_keypoints
+from vidclass.inputs.pose.skeleton import BLAZEPOSE33, COCO17, COCO_EDGES, to_coco
+from vidclass.inputs.pose.vectors import (
     PERSON_DIM,
     PoseSequence,
     SlotTracker,

@@ -23,7 +23,7 @@ pair's dense optical flow drawn as an image (:func:`vidclass.media.motion.flow_f
 of pair image (``ViewSpec.pair_image``) is cached in the grid's ``rgbdiff`` slot, so everything
 that carries RGB-difference features carries flow features the same way.
 
-Pose inputs (``POSE_INPUTS``) add the frame's pose vector (:mod:`vidclass.pose`: ``people``
+Pose inputs (``POSE_INPUTS``) add the frame's pose vector (:mod:`vidclass.inputs.pose`: ``people``
 slots of normalised skeletons) and ``velocity``, its change per slot between view frames;
 ``pose`` and ``pose+velocity`` leave the backbone's features out.
 """
@@ -42,7 +42,7 @@ from vidclass.errors import ConfigError
 from vidclass.media.motion import PAIR_IMAGES
 
 if TYPE_CHECKING:
-    from vidclass.features import VideoFeatures
+    from vidclass.inputs.features import VideoFeatures
 
 Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff", "rgbdiff",
                  "appearance+flow", "flow"]
@@ -51,7 +51,7 @@ INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdif
 # The default: chosen on fight_surv's grouped 5-fold CV (`vidclass compare`), where appearance+flow with the
 # linear head scored 0.807 +- 0.065 against 0.742 +- 0.053 for appearance+rgbdiff (0.747 with the attention head).
 DEFAULT_INPUTS: Inputs = "appearance+flow"
-# Pose channels (vidclass.pose): ``pose`` is the frame's pose vector (``people`` slots), ``velocity``
+# Pose channels (vidclass.inputs.pose): ``pose`` is the frame's pose vector (``people`` slots), ``velocity``
 # its change since the previous frame of the view, per slot (zero where a slot is empty in either).
 POSE_INPUTS: tuple[str, ...] = (
     "pose", "pose+velocity", "appearance+pose", "appearance+pose+velocity", "appearance+motion+pose",
@@ -110,7 +110,7 @@ class ViewSpec:
         return "appearance" in self.channels or "motion" in self.channels
 
     def input_dim(self, feature_dim: int) -> int:
-        from vidclass.pose.vectors import pose_dim
+        from vidclass.inputs.pose.vectors import pose_dim
 
         pose = sum(c in ("pose", "velocity") for c in self.channels)
         return feature_dim * (len(self.channels) - pose) + pose_dim(self.people) * pose
@@ -155,7 +155,7 @@ def model_inputs(
                               + (f" shaped like {features.shape}" if spec.frame_features else ""))
         parts.append(rgbdiff.astype(np.float32, copy=False))
     if spec.pose:
-        from vidclass.pose.vectors import pose_dim, velocities
+        from vidclass.inputs.pose.vectors import pose_dim, velocities
 
         if pose is None or pose.shape != (len(mask), pose_dim(spec.people)):
             raise ConfigError(f"inputs {spec.inputs!r} need pose vectors of {spec.people} people for {len(mask)} frames")
@@ -192,7 +192,7 @@ def head_steps(spec: ViewSpec, mask: np.ndarray, pose: np.ndarray | None = None)
     inputs, only those in which somebody was found (a frame with nobody is a masked step).
     At least the first step stays, so a view of repeats or of nobody still has one."""
     if spec.pose and not spec.appearance and pose is not None:
-        from vidclass.pose.vectors import people_present
+        from vidclass.inputs.pose.vectors import people_present
 
         mask = mask & (people_present(pose) > 0)
     if not mask.any():  # every pick was a repeat, or nobody is anywhere: the first step stands for the view

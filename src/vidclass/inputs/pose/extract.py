@@ -1,7 +1,7 @@
 """Pose vectors of whole videos, cached like CNN features, or read from brought keypoints.
 
 The pose of a video is taken at the same grid frames as its CNN features (a grid spread
-uniformly over the whole video, :mod:`vidclass.features`), so both line up frame by frame.
+uniformly over the whole video, :mod:`vidclass.inputs.features`), so both line up frame by frame.
 Estimated poses are cached in the feature cache under the backbone name ``pose:blazepose``,
 keyed by the estimator's model files and :class:`PoseSpec`; keypoints brought from another
 tool are read from their files each time (reading them costs less than a cache lookup would
@@ -23,11 +23,11 @@ from torch.utils.data import Dataset
 
 from vidclass.media import sampling, video
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
-from vidclass.pose.blazepose import BlazePose, require_litert
-from vidclass.pose.keypoints import find_keypoints, read_keypoints
-from vidclass.pose.skeleton import to_coco
-from vidclass.pose.vectors import PoseSequence, frame_vectors, people_present, pose_dim
+from vidclass.inputs.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
+from vidclass.inputs.pose.blazepose import BlazePose, require_litert
+from vidclass.inputs.pose.keypoints import find_keypoints, read_keypoints
+from vidclass.inputs.pose.skeleton import to_coco
+from vidclass.inputs.pose.vectors import PoseSequence, frame_vectors, people_present, pose_dim
 from vidclass.util.workers import in_order
 
 ESTIMATOR = "pose:blazepose"
@@ -163,7 +163,7 @@ def pose_features(
 ) -> tuple[dict[Path, VideoFeatures], PoseReport]:
     """The pose vectors of every readable video of ``paths`` and what it took.
 
-    Estimated poses come from the cache (where :func:`vidclass.features.extract_features`
+    Estimated poses come from the cache (where :func:`vidclass.inputs.features.extract_features`
     may have put them, from the frames it decoded) or are computed (in ``workers`` processes, each
     with its share of the CPU threads) and cached; brought keypoints are read. Videos that
     cannot be read, or lack a keypoint file, are in ``report.failed``; videos in which

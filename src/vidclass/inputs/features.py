@@ -118,7 +118,7 @@ class VideoFeatures:
     num_frames: int
     duration: float
     rgbdiff: np.ndarray | None = None  # float32 (grid, D): features of the pair images at ``indices``
-    pose: np.ndarray | None = None  # float32 (grid, P): pose vectors at ``indices`` (vidclass.pose), cached apart
+    pose: np.ndarray | None = None  # float32 (grid, P): pose vectors at ``indices`` (vidclass.inputs.pose), cached apart
 
 
 class FeatureCache:
@@ -222,7 +222,7 @@ class ExtractionReport:
 
 
 class GridPose(Protocol):
-    """Pose vectors computed in the decoding pass of the CNN features (``vidclass.pose.PoseSpec``):
+    """Pose vectors computed in the decoding pass of the CNN features (``vidclass.inputs.pose.PoseSpec``):
     from the distinct grid frames, decoded with their short side at ``size`` pixels
     (``interpolation``) before the centre crop, in order."""
 
@@ -378,7 +378,7 @@ def extract_features(
     start = time.perf_counter()
     preprocess = encoder.spec.preprocess
     if pose is not None and (pose.size, pose.interpolation) != (preprocess.resize, preprocess.interpolation):
-        pose = None  # different frames: vidclass.pose decodes its own
+        pose = None  # different frames: vidclass.inputs.pose decodes its own
     pose_spec = pose.feature_spec(grid) if pose is not None else None
     pose_positions = frozenset(
         i for i, (_, video_print) in enumerate(pending) if pose_spec is not None and cache.load(pose_spec, video_print) is None

@@ -1,10 +1,10 @@
 """Decoded-frame tracks of long recordings and segments: the pixel path's cache for clips.
 
-A pixel model trained on clips of a long recording (:mod:`vidclass.recordings`) must not decode
+A pixel model trained on clips of a long recording (:mod:`vidclass.data.recordings`) must not decode
 every clip from the video each epoch, nor cache one entry per clip (random clips move every
 epoch). A *frame track* is the decoded frames of one source (a recording or a segment's time
 range) at a fixed rate, resized and centre-cropped to the model's store size (as
-:mod:`vidclass.pixels` stores whole videos), with the partner frame of each for RGB
+:mod:`vidclass.inputs.pixels` stores whole videos), with the partner frame of each for RGB
 differences. It is decoded once, in chunks written straight into a memory-mapped ``.npy`` file
 (memory stays flat in the recording's length), renamed into place when complete, and keyed by
 the video's fingerprint, the time range, the rate and the frame settings, so every run and every
@@ -27,10 +27,11 @@ from torch.utils.data import Dataset
 
 from vidclass.media import motion, video
 from vidclass.errors import VidclassError
-from vidclass.features import ExtractionReport, fingerprint
-from vidclass.pixels import FrameCache, FrameSpec, VideoFrames, clip_tensor, clip_transform
-from vidclass.recordings import Clip, ClipPlan, Source, random_clip, track_indices
-from vidclass.views import ViewSpec, epoch_item, view_positions
+from vidclass.inputs.features import ExtractionReport, fingerprint
+from vidclass.inputs.pixels import FrameCache, FrameSpec, VideoFrames, clip_tensor, clip_transform
+from vidclass.data.recordings import Clip, ClipPlan, Source, random_clip
+from vidclass.inputs.tracks import track_indices
+from vidclass.inputs.views import ViewSpec, epoch_item, view_positions
 from vidclass.util.workers import in_order
 
 TRACK_FORMAT = 1
@@ -187,7 +188,7 @@ def frame_tracks(
 
 
 class ClipFrames(Dataset):
-    """Clips of frame tracks as ``(uint8 (T, C, size, size), label)``, like :class:`vidclass.pixels.ClipDataset`:
+    """Clips of frame tracks as ``(uint8 (T, C, size, size), label)``, like :class:`vidclass.inputs.pixels.ClipDataset`:
     with ``train`` items are ``(epoch, index)`` pairs, and each gets a new TSN view and augmentation
     and, for random plans, a new clip position inside its block; evaluation items take the clip as
     drawn, at view ``view_index``."""

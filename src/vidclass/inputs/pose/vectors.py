@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from vidclass.pose.skeleton import COCO17, LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER
+from vidclass.inputs.pose.skeleton import COCO17, LEFT_HIP, LEFT_SHOULDER, RIGHT_HIP, RIGHT_SHOULDER
 
 JOINTS = len(COCO17)
 PERSON_DIM = 3 * JOINTS + 4

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from vidclass.pose.extract import PoseSpec, estimator
-from vidclass.pose.skeleton import COCO_EDGES, to_coco
-from vidclass.pose.vectors import PoseSequence
+from vidclass.inputs.pose.extract import PoseSpec, estimator
+from vidclass.inputs.pose.skeleton import COCO_EDGES, to_coco
+from vidclass.inputs.pose.vectors import PoseSequence
 from vidclass.media.render import draw_pose
 
 

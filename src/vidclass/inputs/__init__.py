@@ -1,0 +1,1 @@
+"""inputs: see ../shared/ARCHITECTURE.md (Layout)."""
