@@ -45,7 +45,7 @@ import numpy as np
 from cvbench import Dataset, Recipe, cached_dataset, cross_validate, logistic_cv, outer_folds
 from sklearn.metrics import adjusted_rand_score
 
-from vidclass import leaks
+from vidclass.evaluation import leaks
 from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
 from vidclass.inputs.features import FeatureCache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidclass.calibration import (
+from vidclass.evaluation.calibration import (
     apply_temperature,
     calibrate_probabilities,
     expected_calibration_error,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vidclass.api import VideoClassifier
-from vidclass.calibration import calibrate_probabilities, fit_temperature, logits_from_probabilities
+from vidclass.evaluation.calibration import calibrate_probabilities, fit_temperature, logits_from_probabilities
 from vidclass.data.catalog import load_catalog
 from vidclass.data.splits import split_catalog
 

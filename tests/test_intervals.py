@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from vidclass.intervals import bootstrap_scores, resampling_units
-from vidclass.metrics import Evaluation, evaluate_predictions, format_evaluation
+from vidclass.evaluation.intervals import bootstrap_scores, resampling_units
+from vidclass.evaluation.metrics import Evaluation, evaluate_predictions, format_evaluation
 
 LABELS = ["neg", "pos"]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vidclass import leaks
+from vidclass.evaluation import leaks
 from vidclass.cli import app
 from vidclass.data.catalog import load_catalog
 from vidclass.data.splits import Splits

@@ -14,7 +14,7 @@ from matplotlib.image import imread
 from sklearn.metrics import balanced_accuracy_score
 
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.metrics import (
+from vidclass.evaluation.metrics import (
     Evaluation,
     _confusion_figure,
     evaluate_predictions,

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from vidclass.errors import ConfigError, DatasetError
-from vidclass.regression import VideoRegressor, read_targets, regression_scores
+from vidclass.data.targets import read_targets
+from vidclass.evaluation.regression_scores import regression_scores
+from vidclass.regression import VideoRegressor
 from vidclass.data.synthetic_recordings import make_speed_dataset
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from vidclass.data.catalog import load_catalog
 from vidclass.errors import DatasetError
-from vidclass.segment_metrics import IGNORE, edit_score, evaluate_sequences, runs, segment_f1
+from vidclass.evaluation.segment_metrics import IGNORE, edit_score, evaluate_sequences, runs, segment_f1
 from vidclass.data.segments import load_segments, parse_time
 from vidclass.data.synthetic_recordings import make_segment_recording
 

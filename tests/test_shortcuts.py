@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vidclass.data.catalog import load_catalog
-from vidclass.shortcuts import MARGIN, black_bars, check_shortcuts
+from vidclass.evaluation.shortcuts import MARGIN, black_bars, check_shortcuts
 from vidclass.data.synthetic import write_video
 
 CLIPS = 8  # per class

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vidclass import metrics
+from vidclass.evaluation import metrics
 from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
-from vidclass.calibration import (
+from vidclass.evaluation.calibration import (
     calibrate_probabilities,
     calibration_summary,
     fit_temperature,

@@ -72,7 +72,7 @@ class _Trained:
     metrics: dict[str, Any] = field(default_factory=dict, kw_only=True)
     training_videos: list[str] = field(default_factory=list, kw_only=True)
     versions: dict[str, str] = field(default_factory=package_versions, kw_only=True)
-    temperature: float = field(default=1.0, kw_only=True)  # temperature scaling (vidclass.calibration)
+    temperature: float = field(default=1.0, kw_only=True)  # temperature scaling (vidclass.evaluation.calibration)
 
 
 @dataclass

@@ -276,7 +276,7 @@ def data(
     videos = not found.is_images
     prints = None
     if videos and (check or groups):
-        from vidclass import leaks
+        from vidclass.evaluation import leaks
 
         prints = leaks.fingerprint_videos([item.path for item in found.items])
     proposed = None
@@ -288,7 +288,7 @@ def data(
         sizes = leaks.cluster_sizes(proposed)
         summary["proposed_groups"] = {"clusters": len(sizes), "sizes": sizes, "csv": str(written)}
     if shortcuts and videos:
-        from vidclass.shortcuts import check_shortcuts
+        from vidclass.evaluation.shortcuts import check_shortcuts
 
         summary["shortcuts"] = check_shortcuts(found).to_dict()
     if check and prints is not None:
@@ -615,7 +615,7 @@ def train(
 ) -> None:
     """Train a classifier (or with --task regression a regressor) on DATASET and evaluate it on the held-back test split."""
     from vidclass.api import VideoClassifier
-    from vidclass.metrics import format_evaluation
+    from vidclass.evaluation.metrics import format_evaluation
     from vidclass.util.progress import extraction_progress
 
     params: dict[str, Any] = dict(
@@ -740,7 +740,7 @@ def evaluate(
     """Evaluate MODEL on the videos of DATASET it never saw in training (a regression model: MAE, RMSE, R² and
     a predicted-vs-true scatter, on the numeric target column it was trained on or numeric folder names)."""
     from vidclass.api import VideoClassifier
-    from vidclass.metrics import format_evaluation
+    from vidclass.evaluation.metrics import format_evaluation
     from vidclass.tasks import bundle_task, load_model
 
     out = out or model_dir.parent / "evaluation" / dataset.name

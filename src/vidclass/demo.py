@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vidclass.data import synthetic
 from vidclass.api import VideoClassifier
-from vidclass.metrics import format_evaluation
+from vidclass.evaluation.metrics import format_evaluation
 from vidclass.predict import TimelineSettings, ranked, run_timeline
 from vidclass.media.render import AnnotatedVideoWriter, GifWriter, draw_label
 from vidclass.timeline import plot_timeline

@@ -22,17 +22,9 @@ from torch.nn import functional as F
 
 from vidclass.bundle import ClipBundle, load_bundle, package_versions, save_bundle
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.regression import (
-    LOSSES,
-    TASK,
-    VALUE,
-    Target,
-    ValueModel,
-    _split,
-    read_targets,
-    regression_scores,
-    write_evaluation,
-)
+from vidclass.data.targets import Target, split_targets, read_targets
+from vidclass.evaluation.regression_scores import regression_scores, write_evaluation
+from vidclass.regression import LOSSES, TASK, VALUE, ValueModel
 
 
 def regression_module(model: torch.nn.Module, config, backbone_lr: float, loss: str):
@@ -88,7 +80,7 @@ class PixelRegressor(ValueModel):
         pixels = self._settings()
         pixels.check_params()
         targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
-        parts = _split(targets, pixels.val, pixels.test, pixels.seed)
+        parts = split_targets(targets, pixels.val, pixels.test, pixels.seed)
         pixels.model_ = pixels._new_clip_model(1)
         pixels._set_pixel_views(images=False)
         entries, failed = pixels._frames([t.path for t in targets])

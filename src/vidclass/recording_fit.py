@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from vidclass import metrics
+from vidclass.evaluation import metrics
 from vidclass.models.backbones import create_backbone
 from vidclass.bundle import FEATURES
-from vidclass.calibration import (
+from vidclass.evaluation.calibration import (
     calibrate_probabilities,
     calibration_summary,
     fit_temperature,

@@ -8,20 +8,13 @@ rather than LayerNorm'd per frame, which would divide out how much moved. Its ``
 timelines a value per window (:mod:`vidclass.predict`), and :mod:`vidclass.tasks` loads either kind of bundle.
 Like a classifier it runs on ``runtime`` (``auto``: ONNX Runtime on a CPU when installed, and an exported
 bundle's own graphs: ``vidclass export``).
-Targets come from a numeric CSV column (``target`` by default, else a numeric ``label``) or
-from numeric folder names (``ROOT/2.5/clip.mp4``); a value that is not a number is an error
-naming the file and line (or folder). The bundle records ``task: regression`` and the target
+Targets are read by :mod:`vidclass.data.targets`, scored by :mod:`vidclass.evaluation.regression_scores`. The bundle records ``task: regression`` and the target
 scale, so it cannot be mistaken for a classifier.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
-import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +23,14 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from torch.nn import functional as F
 
-from vidclass.models.backbones import create_backbone
 from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
-from vidclass.data import catalog as catalog_
-from vidclass.data.items import Catalog, VideoItem
-from vidclass.data.splits import split_catalog
-from vidclass.errors import ConfigError, DatasetError, VidclassError
+from vidclass.data.targets import Target, read_targets, split_targets
+from vidclass.errors import ConfigError, VidclassError
+from vidclass.evaluation.regression_scores import RegressionEvaluation, regression_scores, write_evaluation
 from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
-from vidclass.models.heads import create_head
 from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view, cut_view, epoch_item
+from vidclass.models.backbones import create_backbone
+from vidclass.models.heads import create_head
 
 TASK = "regression"
 VALUE = "value"  # the name of a regression model's one output
@@ -46,124 +38,6 @@ LOSSES = ("mse", "huber")
 # Inputs standardised per feature from the training set instead of LayerNorm per frame: the norm of a
 # frame's features (how much moved) is what a number like a speed is read from, and LayerNorm divides it out.
 HEAD_OPTIONS = {"standardize": True, "input_norm": False}
-
-
-@dataclass(frozen=True)
-class Target:
-    """One video and its number."""
-
-    path: Path
-    value: float
-    group: str | None = None
-
-
-def read_targets(source: str | Path, *, column: str = "target") -> list[Target]:
-    """The numeric targets of a CSV (``path`` and ``column``, else a numeric ``label``; a folder with
-    one CSV: that one) or of a folder of numeric class folders; DatasetError naming the line (or folder) of a value that is no number."""
-    source = Path(source).expanduser().resolve()
-    csvs = sorted(source.glob("*.csv")) if source.is_dir() else []
-    if source.is_file() or len(csvs) == 1:  # a folder holding one CSV: that CSV
-        return _csv_targets(source if source.is_file() else csvs[0], column)
-    found = catalog_.load_catalog(source, format="folders")
-    targets = []
-    for item in found.items:
-        value = _number(item.label)
-        if value is None:
-            raise DatasetError(f"{item.path.parent}: folder name {item.label!r} is not a number (regression "
-                               "targets come from numeric folder names or a numeric CSV column)")
-        targets.append(Target(item.path, value, item.group))
-    return targets
-
-
-def _csv_targets(path: Path, column: str) -> list[Target]:
-    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline=""))
-    names = {name.strip().casefold(): name for name in reader.fieldnames or []}
-    wanted = column.casefold() if column.casefold() in names else "label"
-    if "path" not in names or wanted not in names:
-        raise DatasetError(f"{path}: a regression CSV needs a path column and a numeric {column!r} (or label) column; "
-                           f"the columns are {', '.join(reader.fieldnames or [])}")
-    targets = []
-    for row in reader:
-        value = _number(row[names[wanted]])
-        if value is None:
-            raise DatasetError(f"{path} line {reader.line_num}: target {row[names[wanted]]!r} is not a number")
-        group = row.get(names["group"]) if "group" in names else None
-        video = Path(os.path.abspath(path.parent / row[names["path"]].strip()))
-        if not video.is_file():
-            raise DatasetError(f"{path} line {reader.line_num}: no video {video}")
-        targets.append(Target(video, value, group or None))
-    if not targets:
-        raise DatasetError(f"{path}: no rows")
-    return targets
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-@dataclass
-class RegressionEvaluation:
-    """Scores of predicted against true values."""
-
-    videos: int
-    mae: float
-    rmse: float
-    r2: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def format(self) -> str:
-        return f"{self.videos} videos: MAE {self.mae:.4g}  RMSE {self.rmse:.4g}  R² {self.r2:.3f}"
-
-
-def regression_scores(true: np.ndarray, predicted: np.ndarray) -> RegressionEvaluation:
-    """MAE, RMSE and R² (1 - residual / total sum of squares; 0 for a constant prediction at the mean)."""
-    true, predicted = np.asarray(true, float), np.asarray(predicted, float)
-    residual = float(((true - predicted) ** 2).sum())
-    total = float(((true - true.mean()) ** 2).sum())
-    return RegressionEvaluation(len(true), float(np.abs(true - predicted).mean()), math.sqrt(residual / len(true)),
-                                1 - residual / total if total > 0 else 0.0)
-
-
-def plot_scatter(true: np.ndarray, predicted: np.ndarray, out_png: str | Path, *, title: str = "") -> Path:
-    """A predicted-vs-true scatter with the identity line, written atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from vidclass.util.atomic import write_atomic
-
-    fig = Figure(figsize=(4.8, 4.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    ax.scatter(true, predicted, s=14, alpha=0.8)
-    low, high = float(min(np.min(true), np.min(predicted))), float(max(np.max(true), np.max(predicted)))
-    ax.plot([low, high], [low, high], color="grey", linewidth=1)
-    ax.set_xlabel("true")
-    ax.set_ylabel("predicted")
-    ax.set_title(title or "predicted vs true", fontsize="small")
-    return write_atomic(Path(out_png), lambda f: fig.savefig(f, format="png"))
-
-
-def write_evaluation(out: Path, true: np.ndarray, predicted: np.ndarray, paths: list[Path]) -> None:
-    """metrics.json (MAE, RMSE, R²), predictions.csv (path, true, predicted) and scatter.png in ``out``, atomically
-    (shared by both regressors: :mod:`vidclass.pixel_regression`)."""
-    from vidclass.util.atomic import write_atomic
-
-    out.mkdir(parents=True, exist_ok=True)
-    scores = regression_scores(true, predicted)
-    metrics = (json.dumps(scores.to_dict(), indent=2) + "\n").encode()
-    write_atomic(out / "metrics.json", lambda f: f.write(metrics))
-    rows = io.StringIO(newline="")
-    writer = csv.writer(rows, lineterminator="\n")
-    writer.writerow(["path", "true", "predicted"])
-    writer.writerows([str(p), f"{t:.6g}", f"{v:.6g}"] for p, t, v in zip(paths, true, predicted))
-    write_atomic(out / "predictions.csv", lambda f: f.write(rows.getvalue().encode()))
-    plot_scatter(true, predicted, out / "scatter.png", title=scores.format())
 
 
 class _Views(torch.utils.data.Dataset):
@@ -275,7 +149,7 @@ class VideoRegressor(ValueModel):
         self.encoder_ = create_backbone(self.backbone, pretrained=self.pretrained, size=self.size)
         self.__dict__.pop("_runtime_parts", None)  # a refit: no engine parts of the earlier model
         self.bundle_dir_ = None
-        parts = _split(targets, self.val, self.test, self.seed)
+        parts = split_targets(targets, self.val, self.test, self.seed)
         grids, failed = self._grids([t.path for t in targets])
         parts = {name: [t for t in part if t.path in grids] for name, part in parts.items()}
         values = np.array([t.value for t in parts["train"]])
@@ -387,14 +261,3 @@ def _input_statistics(grids, spec: ViewSpec) -> tuple[np.ndarray, np.ndarray]:
                       rgbdiff=g.rgbdiff, pose=g.pose) for g in grids]
     frames = np.concatenate([x[mask] for x, mask in every])
     return frames.mean(axis=0), frames.std(axis=0)
-
-
-def _split(targets: list[Target], val: float, test: float, seed: int) -> dict[str, list[Target]]:
-    """A group-aware split stratified by target quartile (the catalog's splitter on binned targets)."""
-    values = np.array([t.value for t in targets])
-    edges = np.quantile(values, [0.25, 0.5, 0.75])
-    items = [VideoItem(t.path, f"q{int(np.searchsorted(edges, t.value))}", t.group) for t in targets]
-    found = Catalog(Path("."), items, sorted({i.label for i in items}), "regression")
-    splits = split_catalog(found, val=val, test=test, seed=seed)
-    by_path = {t.path: t for t in targets}
-    return {name: [by_path[i.path] for i in part] for name, part in splits.parts().items()}

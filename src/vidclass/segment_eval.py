@@ -2,7 +2,7 @@
 
 Each recording is labeled by :func:`vidclass.predict.run_timeline` (the same timeline users
 get, for any model kind), and the timeline's segments are compared with the labeled segments
-at ``rate`` samples per second (:mod:`vidclass.segment_metrics`). Time without a label is left
+at ``rate`` samples per second (:mod:`vidclass.evaluation.segment_metrics`). Time without a label is left
 out unless the dataset has a background class. Time the model trained or early-stopped on is
 left out too: whole recordings it saw, or, for a model trained on time blocks of these
 recordings, the train and val blocks its bundle records; so evaluating on the training
@@ -21,7 +21,7 @@ from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.inputs.features import fingerprint
 from vidclass.media.video import probe
-from vidclass.segment_metrics import IGNORE, SegmentEvaluation, evaluate_sequences, plot_segments
+from vidclass.evaluation.segment_metrics import IGNORE, SegmentEvaluation, evaluate_sequences, plot_segments
 
 DEFAULT_RATE = 4.0  # samples per second
 

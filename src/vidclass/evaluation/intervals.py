@@ -61,7 +61,7 @@ def bootstrap_scores(
     ``macro_f1``, ``weighted_f1``, ``f1/<class>``), and what was resampled.
 
     ``hits[k]`` is a bool per video: true class among the k most probable. Scores follow
-    ``vidclass.metrics``: mean class accuracy over the classes present in the resample,
+    ``vidclass.evaluation.metrics``: mean class accuracy over the classes present in the resample,
     F1 0 where undefined, macro F1 over every class. Fewer than 2 units give no intervals.
     """
     units, described = resampling_units(groups, len(y))

@@ -34,7 +34,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confu
 
 from vidclass.util.atomic import write_atomic
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.intervals import LEVEL, bootstrap_scores
+from vidclass.evaluation.intervals import LEVEL, bootstrap_scores
 
 _AVERAGES = ("macro avg", "weighted avg")
 _SUM_TOLERANCE = 1e-3
@@ -65,14 +65,14 @@ class Evaluation:
     """Where the videos came from, e.g. how many seen in training were left out."""
     intervals: dict[str, list[float]] = field(default_factory=dict)
     """95 % bootstrap interval ``[low, high]`` per score: ``accuracy``, ``mean_class_accuracy``,
-    ``top_<k>_accuracy``, ``macro_f1``, ``weighted_f1``, ``f1/<class>`` (see :mod:`vidclass.intervals`)."""
+    ``top_<k>_accuracy``, ``macro_f1``, ``weighted_f1``, ``f1/<class>`` (see :mod:`vidclass.evaluation.intervals`)."""
     interval_method: str = ""
     """What the intervals resampled (groups or videos), how often, with which seed."""
     warnings: list[str] = field(default_factory=list)
     """E.g. a split too small to tell models apart."""
     calibration: dict[str, float] = field(default_factory=dict)
     """``temperature`` (fitted on the validation split) and the ``ece_before`` / ``ece_after``
-    temperature scaling of these videos (see :mod:`vidclass.calibration`); empty when not calibrated."""
+    temperature scaling of these videos (see :mod:`vidclass.evaluation.calibration`); empty when not calibrated."""
 
     @property
     def correct(self) -> int:

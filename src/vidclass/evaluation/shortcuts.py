@@ -28,7 +28,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.errors import VidclassError
-from vidclass.intervals import bootstrap_scores, resampling_units
+from vidclass.evaluation.intervals import bootstrap_scores, resampling_units
 from vidclass.media import video
 
 MARGIN = 0.10

@@ -1,0 +1,1 @@
+"""evaluation: see ../shared/ARCHITECTURE.md (Layout)."""
