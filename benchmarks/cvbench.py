@@ -30,7 +30,7 @@ from vidclass.inputs.features import FeatureCache, FeatureSpec, VideoFeatures, e
 from vidclass.models.heads import create_head
 from vidclass.inputs.pose import PoseReport, PoseSpec, pose_features
 from vidclass.inputs.pose import with_pose as attach_pose
-from vidclass.training import Example, TrainConfig, fit_head
+from vidclass.training.loop import Example, TrainConfig, fit_head
 from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, predict_proba, view_positions
 
 

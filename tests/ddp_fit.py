@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidclass import training
-from vidclass.distributed import gather, is_primary, rank
+from vidclass.training import loop as training
+from vidclass.training.distributed import gather, is_primary, rank
 from vidclass.inputs.features import VideoFeatures
 from vidclass.models.heads import create_head
 from vidclass.inputs.views import ViewSpec, predict_proba

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from vidclass.models.backbones import create_backbone
-from vidclass.distributed import shard
+from vidclass.training.distributed import shard
 from vidclass.inputs.features import FeatureCache, extract_features, fingerprint
 
 BACKBONE = "mobilenet_v3_small"  # small and offline with --pretrained none

@@ -20,7 +20,7 @@ from vidclass.errors import ConfigError
 from vidclass.pixel_regression import PixelRegressor, regression_module
 from vidclass.data.synthetic_recordings import make_brightness_dataset
 from vidclass.tasks import load_model
-from vidclass.training import TrainConfig
+from vidclass.training.loop import TrainConfig
 
 runner = CliRunner()
 KINDS = [("frame", {}), ("lrcn", {"head": {"name": "mean"}}), ("early_fusion", {}), ("3d", {"arch": "c3d_small"}),

@@ -11,9 +11,6 @@ The CLI is a thin layer over this class.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -24,9 +21,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vidclass.evaluation import metrics
-from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
+from vidclass.data import catalog as catalog_
+from vidclass.data.items import Catalog, VideoItem
+from vidclass.data.splits import split_catalog
+from vidclass.errors import ConfigError, VidclassError
+from vidclass.evaluation import metrics
 from vidclass.evaluation.calibration import (
     calibrate_probabilities,
     calibration_summary,
@@ -34,14 +34,18 @@ from vidclass.evaluation.calibration import (
     logits_from_probabilities,
     plot_reliability,
 )
-from vidclass.data import catalog as catalog_
-from vidclass.data.items import Catalog, VideoItem
-from vidclass.data.splits import split_catalog
-from vidclass.errors import ConfigError, VidclassError
-from vidclass.inputs.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, fingerprint, load_features
-from vidclass.models.heads import create_head
-from vidclass.util.atomic import replace_directory
+from vidclass.inputs.features import (
+    FeatureCache,
+    FeatureSpec,
+    VideoFeatures,
+    extract_features,
+    fingerprint,
+    load_features,
+)
 from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, predict_proba
+from vidclass.models.backbones import FrameEncoder, create_backbone
+from vidclass.models.heads import create_head
+from vidclass.training.run_folder import finish_run, jsonable, start_run, write_json
 
 # The head of frozen-feature models by default: on fight_surv's grouped folds with flow inputs the logistic
 # regression (seconds, no epochs) scored 0.807 +- 0.065 and the attention head 0.74-0.80 (`vidclass compare`).
@@ -236,7 +240,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
                         people=self.pose_people)
 
     def _train_config(self):
-        from vidclass.training import TrainConfig
+        from vidclass.training.loop import TrainConfig
 
         return TrainConfig(
             epochs=self._default("epochs"),
@@ -299,17 +303,17 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             )
         splits = split_catalog(found, val=self.val, test=self.test, seed=self.seed)
         final = Path(out_dir) if out_dir is not None else None
-        from vidclass.distributed import is_primary
+        from vidclass.training.distributed import is_primary
 
         primary = is_primary()  # under DDP only rank 0 writes the run folder; the others train beside it
         if final is not None and not primary:
             out = final.with_name(f".{final.name}.partial")
         else:
-            out = _start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
+            out = start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
         if out is not None and primary:
             resolved = {name: self._default(name) for name in ("frames", "epochs", "batch_size", "patience", "lr")
                         + (("size",) if self._pixels or self.size else ())}  # the values used where params say None
-            _write_json(out / "config.json", {"params": _jsonable(self.get_params()), "resolved": resolved,
+            write_json(out / "config.json", {"params": jsonable(self.get_params()), "resolved": resolved,
                                               "dataset": str(found.root), "model": self.model})
         labels = list(found.labels)
         fitter = self._fit_pixels if self._pixels else self._fit_features
@@ -349,11 +353,11 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
             self.save(out / "model")
             if self.evaluation_ is not None:
                 self._write_evaluation(self.evaluation_, test_items, probabilities, out / "evaluation")
-            _finish_run(out, final)
+            finish_run(out, final)
         return self
 
     def _fit_features(self, found, splits, labels, out, resume, on_video):
-        from vidclass.training import Example, fit_head  # Lightning is only needed to fit
+        from vidclass.training.loop import Example, fit_head  # Lightning is only needed to fit
 
         view, config = self._view_spec(), self._train_config()
         encoder = create_backbone(self.backbone, pretrained=self.pretrained, weights=self.weights, size=self.size)
@@ -375,7 +379,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return fit, grids, {path: grid.duration for path, grid in grids.items()}, failed
 
     def _fit_pixels(self, found, splits, labels, out, resume, on_video):
-        from vidclass.training import fit_clip_model
+        from vidclass.training.loop import fit_clip_model
 
         config = self._train_config()
         model = self._new_clip_model(len(labels))
@@ -532,8 +536,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
     def _probabilities(self, inputs: Sequence[Any]) -> np.ndarray:
         """(N, C) probabilities, averaged over every evaluation view of each video, before temperature scaling;
-        after a DDP fit each rank computes its share and all get every row (:func:`vidclass.distributed.gather`)."""
-        from vidclass.distributed import gather
+        after a DDP fit each rank computes its share and all get every row (:func:`vidclass.training.distributed.gather`)."""
+        from vidclass.training.distributed import gather
 
         rows = gather(list(inputs), lambda part: list(self._probabilities_here(part)) if part else [])
         return np.asarray(rows, dtype=np.float32).reshape(len(inputs), len(self.labels_))
@@ -708,30 +712,6 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         self.bundle_metrics_ = bundle.metrics
 
 
-def _start_run(final: Path, *, resume: bool, overwrite: bool) -> Path:
-    """The staging folder of a run that will become ``final``: new, or the killed one to resume."""
-    if final.exists() and not final.is_dir():
-        raise ConfigError(f"{final}: --out must be a folder for the run, and this is a file")
-    if not final.parent.is_dir():
-        raise ConfigError(f"{final.parent}: no such folder for the run folder {final.name}; create it first")
-    staging = final.with_name(f".{final.name}.partial")
-    if resume:
-        if not staging.is_dir():
-            raise ConfigError(f"{final}: no interrupted run to resume (no {staging.name} beside it)")
-        return staging
-    if final.is_dir() and any(final.iterdir()) and not overwrite:
-        raise ConfigError(f"{final}: the run folder is not empty; pass --overwrite to replace it "
-                          f"(or --resume to continue an interrupted run)")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    return staging
-
-
-def _finish_run(staging: Path, final: Path) -> None:
-    """Swap the complete run in place of ``final`` (and of the run it replaces)."""
-    replace_directory(staging, final)
-
-
 def _as_catalog(dataset: Dataset) -> Catalog:
     return dataset if isinstance(dataset, Catalog) else catalog_.load_catalog(dataset)
 
@@ -741,13 +721,3 @@ def _safe_fingerprint(path: Path) -> str | None:
         return fingerprint(path)
     except OSError:
         return None
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)

@@ -35,12 +35,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from vidclass.util.atomic import replace_directory
+from vidclass.errors import BundleError, ConfigError
+from vidclass.inputs.views import ViewSpec
 from vidclass.models.backbones import BackboneSpec, FrameEncoder, Preprocess, create_backbone
 from vidclass.models.clip_models import ClipModel, clip_model_from_config
-from vidclass.errors import BundleError, ConfigError
 from vidclass.models.heads import TemporalHead, head_from_config
-from vidclass.inputs.views import ViewSpec
+from vidclass.util.atomic import replace_directory
 
 FORMAT = "vidclass-model"
 FORMAT_VERSION = 2
@@ -356,3 +356,20 @@ def _load_weights(module: torch.nn.Module, path: Path) -> None:
     except RuntimeError as error:
         first = str(error).splitlines()[0]
         raise BundleError(f"{path}: weights do not fit the model in config.json ({first})") from None
+
+
+def bundle_task(directory: str | Path) -> str:
+    """``regression`` or ``classification``, as the bundle in ``directory`` records it."""
+    try:
+        training = json.loads((Path(directory) / "config.json").read_text()).get("training") or {}
+    except (OSError, ValueError, AttributeError):
+        return "classification"  # the classifier's loader names what is wrong with the folder
+    return "regression" if training.get("task") == "regression" else "classification"
+
+
+def bundle_kind(directory: str | Path) -> str:
+    """The model kind config.json records (``features`` when it records none)."""
+    try:
+        return json.loads((Path(directory) / "config.json").read_text()).get("model", {}).get("kind", "features")
+    except (OSError, ValueError, AttributeError):
+        return "features"

@@ -461,11 +461,11 @@ def extract(
 ) -> None:
     """Compute and cache frame features of every video; a rerun computes only what is missing.
     With --devices / --num-nodes each process extracts its share of the videos into the shared cache."""
-    from vidclass.models.backbones import create_backbone
     from vidclass.errors import ConfigError, DatasetError
     from vidclass.inputs.features import FeatureCache, extract_features
-    from vidclass.util.progress import extraction_progress
     from vidclass.inputs.views import ViewSpec
+    from vidclass.models.backbones import create_backbone
+    from vidclass.util.progress import extraction_progress
 
     view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs, people=pose_people)
     found = _read_dataset(dataset, dataset_options)
@@ -483,7 +483,7 @@ def extract(
 
         pose = PoseSpec(people=pose_people)
     if view.appearance and sharded:
-        from vidclass.distributed import extract_sharded
+        from vidclass.training.distributed import extract_sharded
 
         report, primary = extract_sharded(
             paths, lambda device: device_encoder(torch_encoder, device, runtime), view.grid, cache=store,
@@ -663,7 +663,7 @@ def train(
         model.set_params(clips=dataset_options.clips)
     with extraction_progress(len(found.items), description="decoding" if model_kind != "features" else "extracting") as advance:
         model.fit(found, out_dir=out, resume=resume, overwrite=overwrite, on_video=advance)
-    from vidclass.distributed import is_primary
+    from vidclass.training.distributed import is_primary
 
     if not is_primary():  # the other DDP ranks trained beside rank 0, which reports
         return
@@ -740,8 +740,9 @@ def evaluate(
     """Evaluate MODEL on the videos of DATASET it never saw in training (a regression model: MAE, RMSE, R² and
     a predicted-vs-true scatter, on the numeric target column it was trained on or numeric folder names)."""
     from vidclass.api import VideoClassifier
+    from vidclass.bundle import bundle_task
     from vidclass.evaluation.metrics import format_evaluation
-    from vidclass.tasks import bundle_task, load_model
+    from vidclass.tasks import load_model
 
     out = out or model_dir.parent / "evaluation" / dataset.name
     if bundle_task(model_dir) == "regression":

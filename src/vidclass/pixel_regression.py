@@ -20,9 +20,9 @@ import torch
 from sklearn.base import clone
 from torch.nn import functional as F
 
-from vidclass.bundle import ClipBundle, load_bundle, package_versions, save_bundle
+from vidclass.bundle import ClipBundle, bundle_task, load_bundle, package_versions, save_bundle
+from vidclass.data.targets import Target, read_targets, split_targets
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.data.targets import Target, split_targets, read_targets
 from vidclass.evaluation.regression_scores import regression_scores, write_evaluation
 from vidclass.regression import LOSSES, TASK, VALUE, ValueModel
 
@@ -30,7 +30,7 @@ from vidclass.regression import LOSSES, TASK, VALUE, ValueModel
 def regression_module(model: torch.nn.Module, config, backbone_lr: float, loss: str):
     """The Lightning module that trains clip model ``model`` (one output) with an MSE or Huber loss
     (built here so that loading and predicting never import Lightning)."""
-    from vidclass.training import ClipModule
+    from vidclass.training.loop import ClipModule
 
     if loss not in LOSSES:
         raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
@@ -73,7 +73,7 @@ class PixelRegressor(ValueModel):
         import lightning as L
         from torch.utils.data import DataLoader
 
-        from vidclass.training import fit_module, train_loader
+        from vidclass.training.loop import fit_module, train_loader
 
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
@@ -173,7 +173,6 @@ class PixelRegressor(ValueModel):
     def load(cls, directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1) -> PixelRegressor:
         """A fitted regressor from a bundle saved by :meth:`save` (safetensors + JSON; refuses other bundles)."""
         from vidclass.api import VideoClassifier
-        from vidclass.tasks import bundle_task
 
         if bundle_task(directory) != TASK:
             raise ConfigError(f"{directory}: a classifier's bundle, not a regression model (no task: regression)")

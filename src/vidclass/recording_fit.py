@@ -39,6 +39,7 @@ from vidclass.media.video import probe
 from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
 from vidclass.inputs.tracks import ClipViews, Track, extract_tracks, track_rate
 from vidclass.inputs.views import ViewSpec, predict_proba
+from vidclass.training.run_folder import finish_run, jsonable, start_run, write_json
 
 
 def clip_plan(model) -> ClipPlan | None:
@@ -48,17 +49,15 @@ def clip_plan(model) -> ClipPlan | None:
 
 def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: bool, on_video=None):
     """Train ``model`` (a VideoClassifier) on clips of ``found``'s recordings or segments; returns it."""
-    from vidclass.api import _finish_run, _jsonable, _start_run, _write_json
-
     pixels = model.model != FEATURES
     if not pixels and model._view_spec().pose:
         raise ConfigError(f"inputs {model._view_spec().inputs!r}: pose inputs are not available for clips of recordings")
     plan = clip_plan(model) or default_plan(found)
     splits = split_recordings(found, plan, val=model.val, test=model.test, seed=model.seed)
     final = Path(out_dir) if out_dir is not None else None
-    out = _start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
+    out = start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
     if out is not None:
-        _write_json(out / "config.json", {"params": _jsonable(model.get_params()), "dataset": str(found.root),
+        write_json(out / "config.json", {"params": jsonable(model.get_params()), "dataset": str(found.root),
                                           "model": model.model, "clips": str(plan), "split": splits.method})
     labels = list(found.labels)
     config = model._train_config()
@@ -95,7 +94,7 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
             metrics.write_evaluation(model.evaluation_, out / "evaluation", paths=names, y_true=targets["test"],
                                      probabilities=calibrate_probabilities(probabilities["test"], model.temperature_),
                                      groups=[splits.sources[c.block.source].group for c in parts["test"]])
-        _finish_run(out, final)
+        finish_run(out, final)
     return model
 
 
@@ -109,7 +108,7 @@ def _usable_clips(found: Catalog, splits: RecordingSplits, tracks: dict, labels:
 
 def _fit_head(model, found, splits, labels, config, out, resume, on_video):
     """A temporal head on clip grids cut from cached feature tracks (sets the model's encoder, head, view)."""
-    from vidclass.training import HeadModule, class_weights, fit_module, train_loader
+    from vidclass.training.loop import HeadModule, class_weights, fit_module, train_loader
 
     view = model._view_spec()
     encoder = create_backbone(model.backbone, pretrained=model.pretrained, weights=model.weights, size=model.size)
@@ -138,7 +137,7 @@ def _fit_pixels(model, found, splits, labels, config, out, resume, on_video):
     """A clip model trained on frames cut from cached frame tracks, random clips redrawn every epoch
     (sets the model's ``model_``, evaluation views and frame layout)."""
     from vidclass.inputs.frame_tracks import ClipFrames, frame_tracks
-    from vidclass.training import fit_clip_model
+    from vidclass.training.loop import fit_clip_model
 
     clip_model = model._new_clip_model(len(labels))
     model.model_ = clip_model

@@ -56,7 +56,7 @@ class _Views(torch.utils.data.Dataset):
 
 
 def _module(head, config, loss: str):
-    from vidclass.training import HeadModule
+    from vidclass.training.loop import HeadModule
 
     class RegressionModule(HeadModule):
         """A head's training step with one output and an MSE or Huber loss."""
@@ -140,7 +140,7 @@ class VideoRegressor(ValueModel):
         """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self."""
         from torch.utils.data import DataLoader
 
-        from vidclass.training import TrainConfig, fit_module, train_loader
+        from vidclass.training.loop import TrainConfig, fit_module, train_loader
 
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")

@@ -9,10 +9,10 @@ per-video records ``vidclass predict`` prints: ranked labels with probabilities,
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from vidclass.bundle import bundle_kind, bundle_task
 from vidclass.errors import ConfigError
 
 TASKS = ("classification", "regression")
@@ -22,21 +22,12 @@ _REGRESSOR_PARAMS = ("backbone", "head", "frames", "inputs", "head_options", "pr
                      "weight_decay", "patience", "seed", "val", "test", "cache_dir", "workers", "size")
 
 
-def bundle_task(directory: str | Path) -> str:
-    """``regression`` or ``classification``, as the bundle in ``directory`` records it."""
-    try:
-        training = json.loads((Path(directory) / "config.json").read_text()).get("training") or {}
-    except (OSError, ValueError, AttributeError):
-        return "classification"  # the classifier's loader names what is wrong with the folder
-    return "regression" if training.get("task") == "regression" else "classification"
-
-
 def load_model(directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1,
                runtime: str = "auto"):
     """The model of a bundle: a VideoRegressor (frozen features) or PixelRegressor (a clip model) when it
     records task regression, else a VideoClassifier."""
     if bundle_task(directory) == "regression":
-        if _bundle_kind(directory) != "features":
+        if bundle_kind(directory) != "features":
             from vidclass.pixel_regression import PixelRegressor
 
             return PixelRegressor.load(directory, cache_dir=cache_dir, workers=workers)
@@ -46,14 +37,6 @@ def load_model(directory: str | Path, *, cache_dir: str | Path | None = None, wo
     from vidclass.api import VideoClassifier
 
     return VideoClassifier.load(directory, cache_dir=cache_dir, workers=workers, runtime=runtime)
-
-
-def _bundle_kind(directory: str | Path) -> str:
-    """The model kind config.json records (``features`` when it records none)."""
-    try:
-        return json.loads((Path(directory) / "config.json").read_text()).get("model", {}).get("kind", "features")
-    except (OSError, ValueError, AttributeError):
-        return "features"
 
 
 def regressor(params: dict[str, Any], *, loss: str = "mse", column: str = "target"):

@@ -260,7 +260,7 @@ class ClipDataset(Dataset):
     """Clips of cached frames: ``(uint8 (T, C, size, size), label)`` (a class index, or a regression model's
     standardised target).
 
-    Training items are ``(epoch, index)`` pairs from :class:`vidclass.training.EpochSampler`:
+    Training items are ``(epoch, index)`` pairs from :class:`vidclass.training.loop.EpochSampler`:
     the TSN view and the augmentation of a clip depend only on (seed, epoch, index), so
     worker processes, resumed runs and a second run with the same seed see the same clips.
     Evaluation items are plain indices, at view ``view``.

@@ -29,7 +29,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from vidclass.distributed import check_strategy  # also leaves a DDP fit's process group at exit
+from vidclass.training.distributed import check_strategy  # also leaves a DDP fit's process group at exit
 from vidclass.errors import ConfigError
 from vidclass.inputs.features import VideoFeatures
 from vidclass.models.heads import LinearHead, TemporalHead

@@ -1,0 +1,1 @@
+"""training: see ../shared/ARCHITECTURE.md (Layout)."""
