@@ -130,7 +130,7 @@ def recipe_task(args: argparse.Namespace) -> list[Score]:
     """fight_surv rows for named recipes (``vidclass recipes``) through ``vidclass.compare``: the same
     outer folds, per-fold results stored (and resumed) under ``--recipes-out``."""
     from vidclass.compare import CompareSettings, compare
-    from vidclass.recipes import select_recipes
+    from vidclass.compare.recipes import select_recipes
 
     settings = CompareSettings(folds=args.folds, seed=args.cv_seed, cache_dir=args.cache_dir.parent / "cache",
                                workers=args.workers)

@@ -4,7 +4,7 @@ Parameters, GFLOPs per clip, clips/s and the live real-time factor. Every clip m
 ``3d`` arch asked for) is built at its usual setting and timed on
 in-memory uint8 clips, one clip per call as a live stream sends them, after a warm-up. A stream
 encodes each sampled frame once and classifies a window every ``--stride`` seconds
-(:mod:`vidclass.stream`); for these models the per-frame work is only normalisation, so the
+(:mod:`vidclass.estimator.stream`); for these models the per-frame work is only normalisation, so the
 real-time factor (video seconds labelled per wall second) is ``stride / seconds per window``
 (>= 1: keeps up with a live source at the model's rate), from wall time; "clips per CPU-second"
 divides by the process's CPU time instead, what the same thread does when it is not sharing

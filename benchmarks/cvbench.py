@@ -321,7 +321,7 @@ def cross_validate_pixels(
     """Fit ``recipe`` through ``VideoClassifier`` on each fold's training part (early stopping on a
     group-aware ``val`` part of it, decoded frames from the shared cache) and score its test part;
     ``on_fold(number, accuracy, fit seconds)`` after each fold (so a killed run still leaves numbers)."""
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
 
     labels = list(catalog.labels)
     accuracies, seconds, epochs = [], [], []

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 import vidclass.models.runtime as runtime
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.data.catalog import drop_unreadable, load_catalog
 
 

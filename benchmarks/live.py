@@ -48,7 +48,7 @@ FPS = 12
 
 def _model(backbone: str) -> Path:
     """Train (once per backbone) a small model on the synthetic approaching/receding task."""
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
     model_dir = WORK / f"model-{backbone.replace(':', '_')}"

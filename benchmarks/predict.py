@@ -39,7 +39,7 @@ WORK = ROOT / ".bench" / "predict"
 
 def _model() -> Path:
     """Train (once) the benchmark model on synthetic data with the default backbone."""
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
     model_dir = WORK / "model"
@@ -76,8 +76,8 @@ ENGINES = {"torch": ("model", "torch"), "onnxruntime": ("model", "onnxruntime"),
 
 def _exported(model_dir: Path) -> Path:
     """A copy of the benchmark model with its ONNX graphs (``vidclass export``), made once."""
-    from vidclass.engine import exported
-    from vidclass.export import export_bundle
+    from vidclass.estimator.engine import exported
+    from vidclass.use.export import export_bundle
 
     copy = WORK / "model-exported"
     if exported(copy) is None:
@@ -89,9 +89,9 @@ def _exported(model_dir: Path) -> Path:
 
 def _child(model_dir: str, video: str, runtime: str) -> None:
     """Run one timeline in this (fresh) process and print its figures as JSON."""
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.media.video import probe
-    from vidclass.predict import TimelineSettings, run_timeline
+    from vidclass.use.predict import TimelineSettings, run_timeline
 
     model = VideoClassifier.load(model_dir, runtime=runtime)
     started = time.perf_counter()
@@ -131,7 +131,7 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     models = {"model": _model()}
     models["model-exported"] = _exported(models["model"])
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.models.runtime import encoder_graph
 
     encoder_graph(VideoClassifier.load(models["model"], runtime="torch").encoder_)  # the on-demand graph, cached

@@ -38,7 +38,7 @@ SOURCE = ROOT.parent / "shared" / "data" / "clips" / "test.mp4"
 
 def _model() -> Path:
     """Train (once) the benchmark model on synthetic data with the default backbone and head."""
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
     model_dir = WORK / "model"
@@ -67,7 +67,7 @@ def _clip(seconds: float) -> Path:
 def _single_predictions(model_dir: Path, clip: Path, url: str, repeats: int) -> tuple[list[float], list[float]]:
     """Seconds of ``predict_many`` in-process and of ``POST /v1/predict``, taken in turn (after one warm-up
     of each) so that a change in the machine's load touches both alike."""
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
 
     model = VideoClassifier.load(model_dir, workers=0)
     data = clip.read_bytes()

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
 TARGET = 0.95

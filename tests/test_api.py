@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.data.catalog import load_catalog
 from vidclass.data.splits import split_catalog
 from vidclass.errors import VidclassError
@@ -142,7 +142,7 @@ def test_linear_head_on_rgbdiff_alone_trains_saves_and_loads(direction_dataset, 
     loaded = VideoClassifier.load(tmp_path / "run" / "model", cache_dir=tmp_path / "fresh", workers=0)
     np.testing.assert_allclose(loaded.predict_proba(videos), model.predict_proba(videos), atol=1e-6)
 
-    from vidclass.predict import TimelineSettings, run_timeline
+    from vidclass.use.predict import TimelineSettings, run_timeline
 
     encoded = []  # every image the stream's CNN sees: RGB differences only, never a frame itself
     loaded.set_params(runtime="torch")  # the PyTorch encoder, which the recorder wraps

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vidclass.models.backbones import create_backbone
-from vidclass.bundle import Bundle, load_bundle, read_config, save_bundle
+from vidclass.estimator.bundle import Bundle, load_bundle, read_config, save_bundle
 from vidclass.errors import BundleError
 from vidclass.models.heads import create_head
 from vidclass.inputs.views import ViewSpec
@@ -131,7 +131,7 @@ def test_config_fields_of_the_wrong_type_are_named_with_what_they_need(saved, ch
 
 
 def test_a_clip_model_bundle_round_trips(tmp_path):
-    from vidclass.bundle import ClipBundle
+    from vidclass.estimator.bundle import ClipBundle
     from vidclass.models.clip_models import ClipSpec, create_clip_model
 
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.evaluation.calibration import calibrate_probabilities, fit_temperature, logits_from_probabilities
 from vidclass.data.catalog import load_catalog
 from vidclass.data.splits import split_catalog

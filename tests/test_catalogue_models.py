@@ -187,7 +187,7 @@ def test_a_torchvision_arch_loads_a_local_weights_file(offline):
 
 
 def test_arch_belongs_to_the_3d_model_only(tmp_path):
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
 
     with pytest.raises(ConfigError, match="--arch.*model 3d"):
         VideoClassifier(model="frame", arch="c3d_small").fit(tmp_path)
@@ -215,8 +215,8 @@ def long_video(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("name, options", CASES, ids=IDS)
 def test_each_model_round_trips_a_bundle_and_labels_a_timeline(name, options, direction, long_video, tmp_path):
-    from vidclass.api import VideoClassifier
-    from vidclass.predict import TimelineSettings, run_timeline
+    from vidclass.estimator.classifier import VideoClassifier
+    from vidclass.use.predict import TimelineSettings, run_timeline
 
     model = VideoClassifier(model=name, backbone=TINY, pretrained=False, frames=4, size=32, epochs=1, batch_size=4,
                             arch=options.get("arch"), val=0.2, test=0.2, seed=0, cache_dir=tmp_path / "cache",
@@ -238,7 +238,7 @@ def test_each_model_round_trips_a_bundle_and_labels_a_timeline(name, options, di
 
 
 def test_the_catalogue_has_a_row_for_every_clip_model_and_3d_arch_at_its_default_input():
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.models.clip_models.catalogue import COSTS
     from vidclass.models.clip_models.video3d import ARCHS
 
@@ -266,7 +266,7 @@ def test_the_catalogue_costs_are_the_models(name, options):
 
 
 def test_convlstm_defaults_apply_unless_the_user_gives_values():
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.models.clip_models.convlstm import ConvLSTM
 
     default = VideoClassifier(model="convlstm")

@@ -62,7 +62,7 @@ def test_extract_and_train_default_to_the_library_inputs():
     from vidclass import cli
     from vidclass.inputs.views import DEFAULT_INPUTS
 
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
 
     assert inspect.signature(cli.extract).parameters["inputs"].default == DEFAULT_INPUTS
     assert inspect.signature(cli.train).parameters["inputs"].default is None  # the model kind's default:

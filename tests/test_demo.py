@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vidclass.demo import DEMO_TIMELINE, run_demo
+from vidclass.use.demo import DEMO_TIMELINE, run_demo
 
 pytestmark = pytest.mark.slow
 

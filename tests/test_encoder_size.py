@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.models.backbones import create_backbone, get_backbone_spec
 from vidclass.errors import ConfigError
 from vidclass.inputs.features import FeatureSpec

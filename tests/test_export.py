@@ -15,17 +15,17 @@ from typer.testing import CliRunner
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from vidclass.api import VideoClassifier  # noqa: E402
+from vidclass.estimator.classifier import VideoClassifier  # noqa: E402
 from vidclass.models.backbones import create_backbone  # noqa: E402
-from vidclass.bundle import Bundle, ClipBundle, save_bundle  # noqa: E402
+from vidclass.estimator.bundle import Bundle, ClipBundle, save_bundle  # noqa: E402
 from vidclass.cli import app  # noqa: E402
 from vidclass.models.clip_models import ClipSpec, create_clip_model  # noqa: E402
-from vidclass.engine import exported
+from vidclass.estimator.engine import exported
 from vidclass.errors import BundleError  # noqa: E402
-from vidclass.export import export_bundle  # noqa: E402
+from vidclass.use.export import export_bundle  # noqa: E402
 from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, fingerprint  # noqa: E402
 from vidclass.models.heads import create_head  # noqa: E402
-from vidclass.predict import TimelineSettings, run_timeline  # noqa: E402
+from vidclass.use.predict import TimelineSettings, run_timeline  # noqa: E402
 from vidclass.models.runtime import DeferredEncoder, OrtFrameEncoder, OrtHead, frame_encoder, torch_export  # noqa: E402
 from vidclass.inputs.views import ViewSpec  # noqa: E402
 
@@ -292,7 +292,7 @@ def test_a_regression_bundle_exports_graphs_that_give_its_value(tmp_path, regres
 
     import onnxruntime as ort
 
-    from vidclass.regression import VideoRegressor
+    from vidclass.estimator.regressor import VideoRegressor
 
     trained, data, _ = regression_run
     model_dir = shutil.copytree(trained, tmp_path / "model")  # the export goes into the bundle: a copy of the shared one

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidclass.api import VideoClassifier
-from vidclass.regression import VideoRegressor
+from vidclass.estimator.classifier import VideoClassifier
+from vidclass.estimator.regressor import VideoRegressor
 
 BUNDLES = Path(__file__).resolve().parent / "fixtures" / "bundles"
 EXPECTED = json.loads((BUNDLES / "expected.json").read_text())

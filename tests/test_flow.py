@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vidclass.media import motion, sampling, video
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.models.backbones import create_backbone
 from vidclass.errors import ConfigError
 from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
@@ -120,7 +120,7 @@ def test_a_model_on_flow_alone_trains_loads_and_labels_a_timeline_from_flow_imag
     assert loaded.get_params()["inputs"] == "flow"
     np.testing.assert_allclose(loaded.predict_proba(videos), model.predict_proba(videos), atol=1e-6)
 
-    from vidclass.predict import TimelineSettings, run_timeline
+    from vidclass.use.predict import TimelineSettings, run_timeline
 
     seen: list[np.ndarray] = []  # every image the stream's CNN sees: flow images only
     loaded.set_params(runtime="torch")
@@ -157,7 +157,7 @@ def test_a_frame_model_on_flow_trains_on_flow_images_and_its_timeline_streams_th
     """The pixel path: each training clip's pairs are augmented alike, then drawn as flow; a timeline
     hands the model flow images of the pairs it decodes, never the frames themselves."""
     from vidclass.inputs.pixels import clip_tensor, clip_transform
-    from vidclass.predict import TimelineSettings, run_timeline
+    from vidclass.use.predict import TimelineSettings, run_timeline
 
     params = dict(model="frame", backbone=BACKBONE, pretrained=False, frames=4, size=64, inputs="flow", epochs=1,
                   batch_size=4, val=0.25, test=0.25, lr=3e-3, workers=0)

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from vidclass.media import video
-from vidclass.api import VideoClassifier
-from vidclass.predict import TimelineSettings, _Sampler, run_timeline
+from vidclass.estimator.classifier import VideoClassifier
+from vidclass.use.predict import TimelineSettings, _Sampler, run_timeline
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, make_direction_timeline
 
 FPS = 12

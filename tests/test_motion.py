@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vidclass.media import motion
-from vidclass.predict import _DifferencePairs
+from vidclass.use.predict import _DifferencePairs
 from vidclass.media.video import StreamedFrame
 
 

@@ -13,13 +13,13 @@ import torch
 from torch.nn import functional as F
 from typer.testing import CliRunner
 
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.cli import app
 from vidclass.models.clip_models import ClipSpec, create_clip_model
 from vidclass.errors import ConfigError
-from vidclass.pixel_regression import PixelRegressor, regression_module
+from vidclass.estimator.pixel_regressor import PixelRegressor, regression_module
 from vidclass.data.synthetic_recordings import make_brightness_dataset
-from vidclass.tasks import load_model
+from vidclass.estimator.tasks import load_model
 from vidclass.training.loop import TrainConfig
 
 runner = CliRunner()
@@ -58,7 +58,7 @@ def test_the_regression_clip_module_takes_mse_or_huber_of_the_one_output(loss, e
 
 
 def test_a_features_model_is_not_a_pixel_regressor(tmp_path):
-    with pytest.raises(ConfigError, match="for --model features use vidclass.regression.VideoRegressor"):
+    with pytest.raises(ConfigError, match="for --model features use vidclass.estimator.regressor.VideoRegressor"):
         PixelRegressor(VideoClassifier()).fit(tmp_path)
 
 

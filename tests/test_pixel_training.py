@@ -17,12 +17,12 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.models.backbones import create_backbone
 from vidclass.errors import ConfigError
-from vidclass.predict import TimelineSettings, run_timeline
+from vidclass.use.predict import TimelineSettings, run_timeline
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, write_video
-from vidclass.timeline import rolling_average
+from vidclass.use.timeline import rolling_average
 
 pytestmark = pytest.mark.slow
 

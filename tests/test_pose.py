@@ -248,7 +248,7 @@ def test_brought_keypoints_errors_name_the_file(astronaut_video, tmp_path):
 @pytest.mark.slow
 def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_dataset, astronaut_video, tmp_path):
     """pose+velocity on keypoints of people who walk towards the camera (grow) or away (shrink)."""
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.data.catalog import load_catalog
 
     catalog = load_catalog(direction_dataset)
@@ -277,7 +277,7 @@ def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_da
     assert loaded.view_.inputs == "pose+velocity" and loaded.view_.people == 1
     loaded.keypoints = folder
     assert np.allclose(loaded.predict_proba(paths), probabilities, atol=1e-6)
-    from vidclass.predict import run_timeline
+    from vidclass.use.predict import run_timeline
 
     result = run_timeline(loaded, paths[0])  # a timeline estimates poses itself: nobody in the squares
     assert len(result.starts) >= 1 and np.allclose(result.raw.sum(axis=1), 1.0)
@@ -301,7 +301,7 @@ def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_da
 def test_a_stream_with_pose_inputs_sees_whole_frames_and_keeps_slots(astronaut_video):
     from vidclass.models.backbones import create_backbone
     from vidclass.models.heads import create_head
-    from vidclass.stream import features_stream
+    from vidclass.estimator.stream import features_stream
 
     encoder = create_backbone("efficientnet_lite0", pretrained=False)
     view = ViewSpec(frames=3, grid=6, inputs="appearance+pose", people=2)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.cli import app
 from vidclass.errors import ConfigError
-from vidclass.predict import TimelineSettings, parse_seconds, ranked, run_timeline
+from vidclass.use.predict import TimelineSettings, parse_seconds, ranked, run_timeline
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, make_direction_timeline
 
 pytestmark = pytest.mark.slow

@@ -107,7 +107,7 @@ def test_data_reports_recordings_clips_hours_and_the_time_block_split(recordings
 
 @pytest.mark.slow
 def test_random_clips_of_two_recordings_train_a_model_that_labels_held_out_time(recordings, tmp_path):
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
 
     # measured: test accuracy 1.0 with seeds 0 and 1 (val loss 0.006 / 0.17); a mean head reached only 0.67
     # (the mean of the features hides the bobbing rate, which a recurrent head reads from their order)
@@ -158,10 +158,10 @@ def test_decoded_frames_are_cached_once_per_recording_and_random_clips_move_ever
 def test_a_pixel_model_trains_on_random_clips_and_never_sees_its_test_time(recordings, tmp_path):
     import csv
 
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.data.catalog import load_catalog
     from vidclass.inputs.features import fingerprint
-    from vidclass.segment_eval import evaluate_segments
+    from vidclass.use.segment_eval import evaluate_segments
 
     # measured: test clips 1.0, held-out timeline 0.955 (rgb frames: 0.5, chance; 2 frames per clip: 0.83)
     model = VideoClassifier(model="frame", backbone="timm:test_resnet", pretrained=False, frames=4, size=32,

@@ -12,7 +12,7 @@ import pytest
 from vidclass.errors import ConfigError, DatasetError
 from vidclass.data.targets import read_targets
 from vidclass.evaluation.regression_scores import regression_scores
-from vidclass.regression import VideoRegressor
+from vidclass.estimator.regressor import VideoRegressor
 from vidclass.data.synthetic_recordings import make_speed_dataset
 
 
@@ -70,7 +70,7 @@ def test_a_temporal_head_estimates_speed_and_shuffled_targets_teach_nothing(spee
     paths = sorted(held_out.glob("*.mp4"))[:3]
     np.testing.assert_allclose(loaded.predict(paths), model.predict(paths), rtol=1e-5)
     with pytest.raises(ConfigError, match="not a regression model"):
-        from vidclass.bundle import load_bundle, save_bundle
+        from vidclass.estimator.bundle import load_bundle, save_bundle
 
         bundle = load_bundle(tmp_path / "run" / "model")
         bundle.training = {}
@@ -111,7 +111,7 @@ def test_rgbdiff_inputs_are_the_motion_features_alone():
 
 
 def test_a_timeline_of_values_has_no_segments_and_round_trips(tmp_path):
-    from vidclass.timeline import TimelineResult, plot_timeline
+    from vidclass.use.timeline import TimelineResult, plot_timeline
 
     result = TimelineResult.from_probabilities(["value"], np.array([0.0, 0.5, 1.0]), np.array([1.0, 1.5, 2.0]),
                                                np.array([[0.2], [0.4], [0.9]]), 2, values=True)

@@ -73,7 +73,7 @@ def test_an_unknown_task_is_refused(tmp_path):
 
 
 def test_evaluate_scores_a_regression_model(regression_run, tmp_path):
-    from vidclass.regression import VideoRegressor
+    from vidclass.estimator.regressor import VideoRegressor
 
     model_dir, data, cache = regression_run
     expected = VideoRegressor.load(model_dir, cache_dir=cache).evaluate(data)

@@ -122,8 +122,8 @@ def test_evaluation_pools_frames_and_leaves_unknown_truth_out():
 
 @pytest.mark.slow
 def test_a_model_trained_on_segments_is_scored_on_its_held_out_time(tmp_path):
-    from vidclass.api import VideoClassifier
-    from vidclass.segment_eval import evaluate_segments
+    from vidclass.estimator.classifier import VideoClassifier
+    from vidclass.use.segment_eval import evaluate_segments
 
     layout = [("walking", 30), ("running", 30), ("still", 6), ("walking", 30), ("running", 30)]
     csv_path = make_segment_recording(tmp_path / "long.mp4", layout, fps=6, size=48, seed=5)
@@ -146,8 +146,8 @@ def test_a_model_trained_on_segments_is_scored_on_its_held_out_time(tmp_path):
 
 @pytest.mark.slow
 def test_a_pixel_model_trains_on_segments_from_frames_cached_per_segment(tmp_path):
-    from vidclass.api import VideoClassifier
-    from vidclass.segment_eval import evaluate_segments
+    from vidclass.estimator.classifier import VideoClassifier
+    from vidclass.use.segment_eval import evaluate_segments
 
     layout = [("walking", 20), ("running", 20), ("still", 4), ("walking", 20), ("running", 20)]
     catalog = load_catalog(make_segment_recording(tmp_path / "long.mp4", layout, fps=4, size=32, seed=5))

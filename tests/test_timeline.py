@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from vidclass.errors import ConfigError
-from vidclass.timeline import RollingAverage, Segment, TimelineResult, plot_timeline, rolling_average, segments
+from vidclass.use.timeline import RollingAverage, Segment, TimelineResult, plot_timeline, rolling_average, segments
 
 
 def _flicker(n: int) -> np.ndarray:

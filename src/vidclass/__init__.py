@@ -18,15 +18,21 @@ __all__ = [
     "VideoReadError",
     "VidclassError",
     "VideoClassifier",
+    "VideoRegressor",
     "WeightsUnavailableError",
     "__version__",
 ]
 
 
 def __getattr__(name: str):
-    """``vidclass.VideoClassifier`` without importing torch for ``import vidclass`` alone."""
+    """``vidclass.VideoClassifier`` and ``vidclass.VideoRegressor`` without importing torch for ``import vidclass``
+    alone."""
     if name == "VideoClassifier":
-        from vidclass.api import VideoClassifier
+        from vidclass.estimator.classifier import VideoClassifier
 
         return VideoClassifier
+    if name == "VideoRegressor":
+        from vidclass.estimator.regressor import VideoRegressor
+
+        return VideoRegressor
     raise AttributeError(f"module 'vidclass' has no attribute {name!r}")

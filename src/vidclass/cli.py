@@ -383,7 +383,7 @@ def models(
 ) -> None:
     """List the kinds of model `vidclass train --model` trains (and each `--arch` of 3d): default frames and
     size, parameters, GFLOPs per clip, where the weights come from, what it trains."""
-    from vidclass.api import list_model_kinds
+    from vidclass.estimator.classifier import list_model_kinds
 
     kinds = list_model_kinds()
     if as_json:
@@ -614,7 +614,7 @@ def train(
                                         "label column).")] = "target",
 ) -> None:
     """Train a classifier (or with --task regression a regressor) on DATASET and evaluate it on the held-back test split."""
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.evaluation.metrics import format_evaluation
     from vidclass.util.progress import extraction_progress
 
@@ -639,7 +639,7 @@ def train(
     elif compare_dir is not None:
         raise VidclassError("--compare DIR goes with --recipe best")
     if task != "classification":
-        from vidclass.tasks import TASKS, describe, regressor
+        from vidclass.estimator.tasks import TASKS, describe, regressor
 
         if task not in TASKS:
             raise VidclassError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -668,7 +668,7 @@ def train(
     if not is_primary():  # the other DDP ranks trained beside rank 0, which reports
         return
     training = model.training_
-    from vidclass.api import DEFAULT_HEAD
+    from vidclass.estimator.classifier import DEFAULT_HEAD
 
     what = model_kind if model_kind != "features" else f"{head or DEFAULT_HEAD} head"
     fitting = (f"best epoch {training['best_epoch']} of {training['epochs_run']}" if training["best_epoch"] is not None
@@ -685,7 +685,7 @@ def train(
 def _recipe_for_training(name: str, compare_dir: Path | None):
     """The recipe ``--recipe NAME`` names, or with ``best`` the winner of the comparison in ``--compare DIR``."""
     from vidclass.compare import best_recipe
-    from vidclass.recipes import get_recipe
+    from vidclass.compare.recipes import get_recipe
 
     if name != "best":
         if compare_dir is not None:
@@ -739,10 +739,10 @@ def evaluate(
 ) -> None:
     """Evaluate MODEL on the videos of DATASET it never saw in training (a regression model: MAE, RMSE, R² and
     a predicted-vs-true scatter, on the numeric target column it was trained on or numeric folder names)."""
-    from vidclass.api import VideoClassifier
-    from vidclass.bundle import bundle_task
+    from vidclass.estimator.classifier import VideoClassifier
+    from vidclass.estimator.bundle import bundle_task
     from vidclass.evaluation.metrics import format_evaluation
-    from vidclass.tasks import load_model
+    from vidclass.estimator.tasks import load_model
 
     out = out or model_dir.parent / "evaluation" / dataset.name
     if bundle_task(model_dir) == "regression":
@@ -757,7 +757,7 @@ def evaluate(
     model.set_params(keypoints=keypoints)  # a pose model reads these instead of estimating
     found = _read_dataset(dataset, dataset_options, report=False)
     if found.segmented:  # timelines against the labeled segments
-        from vidclass.segment_eval import evaluate_segments
+        from vidclass.use.segment_eval import evaluate_segments
 
         scored = evaluate_segments(model, found, out_dir=out)
         if as_json:
@@ -787,7 +787,8 @@ def predict(
 ) -> None:
     """Label whole videos: class probabilities sorted high to low (a regression model: the value). Bad files get
     their own error line."""
-    from vidclass.tasks import format_record, load_model, prediction_records
+    from vidclass.use.records import format_record, prediction_records
+    from vidclass.estimator.tasks import load_model
 
     _check_top_k(top_k)
     model = load_model(model_dir, cache_dir=cache, workers=workers, runtime=runtime)
@@ -833,9 +834,9 @@ def timeline(
     """Label a long video (or a live source) window by window, with optional smoothing and annotated output
     (a regression model: its value per window)."""
     from vidclass.errors import ConfigError
-    from vidclass.predict import TimelineSettings, parse_seconds, run_timeline
-    from vidclass.tasks import load_model
-    from vidclass.timeline import plot_timeline
+    from vidclass.use.predict import TimelineSettings, parse_seconds, run_timeline
+    from vidclass.estimator.tasks import load_model
+    from vidclass.use.timeline import plot_timeline
     from vidclass.util.signals import stop_on_signals
 
     if (video_path is None) == (camera is None):
@@ -885,7 +886,7 @@ def _csv_log(path: Path | None, model):
     if path is None:
         yield None
         return
-    from vidclass.timeline_log import TimelineCsvLog
+    from vidclass.use.timeline_log import TimelineCsvLog
 
     with TimelineCsvLog(path, list(model.labels_)) as log:
         yield log
@@ -943,7 +944,7 @@ def _annotation(
     model, source: str, out: Path | None, gif: Path | None, gif_range: str | None, top_k: int, draw_pose: bool = False
 ):
     """The frame callback that draws labels (and skeletons) and writes the annotated video / GIF, or None."""
-    from vidclass.annotation import annotation
+    from vidclass.use.annotation import annotation
 
     span = _seconds_range(gif_range) if gif_range else None
     pose = None
@@ -952,7 +953,7 @@ def _annotation(
         from vidclass.inputs.pose.overlay import PoseOverlay
 
         pose = PoseOverlay(PoseSpec(people=model.view_.people), model.stream().rate)
-    from vidclass.tasks import is_regression
+    from vidclass.estimator.tasks import is_regression
 
     return annotation(model.labels_, source, out=out, gif=gif, gif_range=span, top_k=top_k, pose=pose,
                       values=is_regression(model))
@@ -979,7 +980,7 @@ def export(
     if graph_format not in ("onnx", "torchscript"):
         raise ConfigError(f"--format must be onnx or torchscript, got {graph_format!r}")
     try:
-        from vidclass.export import export_bundle
+        from vidclass.use.export import export_bundle
     except ImportError as error:
         raise VidclassError(f"vidclass export needs {error.name}, a dependency of vidclass missing here: "
                            f"pip install onnx onnxruntime") from None
@@ -999,7 +1000,7 @@ def recipes(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")] = False,
 ) -> None:
     """List the recipes `vidclass compare` scores and `vidclass train --recipe` trains."""
-    from vidclass.recipes import get_recipe, list_recipes
+    from vidclass.compare.recipes import get_recipe, list_recipes
 
     listed = [get_recipe(name) for name in list_recipes()]
     if as_json:
@@ -1030,11 +1031,10 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the ranked results as JSON on stdout.")] = False,
 ) -> None:
     """Score recipes side by side on the same grouped folds of DATASET: accuracy, cost, ranked."""
-    from vidclass.compare import CompareSettings, table_rows
-    from vidclass.compare import compare as run_compare
+    from vidclass.compare import CompareSettings, compare as run_compare, table_rows
     from vidclass.compare.report import HEADERS
-    from vidclass.predict import parse_seconds
-    from vidclass.recipes import select_recipes
+    from vidclass.use.predict import parse_seconds
+    from vidclass.compare.recipes import select_recipes
 
     chosen = select_recipes(recipes)
     settings = CompareSettings(folds=folds, seed=seed, val=val, cache_dir=cache, workers=workers,
@@ -1068,7 +1068,7 @@ def serve(
     runtime: RuntimeOpt = "auto",
 ) -> None:
     """Serve MODEL over HTTP: /v1/predict, /v1/timeline, /v1/model, the page at / and the docs at /docs."""
-    from vidclass.predict import parse_seconds
+    from vidclass.use.predict import parse_seconds
 
     try:
         from vidclass.serve import ServeSettings
@@ -1091,7 +1091,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo dataset and outputs.")] = Path("vidclass-demo"),
 ) -> None:
     """Synthetic data -> train -> evaluate -> timeline of a longer video with annotated output. No network."""
-    from vidclass.demo import run_demo
+    from vidclass.use.demo import run_demo
 
     result = run_demo(out, log=lambda line: console.print(line, markup=False, highlight=False))
     console.print(f"\ndemo finished in {result.seconds:.0f} s; everything is in {out}/:")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from vidclass.api import VideoClassifier
-from vidclass.predict import TimelineSettings, run_timeline
+from vidclass.estimator.classifier import VideoClassifier
+from vidclass.use.predict import TimelineSettings, run_timeline
 from vidclass.serve import ServeSettings, create_app
 from vidclass.serve import work
 

@@ -97,7 +97,7 @@ def test_the_page_says_what_to_do_before_an_upload_and_draws_a_one_window_timeli
 
 
 def test_the_page_shows_a_regression_models_value(browser, regression_run, tmp_path):
-    from vidclass.regression import VideoRegressor
+    from vidclass.estimator.regressor import VideoRegressor
     from vidclass.serve.loadtest import running_server
     from vidclass.data.synthetic_recordings import make_speed_dataset
 

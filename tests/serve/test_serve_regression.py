@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from vidclass.predict import TimelineSettings, run_timeline
-from vidclass.regression import VideoRegressor
+from vidclass.use.predict import TimelineSettings, run_timeline
+from vidclass.estimator.regressor import VideoRegressor
 from vidclass.serve import ServeSettings, create_app
 from vidclass.data.synthetic_recordings import make_speed_dataset
 

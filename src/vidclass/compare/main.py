@@ -14,7 +14,7 @@ from vidclass.compare.report import RecipeSummary, summarize, write_reports
 from vidclass.compare.run import CompareSettings, Log, run_comparison
 from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError
-from vidclass.recipes import Recipe
+from vidclass.compare.recipes import Recipe
 
 
 def compare(

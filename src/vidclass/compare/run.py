@@ -26,7 +26,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError, DatasetError, VidclassError
-from vidclass.recipes import Recipe
+from vidclass.compare.recipes import Recipe
 from vidclass.util.atomic import write_atomic
 
 Log = Callable[[str], None]
@@ -209,7 +209,7 @@ def run_comparison(
 def _weights_problem(recipe: Recipe) -> str | None:
     """Why ``recipe``'s network cannot be built here (its pretrained weights are missing, its settings
     are wrong), or None."""
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
 
     try:
         VideoClassifier(**recipe.classifier_params()).check_weights()
@@ -222,7 +222,7 @@ def _run_fold(
     catalog: Catalog, recipe: Recipe, folds: Folds, fold: int, settings: CompareSettings, log: Log
 ) -> FoldResult:
     """Fit ``recipe`` on the training part of ``fold`` and score its test part."""
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
 
     train_index, test_index = folds[fold]
     labels = list(catalog.labels)

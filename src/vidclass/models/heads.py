@@ -10,7 +10,7 @@ options validated once, and rebuilt from ``hparams()`` by ``head_from_config``.
 
 Every head shares an input stage, applied to each frame before the temporal model:
 ``standardize`` (default off: a fixed per-feature shift and scale, set from the training
-features with ``set_standardization`` and saved with the weights; vidclass.regression uses it
+features with ``set_standardization`` and saved with the weights; vidclass.estimator.regressor uses it
 instead of ``input_norm``, whose per-frame normalisation hides the feature magnitude a number
 may be read from), ``input_norm`` (LayerNorm over features, default on: frozen CNN features
 have uneven scales), ``input_dropout`` (default 0) and ``proj_dim`` (Linear + ReLU to that width,
@@ -219,7 +219,7 @@ def create_head(name: str, *, in_dim: int, num_classes: int, **options: Any) -> 
         raise ConfigError(f"unknown head {name!r}; allowed heads: {', '.join(list_heads())}")
     if not _POS_INT.accepts(in_dim):
         raise ConfigError(f"head {name!r}: in_dim must be {_POS_INT.allowed}, got {in_dim!r}")
-    if not (_is_int(num_classes) and num_classes >= 1):  # 1: one number (vidclass.regression)
+    if not (_is_int(num_classes) and num_classes >= 1):  # 1: one number (vidclass.estimator.regressor)
         raise ConfigError(f"head {name!r}: num_classes must be an int >= 1, got {num_classes!r}")
     cls = _REGISTRY[name]
     checked = _check_options(name, cls.options_type, options)

@@ -9,7 +9,7 @@ extraction, ``predict`` and the streaming protocol run either engine unchanged:
   every frozen-feature model), run on ``chunk`` frames at a time: on a CPU this network is
   fastest one frame per call, in PyTorch and in ONNX Runtime alike (benchmarks/runtime.py);
 * :class:`OrtHead` for a temporal head and :class:`OrtClipModel` for a clip model, from the
-  graphs ``vidclass export`` writes into a bundle (:mod:`vidclass.export`).
+  graphs ``vidclass export`` writes into a bundle (:mod:`vidclass.use.export`).
 
 A frame encoder without an exported bundle is exported once per weights and kept in
 ``<cache>/onnx`` (:func:`encoder_graph`), after a parity check against PyTorch.

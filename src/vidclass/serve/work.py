@@ -13,18 +13,18 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidclass.annotation import annotation
-from vidclass.api import VideoClassifier
+from vidclass.use.annotation import annotation
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.errors import DiskFullError, VidclassError, is_disk_full
-from vidclass.predict import TimelineSettings, ranked, run_timeline
+from vidclass.use.predict import TimelineSettings, ranked, run_timeline
 from vidclass.serve.errors import ApiError, disk_full
 from vidclass.serve.inputs import VideoInput
 from vidclass.serve.jobs import Cancelled, TimelineJob
 from vidclass.serve.schemas import ErrorDetail, Prediction, Probability, Timeline, ValuePrediction
-from vidclass.tasks import is_regression
+from vidclass.estimator.tasks import is_regression
 
 if TYPE_CHECKING:
-    from vidclass.regression import VideoRegressor
+    from vidclass.estimator.regressor import VideoRegressor
 
 log = logging.getLogger("vidclass.serve")
 

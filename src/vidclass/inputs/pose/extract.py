@@ -94,7 +94,7 @@ def estimate_frames(frames: np.ndarray, people: int, model: BlazePose) -> tuple[
 
 class StreamPose:
     """Pose vectors of a stream's sampled frames, one batch after another, slots kept across
-    batches (what a timeline needs; see :func:`vidclass.stream.features_stream`)."""
+    batches (what a timeline needs; see :func:`vidclass.estimator.stream.features_stream`)."""
 
     def __init__(self, spec: PoseSpec) -> None:
         self.spec = spec

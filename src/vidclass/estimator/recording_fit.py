@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from vidclass.evaluation import metrics
 from vidclass.models.backbones import create_backbone
-from vidclass.bundle import FEATURES
+from vidclass.estimator.bundle import FEATURES
 from vidclass.evaluation.calibration import (
     calibrate_probabilities,
     calibration_summary,

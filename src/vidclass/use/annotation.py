@@ -1,7 +1,7 @@
 """The frame callback of a timeline that draws the current labels and writes them to video.
 
 Shared by ``vidclass timeline --out/--gif`` and ``vidclass serve``: given to
-:func:`vidclass.predict.run_timeline` as ``annotate``, it draws the top labels of the
+:func:`vidclass.use.predict.run_timeline` as ``annotate``, it draws the top labels of the
 latest smoothed prediction on each frame and writes the frame to an mp4 and / or a GIF.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vidclass.media import video
-from vidclass.predict import ranked
+from vidclass.use.predict import ranked
 from vidclass.media.render import AnnotatedVideoWriter, GifWriter, draw_label
 
 FrameCallback = Callable[[np.ndarray, float, "np.ndarray | None"], None]

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidclass.data import synthetic
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.evaluation.metrics import format_evaluation
-from vidclass.predict import TimelineSettings, ranked, run_timeline
+from vidclass.use.predict import TimelineSettings, ranked, run_timeline
 from vidclass.media.render import AnnotatedVideoWriter, GifWriter, draw_label
-from vidclass.timeline import plot_timeline
+from vidclass.use.timeline import plot_timeline
 
 DEMO_SPEC = synthetic.SyntheticSpec(clips_per_class=16, seconds=2.0, fps=12, size=112, seed=0)
 DEMO_TIMELINE = [("approaching", 6.0), ("receding", 6.0), ("approaching", 6.0)]

@@ -5,7 +5,7 @@ the same backbones, feature cache, views and heads, with one output, an MSE or H
 standardised targets, and a report of MAE, RMSE and R² with a predicted-vs-true scatter PNG.
 The head's inputs are standardised per feature from the training set (its ``standardize`` option)
 rather than LayerNorm'd per frame, which would divide out how much moved. Its ``stream()`` gives
-timelines a value per window (:mod:`vidclass.predict`), and :mod:`vidclass.tasks` loads either kind of bundle.
+timelines a value per window (:mod:`vidclass.use.predict`), and :mod:`vidclass.estimator.tasks` loads either kind of bundle.
 Like a classifier it runs on ``runtime`` (``auto``: ONNX Runtime on a CPU when installed, and an exported
 bundle's own graphs: ``vidclass export``).
 Targets are read by :mod:`vidclass.data.targets`, scored by :mod:`vidclass.evaluation.regression_scores`. The bundle records ``task: regression`` and the target
@@ -23,7 +23,7 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from torch.nn import functional as F
 
-from vidclass.bundle import Bundle, load_bundle, package_versions, save_bundle
+from vidclass.estimator.bundle import Bundle, load_bundle, package_versions, save_bundle
 from vidclass.data.targets import Target, read_targets, split_targets
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.evaluation.regression_scores import RegressionEvaluation, regression_scores, write_evaluation
@@ -131,8 +131,8 @@ class VideoRegressor(ValueModel):
 
     def _run(self, part: str):
         """What runs ``encoder_`` or ``head_`` under ``runtime``: the module, or its ONNX Runtime graph
-        (an exported bundle's, else the encoder's exported on demand): :func:`vidclass.engine.runtime_part`."""
-        from vidclass.engine import runtime_part
+        (an exported bundle's, else the encoder's exported on demand): :func:`vidclass.estimator.engine.runtime_part`."""
+        from vidclass.estimator.engine import runtime_part
 
         return runtime_part(self, part)  # type: ignore[arg-type]
 
@@ -210,8 +210,8 @@ class VideoRegressor(ValueModel):
         return (self._predict_grids(readable) if readable else np.zeros(0)), failed
 
     def stream(self):
-        """How this model values a stream window by window (:class:`vidclass.stream.FrameStream` with values)."""
-        from vidclass.stream import features_stream
+        """How this model values a stream window by window (:class:`vidclass.estimator.stream.FrameStream` with values)."""
+        from vidclass.estimator.stream import features_stream
 
         self._check_fitted()
         return features_stream(self._run("encoder"), self._run("head"), self.view_, self.clip_seconds_, self.labels_,
@@ -234,7 +234,7 @@ class VideoRegressor(ValueModel):
              runtime: str = "auto") -> VideoRegressor:
         """A fitted regressor from a bundle saved by :meth:`save` (refuses a classifier's bundle); an exported
         bundle (``vidclass export``) runs its own ONNX graphs under ONNX Runtime."""
-        from vidclass.engine import runs_exported
+        from vidclass.estimator.engine import runs_exported
         from vidclass.models.runtime import check_runtime
 
         try:  # the task first: a classifier's bundle is refused as such, before its schema is checked as ours

@@ -1,9 +1,9 @@
 """Numeric targets for the models trained on pixels: a clip model with one output.
 
-``PixelRegressor`` is the pixel-seam twin of :class:`vidclass.regression.VideoRegressor`: any clip
+``PixelRegressor`` is the pixel-seam twin of :class:`vidclass.estimator.regressor.VideoRegressor`: any clip
 model (``frame``, ``lrcn``, ``early_fusion``, ``3d``, ``convlstm``) built with one output and trained
 end to end on cached decoded frames with an MSE or Huber loss on standardised targets. It takes its
-model settings as a :class:`vidclass.api.VideoClassifier` holds them (``settings``), so the clip
+model settings as a :class:`vidclass.estimator.classifier.VideoClassifier` holds them (``settings``), so the clip
 models' own defaults, the frame cache and the evaluation views are the classifier's, and everything
 numeric is the frozen regressor's: the same targets (numeric CSV column or folder names), split, MAE /
 RMSE / R² with a scatter PNG, a bundle recording ``task: regression`` and the target scale, and a stream
@@ -20,11 +20,11 @@ import torch
 from sklearn.base import clone
 from torch.nn import functional as F
 
-from vidclass.bundle import ClipBundle, bundle_task, load_bundle, package_versions, save_bundle
+from vidclass.estimator.bundle import ClipBundle, bundle_task, load_bundle, package_versions, save_bundle
 from vidclass.data.targets import Target, read_targets, split_targets
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.evaluation.regression_scores import regression_scores, write_evaluation
-from vidclass.regression import LOSSES, TASK, VALUE, ValueModel
+from vidclass.estimator.regressor import LOSSES, TASK, VALUE, ValueModel
 
 
 def regression_module(model: torch.nn.Module, config, backbone_lr: float, loss: str):
@@ -60,12 +60,12 @@ class PixelRegressor(ValueModel):
         self.settings, self.loss, self.column = settings, loss, column
 
     def _settings(self):
-        from vidclass.api import VideoClassifier
+        from vidclass.estimator.classifier import VideoClassifier
 
         pixels = clone(self.settings) if self.settings is not None else VideoClassifier(model="frame")
         if not pixels._pixels:
             raise ConfigError("PixelRegressor trains a clip model (frame, lrcn, early_fusion, 3d, convlstm); "
-                              "for --model features use vidclass.regression.VideoRegressor")
+                              "for --model features use vidclass.estimator.regressor.VideoRegressor")
         return pixels
 
     def fit(self, dataset: str | Path | list[Target], y: None = None, *, out_dir: str | Path | None = None):
@@ -155,8 +155,8 @@ class PixelRegressor(ValueModel):
         return (self._predict_entries(readable) if readable else np.zeros(0)), failed
 
     def stream(self):
-        """How this model values a stream window by window (:class:`vidclass.stream.FrameStream` with values)."""
-        from vidclass.stream import clip_stream
+        """How this model values a stream window by window (:class:`vidclass.estimator.stream.FrameStream` with values)."""
+        from vidclass.estimator.stream import clip_stream
 
         self._check_fitted()
         return clip_stream(self.model_, self.clip_seconds_, self.labels_, scale=(self.target_mean_, self.target_std_))
@@ -172,7 +172,7 @@ class PixelRegressor(ValueModel):
     @classmethod
     def load(cls, directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1) -> PixelRegressor:
         """A fitted regressor from a bundle saved by :meth:`save` (safetensors + JSON; refuses other bundles)."""
-        from vidclass.api import VideoClassifier
+        from vidclass.estimator.classifier import VideoClassifier
 
         if bundle_task(directory) != TASK:
             raise ConfigError(f"{directory}: a classifier's bundle, not a regression model (no task: regression)")

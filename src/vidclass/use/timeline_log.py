@@ -2,7 +2,7 @@
 
 A live timeline may run for hours and end by a signal or a crash; its ``--csv`` then holds
 every window done so far, one flushed line each (``tail -f`` works). The columns are those
-of :meth:`vidclass.timeline.TimelineResult.write_csv`, which replaces the file atomically
+of :meth:`vidclass.use.timeline.TimelineResult.write_csv`, which replaces the file atomically
 with the final version when the run ends normally.
 """
 

@@ -1,6 +1,6 @@
 """Scoring a model's timelines on a segment dataset (``vidclass evaluate`` on a segment CSV).
 
-Each recording is labeled by :func:`vidclass.predict.run_timeline` (the same timeline users
+Each recording is labeled by :func:`vidclass.use.predict.run_timeline` (the same timeline users
 get, for any model kind), and the timeline's segments are compared with the labeled segments
 at ``rate`` samples per second (:mod:`vidclass.evaluation.segment_metrics`). Time without a label is left
 out unless the dataset has a background class. Time the model trained or early-stopped on is
@@ -32,7 +32,7 @@ def evaluate_segments(
 ) -> SegmentEvaluation:
     """Timeline metrics of ``model`` (a fitted VideoClassifier) over the recordings of ``catalog``;
     with ``out_dir``: ``segment_metrics.json`` and ``segments.png`` (true vs predicted bands)."""
-    from vidclass.predict import TimelineSettings, run_timeline
+    from vidclass.use.predict import TimelineSettings, run_timeline
 
     model._check_fitted()
     labels = list(model.labels_)

@@ -2,7 +2,7 @@
 built from them once they are checked to be the ones `vidclass export` wrote for these weights.
 
 :func:`runtime_part` is what a fitted model asks for each of its parts (encoder, head or clip model)
-under its ``runtime``; :mod:`vidclass.export` writes the graphs this module reads."""
+under its ``runtime``; :mod:`vidclass.use.export` writes the graphs this module reads."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import torch
 
-from vidclass.bundle import AnyBundle, Bundle
+from vidclass.estimator.bundle import AnyBundle, Bundle
 from vidclass.errors import BundleError
 from vidclass.models.runtime import DEFAULT_CHUNK, OrtClipModel, OrtFrameEncoder, OrtHead, frame_encoder, use_onnxruntime
 from vidclass.util.digests import sha256_file
@@ -93,7 +93,7 @@ def exported(model_dir: str | Path) -> Path | None:
     return folder if complete else None
 
 def runtime_part(model: Any, part: Literal["encoder", "head", "model"]) -> Any:
-    """What runs ``part`` of a fitted :class:`~vidclass.api.VideoClassifier` under its ``runtime``.
+    """What runs ``part`` of a fitted :class:`~vidclass.estimator.classifier.VideoClassifier` under its ``runtime``.
 
     Under ONNX Runtime: the graphs of an exported bundle (``vidclass export``) for every part; without
     them, the frame encoder exported on demand (:func:`encoder_graph`) and PyTorch for the rest (a

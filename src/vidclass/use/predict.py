@@ -1,7 +1,7 @@
 """Labeling new videos with a trained model: ranked labels per clip, and timelines.
 
 A timeline streams through a video of any length once, in order, for any model kind
-(:mod:`vidclass.stream`): it samples frames at the rate the model was trained with (its
+(:mod:`vidclass.estimator.stream`): it samples frames at the rate the model was trained with (its
 frames per view over its training clip length; a frame model: every frame), encodes each
 sampled frame once, and slides a window of the last ``n`` encoded frames over them. Memory
 holds one window and a few frames, whatever the video's length. Window probabilities are smoothed by rolling prediction averaging over
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from vidclass.media import motion, video
-from vidclass.api import VideoClassifier
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.errors import ConfigError
-from vidclass.timeline import RollingAverage, TimelineResult
+from vidclass.use.timeline import RollingAverage, TimelineResult
 
 Annotate = Callable[[np.ndarray, float, np.ndarray | None], None]
 OnWindow = Callable[[float, float, np.ndarray, np.ndarray], None]  # start, end, raw, smoothed probabilities
@@ -150,7 +150,7 @@ def run_timeline(
 ) -> TimelineResult:
     """Window probabilities, smoothed probabilities and segments over ``source``, for any model kind.
 
-    The model speaks :class:`vidclass.stream.FrameStream`: frames are sampled at its rate,
+    The model speaks :class:`vidclass.estimator.stream.FrameStream`: frames are sampled at its rate,
     each sampled frame is encoded once, and every ``stride`` sampled frames the last
     ``window`` encoded frames are classified. A frame model's windows are single frames (every
     frame of the source, or one per ``stride`` when given), so ``smooth=K`` averages the last K

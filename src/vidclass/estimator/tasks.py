@@ -1,7 +1,7 @@
 """Classification or regression: the model a bundle holds, and what predicting with it gives.
 
-A bundle records its task (``training.task``: ``regression`` for :class:`vidclass.regression.VideoRegressor`
-and, with a clip model, :class:`vidclass.pixel_regression.PixelRegressor`; none for a classifier);
+A bundle records its task (``training.task``: ``regression`` for :class:`vidclass.estimator.regressor.VideoRegressor`
+and, with a clip model, :class:`vidclass.estimator.pixel_regressor.PixelRegressor`; none for a classifier);
 :func:`load_model` reads it and returns the matching model, so the commands that
 load a bundle (predict, timeline) serve both. :func:`prediction_records` turns either model's predictions into the
 per-video records ``vidclass predict`` prints: ranked labels with probabilities, or a value.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vidclass.bundle import bundle_kind, bundle_task
+from vidclass.estimator.bundle import bundle_kind, bundle_task
 from vidclass.errors import ConfigError
 
 TASKS = ("classification", "regression")
@@ -28,13 +28,13 @@ def load_model(directory: str | Path, *, cache_dir: str | Path | None = None, wo
     records task regression, else a VideoClassifier."""
     if bundle_task(directory) == "regression":
         if bundle_kind(directory) != "features":
-            from vidclass.pixel_regression import PixelRegressor
+            from vidclass.estimator.pixel_regressor import PixelRegressor
 
             return PixelRegressor.load(directory, cache_dir=cache_dir, workers=workers)
-        from vidclass.regression import VideoRegressor
+        from vidclass.estimator.regressor import VideoRegressor
 
         return VideoRegressor.load(directory, cache_dir=cache_dir, workers=workers, runtime=runtime)
-    from vidclass.api import VideoClassifier
+    from vidclass.estimator.classifier import VideoClassifier
 
     return VideoClassifier.load(directory, cache_dir=cache_dir, workers=workers, runtime=runtime)
 
@@ -42,11 +42,11 @@ def load_model(directory: str | Path, *, cache_dir: str | Path | None = None, wo
 def regressor(params: dict[str, Any], *, loss: str = "mse", column: str = "target"):
     """A regressor from ``vidclass train``'s VideoClassifier settings (None: the regressor's default):
     a VideoRegressor for ``model="features"``, else a PixelRegressor of that clip model."""
-    from vidclass.regression import VideoRegressor
+    from vidclass.estimator.regressor import VideoRegressor
 
     if params.get("model", "features") != "features":
-        from vidclass.api import VideoClassifier
-        from vidclass.pixel_regression import PixelRegressor
+        from vidclass.estimator.classifier import VideoClassifier
+        from vidclass.estimator.pixel_regressor import PixelRegressor
 
         return PixelRegressor(VideoClassifier(**params), loss=loss, column=column)
     if params.get("weights") is not None:
@@ -55,43 +55,16 @@ def regressor(params: dict[str, Any], *, loss: str = "mse", column: str = "targe
     return VideoRegressor(**given, loss=loss, column=column)
 
 
-def prediction_records(model, videos: list[Path], top_k: int) -> tuple[list[dict[str, Any]], bool]:
-    """One record per video (``path`` and ``label`` + ``top``, or ``value``, or ``error``) and whether any failed."""
-    from vidclass.predict import ranked
-
-    outputs, failed = model.predict_many(videos)
-    readable = iter(outputs)
-    values = is_regression(model)
-    records: list[dict[str, Any]] = []
-    for path in videos:
-        if str(path) in failed:
-            records.append({"path": str(path), "error": failed[str(path)]})
-        elif values:
-            records.append({"path": str(path), "value": float(next(readable))})
-        else:
-            top = ranked(next(readable), model.labels_, top_k)
-            records.append({"path": str(path), "label": top[0][0],
-                            "top": [{"label": label, "probability": p} for label, p in top]})
-    return records, bool(failed)
-
-
-def format_record(record: dict[str, Any]) -> str:
-    """The text line of a record that has no error: ``path: value 0.53`` or ``path: label p  label p ...``."""
-    if "value" in record:
-        return f"{record['path']}: value {record['value']:.4g}"
-    return f"{record['path']}: " + "  ".join(f"{t['label']} {t['probability']:.3f}" for t in record["top"])
-
-
 def is_regression(model) -> bool:
     """Whether ``model`` estimates values (a VideoRegressor or PixelRegressor) rather than class probabilities."""
-    from vidclass.pixel_regression import PixelRegressor
-    from vidclass.regression import VideoRegressor
+    from vidclass.estimator.pixel_regressor import PixelRegressor
+    from vidclass.estimator.regressor import VideoRegressor
 
     return isinstance(model, (VideoRegressor, PixelRegressor))
 
 
 def describe(model) -> str:
     """What a fitted regressor trained, for train's summary: ``mean head`` or ``frame model``."""
-    from vidclass.pixel_regression import PixelRegressor
+    from vidclass.estimator.pixel_regressor import PixelRegressor
 
     return f"{model.model_.name} model" if isinstance(model, PixelRegressor) else f"{model.head} head"

@@ -1,6 +1,6 @@
 """``vidclass export``: a bundle's model as ONNX graphs, written into the bundle itself.
 
-Every model kind is cut where the streaming protocol (:mod:`vidclass.stream`) cuts it, so a
+Every model kind is cut where the streaming protocol (:mod:`vidclass.estimator.stream`) cuts it, so a
 timeline encodes each sampled frame once whatever the engine:
 
 * ``onnx/frames.onnx``: the per-frame stage. A frozen-feature model's encoder (uint8 frames
@@ -12,14 +12,14 @@ timeline encodes each sampled frame once whatever the engine:
 * ``onnx/export.json``: opset, quantisation, the graphs' inputs, the parity measured at
   export (max |ONNX Runtime - PyTorch| of the probabilities on probe frames), and what binds the
   graphs to the bundle: the sha256 of each graph and of each of the bundle's weights files. The
-  graphs are used only while all of them match (:func:`vidclass.engine.check_export`): a graph copied in from
+  graphs are used only while all of them match (:func:`vidclass.estimator.engine.check_export`): a graph copied in from
   another model, or an export left behind by a retrain, is refused with the command that re-exports.
 
-A frozen-feature regression bundle (``training.task: regression``, :mod:`vidclass.regression`) exports
+A frozen-feature regression bundle (``training.task: regression``, :mod:`vidclass.estimator.regressor`) exports
 the same two graphs; its windows graph gives the value itself (``value``, B x 1: the head's
 standardised output times the target's std plus its mean, baked in), and parity is measured on
 values (``parity.values``; allowed 1e-4 times the target's std). A regression clip model is refused
-(:class:`vidclass.pixel_regression.PixelRegressor` runs on PyTorch only).
+(:class:`vidclass.estimator.pixel_regressor.PixelRegressor` runs on PyTorch only).
 
 Together the two graphs are the whole model; the bundle's ``config.json`` stays the model's
 description (labels, preprocessing, sampling), so an exported bundle is used like any other,
@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidclass.bundle import FEATURES, AnyBundle, Bundle, load_bundle
-from vidclass.engine import FRAMES, MANIFEST, ONNX_DIR, WINDOWS, target_scale, unchecked_ort_parts
+from vidclass.estimator.bundle import FEATURES, AnyBundle, Bundle, load_bundle
+from vidclass.estimator.engine import FRAMES, MANIFEST, ONNX_DIR, WINDOWS, target_scale, unchecked_ort_parts
 from vidclass.errors import BundleError, ConfigError, VidclassError
 from vidclass.models.runtime import OPSET, probe_frames, session, torch_export
 from vidclass.util.atomic import replace_directory
@@ -90,7 +90,7 @@ def exportable(bundle: AnyBundle, graph_format: str = "onnx") -> str | None:
     """Why ``bundle`` cannot be exported to ``graph_format``, or None when it can."""
     reasons = UNEXPORTABLE_HEADS if graph_format == "onnx" else UNTRACEABLE_HEADS
     if target_scale(bundle) is not None and not isinstance(bundle, Bundle):
-        return ("a regression clip model: vidclass.pixel_regression.PixelRegressor runs on PyTorch only, so no engine "
+        return ("a regression clip model: vidclass.estimator.pixel_regressor.PixelRegressor runs on PyTorch only, so no engine "
                 "would use the graphs (frozen-feature regression models export)")
     if isinstance(bundle, Bundle):
         if bundle.head.name in reasons:

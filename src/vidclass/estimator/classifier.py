@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vidclass.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
+from vidclass.estimator.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
 from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
@@ -293,7 +293,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         found = catalog_.drop_unreadable(_as_catalog(dataset))  # probe first: splits hold only readable videos
         catalog_.check_trainable(found)
         if self.clips is not None or found.segmented:  # long recordings / labeled segments: clips, time blocks
-            from vidclass.recording_fit import fit_recordings
+            from vidclass.estimator.recording_fit import fit_recordings
 
             return fit_recordings(self, found, out_dir=out_dir, resume=resume, overwrite=overwrite, on_video=on_video)
         if found.is_images and self.model != "frame":
@@ -513,8 +513,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         return self.evaluate(dataset).accuracy
 
     def stream(self):
-        """How this model labels a stream (:class:`vidclass.stream.FrameStream`), for timelines."""
-        from vidclass.stream import clip_stream, features_stream
+        """How this model labels a stream (:class:`vidclass.estimator.stream.FrameStream`), for timelines."""
+        from vidclass.estimator.stream import clip_stream, features_stream
 
         self._check_fitted()
         if self.kind_ == FEATURES:
@@ -524,7 +524,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
     def _run(self, part: str):
         """What runs ``encoder_``, ``head_`` or ``model_`` under ``runtime``: the module or its ONNX Runtime graph."""
-        from vidclass.engine import runtime_part
+        from vidclass.estimator.engine import runtime_part
 
         return runtime_part(self, part)  # type: ignore[arg-type]
 
@@ -677,7 +677,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
              runtime: str = "auto") -> VideoClassifier:
         """A fitted classifier from a bundle directory; never unpickles. ``runtime``: see the class; an
         exported bundle (``vidclass export``) runs its own ONNX graphs under ONNX Runtime."""
-        from vidclass.engine import runs_exported
+        from vidclass.estimator.engine import runs_exported
         from vidclass.models.runtime import check_runtime
 
         check_runtime(runtime)

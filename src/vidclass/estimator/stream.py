@@ -11,7 +11,7 @@ A timeline decodes a video (or a live source) once, in order. From a model it ne
   classifier's logits, or only normalisation for a model that needs the pixels of the window);
 * ``classify``: a batch of windows of encoded frames -> class probabilities.
 
-``features_stream`` and ``clip_stream`` build it for the two seams; :func:`vidclass.predict.run_timeline`
+``features_stream`` and ``clip_stream`` build it for the two seams; :func:`vidclass.use.predict.run_timeline`
 is the loop.
 """
 
