@@ -59,11 +59,11 @@ def test_extract_and_train_default_to_the_library_inputs():
     """`vidclass extract` must cache what `vidclass train` will read, and both follow the library."""
     import inspect
 
-    from vidclass import cli
+    from vidclass.cli import datasets, training
     from vidclass.inputs.views import DEFAULT_INPUTS
 
     from vidclass.estimator.classifier import VideoClassifier
 
-    assert inspect.signature(cli.extract).parameters["inputs"].default == DEFAULT_INPUTS
-    assert inspect.signature(cli.train).parameters["inputs"].default is None  # the model kind's default:
+    assert inspect.signature(datasets.extract).parameters["inputs"].default == DEFAULT_INPUTS
+    assert inspect.signature(training.train).parameters["inputs"].default is None  # the model kind's default:
     assert VideoClassifier()._default("inputs") == DEFAULT_INPUTS  # for frozen features, the library's
