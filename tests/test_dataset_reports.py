@@ -15,7 +15,8 @@ import typer.main
 from cli_checks import one_error_line
 from typer.testing import CliRunner
 
-from vidclass.cli import DatasetOptions, app
+from vidclass.cli import app
+from vidclass.cli.options import DatasetOptions
 from vidclass.data import catalog
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
