@@ -181,7 +181,7 @@ def test_top_k_below_one_is_refused(tmp_path, command, k):
 @pytest.mark.parametrize("k", [0, -1, 1.5])
 def test_ranked_refuses_a_top_k_below_one(k):
     from vidclass.errors import ConfigError
-    from vidclass.use.predict import ranked
+    from vidclass.estimator.tasks import ranked
 
     with pytest.raises(ConfigError, match="top-k"):
         ranked(np.array([0.2, 0.5, 0.3]), ["a", "b", "c"], k)

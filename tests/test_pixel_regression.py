@@ -19,7 +19,7 @@ from vidclass.models.clip_models import ClipSpec, create_clip_model
 from vidclass.errors import ConfigError
 from vidclass.estimator.pixel_regressor import PixelRegressor, regression_module
 from vidclass.data.synthetic_recordings import make_brightness_dataset
-from vidclass.estimator.tasks import load_model
+from vidclass.estimator.factory import load_model
 from vidclass.training.loop import TrainConfig
 
 runner = CliRunner()

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from vidclass.estimator.classifier import VideoClassifier
 from vidclass.cli import app
 from vidclass.errors import ConfigError
-from vidclass.use.predict import TimelineSettings, parse_seconds, ranked, run_timeline
+from vidclass.use.predict import TimelineSettings, parse_seconds, run_timeline
+from vidclass.estimator.tasks import ranked
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, make_direction_timeline
 
 pytestmark = pytest.mark.slow

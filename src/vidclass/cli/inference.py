@@ -29,8 +29,8 @@ def predict(
 ) -> None:
     """Label whole videos: class probabilities sorted high to low (a regression model: the value). Bad files get
     their own error line."""
-    from vidclass.estimator.tasks import load_model
-    from vidclass.use.records import format_record, prediction_records
+    from vidclass.estimator.factory import load_model
+    from vidclass.use.records import prediction_records
 
     _check_top_k(top_k)
     model = load_model(model_dir, cache_dir=cache, workers=workers, runtime=runtime)
@@ -44,7 +44,7 @@ def predict(
             if "error" in result:
                 click.echo(f"vidclass: error: {result['error']}", err=True)
                 continue
-            console.print(format_record(result), markup=False, highlight=False)
+            console.print(model.task.line(result), markup=False, highlight=False)
     if failed:
         raise typer.Exit(1)
 
@@ -76,7 +76,7 @@ def timeline(
     """Label a long video (or a live source) window by window, with optional smoothing and annotated output
     (a regression model: its value per window)."""
     from vidclass.errors import ConfigError
-    from vidclass.estimator.tasks import load_model
+    from vidclass.estimator.factory import load_model
     from vidclass.use.predict import TimelineSettings, parse_seconds, run_timeline
     from vidclass.use.timeline import plot_timeline
     from vidclass.util.signals import stop_on_signals
@@ -195,10 +195,8 @@ def _annotation(
         from vidclass.inputs.pose.overlay import PoseOverlay
 
         pose = PoseOverlay(PoseSpec(people=model.view_.people), model.stream().rate)
-    from vidclass.estimator.tasks import is_regression
-
     return annotation(model.labels_, source, out=out, gif=gif, gif_range=span, top_k=top_k, pose=pose,
-                      values=is_regression(model))
+                      values=model.task.values)
 
 
 @app.command()

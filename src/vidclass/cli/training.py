@@ -145,7 +145,8 @@ def train(
     elif compare_dir is not None:
         raise VidclassError("--compare DIR goes with --recipe best")
     if task != "classification":
-        from vidclass.estimator.tasks import TASKS, describe, regressor
+        from vidclass.estimator.factory import describe, regressor
+        from vidclass.estimator.tasks import TASKS
 
         if task not in TASKS:
             raise VidclassError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -233,7 +234,7 @@ def evaluate(
     a predicted-vs-true scatter, on the numeric target column it was trained on or numeric folder names)."""
     from vidclass.estimator.bundle import bundle_task
     from vidclass.estimator.classifier import VideoClassifier
-    from vidclass.estimator.tasks import load_model
+    from vidclass.estimator.factory import load_model
     from vidclass.evaluation.metrics import format_evaluation
 
     out = out or model_dir.parent / "evaluation" / dataset.name

@@ -15,17 +15,26 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vidclass.estimator.bundle import FEATURES, AnyBundle, Bundle, ClipBundle, load_bundle, package_versions, save_bundle
 from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, VidclassError
+from vidclass.estimator.bundle import (
+    FEATURES,
+    AnyBundle,
+    Bundle,
+    ClipBundle,
+    load_bundle,
+    package_versions,
+    save_bundle,
+)
+from vidclass.estimator.tasks import CLASSIFICATION, Task
 from vidclass.evaluation import metrics
 from vidclass.evaluation.calibration import (
     calibrate_probabilities,
@@ -102,6 +111,8 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
     ``runtime`` (``auto``, ``torch``, ``onnxruntime``) runs inference on ONNX Runtime on a CPU
     (:mod:`vidclass.models.runtime`; ``auto``: there, when it is installed).
     """
+
+    task: ClassVar[Task] = CLASSIFICATION  # what its outputs are: class probabilities
 
     def __init__(
         self,

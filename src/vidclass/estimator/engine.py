@@ -12,9 +12,16 @@ from typing import Any, Literal
 
 import torch
 
-from vidclass.estimator.bundle import AnyBundle, Bundle
 from vidclass.errors import BundleError
-from vidclass.models.runtime import DEFAULT_CHUNK, OrtClipModel, OrtFrameEncoder, OrtHead, frame_encoder, use_onnxruntime
+from vidclass.estimator.bundle import AnyBundle, Bundle
+from vidclass.models.runtime import (
+    DEFAULT_CHUNK,
+    OrtClipModel,
+    OrtFrameEncoder,
+    OrtHead,
+    frame_encoder,
+    use_onnxruntime,
+)
 from vidclass.util.digests import sha256_file
 
 ONNX_DIR = "onnx"

@@ -20,11 +20,11 @@ import torch
 from sklearn.base import clone
 from torch.nn import functional as F
 
-from vidclass.estimator.bundle import ClipBundle, bundle_task, load_bundle, package_versions, save_bundle
 from vidclass.data.targets import Target, read_targets, split_targets
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.evaluation.regression_scores import regression_scores, write_evaluation
+from vidclass.estimator.bundle import ClipBundle, bundle_task, load_bundle, package_versions, save_bundle
 from vidclass.estimator.regressor import LOSSES, TASK, VALUE, ValueModel
+from vidclass.evaluation.regression_scores import regression_scores, write_evaluation
 
 
 def regression_module(model: torch.nn.Module, config, backbone_lr: float, loss: str):

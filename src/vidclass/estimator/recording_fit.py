@@ -21,24 +21,24 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from vidclass.evaluation import metrics
-from vidclass.models.backbones import create_backbone
+from vidclass.data.catalog import left_out
+from vidclass.data.items import Catalog
+from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
+from vidclass.errors import ConfigError
 from vidclass.estimator.bundle import FEATURES
+from vidclass.evaluation import metrics
 from vidclass.evaluation.calibration import (
     calibrate_probabilities,
     calibration_summary,
     fit_temperature,
     logits_from_probabilities,
 )
-from vidclass.data.catalog import left_out
-from vidclass.data.items import Catalog
-from vidclass.errors import ConfigError
 from vidclass.inputs.features import fingerprint
-from vidclass.models.heads import create_head
-from vidclass.media.video import probe
-from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
 from vidclass.inputs.tracks import ClipViews, Track, extract_tracks, track_rate
 from vidclass.inputs.views import ViewSpec, predict_proba
+from vidclass.media.video import probe
+from vidclass.models.backbones import create_backbone
+from vidclass.models.heads import create_head
 from vidclass.training.run_folder import finish_run, jsonable, start_run, write_json
 
 

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from torch.nn import functional as F
 
-from vidclass.estimator.bundle import Bundle, load_bundle, package_versions, save_bundle
 from vidclass.data.targets import Target, read_targets, split_targets
 from vidclass.errors import ConfigError, VidclassError
+from vidclass.estimator.bundle import Bundle, load_bundle, package_versions, save_bundle
+from vidclass.estimator.tasks import REGRESSION, Task
 from vidclass.evaluation.regression_scores import RegressionEvaluation, regression_scores, write_evaluation
 from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view, cut_view, epoch_item
@@ -75,6 +76,8 @@ class ValueModel(RegressorMixin, BaseEstimator):
     """What every regressor shares: one output named ``value``, predict, evaluate and the timeline window.
 
     Subclasses give ``predict_many(paths) -> (values, failed)``, ``_check_fitted`` and ``training_``."""
+
+    task: ClassVar[Task] = REGRESSION  # what its outputs are: one value per video
 
     @property
     def labels_(self) -> list[str]:

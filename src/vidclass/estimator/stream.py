@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vidclass.inputs.pixels import store_size
+from vidclass.inputs.views import ViewSpec, head_steps, model_inputs
 from vidclass.models.backbones import FrameEncoder
 from vidclass.models.clip_models import ClipModel
 from vidclass.models.heads import TemporalHead
-from vidclass.inputs.pixels import store_size
-from vidclass.inputs.views import ViewSpec, head_steps, model_inputs
 
 Encode = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 Classify = Callable[[np.ndarray], np.ndarray]

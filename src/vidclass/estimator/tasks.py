@@ -1,70 +1,74 @@
-"""Classification or regression: the model a bundle holds, and what predicting with it gives.
+"""Classification or regression: the task strategy of a model.
 
-A bundle records its task (``training.task``: ``regression`` for :class:`vidclass.estimator.regressor.VideoRegressor`
-and, with a clip model, :class:`vidclass.estimator.pixel_regressor.PixelRegressor`; none for a classifier);
-:func:`load_model` reads it and returns the matching model, so the commands that
-load a bundle (predict, timeline) serve both. :func:`prediction_records` turns either model's predictions into the
-per-video records ``vidclass predict`` prints: ranked labels with probabilities, or a value.
+Each fitted model names its task (``model.task``): :data:`CLASSIFICATION` (outputs are class probabilities;
+a prediction ranks the labels) or :data:`REGRESSION` (one value per video). The task makes the prediction
+record that ``vidclass predict`` prints and ``vidclass serve`` answers, and its text line, in one place.
+
+A bundle records its task (``training.task``: ``regression``, or none for a classifier);
+:func:`vidclass.estimator.factory.load_model` reads it and returns the matching model.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-from vidclass.estimator.bundle import bundle_kind, bundle_task
+import numpy as np
+
 from vidclass.errors import ConfigError
 
 TASKS = ("classification", "regression")
 
-# VideoClassifier settings a regressor takes over as they are (the rest are classification's or the pixel path's)
-_REGRESSOR_PARAMS = ("backbone", "head", "frames", "inputs", "head_options", "pretrained", "epochs", "batch_size", "lr",
-                     "weight_decay", "patience", "seed", "val", "test", "cache_dir", "workers", "size")
+
+class Task(Protocol):
+    """What a task decides about predictions: whether outputs are values, and the record of one video."""
+
+    name: str
+    values: bool  # one value per video (regression), not class probabilities
+
+    def record(self, path: str, output: np.ndarray, labels: Sequence[str], top_k: int | None) -> dict[str, Any]:
+        """The prediction record of the video at ``path`` from the model's ``output`` for it."""
+        ...
+
+    def line(self, record: dict[str, Any]) -> str:
+        """The text line of a record (``vidclass predict`` without ``--json``)."""
+        ...
 
 
-def load_model(directory: str | Path, *, cache_dir: str | Path | None = None, workers: int = 1,
-               runtime: str = "auto"):
-    """The model of a bundle: a VideoRegressor (frozen features) or PixelRegressor (a clip model) when it
-    records task regression, else a VideoClassifier."""
-    if bundle_task(directory) == "regression":
-        if bundle_kind(directory) != "features":
-            from vidclass.estimator.pixel_regressor import PixelRegressor
+class Classification:
+    """Outputs are class probabilities: a record has the top label and the ranked ``top`` labels."""
 
-            return PixelRegressor.load(directory, cache_dir=cache_dir, workers=workers)
-        from vidclass.estimator.regressor import VideoRegressor
+    name = "classification"
+    values = False
 
-        return VideoRegressor.load(directory, cache_dir=cache_dir, workers=workers, runtime=runtime)
-    from vidclass.estimator.classifier import VideoClassifier
+    def record(self, path: str, output: np.ndarray, labels: Sequence[str], top_k: int | None) -> dict[str, Any]:
+        top = ranked(output, labels, top_k)
+        return {"path": path, "label": top[0][0], "top": [{"label": label, "probability": p} for label, p in top]}
 
-    return VideoClassifier.load(directory, cache_dir=cache_dir, workers=workers, runtime=runtime)
+    def line(self, record: dict[str, Any]) -> str:
+        return f"{record['path']}: " + "  ".join(f"{t['label']} {t['probability']:.3f}" for t in record["top"])
 
 
-def regressor(params: dict[str, Any], *, loss: str = "mse", column: str = "target"):
-    """A regressor from ``vidclass train``'s VideoClassifier settings (None: the regressor's default):
-    a VideoRegressor for ``model="features"``, else a PixelRegressor of that clip model."""
-    from vidclass.estimator.regressor import VideoRegressor
+class Regression:
+    """Outputs are values: a record has the video's ``value``."""
 
-    if params.get("model", "features") != "features":
-        from vidclass.estimator.classifier import VideoClassifier
-        from vidclass.estimator.pixel_regressor import PixelRegressor
+    name = "regression"
+    values = True
 
-        return PixelRegressor(VideoClassifier(**params), loss=loss, column=column)
-    if params.get("weights") is not None:
-        raise ConfigError("--task regression takes --pretrained, not --weights, for now")
-    given = {name: params[name] for name in _REGRESSOR_PARAMS if params.get(name) is not None}
-    return VideoRegressor(**given, loss=loss, column=column)
+    def record(self, path: str, output: np.ndarray, labels: Sequence[str], top_k: int | None) -> dict[str, Any]:
+        return {"path": path, "value": float(output)}
+
+    def line(self, record: dict[str, Any]) -> str:
+        return f"{record['path']}: value {record['value']:.4g}"
 
 
-def is_regression(model) -> bool:
-    """Whether ``model`` estimates values (a VideoRegressor or PixelRegressor) rather than class probabilities."""
-    from vidclass.estimator.pixel_regressor import PixelRegressor
-    from vidclass.estimator.regressor import VideoRegressor
-
-    return isinstance(model, (VideoRegressor, PixelRegressor))
+CLASSIFICATION: Task = Classification()
+REGRESSION: Task = Regression()
 
 
-def describe(model) -> str:
-    """What a fitted regressor trained, for train's summary: ``mean head`` or ``frame model``."""
-    from vidclass.estimator.pixel_regressor import PixelRegressor
-
-    return f"{model.model_.name} model" if isinstance(model, PixelRegressor) else f"{model.head} head"
+def ranked(probabilities: np.ndarray, labels: Sequence[str], k: int | None = None) -> list[tuple[str, float]]:
+    """(label, probability) pairs sorted from most to least probable, the first ``k`` of them (all when None)."""
+    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+        raise ConfigError(f"top-k must be a whole number of classes of at least 1, got {k!r}")
+    order = np.argsort(-probabilities, kind="stable")[: k or len(labels)]
+    return [(labels[i], float(probabilities[i])) for i in order]

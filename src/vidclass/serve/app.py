@@ -37,7 +37,7 @@ from vidclass.serve.inputs import receive_video
 from vidclass.serve.jobs import JobStore, QueueFull, Slot, TimelineJob, WorkQueue
 from vidclass.serve.schemas import ErrorBody, Health, Job, Limits, ModelInfo, PathRequest, Prediction, ValuePrediction
 from vidclass.serve.settings import ServeSettings
-from vidclass.estimator.tasks import load_model
+from vidclass.estimator.factory import load_model
 
 STATIC = Path(__file__).parent / "static"
 KEY_COOKIE = "vidclass_key"

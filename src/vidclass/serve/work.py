@@ -13,15 +13,14 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidclass.use.annotation import annotation
-from vidclass.estimator.classifier import VideoClassifier
 from vidclass.errors import DiskFullError, VidclassError, is_disk_full
-from vidclass.use.predict import TimelineSettings, ranked, run_timeline
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.serve.errors import ApiError, disk_full
 from vidclass.serve.inputs import VideoInput
 from vidclass.serve.jobs import Cancelled, TimelineJob
-from vidclass.serve.schemas import ErrorDetail, Prediction, Probability, Timeline, ValuePrediction
-from vidclass.estimator.tasks import is_regression
+from vidclass.serve.schemas import ErrorDetail, Prediction, Timeline, ValuePrediction
+from vidclass.use.annotation import annotation
+from vidclass.use.predict import TimelineSettings, run_timeline
 
 if TYPE_CHECKING:
     from vidclass.estimator.regressor import VideoRegressor
@@ -51,10 +50,8 @@ def predict(model: VideoClassifier | VideoRegressor, source: VideoInput, folder:
     if failed or len(probabilities) == 0:
         message = _shown(next(iter(failed.values()), "cannot be read"), source)
         raise ApiError(422, "not_a_video", message if source.name in message else f"{source.name}: {message}")
-    if is_regression(model):
-        return ValuePrediction(path=source.name, value=float(probabilities[0]))
-    top = ranked(probabilities[0], model.labels_, top_k)
-    return Prediction(path=source.name, label=top[0][0], top=[Probability(label=l, probability=p) for l, p in top])
+    record = model.task.record(source.name, probabilities[0], model.labels_, top_k)
+    return (ValuePrediction if model.task.values else Prediction).model_validate(record)
 
 
 def timeline(
@@ -67,7 +64,7 @@ def timeline(
         if not job.start():
             return
         out = job.folder / ANNOTATED if annotate else None
-        with annotation(model.labels_, source.path, out=out, top_k=top_k, values=is_regression(model)) as draw:
+        with annotation(model.labels_, source.path, out=out, top_k=top_k, values=model.task.values) as draw:
 
             def on_frame(frame, time, probabilities) -> None:
                 job.tick(time)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vidclass.estimator.tasks import ranked
 from vidclass.media import video
-from vidclass.use.predict import ranked
 from vidclass.media.render import AnnotatedVideoWriter, GifWriter, draw_label
 
 FrameCallback = Callable[[np.ndarray, float, "np.ndarray | None"], None]

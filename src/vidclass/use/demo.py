@@ -15,9 +15,10 @@ from pathlib import Path
 
 from vidclass.data import synthetic
 from vidclass.estimator.classifier import VideoClassifier
+from vidclass.estimator.tasks import ranked
 from vidclass.evaluation.metrics import format_evaluation
-from vidclass.use.predict import TimelineSettings, ranked, run_timeline
 from vidclass.media.render import AnnotatedVideoWriter, GifWriter, draw_label
+from vidclass.use.predict import TimelineSettings, run_timeline
 from vidclass.use.timeline import plot_timeline
 
 DEMO_SPEC = synthetic.SyntheticSpec(clips_per_class=16, seconds=2.0, fps=12, size=112, seed=0)

@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from vidclass.errors import BundleError, ConfigError, VidclassError
 from vidclass.estimator.bundle import FEATURES, AnyBundle, Bundle, load_bundle
 from vidclass.estimator.engine import FRAMES, MANIFEST, ONNX_DIR, WINDOWS, target_scale, unchecked_ort_parts
-from vidclass.errors import BundleError, ConfigError, VidclassError
 from vidclass.models.runtime import OPSET, probe_frames, session, torch_export
 from vidclass.util.atomic import replace_directory
 from vidclass.util.digests import sha256_file

@@ -17,27 +17,19 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vidclass.media import motion, video
-from vidclass.estimator.classifier import VideoClassifier
 from vidclass.errors import ConfigError
+from vidclass.estimator.classifier import VideoClassifier
+from vidclass.media import motion, video
 from vidclass.use.timeline import RollingAverage, TimelineResult
 
 Annotate = Callable[[np.ndarray, float, np.ndarray | None], None]
 OnWindow = Callable[[float, float, np.ndarray, np.ndarray], None]  # start, end, raw, smoothed probabilities
-
-
-def ranked(probabilities: np.ndarray, labels: Sequence[str], k: int | None = None) -> list[tuple[str, float]]:
-    """(label, probability) pairs sorted from most to least probable, the first ``k`` of them (all when None)."""
-    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
-        raise ConfigError(f"top-k must be a whole number of classes of at least 1, got {k!r}")
-    order = np.argsort(-probabilities, kind="stable")[: k or len(labels)]
-    return [(labels[i], float(probabilities[i])) for i in order]
 
 
 def parse_seconds(text: str | float, option: str) -> float:

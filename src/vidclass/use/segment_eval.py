@@ -19,9 +19,9 @@ import numpy as np
 
 from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError, VidclassError
+from vidclass.evaluation.segment_metrics import IGNORE, SegmentEvaluation, evaluate_sequences, plot_segments
 from vidclass.inputs.features import fingerprint
 from vidclass.media.video import probe
-from vidclass.evaluation.segment_metrics import IGNORE, SegmentEvaluation, evaluate_sequences, plot_segments
 
 DEFAULT_RATE = 4.0  # samples per second
 

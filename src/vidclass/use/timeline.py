@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from vidclass.util.atomic import write_atomic
 from vidclass.errors import ConfigError
+from vidclass.util.atomic import write_atomic
 
 
 def _check_k(k: int) -> int:
