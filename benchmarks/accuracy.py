@@ -38,7 +38,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-
 from cvbench import (
     POOLINGS,
     Dataset,
@@ -54,14 +53,14 @@ from cvbench import (
     with_pose,
 )
 
-from vidclass.models.backbones import create_backbone
-from vidclass.data.catalog import load_catalog
-from vidclass.inputs.features import FeatureCache
-from vidclass.models.heads import list_heads
-from vidclass.media.motion import PAIR_IMAGES
-from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS
 from vidclass.data import synthetic as synthetic_data
+from vidclass.data.catalog import load_catalog
 from vidclass.data.synthetic import SyntheticSpec
+from vidclass.inputs.features import FeatureCache
+from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS
+from vidclass.media.motion import PAIR_IMAGES
+from vidclass.models.backbones import create_backbone
+from vidclass.models.heads import list_heads
 
 REPO = Path(__file__).resolve().parents[1]
 ORDER_HEADS = ("lstm", "bilstm", "gru", "attention", "transformer")

@@ -23,15 +23,15 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from vidclass.models.backbones import FrameEncoder
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
 from vidclass.inputs.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, load_features
-from vidclass.models.heads import create_head
 from vidclass.inputs.pose import PoseReport, PoseSpec, pose_features
 from vidclass.inputs.pose import with_pose as attach_pose
-from vidclass.training.loop import Example, TrainConfig, fit_head
 from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, predict_proba, view_positions
+from vidclass.models.backbones import FrameEncoder
+from vidclass.models.heads import create_head
+from vidclass.training.loop import Example, TrainConfig, fit_head
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,11 @@ import cv2
 import numpy as np
 import torch
 
-from vidclass.media import motion, sampling, video
-from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.data.catalog import load_catalog
 from vidclass.inputs.features import FeatureCache, extract_features
 from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, ViewSpec
+from vidclass.media import motion, sampling, video
+from vidclass.models.backbones import FrameEncoder, create_backbone
 
 KERAS_FRAMES = 20  # MAX_SEQ_LENGTH of the Keras example
 

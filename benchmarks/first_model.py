@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 import vidclass.models.runtime as runtime
-from vidclass.estimator.classifier import VideoClassifier
 from vidclass.data.catalog import drop_unreadable, load_catalog
+from vidclass.estimator.classifier import VideoClassifier
 
 
 class Timed:

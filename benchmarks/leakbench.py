@@ -45,10 +45,10 @@ import numpy as np
 from cvbench import Dataset, Recipe, cached_dataset, cross_validate, logistic_cv, outer_folds
 from sklearn.metrics import adjusted_rand_score
 
-from vidclass.evaluation import leaks
-from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
+from vidclass.evaluation import leaks
 from vidclass.inputs.features import FeatureCache
+from vidclass.models.backbones import create_backbone
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -48,8 +48,8 @@ FPS = 12
 
 def _model(backbone: str) -> Path:
     """Train (once per backbone) a small model on the synthetic approaching/receding task."""
-    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
+    from vidclass.estimator.classifier import VideoClassifier
 
     model_dir = WORK / f"model-{backbone.replace(':', '_')}"
     if not (model_dir / "config.json").is_file():
@@ -63,8 +63,8 @@ def _clip(seconds: float) -> Path:
     """A streamable MPEG-TS synthetic timeline (approaching, then receding), keyframe every second."""
     import av
 
-    from vidclass.media import video
     from vidclass.data.synthetic import make_direction_timeline
+    from vidclass.media import video
 
     path = WORK / f"timeline-{seconds:g}s.ts"
     if path.is_file():

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidclass.models import runtime
-from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
 from vidclass.inputs.features import FeatureCache, extract_features
+from vidclass.models import runtime
+from vidclass.models.backbones import create_backbone
 
 
 def main() -> None:

@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidclass.media import video
-from vidclass.models.backbones import create_backbone
 from vidclass.data.catalog import load_catalog
 from vidclass.inputs.features import FeatureCache, extract_features
 from vidclass.inputs.pose import PoseSpec, pose_features
 from vidclass.inputs.pose.extract import estimator
+from vidclass.media import video
+from vidclass.models.backbones import create_backbone
 
 REPO = Path(__file__).resolve().parents[1]
 

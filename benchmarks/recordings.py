@@ -33,14 +33,14 @@ def one_length(minutes: float, args: argparse.Namespace) -> dict:
     """Write, extract and cut one length; the row of the table."""
     import numpy as np
 
-    from vidclass.models.backbones import create_backbone
     from vidclass.data.catalog import drop_unreadable, load_catalog
-    from vidclass.inputs.features import FeatureCache
     from vidclass.data.recordings import ClipPlan, split_recordings
-    from vidclass.inputs.tracks import extract_tracks, track_rate
     from vidclass.data.synthetic import write_video
     from vidclass.data.synthetic_recordings import BOB_PERIODS, bobbing_frames, wall
+    from vidclass.inputs.features import FeatureCache
+    from vidclass.inputs.tracks import extract_tracks, track_rate
     from vidclass.inputs.views import ViewSpec
+    from vidclass.models.backbones import create_backbone
 
     with tempfile.TemporaryDirectory(dir=args.scratch) as scratch:
         root = Path(scratch) / "data"

@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidclass.data.catalog import load_catalog
 from vidclass.media import sampling, video
 from vidclass.models.backbones import create_backbone
-from vidclass.data.catalog import load_catalog
 from vidclass.models.runtime import OrtFrameEncoder, export_encoder
 
 Engine = Callable[[np.ndarray], np.ndarray]

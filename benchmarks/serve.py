@@ -38,8 +38,8 @@ SOURCE = ROOT.parent / "shared" / "data" / "clips" / "test.mp4"
 
 def _model() -> Path:
     """Train (once) the benchmark model on synthetic data with the default backbone and head."""
-    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
+    from vidclass.estimator.classifier import VideoClassifier
 
     model_dir = WORK / "model"
     if not (model_dir / "config.json").is_file():

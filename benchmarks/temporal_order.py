@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-from vidclass.estimator.classifier import VideoClassifier
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
+from vidclass.estimator.classifier import VideoClassifier
 
 TARGET = 0.95
 TEMPORAL = ("early_fusion", "3d", "convlstm")

@@ -24,10 +24,10 @@ import torch
 from torch.nn import functional as F
 
 from vidclass.data.catalog import load_catalog
-from vidclass.models.clip_models import ClipSpec, create_clip_model
 from vidclass.inputs.pixels import ClipDataset, FrameCache, FrameSpec, cache_frames, load_frames, store_size
-from vidclass.training.loop import TrainConfig, fit_clip_model
 from vidclass.inputs.views import ViewSpec
+from vidclass.models.clip_models import ClipSpec, create_clip_model
+from vidclass.training.loop import TrainConfig, fit_clip_model
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.9

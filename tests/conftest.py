@@ -29,8 +29,8 @@ def direction_dataset(tmp_path_factory) -> Path:
 def regression_run(tmp_path_factory) -> tuple[Path, Path, Path]:
     """A tiny frozen-feature regression model on the speed-of-a-square task (seconds to fit): the model
     folder, its dataset (targets.csv) and its feature cache. Its accuracy is not the point."""
-    from vidclass.estimator.regressor import VideoRegressor
     from vidclass.data.synthetic_recordings import make_speed_dataset
+    from vidclass.estimator.regressor import VideoRegressor
 
     root = tmp_path_factory.mktemp("regression-run")
     data = make_speed_dataset(root / "speeds", clips=14, seconds=1.0, fps=8, size=32, seed=0)

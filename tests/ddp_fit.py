@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidclass.inputs.features import VideoFeatures
+from vidclass.inputs.views import ViewSpec, predict_proba
+from vidclass.models.heads import create_head
 from vidclass.training import loop as training
 from vidclass.training.distributed import gather, is_primary, rank
-from vidclass.inputs.features import VideoFeatures
-from vidclass.models.heads import create_head
-from vidclass.inputs.views import ViewSpec, predict_proba
 
 VIEW = ViewSpec(frames=2, grid=4, inputs="appearance")
 TRAIN, HELD = 32, 8

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from vidclass.estimator.classifier import VideoClassifier
 from vidclass.data.catalog import load_catalog
 from vidclass.data.splits import split_catalog
 from vidclass.errors import VidclassError
+from vidclass.estimator.classifier import VideoClassifier
 
 TINY = dict(backbone="timm:mobilenetv3_small_050", pretrained=False, frames=4, epochs=4, batch_size=4, val=0.25,
             test=0.25, head="gru")

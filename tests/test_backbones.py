@@ -13,6 +13,7 @@ import torchvision
 from PIL import Image
 from safetensors.torch import save_file
 
+from vidclass.errors import ConfigError, WeightsUnavailableError
 from vidclass.models.backbones import (
     DEFAULT_BACKBONE,
     BackboneSpec,
@@ -24,7 +25,6 @@ from vidclass.models.backbones import (
     list_backbones,
     weights_available_offline,
 )
-from vidclass.errors import ConfigError, WeightsUnavailableError
 
 TINY_TIMM = "timm:test_resnet"  # a ~0.1M-parameter timm test model, 160 px
 

@@ -8,11 +8,11 @@ import pickle
 import pytest
 import torch
 
-from vidclass.models.backbones import create_backbone
-from vidclass.estimator.bundle import Bundle, load_bundle, read_config, save_bundle
 from vidclass.errors import BundleError
-from vidclass.models.heads import create_head
+from vidclass.estimator.bundle import Bundle, load_bundle, read_config, save_bundle
 from vidclass.inputs.views import ViewSpec
+from vidclass.models.backbones import create_backbone
+from vidclass.models.heads import create_head
 
 
 @pytest.fixture(scope="module")

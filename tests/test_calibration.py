@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vidclass.errors import ConfigError
 from vidclass.evaluation.calibration import (
     apply_temperature,
     calibrate_probabilities,
@@ -13,7 +14,6 @@ from vidclass.evaluation.calibration import (
     logits_from_probabilities,
     plot_reliability,
 )
-from vidclass.errors import ConfigError
 
 
 def _overconfident(seed: int, n: int, sharpen: float = 3.0) -> tuple[np.ndarray, np.ndarray]:

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from vidclass.estimator.classifier import VideoClassifier
-from vidclass.evaluation.calibration import calibrate_probabilities, fit_temperature, logits_from_probabilities
 from vidclass.data.catalog import load_catalog
 from vidclass.data.splits import split_catalog
+from vidclass.estimator.classifier import VideoClassifier
+from vidclass.evaluation.calibration import calibrate_probabilities, fit_temperature, logits_from_probabilities
 
 pytestmark = pytest.mark.slow  # fits a model end to end
 

@@ -15,11 +15,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from vidclass.errors import ConfigError, WeightsUnavailableError
 from vidclass.models.backbones import create_backbone
 from vidclass.models.clip_models import ClipSpec, clip_model_from_config, create_clip_model, list_clip_models
 from vidclass.models.clip_models.convlstm import ConvLSTMCell, ConvLSTMStack
 from vidclass.models.clip_models.inflate import TemporalConv, set_frames
-from vidclass.errors import ConfigError, WeightsUnavailableError
 
 TINY = "timm:mobilenetv3_small_050"
 # every new model, small enough for a CPU test (random init: inflation and learning do not need ImageNet)

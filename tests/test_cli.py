@@ -60,9 +60,8 @@ def test_extract_and_train_default_to_the_library_inputs():
     import inspect
 
     from vidclass.cli import datasets, training
-    from vidclass.inputs.views import DEFAULT_INPUTS
-
     from vidclass.estimator.classifier import VideoClassifier
+    from vidclass.inputs.views import DEFAULT_INPUTS
 
     assert inspect.signature(datasets.extract).parameters["inputs"].default == DEFAULT_INPUTS
     assert inspect.signature(training.train).parameters["inputs"].default is None  # the model kind's default:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from vidclass.errors import ConfigError
 from vidclass.models.clip_models import (
     FREEZE_ALL,
     ClipSpec,
@@ -14,7 +15,6 @@ from vidclass.models.clip_models import (
     create_clip_model,
     list_clip_models,
 )
-from vidclass.errors import ConfigError
 
 TINY = "timm:mobilenetv3_small_050"
 

@@ -9,13 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from vidclass.cli import app
-from vidclass.compare import CompareSettings, best_recipe, compare, grouped_folds, run as compare_run
+from vidclass.compare import CompareSettings, best_recipe, compare, grouped_folds
+from vidclass.compare import run as compare_run
+from vidclass.compare.recipes import Recipe, get_recipe, list_recipes, select_recipes
 from vidclass.compare.report import summarize, table_rows
 from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 from vidclass.errors import ConfigError
-from vidclass.compare.recipes import Recipe, get_recipe, list_recipes, select_recipes
 
 # Small recipes on the direction task (approaching vs receding): the order of the frames is the only cue, so
 # mean pooling of appearance features is blind to it and a BiLSTM over appearance + feature changes is not.

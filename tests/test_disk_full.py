@@ -8,14 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_checks import one_error_line
 from safetensors import SafetensorError
 from typer.testing import CliRunner
 
-from vidclass.inputs import features, pixels
 from vidclass.cli import app
 from vidclass.errors import DiskFullError
+from vidclass.inputs import features, pixels
 from vidclass.inputs.pixels import FrameCache, FrameSpec, cache_frames
-from cli_checks import one_error_line
 
 runner = CliRunner()
 TINY = ["--backbone", "timm:mobilenetv3_small_050", "--pretrained", "none", "--frames", "2", "--workers", "0",

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
+from vidclass.inputs.features import FeatureCache, extract_features, fingerprint
 from vidclass.models.backbones import create_backbone
 from vidclass.training.distributed import shard
-from vidclass.inputs.features import FeatureCache, extract_features, fingerprint
 
 BACKBONE = "mobilenet_v3_small"  # small and offline with --pretrained none
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from vidclass.estimator.classifier import VideoClassifier
-from vidclass.models.backbones import create_backbone, get_backbone_spec
 from vidclass.errors import ConfigError
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.inputs.features import FeatureSpec
+from vidclass.models.backbones import create_backbone, get_backbone_spec
 
 BACKBONE = "timm:mobilenetv3_small_050"
 SMALL = dict(backbone=BACKBONE, pretrained=False, frames=4, epochs=3, batch_size=4, val=0.25, test=0.25, head="mean",

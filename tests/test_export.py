@@ -15,19 +15,19 @@ from typer.testing import CliRunner
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from vidclass.estimator.classifier import VideoClassifier  # noqa: E402
-from vidclass.models.backbones import create_backbone  # noqa: E402
-from vidclass.estimator.bundle import Bundle, ClipBundle, save_bundle  # noqa: E402
 from vidclass.cli import app  # noqa: E402
-from vidclass.models.clip_models import ClipSpec, create_clip_model  # noqa: E402
-from vidclass.estimator.engine import exported
 from vidclass.errors import BundleError  # noqa: E402
-from vidclass.use.export import export_bundle  # noqa: E402
+from vidclass.estimator.bundle import Bundle, ClipBundle, save_bundle  # noqa: E402
+from vidclass.estimator.classifier import VideoClassifier  # noqa: E402
+from vidclass.estimator.engine import exported  # noqa: E402
 from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, fingerprint  # noqa: E402
-from vidclass.models.heads import create_head  # noqa: E402
-from vidclass.use.predict import TimelineSettings, run_timeline  # noqa: E402
-from vidclass.models.runtime import DeferredEncoder, OrtFrameEncoder, OrtHead, frame_encoder, torch_export  # noqa: E402
 from vidclass.inputs.views import ViewSpec  # noqa: E402
+from vidclass.models.backbones import create_backbone  # noqa: E402
+from vidclass.models.clip_models import ClipSpec, create_clip_model  # noqa: E402
+from vidclass.models.heads import create_head  # noqa: E402
+from vidclass.models.runtime import DeferredEncoder, OrtFrameEncoder, OrtHead, frame_encoder, torch_export  # noqa: E402
+from vidclass.use.export import export_bundle  # noqa: E402
+from vidclass.use.predict import TimelineSettings, run_timeline  # noqa: E402
 
 TOLERANCE = 1e-4  # fp32 probabilities, ONNX Runtime against PyTorch
 LABELS = ["a", "b", "c"]
@@ -204,8 +204,8 @@ def test_torchscript_export_loads_without_vidclass_and_matches_pytorch_on_real_f
     import subprocess
     import sys
 
-    from vidclass.media import sampling, video
     from vidclass.inputs.views import head_steps, model_inputs
+    from vidclass.media import sampling, video
 
     model_dir = _features_bundle(tmp_path, encoder, "attention")
     done = CliRunner().invoke(app, ["export", str(model_dir), "--format", "torchscript", "--json"])
@@ -242,8 +242,8 @@ CLIP_KINDS = [("frame", {}), ("lrcn", {}), ("early_fusion", {}), ("3d", {}),
 
 def _torchscript_probabilities(folder, clip, spec, interpolation) -> tuple[np.ndarray, torch.Tensor]:
     """A clip model's TorchScript modules on the frames of one real clip: probabilities (1, C), and the frames."""
-    from vidclass.media import sampling, video
     from vidclass.inputs.pixels import store_size
+    from vidclass.media import sampling, video
 
     frames = video.read_frames(clip, sampling.uniform(video.probe(clip).num_frames, spec.frames).indices,
                                size=store_size(spec.size), crop=spec.size, interpolation=interpolation)

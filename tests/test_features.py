@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
+from vidclass.errors import ConfigError
 from vidclass.inputs import features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, fingerprint, load_features
 from vidclass.media import motion, sampling, video
 from vidclass.models.backbones import FrameEncoder, create_backbone
-from vidclass.errors import ConfigError
-from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, fingerprint, load_features
-from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 
 BACKBONE = "timm:mobilenetv3_small_050"
 GRID = 6

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from vidclass.media import motion, sampling, video
-from vidclass.estimator.classifier import VideoClassifier
-from vidclass.models.backbones import create_backbone
-from vidclass.errors import ConfigError
-from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
+from vidclass.errors import ConfigError
+from vidclass.estimator.classifier import VideoClassifier
+from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.inputs.views import ViewSpec
+from vidclass.media import motion, sampling, video
+from vidclass.models.backbones import create_backbone
 
 BACKBONE = "timm:mobilenetv3_small_050"
 

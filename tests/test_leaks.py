@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vidclass.evaluation import leaks
 from vidclass.cli import app
 from vidclass.data.catalog import load_catalog
 from vidclass.data.splits import Splits
 from vidclass.data.synthetic import random_scene, render_frames, write_video
+from vidclass.evaluation import leaks
 from vidclass.inputs.features import FeatureCache
 
 SOURCES = 4  # per class

@@ -9,9 +9,9 @@ from sklearn.preprocessing import StandardScaler
 
 from vidclass.errors import ConfigError
 from vidclass.inputs.features import VideoFeatures
+from vidclass.inputs.views import ViewSpec, predict_proba
 from vidclass.models.heads import create_head, head_from_config
 from vidclass.training.loop import Example, TrainConfig, fit_head
-from vidclass.inputs.views import ViewSpec, predict_proba
 
 SPEC = ViewSpec(frames=4, grid=4, inputs="appearance")
 

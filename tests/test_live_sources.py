@@ -16,8 +16,8 @@ import av
 import numpy as np
 import pytest
 
-from vidclass.media import video
 from vidclass.errors import VideoReadError
+from vidclass.media import video
 
 
 def _write(path: Path, n: int = 12, *, width: int = 96, height: int = 64, rotation: int = 0, noise: bool = False,

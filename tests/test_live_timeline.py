@@ -20,10 +20,10 @@ import av
 import numpy as np
 import pytest
 
-from vidclass.media import video
-from vidclass.estimator.classifier import VideoClassifier
-from vidclass.use.predict import TimelineSettings, _Sampler, run_timeline
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, make_direction_timeline
+from vidclass.estimator.classifier import VideoClassifier
+from vidclass.media import video
+from vidclass.use.predict import TimelineSettings, _Sampler, run_timeline
 
 FPS = 12
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032  # from <fcntl.h> on Linux

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from vidclass.media import motion
-from vidclass.use.predict import _DifferencePairs
 from vidclass.media.video import StreamedFrame
+from vidclass.use.predict import _DifferencePairs
 
 
 @pytest.mark.parametrize("fps, offset", [(30.0, 2), (25.0, 2), (10.0, 1), (60.0, 4), (0.0, 1)])

@@ -7,10 +7,10 @@ import shutil
 import sys
 
 import pytest
+from cli_checks import one_error_line
 from typer.testing import CliRunner
 
 from vidclass.cli import app
-from cli_checks import one_error_line
 
 runner = CliRunner()
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from vidclass.util import workers
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
+from vidclass.util import workers
 
 
 def _gone(process: psutil.Process) -> bool:

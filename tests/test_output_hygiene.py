@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from vidclass.models.backbones import list_backbones
 from vidclass.cli import app
+from vidclass.models.backbones import list_backbones
 
 runner = CliRunner()  # its stdout is not a terminal: what a pipe sees
 TINY = ["--backbone", "timm:mobilenetv3_small_050", "--pretrained", "none", "--frames", "2", "--workers", "0",

@@ -13,13 +13,13 @@ import torch
 from torch.nn import functional as F
 from typer.testing import CliRunner
 
-from vidclass.estimator.classifier import VideoClassifier
 from vidclass.cli import app
-from vidclass.models.clip_models import ClipSpec, create_clip_model
-from vidclass.errors import ConfigError
-from vidclass.estimator.pixel_regressor import PixelRegressor, regression_module
 from vidclass.data.synthetic_recordings import make_brightness_dataset
+from vidclass.errors import ConfigError
+from vidclass.estimator.classifier import VideoClassifier
 from vidclass.estimator.factory import load_model
+from vidclass.estimator.pixel_regressor import PixelRegressor, regression_module
+from vidclass.models.clip_models import ClipSpec, create_clip_model
 from vidclass.training.loop import TrainConfig
 
 runner = CliRunner()

@@ -17,11 +17,11 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
+from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, write_video
+from vidclass.errors import ConfigError
 from vidclass.estimator.classifier import VideoClassifier
 from vidclass.models.backbones import create_backbone
-from vidclass.errors import ConfigError
 from vidclass.use.predict import TimelineSettings, run_timeline
-from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, write_video
 from vidclass.use.timeline import rolling_average
 
 pytestmark = pytest.mark.slow

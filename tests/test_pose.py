@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from vidclass.media import video
 from vidclass.errors import DatasetError
 from vidclass.inputs.features import FeatureCache
 from vidclass.inputs.pose import (
@@ -31,8 +30,9 @@ from vidclass.inputs.pose import (
 from vidclass.inputs.pose.blazepose import anchor_centres
 from vidclass.inputs.pose.extract import estimator
 from vidclass.inputs.pose.vectors import person_vector, skeleton_box
-from vidclass.media.render import AnnotatedVideoWriter
 from vidclass.inputs.views import ViewSpec, model_inputs
+from vidclass.media import video
+from vidclass.media.render import AnnotatedVideoWriter
 
 ASTRONAUT_FACE = (150, 60, 280, 190)  # x0, y0, x1, y1 of her face in data.astronaut() (512 x 512)
 
@@ -248,8 +248,8 @@ def test_brought_keypoints_errors_name_the_file(astronaut_video, tmp_path):
 @pytest.mark.slow
 def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_dataset, astronaut_video, tmp_path):
     """pose+velocity on keypoints of people who walk towards the camera (grow) or away (shrink)."""
-    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.data.catalog import load_catalog
+    from vidclass.estimator.classifier import VideoClassifier
 
     catalog = load_catalog(direction_dataset)
     folder = tmp_path / "keypoints"
@@ -299,9 +299,9 @@ def test_a_pose_model_learns_from_brought_keypoints_and_round_trips(direction_da
 
 
 def test_a_stream_with_pose_inputs_sees_whole_frames_and_keeps_slots(astronaut_video):
+    from vidclass.estimator.stream import features_stream
     from vidclass.models.backbones import create_backbone
     from vidclass.models.heads import create_head
-    from vidclass.estimator.stream import features_stream
 
     encoder = create_backbone("efficientnet_lite0", pretrained=False)
     view = ViewSpec(frames=3, grid=6, inputs="appearance+pose", people=2)
@@ -325,8 +325,8 @@ def test_a_stream_with_pose_inputs_sees_whole_frames_and_keeps_slots(astronaut_v
 
 
 def test_appearance_and_pose_come_from_one_decoding_pass(astronaut_video, tmp_path, monkeypatch):
-    from vidclass.models.backbones import create_backbone
     from vidclass.inputs.features import FeatureSpec, extract_features, load_features
+    from vidclass.models.backbones import create_backbone
 
     encoder = create_backbone("efficientnet_lite0", pretrained=False)
     spec = PoseSpec(people=2)
@@ -349,8 +349,8 @@ def test_appearance_and_pose_come_from_one_decoding_pass(astronaut_video, tmp_pa
 
 
 def test_draw_pose_draws_limbs_of_people_and_nothing_for_empty_slots():
-    from vidclass.media.render import draw_pose
     from vidclass.inputs.pose import COCO_EDGES
+    from vidclass.media.render import draw_pose
 
     frame = np.zeros((240, 320, 3), np.uint8)
     person = _skeleton((160, 140), 160)

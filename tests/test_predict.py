@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vidclass.estimator.classifier import VideoClassifier
 from vidclass.cli import app
-from vidclass.errors import ConfigError
-from vidclass.use.predict import TimelineSettings, parse_seconds, run_timeline
-from vidclass.estimator.tasks import ranked
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset, make_direction_timeline
+from vidclass.errors import ConfigError
+from vidclass.estimator.classifier import VideoClassifier
+from vidclass.estimator.tasks import ranked
+from vidclass.use.predict import TimelineSettings, parse_seconds, run_timeline
 
 pytestmark = pytest.mark.slow
 

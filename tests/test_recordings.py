@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from vidclass.cli import app
 from vidclass.data.items import Catalog, VideoItem
+from vidclass.data.recordings import ClipPlan, describe, draw_clips, overlapping, random_clip, split_recordings
 from vidclass.data.synthetic_recordings import make_recordings
 from vidclass.errors import ConfigError
-from vidclass.data.recordings import ClipPlan, describe, draw_clips, overlapping, random_clip, split_recordings
 
 
 def _catalog(recordings: dict[str, int], seconds: float = 120.0) -> Catalog:
@@ -158,8 +158,8 @@ def test_decoded_frames_are_cached_once_per_recording_and_random_clips_move_ever
 def test_a_pixel_model_trains_on_random_clips_and_never_sees_its_test_time(recordings, tmp_path):
     import csv
 
-    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.data.catalog import load_catalog
+    from vidclass.estimator.classifier import VideoClassifier
     from vidclass.inputs.features import fingerprint
     from vidclass.use.segment_eval import evaluate_segments
 

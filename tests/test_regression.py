@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidclass.errors import ConfigError, DatasetError
-from vidclass.data.targets import read_targets
-from vidclass.evaluation.regression_scores import regression_scores
-from vidclass.estimator.regressor import VideoRegressor
 from vidclass.data.synthetic_recordings import make_speed_dataset
+from vidclass.data.targets import read_targets
+from vidclass.errors import ConfigError, DatasetError
+from vidclass.estimator.regressor import VideoRegressor
+from vidclass.evaluation.regression_scores import regression_scores
 
 
 def test_scores_match_hand_computed_values():

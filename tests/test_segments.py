@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from vidclass.data.catalog import load_catalog
-from vidclass.errors import DatasetError
-from vidclass.evaluation.segment_metrics import IGNORE, edit_score, evaluate_sequences, runs, segment_f1
 from vidclass.data.segments import load_segments, parse_time
 from vidclass.data.synthetic_recordings import make_segment_recording
+from vidclass.errors import DatasetError
+from vidclass.evaluation.segment_metrics import IGNORE, edit_score, evaluate_sequences, runs, segment_f1
 
 
 @pytest.mark.parametrize("text, seconds", [("12.5", 12.5), ("0", 0.0), ("1:02.5", 62.5), ("00:01:02.500", 62.5),

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from vidclass.data.catalog import load_catalog
-from vidclass.evaluation.shortcuts import MARGIN, black_bars, check_shortcuts
 from vidclass.data.synthetic import write_video
+from vidclass.evaluation.shortcuts import MARGIN, black_bars, check_shortcuts
 
 CLIPS = 8  # per class
 

@@ -13,10 +13,10 @@ import av
 import numpy as np
 import pytest
 
-from vidclass.media import video
-from vidclass.errors import ConfigError, VideoReadError
-from vidclass.media.sampling import uniform
 from vidclass.data.synthetic import random_scene, render_frames, write_video
+from vidclass.errors import ConfigError, VideoReadError
+from vidclass.media import video
+from vidclass.media.sampling import uniform
 
 try:
     import cv2

@@ -4,8 +4,8 @@ from vidclass.errors import (
     BundleError,
     ConfigError,
     DatasetError,
-    VideoReadError,
     VidclassError,
+    VideoReadError,
     WeightsUnavailableError,
 )
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from vidclass.estimator.classifier import VideoClassifier
 from vidclass.cli import app as cli
+from vidclass.estimator.classifier import VideoClassifier
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = dict(backbone="timm:mobilenetv3_small_050", pretrained=False, frames=4, epochs=2, batch_size=4, val=0.25,

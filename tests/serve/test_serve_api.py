@@ -14,9 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from vidclass.estimator.classifier import VideoClassifier
+from vidclass.serve import ServeSettings, create_app, work
 from vidclass.use.predict import TimelineSettings, run_timeline
-from vidclass.serve import ServeSettings, create_app
-from vidclass.serve import work
 
 KEY = "s3cret-key"
 

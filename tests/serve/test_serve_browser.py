@@ -97,9 +97,9 @@ def test_the_page_says_what_to_do_before_an_upload_and_draws_a_one_window_timeli
 
 
 def test_the_page_shows_a_regression_models_value(browser, regression_run, tmp_path):
+    from vidclass.data.synthetic_recordings import make_speed_dataset
     from vidclass.estimator.regressor import VideoRegressor
     from vidclass.serve.loadtest import running_server
-    from vidclass.data.synthetic_recordings import make_speed_dataset
 
     model_dir, _, _ = regression_run
     clip = make_speed_dataset(tmp_path / "long", clips=1, seconds=4.0, fps=8, size=32, seed=3) / "clip_000.mp4"

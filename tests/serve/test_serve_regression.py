@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from vidclass.use.predict import TimelineSettings, run_timeline
+from vidclass.data.synthetic_recordings import make_speed_dataset
 from vidclass.estimator.regressor import VideoRegressor
 from vidclass.serve import ServeSettings, create_app
-from vidclass.data.synthetic_recordings import make_speed_dataset
+from vidclass.use.predict import TimelineSettings, run_timeline
 
 
 @pytest.fixture(scope="module")

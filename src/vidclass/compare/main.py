@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vidclass.compare.recipes import Recipe
 from vidclass.compare.report import RecipeSummary, summarize, write_reports
 from vidclass.compare.run import CompareSettings, Log, run_comparison
 from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError
-from vidclass.compare.recipes import Recipe
 
 
 def compare(

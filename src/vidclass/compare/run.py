@@ -23,10 +23,10 @@ import numpy as np
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold
 
+from vidclass.compare.recipes import Recipe
 from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError, DatasetError, VidclassError
-from vidclass.compare.recipes import Recipe
 from vidclass.util.atomic import write_atomic
 
 Log = Callable[[str], None]

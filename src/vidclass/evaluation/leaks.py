@@ -37,12 +37,12 @@ from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.cluster import AgglomerativeClustering
 
-from vidclass.models.backbones import DEFAULT_BACKBONE, FrameEncoder, create_backbone
 from vidclass.data.items import Catalog
 from vidclass.data.splits import Splits
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
 from vidclass.media import video
+from vidclass.models.backbones import DEFAULT_BACKBONE, FrameEncoder, create_backbone
 from vidclass.util.atomic import write_atomic
 
 FRAMES = 4

@@ -32,9 +32,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
 
-from vidclass.util.atomic import write_atomic
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.evaluation.intervals import LEVEL, bootstrap_scores
+from vidclass.util.atomic import write_atomic
 
 _AVERAGES = ("macro avg", "weighted avg")
 _SUM_TOLERANCE = 1e-3

@@ -39,9 +39,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from torch.utils.data import Dataset
 
+from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.media import motion, sampling, video
 from vidclass.models.backbones import FrameEncoder
-from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.util.workers import in_order
 
 CACHE_FORMAT = 1

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidclass.media import motion, video
+from vidclass.data.recordings import Clip, ClipPlan, Source, random_clip
 from vidclass.errors import VidclassError
 from vidclass.inputs.features import ExtractionReport, fingerprint
 from vidclass.inputs.pixels import FrameCache, FrameSpec, VideoFrames, clip_tensor, clip_transform
-from vidclass.data.recordings import Clip, ClipPlan, Source, random_clip
 from vidclass.inputs.tracks import track_indices
 from vidclass.inputs.views import ViewSpec, epoch_item, view_positions
+from vidclass.media import motion, video
 from vidclass.util.workers import in_order
 
 TRACK_FORMAT = 1

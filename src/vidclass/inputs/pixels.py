@@ -32,10 +32,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from torch.utils.data import Dataset
 
-from vidclass.media import motion, sampling, video
 from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.inputs.features import ExtractionReport, fingerprint, uncached
 from vidclass.inputs.views import ViewSpec, epoch_item, view_positions
+from vidclass.media import motion, sampling, video
 from vidclass.util.workers import in_order
 
 CACHE_FORMAT = 1

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vidclass.data.recordings import Clip, ClipPlan, Source, random_clip
 from vidclass.errors import VidclassError
 from vidclass.inputs.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
-from vidclass.media import motion, video
-from vidclass.data.recordings import Clip, ClipPlan, Source, random_clip
-from vidclass.util.workers import in_order
 from vidclass.inputs.views import ViewSpec, cut_grid_view, epoch_item
+from vidclass.media import motion, video
+from vidclass.util.workers import in_order
 
 _CHUNK_FRAMES = 128  # track frames decoded per chunk: bounds memory whatever the recording's length
 

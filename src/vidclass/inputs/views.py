@@ -30,15 +30,15 @@ slots of normalised skeletons) and ``velocity``, its change per slot between vie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 
-from vidclass.media import sampling
 from vidclass.errors import ConfigError
+from vidclass.media import sampling
 from vidclass.media.motion import PAIR_IMAGES
 
 if TYPE_CHECKING:

@@ -31,8 +31,15 @@ import torch
 from torch import Tensor, nn
 
 from vidclass.errors import ConfigError, WeightsUnavailableError
+from vidclass.models.weights import (
+    StateDict,
+    download,
+    load_strict,
+    read_state_dict,
+    require_reachable,
+    without_modules,
+)
 from vidclass.util.digests import sha256_file
-from vidclass.models.weights import StateDict, download, load_strict, read_state_dict, require_reachable, without_modules
 
 if TYPE_CHECKING:
     from timm.models import PretrainedCfg

@@ -36,8 +36,8 @@ import numpy as np
 import platformdirs
 import torch
 
-from vidclass.models.backbones import BackboneSpec, FrameEncoder
 from vidclass.errors import ConfigError, VidclassError
+from vidclass.models.backbones import BackboneSpec, FrameEncoder
 
 Runtime = Literal["auto", "torch", "onnxruntime"]
 RUNTIMES = ("auto", "torch", "onnxruntime")

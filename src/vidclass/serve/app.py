@@ -27,9 +27,9 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vidclass import __version__
-from vidclass.estimator.bundle import bundle_task, read_config
 from vidclass.errors import VidclassError
-from vidclass.use.predict import TimelineSettings
+from vidclass.estimator.bundle import bundle_task, read_config
+from vidclass.estimator.factory import load_model
 from vidclass.serve import work
 from vidclass.serve.card import without_host_paths
 from vidclass.serve.errors import VIDEO_ERRORS, ApiError, error_response, install_handlers
@@ -37,7 +37,7 @@ from vidclass.serve.inputs import receive_video
 from vidclass.serve.jobs import JobStore, QueueFull, Slot, TimelineJob, WorkQueue
 from vidclass.serve.schemas import ErrorBody, Health, Job, Limits, ModelInfo, PathRequest, Prediction, ValuePrediction
 from vidclass.serve.settings import ServeSettings
-from vidclass.estimator.factory import load_model
+from vidclass.use.predict import TimelineSettings
 
 STATIC = Path(__file__).parent / "static"
 KEY_COOKIE = "vidclass_key"

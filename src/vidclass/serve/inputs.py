@@ -19,8 +19,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from vidclass.media import video
 from vidclass.errors import VideoReadError, is_disk_full
+from vidclass.media import video
 from vidclass.serve.errors import ApiError, disk_full
 from vidclass.serve.schemas import PathRequest
 from vidclass.serve.settings import ServeSettings

@@ -29,11 +29,11 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from vidclass.training.distributed import check_strategy  # also leaves a DDP fit's process group at exit
 from vidclass.errors import ConfigError
 from vidclass.inputs.features import VideoFeatures
-from vidclass.models.heads import LinearHead, TemporalHead
 from vidclass.inputs.views import ViewSpec, cut_grid_view, epoch_item, predict_proba
+from vidclass.models.heads import LinearHead, TemporalHead
+from vidclass.training.distributed import check_strategy  # also leaves a DDP fit's process group at exit
 from vidclass.util.workers import die_with_parent
 
 PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed", "bf16-true", "64")

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidclass.util.digests import sha256_file
 from vidclass.errors import ConfigError, WeightsUnavailableError
+from vidclass.util.digests import sha256_file
 
 MODELS = Path(__file__).resolve().parent / "models"
 DETECTOR_FILE = MODELS / "pose_detection.tflite"

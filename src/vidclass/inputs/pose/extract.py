@@ -21,13 +21,13 @@ from typing import ClassVar
 import numpy as np
 from torch.utils.data import Dataset
 
-from vidclass.media import sampling, video
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.inputs.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
 from vidclass.inputs.pose.blazepose import BlazePose, require_litert
 from vidclass.inputs.pose.keypoints import find_keypoints, read_keypoints
 from vidclass.inputs.pose.skeleton import to_coco
 from vidclass.inputs.pose.vectors import PoseSequence, frame_vectors, people_present, pose_dim
+from vidclass.media import sampling, video
 from vidclass.util.workers import in_order
 
 ESTIMATOR = "pose:blazepose"

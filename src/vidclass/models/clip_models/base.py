@@ -22,8 +22,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from vidclass.models.backbones import DEFAULT_BACKBONE, Preprocess, create_backbone, get_backbone_spec
 from vidclass.errors import ConfigError
+from vidclass.models.backbones import DEFAULT_BACKBONE, Preprocess, create_backbone, get_backbone_spec
 
 BatchNormMode = Literal["frozen", "train"]
 PixelInputs = Literal["rgb", "rgbdiff", "flow"]

@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from vidclass.errors import ConfigError
 from vidclass.models.backbones import Preprocess
 from vidclass.models.clip_models.base import ClipModel, ClipSpec, Network, register
-from vidclass.errors import ConfigError
 
 SEED_HIDDEN = (4, 8, 14, 16)  # the LearnOpenCV ConvLSTM's filters per layer
 DEFAULT_HIDDEN = (8, 16, 32, 32)  # wider: the seed's widths learned too slowly (see the module docstring)

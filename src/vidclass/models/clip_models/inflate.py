@@ -31,7 +31,6 @@ from torch.nn import functional as F
 
 from vidclass.errors import ConfigError
 
-
 TEMPORAL_RAMP = 0.5  # tilt of inflated kernels over time (0: I3D's plain, time-symmetric inflation)
 
 

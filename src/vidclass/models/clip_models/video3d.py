@@ -25,10 +25,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from vidclass.errors import ConfigError, WeightsUnavailableError
 from vidclass.models.backbones import Preprocess
 from vidclass.models.clip_models.base import ClipModel, ClipSpec, Network, backbone_network, backbone_stages, register
 from vidclass.models.clip_models.inflate import default_temporal_convs, inflate_network, set_frames
-from vidclass.errors import ConfigError, WeightsUnavailableError
 
 DEFAULT_ARCH = "inflated"
 TORCHVISION_ARCHS = ("r3d_18", "mc3_18", "r2plus1d_18", "s3d", "mvit_v2_s", "swin3d_t")
