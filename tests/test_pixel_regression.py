@@ -18,9 +18,9 @@ from vidclass.data.synthetic_recordings import make_brightness_dataset
 from vidclass.errors import ConfigError
 from vidclass.estimator.classifier import VideoClassifier
 from vidclass.estimator.factory import load_model
-from vidclass.estimator.pixel_regressor import PixelRegressor, regression_module
+from vidclass.estimator.pixel_regressor import PixelRegressor
 from vidclass.models.clip_models import ClipSpec, create_clip_model
-from vidclass.training.loop import TrainConfig
+from vidclass.training.loop import ClipModule, TrainConfig
 
 runner = CliRunner()
 KINDS = [("frame", {}), ("lrcn", {"head": {"name": "mean"}}), ("early_fusion", {}), ("3d", {"arch": "c3d_small"}),
@@ -43,10 +43,10 @@ def test_every_clip_model_has_a_one_output_regression_form(kind, options):
 
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")  # the step outside a Trainer, on purpose
 @pytest.mark.parametrize("loss,expected", [("mse", F.mse_loss), ("huber", F.huber_loss)])
-def test_the_regression_clip_module_takes_mse_or_huber_of_the_one_output(loss, expected):
+def test_a_clip_module_with_a_regression_loss_takes_mse_or_huber_of_the_one_output(loss, expected):
     torch.manual_seed(0)
     model = create_clip_model("frame", ClipSpec(backbone="timm:test_resnet", frames=2, size=32), 1, pretrained=False)
-    module = regression_module(model, TrainConfig(epochs=1), 1e-3, loss)
+    module = ClipModule(model, TrainConfig(epochs=1), None, 1e-3, loss=loss)
     logits, y = torch.tensor([[0.5], [3.0], [-1.0]]), torch.tensor([0.0, 0.5, -1.0])
     assert float(module._log("val", logits, y, 3)) == pytest.approx(float(expected(logits[:, 0], y)))
     clips = torch.randint(0, 256, (2, 2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
@@ -54,7 +54,7 @@ def test_the_regression_clip_module_takes_mse_or_huber_of_the_one_output(loss, e
     module.training_step((clips, torch.tensor([1.0, -1.0])), 0).backward()  # every frame with its clip's target
     assert model.classifier[1].weight.grad is not None
     with pytest.raises(ConfigError, match="loss must be one of mse, huber; got 'l1'"):
-        regression_module(model, TrainConfig(epochs=1), 1e-3, "l1")
+        ClipModule(model, TrainConfig(epochs=1), None, 1e-3, loss="l1")
 
 
 def test_a_features_model_is_not_a_pixel_regressor(tmp_path):

@@ -18,34 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import clone
-from torch.nn import functional as F
 
 from vidclass.data.targets import Target, read_targets, split_targets
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.estimator.bundle import ClipBundle, bundle_task, load_bundle, package_versions, save_bundle
 from vidclass.estimator.regressor import LOSSES, TASK, VALUE, ValueModel
 from vidclass.evaluation.regression_scores import regression_scores, write_evaluation
-
-
-def regression_module(model: torch.nn.Module, config, backbone_lr: float, loss: str):
-    """The Lightning module that trains clip model ``model`` (one output) with an MSE or Huber loss
-    (built here so that loading and predicting never import Lightning)."""
-    from vidclass.training.loop import ClipModule
-
-    if loss not in LOSSES:
-        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
-
-    class RegressionClipModule(ClipModule):
-        """A clip model's training step with one output and an MSE or Huber loss."""
-
-        def _log(self, stage: str, logits: torch.Tensor, y: torch.Tensor, clips: int) -> torch.Tensor:
-            predicted, target = logits.float()[:, 0], y.float()
-            value = F.mse_loss(predicted, target) if loss == "mse" else F.huber_loss(predicted, target)
-            self.log(f"{stage}_loss", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=clips,
-                     sync_dist=True)
-            return value
-
-    return RegressionClipModule(model, config, None, backbone_lr)
 
 
 class PixelRegressor(ValueModel):
@@ -73,7 +51,7 @@ class PixelRegressor(ValueModel):
         import lightning as L
         from torch.utils.data import DataLoader
 
-        from vidclass.training.loop import fit_module, train_loader
+        from vidclass.training.loop import ClipModule, fit_module, train_loader
 
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
@@ -94,7 +72,7 @@ class PixelRegressor(ValueModel):
         L.seed_everything(pixels.seed, workers=True, verbose=False)
         train, val = (self._clips([entries[t.path] for t in parts[name]], [t.value for t in parts[name]],
                                   train=name == "train") for name in ("train", "val"))
-        fit = fit_module(regression_module(self.model_, config, pixels._backbone_lr(), self.loss),
+        fit = fit_module(ClipModule(self.model_, config, None, pixels._backbone_lr(), loss=self.loss),
                          train_loader(train, config),
                          DataLoader(val, batch_size=config.batch_size) if len(val) else None, config)
         self.model_.eval()

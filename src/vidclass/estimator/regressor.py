@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
-from torch.nn import functional as F
 
 from vidclass.data.targets import Target, read_targets, split_targets
 from vidclass.errors import ConfigError, VidclassError
@@ -54,22 +53,6 @@ class _Views(torch.utils.data.Dataset):
         index, rng = epoch_item(item, train=self.train, seed=self.seed)
         x, mask = cut_grid_view(self.grids[index], self.spec, rng=rng)
         return torch.from_numpy(x), torch.from_numpy(mask), np.float32(self.values[index])
-
-
-def _module(head, config, loss: str):
-    from vidclass.training.loop import HeadModule
-
-    class RegressionModule(HeadModule):
-        """A head's training step with one output and an MSE or Huber loss."""
-
-        def _log(self, stage, logits, y, clips):
-            predicted = logits.float()[:, 0]
-            value = F.mse_loss(predicted, y.float()) if loss == "mse" else F.huber_loss(predicted, y.float())
-            self.log(f"{stage}_loss", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=clips,
-                     sync_dist=True)
-            return value
-
-    return RegressionModule(head, config, None)
 
 
 class ValueModel(RegressorMixin, BaseEstimator):
@@ -143,7 +126,7 @@ class VideoRegressor(ValueModel):
         """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self."""
         from torch.utils.data import DataLoader
 
-        from vidclass.training.loop import TrainConfig, fit_module, train_loader
+        from vidclass.training.loop import HeadModule, TrainConfig, fit_module, train_loader
 
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
@@ -172,7 +155,7 @@ class VideoRegressor(ValueModel):
         L.seed_everything(self.seed, workers=True, verbose=False)
         train = _Views([grids[t.path] for t in parts["train"]], scaled["train"], self.view_, train=True, seed=self.seed)
         val = _Views([grids[t.path] for t in parts["val"]], scaled["val"], self.view_, train=False)
-        fit = fit_module(_module(self.head_, config, self.loss), train_loader(train, config),
+        fit = fit_module(HeadModule(self.head_, config, None, loss=self.loss), train_loader(train, config),
                          DataLoader(val, batch_size=64) if len(val) else None, config)
         self.head_.eval()
         self.training_ = {"task": TASK, "loss": self.loss, "column": self.column, "target_mean": self.target_mean_,

@@ -40,6 +40,8 @@ PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed", "bf16-true", "64")
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 
+VALUE_LOSSES = ("mse", "huber")  # a regression model's losses (a classifier's: cross_entropy)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -158,14 +160,25 @@ class ViewDataset(Dataset):
 
 
 class _Module(L.LightningModule):
-    """A training step shared by heads and clip models: the loss, its logging, the optimizer."""
+    """A training step shared by heads and clip models: the loss, its logging, the optimizer. The loss is
+    the task's: ``cross_entropy`` over classes (accuracy logged too), or ``mse`` / ``huber`` on the one
+    output of a regression model."""
 
-    def __init__(self, config: TrainConfig, class_weights: torch.Tensor | None) -> None:
+    def __init__(self, config: TrainConfig, class_weights: torch.Tensor | None, loss: str = "cross_entropy") -> None:
         super().__init__()
+        if loss != "cross_entropy" and loss not in VALUE_LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(VALUE_LOSSES)}; got {loss!r}")
         self.config = config
+        self.loss_kind = loss
         self.register_buffer("class_weights", class_weights, persistent=False)
 
     def _log(self, stage: str, logits: torch.Tensor, y: torch.Tensor, clips: int) -> torch.Tensor:
+        if self.loss_kind != "cross_entropy":
+            predicted, target = logits.float()[:, 0], y.float()
+            value = F.mse_loss(predicted, target) if self.loss_kind == "mse" else F.huber_loss(predicted, target)
+            self.log(f"{stage}_loss", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=clips,
+                     sync_dist=True)
+            return value
         smoothing = self.config.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits.float(), y, weight=self.class_weights, label_smoothing=smoothing)
         accuracy = (logits.argmax(dim=1) == y).float().mean()
@@ -178,8 +191,9 @@ class _Module(L.LightningModule):
 class HeadModule(_Module):
     """The training step of a temporal head on feature views."""
 
-    def __init__(self, head: TemporalHead, config: TrainConfig, class_weights: torch.Tensor | None) -> None:
-        super().__init__(config, class_weights)
+    def __init__(self, head: TemporalHead, config: TrainConfig, class_weights: torch.Tensor | None, *,
+                 loss: str = "cross_entropy") -> None:
+        super().__init__(config, class_weights, loss)
         self.head = head
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -201,8 +215,8 @@ class ClipModule(_Module):
     """The training step of a clip model on uint8 clips (B, T, C, H, W); the backbone at ``backbone_lr``."""
 
     def __init__(self, model: torch.nn.Module, config: TrainConfig, class_weights: torch.Tensor | None,
-                 backbone_lr: float) -> None:
-        super().__init__(config, class_weights)
+                 backbone_lr: float, *, loss: str = "cross_entropy") -> None:
+        super().__init__(config, class_weights, loss)
         self.model = model
         self.backbone_lr = backbone_lr
 
