@@ -186,3 +186,16 @@ def test_a_pixel_model_trains_on_random_clips_and_never_sees_its_test_time(recor
     scored = evaluate_segments(loaded, load_catalog(recordings))
     assert scored.recordings == 2 and 0 < scored.scored_seconds < 60
     assert scored.frame_accuracy >= 0.75
+
+
+def test_train_on_clips_of_recordings_takes_the_order_aware_default_head_and_says_so(recordings, tmp_path):
+    from vidclass.estimator.tasks import CLASSIFICATION, default_head
+
+    result = CliRunner().invoke(app, ["train", str(recordings), "--clips", "fixed:6s", "--out", str(tmp_path / "run"),
+                                      "--backbone", "timm:test_resnet", "--pretrained", "none", "--frames", "2",
+                                      "--epochs", "1", "--inputs", "appearance", "--workers", "0",
+                                      "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    trained = json.loads((tmp_path / "run" / "model" / "config.json").read_text())["head"]["name"]
+    assert trained == default_head(CLASSIFICATION, recordings=True) != default_head(CLASSIFICATION)
+    assert f"trained {trained} head" in result.output  # the summary names the head that trained

@@ -175,9 +175,7 @@ def train(
     if not is_primary():  # the other DDP ranks trained beside rank 0, which reports
         return
     training = model.training_
-    from vidclass.estimator.classifier import DEFAULT_HEAD
-
-    what = model_kind if model_kind != "features" else f"{head or DEFAULT_HEAD} head"
+    what = model_kind if model_kind != "features" else f"{model.head_.name} head"  # the head that trained
     fitting = (f"best epoch {training['best_epoch']} of {training['epochs_run']}" if training["best_epoch"] is not None
                else "fitted in one pass (no epochs)")  # the linear head: a logistic regression
     console.print(f"trained {what} on {training['videos']['train']} videos ({training['split']}); {fitting}")

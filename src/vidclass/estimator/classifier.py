@@ -34,7 +34,7 @@ from vidclass.estimator.bundle import (
     package_versions,
     save_bundle,
 )
-from vidclass.estimator.tasks import CLASSIFICATION, Task
+from vidclass.estimator.tasks import CLASSIFICATION, Task, default_head
 from vidclass.evaluation import metrics
 from vidclass.evaluation.calibration import (
     calibrate_probabilities,
@@ -55,10 +55,6 @@ from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec,
 from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.models.heads import create_head
 from vidclass.training.run_folder import finish_run, jsonable, start_run, write_json
-
-# The head of frozen-feature models by default: on fight_surv's grouped folds with flow inputs the logistic
-# regression (seconds, no epochs) scored 0.807 +- 0.065 and the attention head 0.74-0.80 (`vidclass compare`).
-DEFAULT_HEAD = "linear"
 
 Dataset = str | Path | Catalog
 Progress = Callable[[str, str], None]  # (path, status) per video prepared
@@ -382,7 +378,7 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         }
         with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
             torch.manual_seed(self.seed)
-            head = create_head(self.head or DEFAULT_HEAD, in_dim=view.input_dim(encoder.spec.dim),
+            head = create_head(self.head or default_head(self.task), in_dim=view.input_dim(encoder.spec.dim),
                                num_classes=len(labels), **(self.head_options or {}))
         fit = fit_head(head, parts["train"], parts["val"], view, config, out_dir=out, progress=self.progress,
                        resume=resume)

@@ -26,6 +26,7 @@ from vidclass.data.items import Catalog
 from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
 from vidclass.errors import ConfigError
 from vidclass.estimator.bundle import FEATURES
+from vidclass.estimator.tasks import default_head
 from vidclass.evaluation import metrics
 from vidclass.evaluation.calibration import (
     calibrate_probabilities,
@@ -116,7 +117,7 @@ def _fit_head(model, found, splits, labels, config, out, resume, on_video):
     parts, targets = _usable_clips(found, splits, tracks, labels)
     with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
         torch.manual_seed(model.seed)
-        head = create_head(model.head or "attention", in_dim=view.input_dim(encoder.spec.dim),
+        head = create_head(model.head or default_head(model.task, recordings=True), in_dim=view.input_dim(encoder.spec.dim),
                            num_classes=len(labels), **(model.head_options or {}))
     train = ClipViews(parts["train"], tracks, targets["train"], view, splits.plan, train=True, seed=config.seed)
     val = ClipViews(parts["val"], tracks, targets["val"], view, splits.plan, train=False)

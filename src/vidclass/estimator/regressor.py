@@ -94,7 +94,7 @@ class ValueModel(RegressorMixin, BaseEstimator):
 class VideoRegressor(ValueModel):
     """A number per video from a temporal head on cached frozen features (see the module doc)."""
 
-    def __init__(self, backbone: str = "efficientnet_lite0", head: str = "gru", frames: int = 16, *,
+    def __init__(self, backbone: str = "efficientnet_lite0", head: str = REGRESSION.default_head, frames: int = 16, *,
                  grid: int | None = None, inputs: str = DEFAULT_INPUTS, loss: str = "mse",
                  head_options: dict[str, Any] | None = None, pretrained: bool = True, epochs: int = 60,
                  batch_size: int = 16, lr: float = 1e-3, weight_decay: float = 0.05, patience: int = 10,
