@@ -74,12 +74,12 @@ def test_the_decoded_frame_cache_on_a_full_disk_keeps_complete_entries(direction
 
 
 def test_a_run_folder_on_a_full_disk_is_named_in_one_line(direction_dataset, tmp_path, monkeypatch):
-    from vidclass.estimator import classifier as api
+    from vidclass.training import run_folder
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(api, "write_json", full)
+    monkeypatch.setattr(run_folder, "write_json", full)
     root, run = _dataset(direction_dataset, tmp_path / "ds"), tmp_path / "run"
     line = one_error_line(runner.invoke(app, ["train", str(root), "--out", str(run), *TINY,
                                                "--cache", str(tmp_path / "cache")]), besides_progress=True)

@@ -155,7 +155,8 @@ def train(
         if ignored:  # a regressor reads one number per whole file: never drop an option silently
             raise VidclassError(f"--task regression takes one number per video file; {', '.join(ignored)} "
                                 "(long recordings, segments) work with classification only")
-        fitted = regressor(params, loss=loss, column=target).fit(dataset, out_dir=out)
+        fitted = regressor(params, loss=loss, column=target).fit(dataset, out_dir=out, resume=resume,
+                                                                  overwrite=overwrite)
         console.print(f"trained {describe(fitted)} to estimate {target} on {fitted.training_['videos']['train']} "
                       f"videos; best epoch {fitted.training_['best_epoch']} of {fitted.training_['epochs_run']}")
         report_left_out(fitted.training_["unreadable"])

@@ -54,7 +54,7 @@ from vidclass.inputs.features import (
 from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, predict_proba
 from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.models.heads import create_head
-from vidclass.training.run_folder import finish_run, jsonable, start_run, write_json
+from vidclass.training.run_folder import RunFolder
 
 Dataset = str | Path | Catalog
 Progress = Callable[[str, str], None]  # (path, status) per video prepared
@@ -309,23 +309,15 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
                 f"model {self.model!r} needs videos"
             )
         splits = split_catalog(found, val=self.val, test=self.test, seed=self.seed)
-        final = Path(out_dir) if out_dir is not None else None
-        from vidclass.training.distributed import is_primary
-
-        primary = is_primary()  # under DDP only rank 0 writes the run folder; the others train beside it
-        if final is not None and not primary:
-            out = final.with_name(f".{final.name}.partial")
-        else:
-            out = start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
-        if out is not None and primary:
-            resolved = {name: self._default(name) for name in ("frames", "epochs", "batch_size", "patience", "lr")
-                        + (("size",) if self._pixels or self.size else ())}  # the values used where params say None
-            write_json(out / "config.json", {"params": jsonable(self.get_params()), "resolved": resolved,
-                                              "dataset": str(found.root), "model": self.model})
+        run = RunFolder(out_dir, resume=resume, overwrite=overwrite)
+        resolved = {name: self._default(name) for name in ("frames", "epochs", "batch_size", "patience", "lr")
+                    + (("size",) if self._pixels or self.size else ())}  # the values used where params say None
+        run.write_config({"params": self.get_params(), "resolved": resolved, "dataset": str(found.root),
+                          "model": self.model})
         labels = list(found.labels)
         fitter = self._fit_pixels if self._pixels else self._fit_features
         self.frames_encoded_by_ = None  # _features says, when the frame encoder runs
-        fit, inputs, durations, failed = fitter(found, splits, labels, out, resume, on_video)
+        fit, inputs, durations, failed = fitter(found, splits, labels, run.path, resume, on_video)
         used = [item for name in ("train", "val") for item in splits.parts()[name] if item.path in inputs]
         self.labels_ = labels
         self.kind_ = self.model
@@ -354,13 +346,13 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
         probabilities = self._raw_probabilities_of(test_items, inputs) if test_items else None
         if test_items:
             self.evaluation_ = self._evaluation(test_items, probabilities, split="test")
-        if out is not None and final is not None and primary:
-            if fit.metrics_csv is not None and fit.metrics_csv.is_file():
-                metrics.plot_training_curves(fit.metrics_csv, out / "curves.png")
-            self.save(out / "model")
+
+        def write(folder: Path) -> None:
+            self.save(folder / "model")
             if self.evaluation_ is not None:
-                self._write_evaluation(self.evaluation_, test_items, probabilities, out / "evaluation")
-            finish_run(out, final)
+                self._write_evaluation(self.evaluation_, test_items, probabilities, folder / "evaluation")
+
+        run.finish(fit.metrics_csv, write)
         return self
 
     def _fit_features(self, found, splits, labels, out, resume, on_video):

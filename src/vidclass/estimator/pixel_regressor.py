@@ -22,8 +22,9 @@ from sklearn.base import clone
 from vidclass.data.targets import Target, read_targets, split_targets
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.estimator.bundle import ClipBundle, bundle_task, load_bundle, package_versions, save_bundle
-from vidclass.estimator.regressor import LOSSES, TASK, VALUE, ValueModel
-from vidclass.evaluation.regression_scores import regression_scores, write_evaluation
+from vidclass.estimator.regressor import LOSSES, TASK, VALUE, ValueModel, dataset_name
+from vidclass.evaluation.regression_scores import regression_scores
+from vidclass.training.run_folder import RunFolder
 
 
 class PixelRegressor(ValueModel):
@@ -46,8 +47,10 @@ class PixelRegressor(ValueModel):
                               "for --model features use vidclass.estimator.regressor.VideoRegressor")
         return pixels
 
-    def fit(self, dataset: str | Path | list[Target], y: None = None, *, out_dir: str | Path | None = None):
-        """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self."""
+    def fit(self, dataset: str | Path | list[Target], y: None = None, *, out_dir: str | Path | None = None,
+            resume: bool = False, overwrite: bool = False):
+        """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self. ``out_dir``,
+        ``resume``, ``overwrite``: the run folder, as :meth:`VideoRegressor.fit`'s."""
         import lightning as L
         from torch.utils.data import DataLoader
 
@@ -59,6 +62,9 @@ class PixelRegressor(ValueModel):
         pixels.check_params()
         targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
         parts = split_targets(targets, pixels.val, pixels.test, pixels.seed)
+        run = RunFolder(out_dir, resume=resume, overwrite=overwrite)
+        run.write_config({"params": pixels.get_params(), "loss": self.loss, "column": self.column, "task": TASK,
+                          "dataset": dataset_name(dataset)})
         pixels.model_ = pixels._new_clip_model(1)
         pixels._set_pixel_views(images=False)
         entries, failed = pixels._frames([t.path for t in targets])
@@ -74,7 +80,8 @@ class PixelRegressor(ValueModel):
                                   train=name == "train") for name in ("train", "val"))
         fit = fit_module(ClipModule(self.model_, config, None, pixels._backbone_lr(), loss=self.loss),
                          train_loader(train, config),
-                         DataLoader(val, batch_size=config.batch_size) if len(val) else None, config)
+                         DataLoader(val, batch_size=config.batch_size) if len(val) else None, config,
+                         out_dir=run.path, progress=pixels.progress, resume=resume)
         self.model_.eval()
         from vidclass.inputs.pixels import entry_duration
 
@@ -83,15 +90,10 @@ class PixelRegressor(ValueModel):
                           "videos": {n: len(p) for n, p in parts.items()}, "epochs_run": fit.epochs_run,
                           "best_epoch": fit.best_epoch, "unreadable": failed,
                           "clip_seconds": statistics.median(entry_duration(entries[t.path]) for t in parts["train"])}
-        self.evaluation_ = None
-        if parts["test"]:
-            true = np.array([t.value for t in parts["test"]])
-            predicted = self._predict_entries([entries[t.path] for t in parts["test"]])
-            self.evaluation_ = regression_scores(true, predicted)
-            if out_dir is not None:
-                write_evaluation(Path(out_dir) / "evaluation", true, predicted, [t.path for t in parts["test"]])
-        if out_dir is not None:
-            self.save(Path(out_dir) / "model")
+        true = np.array([t.value for t in parts["test"]])
+        predicted = self._predict_entries([entries[t.path] for t in parts["test"]]) if parts["test"] else None
+        self.evaluation_ = regression_scores(true, predicted) if predicted is not None else None
+        run.finish(fit.metrics_csv, lambda folder: self._write_run(folder, true, predicted, parts["test"]))
         return self
 
     def _clips(self, entries: list[Path], values: list[float], *, train: bool, view_index: int = 0):

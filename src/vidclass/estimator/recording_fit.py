@@ -40,7 +40,7 @@ from vidclass.inputs.views import ViewSpec, predict_proba
 from vidclass.media.video import probe
 from vidclass.models.backbones import create_backbone
 from vidclass.models.heads import create_head
-from vidclass.training.run_folder import finish_run, jsonable, start_run, write_json
+from vidclass.training.run_folder import RunFolder
 
 
 def clip_plan(model) -> ClipPlan | None:
@@ -55,15 +55,13 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
         raise ConfigError(f"inputs {model._view_spec().inputs!r}: pose inputs are not available for clips of recordings")
     plan = clip_plan(model) or default_plan(found)
     splits = split_recordings(found, plan, val=model.val, test=model.test, seed=model.seed)
-    final = Path(out_dir) if out_dir is not None else None
-    out = start_run(final, resume=resume, overwrite=overwrite) if final is not None else None
-    if out is not None:
-        write_json(out / "config.json", {"params": jsonable(model.get_params()), "dataset": str(found.root),
-                                          "model": model.model, "clips": str(plan), "split": splits.method})
+    run = RunFolder(out_dir, resume=resume, overwrite=overwrite)  # only the primary DDP rank writes it
+    run.write_config({"params": model.get_params(), "dataset": str(found.root), "model": model.model,
+                      "clips": str(plan), "split": splits.method})
     labels = list(found.labels)
     config = model._train_config()
     trainer = _fit_pixels if pixels else _fit_head
-    fit, parts, targets, probabilities, failed = trainer(model, found, splits, labels, config, out, resume, on_video)
+    fit, parts, targets, probabilities, failed = trainer(model, found, splits, labels, config, run.path, resume, on_video)
     model.labels_, model.kind_ = labels, model.model
     model.clip_seconds_ = plan.seconds
     used = {splits.sources[c.block.source].path for name in ("train", "val") for c in parts[name]}
@@ -86,16 +84,16 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
                                                          split="test", groups=groups)
         model.evaluation_.calibration = calibration_summary(raw, np.array(y), model.temperature_)
         model.evaluation_.notes = [f"clips {plan}; split {splits.method}"]
-    if out is not None and final is not None:
-        if fit.metrics_csv is not None and fit.metrics_csv.is_file():
-            metrics.plot_training_curves(fit.metrics_csv, out / "curves.png")
-        model.save(out / "model")
+
+    def write(folder: Path) -> None:
+        model.save(folder / "model")
         if model.evaluation_ is not None:
             names = [f"{splits.path(c)}#t={c.start:.2f},{c.end:.2f}" for c in parts["test"]]
-            metrics.write_evaluation(model.evaluation_, out / "evaluation", paths=names, y_true=targets["test"],
+            metrics.write_evaluation(model.evaluation_, folder / "evaluation", paths=names, y_true=targets["test"],
                                      probabilities=calibrate_probabilities(probabilities["test"], model.temperature_),
                                      groups=[splits.sources[c.block.source].group for c in parts["test"]])
-        finish_run(out, final)
+
+    run.finish(fit.metrics_csv, write)
     return model
 
 

@@ -31,6 +31,7 @@ from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features
 from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view, cut_view, epoch_item
 from vidclass.models.backbones import create_backbone
 from vidclass.models.heads import create_head
+from vidclass.training.run_folder import RunFolder
 
 TASK = "regression"
 VALUE = "value"  # the name of a regression model's one output
@@ -80,6 +81,12 @@ class ValueModel(RegressorMixin, BaseEstimator):
             raise VidclassError(reason if path in reason else f"{path}: {reason}")
         return values
 
+    def _write_run(self, folder: Path, true: np.ndarray, predicted: np.ndarray | None, test: list[Target]) -> None:
+        """The model bundle and, when there was a test split, its evaluation, into a run folder."""
+        self.save(folder / "model")
+        if predicted is not None:
+            write_evaluation(folder / "evaluation", true, predicted, [t.path for t in test])
+
     def evaluate(self, dataset, *, out_dir: str | Path | None = None) -> RegressionEvaluation:
         """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json, scatter.png and
         predictions.csv (path, true, predicted)."""
@@ -122,8 +129,13 @@ class VideoRegressor(ValueModel):
 
         return runtime_part(self, part)  # type: ignore[arg-type]
 
-    def fit(self, dataset: str | Path | list[Target], y: None = None, *, out_dir: str | Path | None = None):
-        """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self."""
+    def fit(self, dataset: str | Path | list[Target], y: None = None, *, out_dir: str | Path | None = None,
+            resume: bool = False, overwrite: bool = False):
+        """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self.
+
+        With ``out_dir``: a run folder as a classifier's (:class:`vidclass.training.run_folder.RunFolder`: staged,
+        ``resume`` from the last checkpoint, ``overwrite`` to replace a finished run) with config.json, the
+        per-epoch metrics and curves, the model bundle (``model/``) and the test split's evaluation."""
         from torch.utils.data import DataLoader
 
         from vidclass.training.loop import HeadModule, TrainConfig, fit_module, train_loader
@@ -131,6 +143,8 @@ class VideoRegressor(ValueModel):
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
         targets = dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column)
+        run = RunFolder(out_dir, resume=resume, overwrite=overwrite)
+        run.write_config({"params": self.get_params(), "task": TASK, "dataset": dataset_name(dataset)})
         self.view_ = ViewSpec(frames=self.frames, grid=self.grid or 2 * self.frames, inputs=self.inputs)
         self.encoder_ = create_backbone(self.backbone, pretrained=self.pretrained, size=self.size)
         self.__dict__.pop("_runtime_parts", None)  # a refit: no engine parts of the earlier model
@@ -156,21 +170,17 @@ class VideoRegressor(ValueModel):
         train = _Views([grids[t.path] for t in parts["train"]], scaled["train"], self.view_, train=True, seed=self.seed)
         val = _Views([grids[t.path] for t in parts["val"]], scaled["val"], self.view_, train=False)
         fit = fit_module(HeadModule(self.head_, config, None, loss=self.loss), train_loader(train, config),
-                         DataLoader(val, batch_size=64) if len(val) else None, config)
+                         DataLoader(val, batch_size=64) if len(val) else None, config, out_dir=run.path,
+                         resume=resume)
         self.head_.eval()
         self.training_ = {"task": TASK, "loss": self.loss, "column": self.column, "target_mean": self.target_mean_,
                           "target_std": self.target_std_, "videos": {n: len(p) for n, p in parts.items()},
                           "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "unreadable": failed,
                           "clip_seconds": float(np.median([grids[t.path].duration for t in parts["train"]]))}
-        self.evaluation_ = None
-        if parts["test"]:
-            true = np.array([t.value for t in parts["test"]])
-            predicted = self._predict_grids([grids[t.path] for t in parts["test"]])
-            self.evaluation_ = regression_scores(true, predicted)
-            if out_dir is not None:
-                write_evaluation(Path(out_dir) / "evaluation", true, predicted, [t.path for t in parts["test"]])
-        if out_dir is not None:
-            self.save(Path(out_dir) / "model")
+        true = np.array([t.value for t in parts["test"]])
+        predicted = self._predict_grids([grids[t.path] for t in parts["test"]]) if parts["test"] else None
+        self.evaluation_ = regression_scores(true, predicted) if predicted is not None else None
+        run.finish(fit.metrics_csv, lambda folder: self._write_run(folder, true, predicted, parts["test"]))
         return self
 
     def _predict_grids(self, grids) -> np.ndarray:
@@ -247,3 +257,8 @@ def _input_statistics(grids, spec: ViewSpec) -> tuple[np.ndarray, np.ndarray]:
                       rgbdiff=g.rgbdiff, pose=g.pose) for g in grids]
     frames = np.concatenate([x[mask] for x, mask in every])
     return frames.mean(axis=0), frames.std(axis=0)
+
+
+def dataset_name(dataset: str | Path | list[Target]) -> str:
+    """What a run's config.json records as its dataset: the CSV or folder, or how many targets were given."""
+    return f"{len(dataset)} targets given in Python" if isinstance(dataset, list) else str(dataset)
