@@ -28,7 +28,7 @@ from vidclass.data.splits import split_catalog
 from vidclass.inputs.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, load_features
 from vidclass.inputs.pose import PoseReport, PoseSpec, pose_features
 from vidclass.inputs.pose import with_pose as attach_pose
-from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, predict_proba, view_positions
+from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, view_averaged, view_positions
 from vidclass.models.backbones import FrameEncoder
 from vidclass.models.heads import create_head
 from vidclass.training.loop import Example, TrainConfig, fit_head
@@ -203,7 +203,7 @@ def cross_validate(
             seconds.append(time.perf_counter() - start)
             epochs.append(fit.epochs_run)
             test_grids = [data.grids[data.items[i].path] for i in test_index]
-            probabilities = predict_proba(head, test_grids, view)
+            probabilities = view_averaged(head, test_grids, view)
             summed[fold] = summed[fold] + probabilities
             accuracies.append(float((probabilities.argmax(axis=1) == labels[test_index]).mean()))
         per_seed.append(accuracies)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vidclass.inputs.features import VideoFeatures
-from vidclass.inputs.views import ViewSpec, predict_proba
+from vidclass.inputs.views import ViewSpec, view_averaged
 from vidclass.models.heads import create_head
 from vidclass.training import loop as training
 from vidclass.training.distributed import gather, is_primary, rank
@@ -65,7 +65,7 @@ def run(out: Path, devices: int, batch: int) -> None:
     (out / f"seen-{rank()}.json").write_text(json.dumps(seen))
     gathered = gather(list(range(10)), lambda part: [[x, rank()] for x in part])  # who computed what
     if is_primary():
-        np.save(out / "predictions.npy", predict_proba(head, [e.features for e in examples(HELD, 3)], VIEW))
+        np.save(out / "predictions.npy", view_averaged(head, [e.features for e in examples(HELD, 3)], VIEW))
         (out / "gathered.json").write_text(json.dumps(gathered))
 
 

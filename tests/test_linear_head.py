@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 
 from vidclass.errors import ConfigError
 from vidclass.inputs.features import VideoFeatures
-from vidclass.inputs.views import ViewSpec, predict_proba
+from vidclass.inputs.views import ViewSpec, view_averaged
 from vidclass.models.heads import create_head, head_from_config
 from vidclass.training.loop import Example, TrainConfig, fit_head
 
@@ -38,7 +38,7 @@ def test_linear_head_gives_the_probabilities_of_scikit_learns_logistic_regressio
     means = lambda examples: np.stack([e.features.features.mean(axis=0) for e in examples])  # noqa: E731
     reference = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
     reference.fit(means(train), [e.label for e in train])
-    ours = predict_proba(head, [e.features for e in test], SPEC)
+    ours = view_averaged(head, [e.features for e in test], SPEC)
     np.testing.assert_allclose(ours, reference.predict_proba(means(test)), atol=1e-5)
     assert (ours.argmax(axis=1) == [e.label for e in test]).mean() > 0.8
 

@@ -51,7 +51,7 @@ from vidclass.inputs.features import (
     fingerprint,
     load_features,
 )
-from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, predict_proba
+from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, view_averaged
 from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.models.heads import create_head
 from vidclass.training.run_folder import RunFolder
@@ -543,23 +543,13 @@ class VideoClassifier(ClassifierMixin, BaseEstimator):
 
     def _probabilities_here(self, inputs: Sequence[Any]) -> np.ndarray:
         if self.kind_ == FEATURES:
-            return predict_proba(self._run("head"), list(inputs), self.view_)
-        from torch.utils.data import DataLoader
+            return view_averaged(self._run("head"), list(inputs), self.view_, self.task.outputs)
+        from vidclass.inputs.pixels import ClipDataset, clip_model_outputs
 
-        from vidclass.inputs.pixels import ClipDataset
-
-        model = self._run("model").eval()
-        device = model.scale.device
-        total = np.zeros((len(inputs), len(self.labels_)))
-        for view in range(self.view_.test_views):
-            dataset = ClipDataset(list(inputs), [0] * len(inputs), self.frame_spec_, self.view_, model.spec.size,
-                                  train=False, pair_image=model.spec.pair_image, view_index=view)
-            rows = []
-            with torch.inference_mode():
-                for clips, _ in DataLoader(dataset, batch_size=8):
-                    rows.append(torch.softmax(model(clips.to(device)).float(), dim=1).cpu().numpy())
-            total += np.concatenate(rows)
-        return (total / self.view_.test_views).astype(np.float32)
+        model = self._run("model")
+        return clip_model_outputs(model, [
+            ClipDataset(list(inputs), [0] * len(inputs), self.frame_spec_, self.view_, model.spec.size, train=False,
+                        pair_image=model.spec.pair_image, view_index=view) for view in range(self.view_.test_views)], self.task.outputs)
 
     def _raw_probabilities_of(self, items: Sequence[VideoItem], inputs: dict[Path, Any]) -> np.ndarray:
         return self._probabilities([inputs[item.path] for item in items])

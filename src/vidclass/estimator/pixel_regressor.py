@@ -16,7 +16,6 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.base import clone
 
 from vidclass.data.targets import Target, read_targets, split_targets
@@ -51,10 +50,7 @@ class PixelRegressor(ValueModel):
             resume: bool = False, overwrite: bool = False):
         """Train on a CSV / folder of numeric targets (or a list of :class:`Target`); returns self. ``out_dir``,
         ``resume``, ``overwrite``: the run folder, as :meth:`VideoRegressor.fit`'s."""
-        import lightning as L
-        from torch.utils.data import DataLoader
-
-        from vidclass.training.loop import ClipModule, fit_module, train_loader
+        from vidclass.training.loop import fit_clip_model
 
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
@@ -75,14 +71,10 @@ class PixelRegressor(ValueModel):
         self.target_mean_, self.target_std_ = float(values.mean()), float(values.std() or 1.0)
         self.pixels_, self.model_ = pixels, pixels.model_
         config = pixels._train_config()
-        L.seed_everything(pixels.seed, workers=True, verbose=False)
         train, val = (self._clips([entries[t.path] for t in parts[name]], [t.value for t in parts[name]],
                                   train=name == "train") for name in ("train", "val"))
-        fit = fit_module(ClipModule(self.model_, config, None, pixels._backbone_lr(), loss=self.loss),
-                         train_loader(train, config),
-                         DataLoader(val, batch_size=config.batch_size) if len(val) else None, config,
-                         out_dir=run.path, progress=pixels.progress, resume=resume)
-        self.model_.eval()
+        fit = fit_clip_model(self.model_, train, val, train.labels, config, backbone_lr=pixels._backbone_lr(),
+                             out_dir=run.path, progress=pixels.progress, resume=resume, loss=self.loss)
         from vidclass.inputs.pixels import entry_duration
 
         self.training_ = {"task": TASK, "loss": self.loss, "column": self.column, "target_mean": self.target_mean_,
@@ -109,18 +101,11 @@ class PixelRegressor(ValueModel):
 
     def _predict_entries(self, entries: list[Path]) -> np.ndarray:
         """The value of each cached video, averaged over its evaluation views (as a classifier averages probabilities)."""
-        from torch.utils.data import DataLoader
+        from vidclass.inputs.pixels import clip_model_outputs
 
-        self.model_.eval()
-        device = self.model_.scale.device
-        views = self.pixels_.view_.test_views
-        total = np.zeros(len(entries))
-        with torch.inference_mode():
-            for view in range(views):
-                dataset = self._clips(entries, [self.target_mean_] * len(entries), train=False, view_index=view)
-                total += np.concatenate([self.model_(clips.to(device))[:, 0].float().cpu().numpy()
-                                         for clips, _ in DataLoader(dataset, batch_size=8)])
-        return total / views * self.target_std_ + self.target_mean_
+        views = [self._clips(entries, [self.target_mean_] * len(entries), train=False, view_index=view)
+                 for view in range(self.pixels_.view_.test_views)]
+        return clip_model_outputs(self.model_, views, self.task.outputs)[:, 0] * self.target_std_ + self.target_mean_
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):

@@ -35,8 +35,9 @@ from vidclass.evaluation.calibration import (
     logits_from_probabilities,
 )
 from vidclass.inputs.features import fingerprint
+from vidclass.inputs.pixels import clip_model_outputs
 from vidclass.inputs.tracks import ClipViews, Track, extract_tracks, track_rate
-from vidclass.inputs.views import ViewSpec, predict_proba
+from vidclass.inputs.views import ViewSpec, view_averaged
 from vidclass.media.video import probe
 from vidclass.models.backbones import create_backbone
 from vidclass.models.heads import create_head
@@ -157,24 +158,10 @@ def _fit_pixels(model, found, splits, labels, config, out, resume, on_video):
 
     fit = fit_clip_model(clip_model, dataset("train", train=True), dataset("val", train=False), targets["train"],
                          config, backbone_lr=model._backbone_lr(), out_dir=out, progress=model.progress, resume=resume)
-    probabilities = {name: _clip_model_probabilities(
-        clip_model, [dataset(name, train=False, view_index=v) for v in range(view.test_views)], len(labels))
-        for name in ("val", "test")}
+    probabilities = {name: clip_model_outputs(clip_model, [dataset(name, train=False, view_index=v)
+                                                           for v in range(view.test_views)])
+                     for name in ("val", "test")}
     return fit, parts, targets, probabilities, report.failed
-
-
-def _clip_model_probabilities(clip_model, views: list, num_classes: int) -> np.ndarray:
-    """(N, C) probabilities of a clip model, averaged over the evaluation views (one dataset each)."""
-    if not len(views[0]):
-        return np.zeros((0, num_classes), dtype=np.float32)
-    clip_model.eval()
-    device = clip_model.scale.device
-    total = np.zeros((len(views[0]), num_classes))
-    with torch.inference_mode():
-        for dataset in views:
-            total += np.concatenate([torch.softmax(clip_model(x.to(device)).float(), dim=1).cpu().numpy()
-                                     for x, _ in DataLoader(dataset, batch_size=8)])
-    return (total / len(views)).astype(np.float32)
 
 
 def source_tracks(model, encoder, splits: RecordingSplits, view: ViewSpec, on_video=None):
@@ -192,7 +179,7 @@ def clip_probabilities(head, tracks: dict[int, Track], clips, view: ViewSpec) ->
     """(N, C) probabilities of clips, averaged over the evaluation views."""
     if not clips:
         return np.zeros((0, head.num_classes), dtype=np.float32)
-    return predict_proba(head, [tracks[c.block.source].grid(c.start, c.end, view.grid) for c in clips], view)
+    return view_averaged(head, [tracks[c.block.source].grid(c.start, c.end, view.grid) for c in clips], view)
 
 
 def clips_record(splits: RecordingSplits) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from vidclass.estimator.bundle import Bundle, load_bundle, package_versions, sav
 from vidclass.estimator.tasks import REGRESSION, Task
 from vidclass.evaluation.regression_scores import RegressionEvaluation, regression_scores, write_evaluation
 from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
-from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, cut_grid_view, cut_view, epoch_item
+from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, cut_view, view_averaged
 from vidclass.models.backbones import create_backbone
 from vidclass.models.heads import create_head
 from vidclass.training.run_folder import RunFolder
@@ -39,21 +39,6 @@ LOSSES = ("mse", "huber")
 # Inputs standardised per feature from the training set instead of LayerNorm per frame: the norm of a
 # frame's features (how much moved) is what a number like a speed is read from, and LayerNorm divides it out.
 HEAD_OPTIONS = {"standardize": True, "input_norm": False}
-
-
-class _Views(torch.utils.data.Dataset):
-    """Feature views and standardised targets; a random view per ``(epoch, index)`` when training."""
-
-    def __init__(self, grids, values, spec: ViewSpec, *, train: bool, seed: int = 0) -> None:
-        self.grids, self.values, self.spec, self.train, self.seed = grids, values, spec, train, seed
-
-    def __len__(self) -> int:
-        return len(self.grids)
-
-    def __getitem__(self, item):
-        index, rng = epoch_item(item, train=self.train, seed=self.seed)
-        x, mask = cut_grid_view(self.grids[index], self.spec, rng=rng)
-        return torch.from_numpy(x), torch.from_numpy(mask), np.float32(self.values[index])
 
 
 class ValueModel(RegressorMixin, BaseEstimator):
@@ -136,9 +121,7 @@ class VideoRegressor(ValueModel):
         With ``out_dir``: a run folder as a classifier's (:class:`vidclass.training.run_folder.RunFolder`: staged,
         ``resume`` from the last checkpoint, ``overwrite`` to replace a finished run) with config.json, the
         per-epoch metrics and curves, the model bundle (``model/``) and the test split's evaluation."""
-        from torch.utils.data import DataLoader
-
-        from vidclass.training.loop import HeadModule, TrainConfig, fit_module, train_loader
+        from vidclass.training.loop import Example, TrainConfig, fit_head
 
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
@@ -164,14 +147,9 @@ class VideoRegressor(ValueModel):
                                      **options)
         if options["standardize"]:
             self.head_.set_standardization(*_input_statistics([grids[t.path] for t in parts["train"]], self.view_))
-        import lightning as L
-
-        L.seed_everything(self.seed, workers=True, verbose=False)
-        train = _Views([grids[t.path] for t in parts["train"]], scaled["train"], self.view_, train=True, seed=self.seed)
-        val = _Views([grids[t.path] for t in parts["val"]], scaled["val"], self.view_, train=False)
-        fit = fit_module(HeadModule(self.head_, config, None, loss=self.loss), train_loader(train, config),
-                         DataLoader(val, batch_size=64) if len(val) else None, config, out_dir=run.path,
-                         resume=resume)
+        train, val = ([Example(grids[t.path], value) for t, value in zip(parts[name], scaled[name])]
+                      for name in ("train", "val"))
+        fit = fit_head(self.head_, train, val, self.view_, config, out_dir=run.path, resume=resume, loss=self.loss)
         self.head_.eval()
         self.training_ = {"task": TASK, "loss": self.loss, "column": self.column, "target_mean": self.target_mean_,
                           "target_std": self.target_std_, "videos": {n: len(p) for n, p in parts.items()},
@@ -185,13 +163,8 @@ class VideoRegressor(ValueModel):
 
     def _predict_grids(self, grids) -> np.ndarray:
         """The value of each grid, averaged over its evaluation views (as a classifier averages probabilities)."""
-        head = self._run("head").eval()
-        total = np.zeros(len(grids))
-        with torch.inference_mode():
-            for view in range(self.view_.test_views):
-                xs, masks = zip(*(cut_grid_view(g, self.view_, view=view) for g in grids))
-                total += head(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))[:, 0].numpy()
-        return total / self.view_.test_views * self.target_std_ + self.target_mean_
+        standardised = view_averaged(self._run("head"), grids, self.view_, self.task.outputs)[:, 0]
+        return standardised * self.target_std_ + self.target_mean_
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "head_"):

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from vidclass.errors import ConfigError
+from vidclass.models import outputs as raw
 
 TASKS = ("classification", "regression")
 
@@ -27,6 +28,8 @@ class Task(Protocol):
     name: str
     values: bool  # one value per video (regression), not class probabilities
     default_head: str  # on frozen features, whole files; see default_head() for clips of recordings
+    outputs: raw.Outputs  # a network's raw outputs -> what prediction averages over views and reports
+
 
     def record(self, path: str, output: np.ndarray, labels: Sequence[str], top_k: int | None) -> dict[str, Any]:
         """The prediction record of the video at ``path`` from the model's ``output`` for it."""
@@ -45,6 +48,7 @@ class Classification:
     # on fight_surv's grouped folds with flow inputs the logistic regression (seconds, no epochs) scored
     # 0.807 +- 0.065 and the attention head 0.74-0.80 (`vidclass compare`)
     default_head = "linear"
+    outputs = staticmethod(raw.probabilities)
 
     def record(self, path: str, output: np.ndarray, labels: Sequence[str], top_k: int | None) -> dict[str, Any]:
         top = ranked(output, labels, top_k)
@@ -60,6 +64,7 @@ class Regression:
     name = "regression"
     values = True
     default_head = "gru"  # the linear head is a logistic regression: it has no regression form
+    outputs = staticmethod(raw.values)  # standardised; the model scales them back to the target's units
 
     def record(self, path: str, output: np.ndarray, labels: Sequence[str], top_k: int | None) -> dict[str, Any]:
         return {"path": path, "value": float(output)}

@@ -36,6 +36,7 @@ from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_f
 from vidclass.inputs.features import ExtractionReport, fingerprint, uncached
 from vidclass.inputs.views import ViewSpec, epoch_item, view_positions
 from vidclass.media import motion, sampling, video
+from vidclass.models.outputs import Outputs, probabilities
 from vidclass.util.workers import in_order
 
 CACHE_FORMAT = 1
@@ -319,3 +320,22 @@ def clip_tensor(entry: VideoFrames, positions: np.ndarray, transform, pair_image
         earlier, later = (part.permute(0, 2, 3, 1).numpy() for part in (x[:n], x[n:]))
         x = torch.from_numpy(motion.pair_images(earlier, later, pair_image)).permute(0, 3, 1, 2).contiguous()
     return x
+
+
+def clip_model_outputs(model: torch.nn.Module, views: Sequence[Dataset], outputs: Outputs = probabilities, *,
+                       batch_size: int = 8) -> np.ndarray:
+    """A clip model's ``outputs`` (N, C: class probabilities unless told, or a regression model's
+    :func:`vidclass.models.outputs.values`) averaged over the evaluation views, one dataset of the same N clips
+    per view (:class:`ClipDataset` or :class:`vidclass.inputs.frame_tracks.ClipFrames` at ``view_index``)."""
+    from torch.utils.data import DataLoader
+
+    if not len(views[0]):
+        return np.zeros((0, model.num_classes), dtype=np.float32)
+    model.eval()
+    device = model.scale.device
+    total = np.zeros((len(views[0]), model.num_classes))
+    with torch.inference_mode():
+        for dataset in views:
+            total += np.concatenate([outputs(model(clips.to(device))).cpu().numpy()
+                                     for clips, _ in DataLoader(dataset, batch_size=batch_size)])
+    return (total / len(views)).astype(np.float32)

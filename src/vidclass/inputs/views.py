@@ -40,6 +40,7 @@ import torch
 from vidclass.errors import ConfigError
 from vidclass.media import sampling
 from vidclass.media.motion import PAIR_IMAGES
+from vidclass.models.outputs import Outputs, probabilities
 
 if TYPE_CHECKING:
     from vidclass.inputs.features import VideoFeatures
@@ -217,14 +218,15 @@ def cut_grid_view(
     return cut_view(grid.features, grid.mask, spec, rng=rng, view=view, rgbdiff=grid.rgbdiff, pose=grid.pose)
 
 
-def predict_proba(head: torch.nn.Module, grids: Sequence[VideoFeatures], spec: ViewSpec) -> np.ndarray:
-    """Class probabilities (N, C), averaged over every evaluation view of each grid."""
+def view_averaged(head: torch.nn.Module, grids: Sequence[VideoFeatures], spec: ViewSpec,
+                  outputs: Outputs = probabilities) -> np.ndarray:
+    """The head's ``outputs`` of each grid (N, C: class probabilities unless told, or a regression model's
+    :func:`vidclass.models.outputs.values`), averaged over every evaluation view."""
     head.eval()
     total = None
     with torch.inference_mode():
         for view in range(spec.test_views):
             xs, masks = zip(*(cut_grid_view(g, spec, view=view) for g in grids))
-            logits = head(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))
-            probs = torch.softmax(logits, dim=1).numpy()
-            total = probs if total is None else total + probs
+            rows = outputs(head(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(masks)))).cpu().numpy()
+            total = rows if total is None else total + rows
     return total / spec.test_views

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidclass.errors import ConfigError
 from vidclass.inputs.features import VideoFeatures
-from vidclass.inputs.views import ViewSpec, cut_grid_view, epoch_item, predict_proba
+from vidclass.inputs.views import ViewSpec, cut_grid_view, epoch_item, view_averaged
 from vidclass.models.heads import LinearHead, TemporalHead
 from vidclass.training.distributed import check_strategy  # also leaves a DDP fit's process group at exit
 from vidclass.util.workers import die_with_parent
@@ -133,10 +133,10 @@ class EpochSampler(Sampler):
 
 @dataclass(frozen=True)
 class Example:
-    """One labeled video's cached features."""
+    """One labeled video's cached features: its class index, or a regression model's standardised target."""
 
     features: VideoFeatures
-    label: int
+    label: int | float
 
 
 class ViewDataset(Dataset):
@@ -343,16 +343,21 @@ def fit_head(
     out_dir: Path | None = None,
     progress: bool = False,
     resume: bool = False,
+    loss: str = "cross_entropy",
 ) -> FitResult:
     """Train ``head`` on feature views of ``train``, early-stopping on ``val``; ``head`` ends with its best weights.
-    The ``linear`` head is fitted by scikit-learn instead (:func:`fit_linear`)."""
+    ``loss``: ``cross_entropy`` over class indices, or ``mse`` / ``huber`` on standardised targets (its one output).
+    The ``linear`` head is fitted by scikit-learn instead (:func:`fit_linear`), for classes only."""
     if not train:
         raise ConfigError("no training videos: the training split is empty")
     if isinstance(head, LinearHead):
+        if loss != "cross_entropy":
+            raise ConfigError("the linear head is a logistic regression over classes: it has no regression form; "
+                              "estimate a number with another head (gru, attention, mean, ...)")
         return fit_linear(head, train, val, spec, config)
     L.seed_everything(config.seed, workers=True, verbose=False)
-    weights = class_weights([e.label for e in train], head.num_classes) if config.class_weights else None
-    module = HeadModule(head, config, weights)
+    weights = class_weights([int(e.label) for e in train], head.num_classes) if config.class_weights else None
+    module = HeadModule(head, config, weights, loss=loss)
     val_loader = DataLoader(ViewDataset(val, spec, train=False), batch_size=64) if val else None
     result = fit_module(module, train_loader(ViewDataset(train, spec, train=True, seed=config.seed), config),
                         val_loader, config, out_dir=out_dir, progress=progress, resume=resume)
@@ -383,7 +388,7 @@ def fit_linear(head: LinearHead, train: Sequence[Example], val: Sequence[Example
     head.eval()
     val_loss = None
     if val:
-        probabilities = predict_proba(head, [example.features for example in val], spec)
+        probabilities = view_averaged(head, [example.features for example in val], spec)
         picked = probabilities[np.arange(len(val)), [example.label for example in val]]
         val_loss = float(-np.log(np.clip(picked, 1e-12, None)).mean())
     return FitResult(epochs_run=1, best_epoch=None, best_val_loss=val_loss, metrics_csv=None)
@@ -404,21 +409,24 @@ def fit_clip_model(
     model: torch.nn.Module,
     train: Dataset,
     val: Dataset | None,
-    labels: Sequence[int],
+    labels: Sequence[int] | Sequence[float],
     config: TrainConfig,
     *,
     backbone_lr: float,
     out_dir: Path | None = None,
     progress: bool = False,
     resume: bool = False,
+    loss: str = "cross_entropy",
 ) -> FitResult:
     """Train a clip model on clip datasets (:class:`vidclass.inputs.pixels.ClipDataset`); ``labels`` are the
-    training labels (for class weights). ``model`` ends with its best weights, in eval mode."""
+    training labels (for class weights). ``loss``: as :func:`fit_head`'s. ``model`` ends with its best weights,
+    in eval mode."""
     if len(train) == 0:
         raise ConfigError("no training videos: the training split is empty")
     L.seed_everything(config.seed, workers=True, verbose=False)
-    weights = class_weights(labels, model.num_classes) if config.class_weights else None
-    module = ClipModule(model, config, weights, backbone_lr)
+    weights = (class_weights([int(label) for label in labels], model.num_classes)
+               if config.class_weights and loss == "cross_entropy" else None)
+    module = ClipModule(model, config, weights, backbone_lr, loss=loss)
     val_loader = (DataLoader(val, batch_size=config.batch_size, num_workers=config.workers,
                              pin_memory=torch.cuda.is_available()) if val is not None and len(val) else None)
     result = fit_module(module, train_loader(train, config), val_loader, config, out_dir=out_dir, progress=progress,
