@@ -314,7 +314,7 @@ def test_a_regression_bundle_exports_graphs_that_give_its_value(tmp_path, regres
     assert timeline.values and len(timeline.starts) == len(reference.starts) > 1  # the stream's values on the graphs
     np.testing.assert_allclose(timeline.raw, reference.raw, atol=TOLERANCE)
     # the windows graph alone, without vidclass's scaling: its output is the value itself
-    grid = torch_model._grids(clips[:1])[0][clips[0]]
+    grid = torch_model._inputs(clips[:1])[0][clips[0]]
     from vidclass.inputs.views import cut_grid_view
 
     x, mask = cut_grid_view(grid, torch_model.view_, view=0)

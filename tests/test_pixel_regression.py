@@ -16,9 +16,8 @@ from typer.testing import CliRunner
 from vidclass.cli import app
 from vidclass.data.synthetic_recordings import make_brightness_dataset
 from vidclass.errors import ConfigError
-from vidclass.estimator.classifier import VideoClassifier
 from vidclass.estimator.factory import load_model
-from vidclass.estimator.pixel_regressor import PixelRegressor
+from vidclass.estimator.regressor import VideoRegressor
 from vidclass.models.clip_models import ClipSpec, create_clip_model
 from vidclass.training.loop import ClipModule, TrainConfig
 
@@ -57,9 +56,11 @@ def test_a_clip_module_with_a_regression_loss_takes_mse_or_huber_of_the_one_outp
         ClipModule(model, TrainConfig(epochs=1), None, 1e-3, loss="l1")
 
 
-def test_a_features_model_is_not_a_pixel_regressor(tmp_path):
-    with pytest.raises(ConfigError, match="for --model features use vidclass.estimator.regressor.VideoRegressor"):
-        PixelRegressor(VideoClassifier()).fit(tmp_path)
+def test_a_regressor_refuses_classification_settings_and_unknown_losses_by_name(tmp_path):
+    with pytest.raises(ConfigError, match="label_smoothing, class_weights: classification settings"):
+        VideoRegressor(model="frame", label_smoothing=0.1, class_weights=True).fit(tmp_path)
+    with pytest.raises(ConfigError, match="loss must be one of mse, huber; got 'cross_entropy'"):
+        VideoRegressor(model="frame", loss="cross_entropy").fit(tmp_path)
 
 
 def test_a_non_numeric_target_names_the_file_and_row_for_a_pixel_model(tmp_path):
@@ -105,7 +106,7 @@ def test_a_frame_model_learns_brightness_through_the_cli_and_shuffled_targets_te
     assert config["model"]["kind"] == "frame" and config["model"]["config"]["num_classes"] == 1
 
     model = load_model(run / "model", cache_dir=cache)
-    assert isinstance(model, PixelRegressor)
+    assert isinstance(model, VideoRegressor) and model.kind_ == "frame"
     scored = runner.invoke(app, ["evaluate", str(run / "model"), str(held_out), "--out", str(tmp_path / "eval"),
                                  "--cache", str(cache), "--json"])
     assert scored.exit_code == 0, scored.output
@@ -130,7 +131,7 @@ def test_a_frame_model_learns_brightness_through_the_cli_and_shuffled_targets_te
     values = np.random.default_rng(0).permutation([row[1] for row in rows])
     shuffled = tmp_path / "shuffled.csv"
     shuffled.write_text("path,target\n" + "".join(f"{train / row[0]},{v}\n" for row, v in zip(rows, values)))
-    control = PixelRegressor(VideoClassifier(**SETTINGS, cache_dir=cache), loss="huber").fit(shuffled)
+    control = VideoRegressor(**SETTINGS, cache_dir=cache, loss="huber").fit(shuffled)
     assert control.evaluate(held_out).r2 < 0.3  # measured 0.032 (seed 1: -0.038)
     control.save(tmp_path / "control")
     paths = sorted(held_out.glob("*.mp4"))[:3]

@@ -209,7 +209,7 @@ def models(
 ) -> None:
     """List the kinds of model `vidclass train --model` trains (and each `--arch` of 3d): default frames and
     size, parameters, GFLOPs per clip, where the weights come from, what it trains."""
-    from vidclass.estimator.classifier import list_model_kinds
+    from vidclass.estimator.core import list_model_kinds
 
     kinds = list_model_kinds()
     if as_json:

@@ -18,8 +18,6 @@ import numpy as np
 from vidclass.errors import ConfigError
 from vidclass.models import outputs as raw
 
-TASKS = ("classification", "regression")
-
 
 class Task(Protocol):
     """What a task decides: whether outputs are values, the head a frozen-features model trains when none is
@@ -29,6 +27,8 @@ class Task(Protocol):
     values: bool  # one value per video (regression), not class probabilities
     default_head: str  # on frozen features, whole files; see default_head() for clips of recordings
     outputs: raw.Outputs  # a network's raw outputs -> what prediction averages over views and reports
+    losses: tuple[str, ...]  # the training losses it takes, its default first
+    head_options: dict[str, Any]  # what a frozen-features head of this task is built with unless told
 
 
     def record(self, path: str, output: np.ndarray, labels: Sequence[str], top_k: int | None) -> dict[str, Any]:
@@ -49,6 +49,8 @@ class Classification:
     # 0.807 +- 0.065 and the attention head 0.74-0.80 (`vidclass compare`)
     default_head = "linear"
     outputs = staticmethod(raw.probabilities)
+    losses = ("cross_entropy",)
+    head_options: dict[str, Any] = {}
 
     def record(self, path: str, output: np.ndarray, labels: Sequence[str], top_k: int | None) -> dict[str, Any]:
         top = ranked(output, labels, top_k)
@@ -65,6 +67,10 @@ class Regression:
     values = True
     default_head = "gru"  # the linear head is a logistic regression: it has no regression form
     outputs = staticmethod(raw.values)  # standardised; the model scales them back to the target's units
+    losses = ("mse", "huber")
+    # inputs standardised per feature from the training set instead of LayerNorm per frame: the norm of a frame's
+    # features (how much moved) is what a number like a speed is read from, and LayerNorm divides it out
+    head_options: dict[str, Any] = {"standardize": True, "input_norm": False}
 
     def record(self, path: str, output: np.ndarray, labels: Sequence[str], top_k: int | None) -> dict[str, Any]:
         return {"path": path, "value": float(output)}
@@ -75,6 +81,7 @@ class Regression:
 
 CLASSIFICATION: Task = Classification()
 REGRESSION: Task = Regression()
+TASKS = tuple(task.name for task in (CLASSIFICATION, REGRESSION))  # what --task takes
 ORDER_AWARE_HEAD = "attention"  # clips cut from recordings and segments
 
 

@@ -60,7 +60,7 @@ def plot_scatter(true: np.ndarray, predicted: np.ndarray, out_png: str | Path, *
 
 def write_evaluation(out: Path, true: np.ndarray, predicted: np.ndarray, paths: list[Path]) -> None:
     """metrics.json (MAE, RMSE, R²), predictions.csv (path, true, predicted) and scatter.png in ``out``, atomically
-    (shared by both regressors: :mod:`vidclass.estimator.pixel_regressor`)."""
+    (for :mod:`vidclass.estimator.regressor`, every model kind)."""
     from vidclass.util.atomic import write_atomic
 
     out.mkdir(parents=True, exist_ok=True)

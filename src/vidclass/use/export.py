@@ -18,8 +18,8 @@ timeline encodes each sampled frame once whatever the engine:
 A frozen-feature regression bundle (``training.task: regression``, :mod:`vidclass.estimator.regressor`) exports
 the same two graphs; its windows graph gives the value itself (``value``, B x 1: the head's
 standardised output times the target's std plus its mean, baked in), and parity is measured on
-values (``parity.values``; allowed 1e-4 times the target's std). A regression clip model is refused
-(:class:`vidclass.estimator.pixel_regressor.PixelRegressor` runs on PyTorch only).
+values (``parity.values``; allowed 1e-4 times the target's std). A regression clip model is refused: it runs
+on PyTorch only (its graph would need the target scale baked in, as the windows graph has).
 
 Together the two graphs are the whole model; the bundle's ``config.json`` stays the model's
 description (labels, preprocessing, sampling), so an exported bundle is used like any other,
@@ -90,8 +90,8 @@ def exportable(bundle: AnyBundle, graph_format: str = "onnx") -> str | None:
     """Why ``bundle`` cannot be exported to ``graph_format``, or None when it can."""
     reasons = UNEXPORTABLE_HEADS if graph_format == "onnx" else UNTRACEABLE_HEADS
     if target_scale(bundle) is not None and not isinstance(bundle, Bundle):
-        return ("a regression clip model: vidclass.estimator.pixel_regressor.PixelRegressor runs on PyTorch only, so no engine "
-                "would use the graphs (frozen-feature regression models export)")
+        return ("a regression clip model: its graph would need the target scale baked in, so it runs on PyTorch only "
+                "(frozen-feature regression models export)")
     if isinstance(bundle, Bundle):
         if bundle.head.name in reasons:
             return f"head {bundle.head.name!r}: {reasons[bundle.head.name]}"

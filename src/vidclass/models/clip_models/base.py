@@ -2,7 +2,7 @@
 
 A clip model takes a batch of clips as uint8 ``(B, T, C, H, W)`` RGB, already cropped to its
 ``size``, normalises them itself (the backbone's mean and std) and returns class logits
-``(B, classes)`` (with ``num_classes=1`` one output, a regression value: :mod:`vidclass.estimator.pixel_regressor`).
+``(B, classes)`` (with ``num_classes=1`` one output, a regression value: :mod:`vidclass.estimator.regressor`).
 It splits its work the way a stream needs it (:mod:`vidclass.estimator.stream`):
 ``encode_frames`` is what each sampled frame costs once, ``classify_encoded`` turns a window
 of encoded frames into logits, and ``forward`` is the two in a row. A frame classifier
