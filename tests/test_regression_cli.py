@@ -58,11 +58,11 @@ def test_an_unknown_model_kind_is_refused_for_regression_by_name(tmp_path):
     assert result.exit_code != 0 and "unknown model 'lrcm'" in result.output
 
 
-def test_regression_refuses_recording_options_instead_of_ignoring_them(tmp_path):
+def test_regression_refuses_background_instead_of_ignoring_it(tmp_path):
     data = make_speed_dataset(tmp_path / "speeds", clips=2, seconds=0.5, fps=8, size=32, seed=0)
-    result = runner.invoke(app, ["train", str(data), "--task", "regression", "--clips", "fixed:1s",
+    result = runner.invoke(app, ["train", str(data), "--task", "regression", "--background", "idle",
                                  "--out", str(tmp_path / "run")])
-    assert result.exit_code != 0 and "--clips (long recordings, segments) work with classification only" in result.output
+    assert result.exit_code != 0 and "--task regression takes no --background" in result.output
     assert not (tmp_path / "run").exists()
 
 

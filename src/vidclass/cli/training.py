@@ -150,15 +150,14 @@ def train(
 
         if task not in TASKS:
             raise VidclassError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
-        ignored = [name for name, value in (("--clips", dataset_options.clips),
-                                            ("--background", dataset_options.background)) if value is not None]
-        if ignored:  # a regressor reads one number per whole file: never drop an option silently
-            raise VidclassError(f"--task regression takes one number per video file; {', '.join(ignored)} "
-                                "(long recordings, segments) work with classification only")
-        fitted = regressor(params, loss=loss, column=target).fit(dataset, out_dir=out, resume=resume,
-                                                                  overwrite=overwrite)
+        if dataset_options.background is not None:  # never drop an option silently
+            raise VidclassError("--background labels the time between segments with a class; a regressor's segments "
+                                "carry numbers, so --task regression takes no --background")
+        fitted = regressor({**params, "clips": dataset_options.clips}, loss=loss, column=target).fit(
+            dataset, out_dir=out, resume=resume, overwrite=overwrite)
+        unit = "clips" if "clips" in fitted.training_ else "videos"
         console.print(f"trained {describe(fitted)} to estimate {target} on {fitted.training_['videos']['train']} "
-                      f"videos; best epoch {fitted.training_['best_epoch']} of {fitted.training_['epochs_run']}")
+                      f"{unit}; best epoch {fitted.training_['best_epoch']} of {fitted.training_['epochs_run']}")
         report_left_out(fitted.training_["unreadable"])
         if fitted.evaluation_ is not None:
             console.print(f"test: {fitted.evaluation_.format()}", markup=False, highlight=False)

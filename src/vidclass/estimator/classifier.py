@@ -11,7 +11,6 @@ layer over this class.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +23,7 @@ from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.estimator.core import Progress, VideoEstimator, training_fingerprints
+from vidclass.estimator.core import Progress, VideoEstimator
 from vidclass.estimator.tasks import CLASSIFICATION, Task
 from vidclass.evaluation import metrics
 from vidclass.evaluation.calibration import (
@@ -84,50 +83,29 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
         run = RunFolder(out_dir, resume=resume, overwrite=overwrite)
         run.write_config({"params": self.get_params(), "resolved": self._resolved(), "dataset": str(found.root),
                           "model": self.model})
-        labels = list(found.labels)
-        self._build(len(labels), images=found.is_images)
-        inputs, failed = self._prepare([item.path for item in found.items], on_video)
-        parts = {name: [item for item in items if item.path in inputs] for name, items in splits.parts().items()}
 
-        def examples(name: str) -> tuple[list[Any], list[int]]:
-            return [inputs[item.path] for item in parts[name]], [labels.index(item.label) for item in parts[name]]
+        def record(parts: dict[str, list[VideoItem]], fit, failed: dict[str, str]) -> dict[str, Any]:
+            return {
+                "dataset": str(found.root),
+                "format": found.source_format,
+                "model": self.model,
+                "split": splits.method,
+                "split_seed": self.seed,
+                "videos": {name: len(items) for name, items in parts.items()},
+                "groups": sorted({item.group for name in ("train", "val") for item in parts[name]
+                                  if item.group is not None}),
+                "unreadable": catalog_.left_out(found, failed),  # every item left out, by name
+                "no_people": getattr(self, "no_people_", []),
+                # what ran the frame encoder on the features this run computed (None: all came from the cache)
+                "frames_encoded_by": getattr(self, "frames_encoded_by_", None),
+                "epochs_run": fit.epochs_run,
+                "best_epoch": fit.best_epoch,
+                "best_val_loss": fit.best_val_loss,
+                "config": asdict(self._train_config()),
+            }
 
-        fit = self._train(*examples("train"), *examples("val"), run.path, resume)
-        used = parts["train"] + parts["val"]
-        self.labels_ = labels
-        self.kind_ = self.model
-        self.clip_seconds_ = statistics.median(self._duration(inputs[item.path]) for item in used)
-        self.training_videos_ = training_fingerprints([item.path for item in used])
-        self.training_ = {
-            "dataset": str(found.root),
-            "format": found.source_format,
-            "model": self.model,
-            "split": splits.method,
-            "split_seed": self.seed,
-            "videos": {name: len(items) for name, items in parts.items()},
-            "groups": sorted({item.group for item in used if item.group is not None}),
-            "unreadable": catalog_.left_out(found, failed),  # every item left out, by name
-            "no_people": getattr(self, "no_people_", []),
-            # what ran the frame encoder on the features this run computed (None: all came from the cache)
-            "frames_encoded_by": getattr(self, "frames_encoded_by_", None),
-            "epochs_run": fit.epochs_run,
-            "best_epoch": fit.best_epoch,
-            "best_val_loss": fit.best_val_loss,
-            "config": asdict(self._train_config()),
-        }
-        self.evaluation_ = None
-        self.temperature_ = self._fit_temperature(parts["val"], inputs)
-        test_items = parts["test"]
-        probabilities = self._raw_probabilities_of(test_items, inputs) if test_items else None
-        if test_items:
-            self.evaluation_ = self._evaluation(test_items, probabilities, split="test")
-
-        def write(folder: Path) -> None:
-            self.save(folder / "model")
-            if self.evaluation_ is not None:
-                self._write_evaluation(self.evaluation_, test_items, probabilities, folder / "evaluation")
-
-        run.finish(fit.metrics_csv, write)
+        self._fit_files([item.path for item in found.items], splits.parts(), lambda item: item.label,
+                        list(found.labels), run, resume, on_video, record=record, images=found.is_images)
         return self
 
     # --- prediction ------------------------------------------------------------------
@@ -165,16 +143,27 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
     def _stream_options(self) -> dict[str, Any]:
         return {"temperature": self.temperature_}  # the bundle's calibration
 
-    def _raw_probabilities_of(self, items: Sequence[VideoItem], inputs: dict[Path, Any]) -> np.ndarray:
-        return self._outputs([inputs[item.path] for item in items])
+    # --- the task: classes, temperature, scores ------------------------------------------
 
-    def _fit_temperature(self, val_items: Sequence[VideoItem], inputs: dict[Path, Any]) -> float:
-        """Temperature scaling fitted on the validation videos' probabilities (1.0 without any)."""
-        if not val_items:
-            return 1.0
-        raw = self._raw_probabilities_of(val_items, inputs)
-        labels = np.array([self.labels_.index(item.label) for item in val_items])
-        return fit_temperature(logits_from_probabilities(raw), labels)
+    def _learn_targets(self, labels: list[str], train: list[str]) -> int:
+        """The classes, in the catalog's order; returns how many outputs the network needs."""
+        self.labels_ = list(labels)
+        return len(self.labels_)
+
+    def _target(self, label: str) -> int:
+        """What a training example of class ``label`` is fitted to: its class index."""
+        return self.labels_.index(label)
+
+    def _task_record(self) -> dict[str, Any]:
+        """What the training record says of the task (a classifier's bundle records none: the default)."""
+        return {}
+
+    def _score(self, val_raw: np.ndarray, val_labels: Sequence[str], test_raw: np.ndarray, test_labels: Sequence[str],
+               *, groups: Sequence[str | None]) -> None:
+        """Temperature scaling fitted on the validation outputs (1.0 without any), then the test part's evaluation."""
+        y_val = np.array([self._target(label) for label in val_labels])
+        self.temperature_ = fit_temperature(logits_from_probabilities(val_raw), y_val) if len(y_val) else 1.0
+        self.evaluation_ = self._evaluation(test_labels, test_raw, split="test", groups=groups) if test_labels else None
 
     # --- evaluation ------------------------------------------------------------------
 
@@ -207,48 +196,38 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
             raise VidclassError(f"{found.root}: none of the {len(kept)} videos left to evaluate could be read")
         left_out = len(found.items) - len(kept)
         split = "held-out" if left_out else "all"
-        probabilities = self._raw_probabilities_of(items, inputs)
-        evaluation = self._evaluation(items, probabilities, split=split)
+        probabilities = self._outputs([inputs[item.path] for item in items])
+        evaluation = self._evaluation([item.label for item in items], probabilities, split=split,
+                                      groups=[item.group for item in items])
         evaluation.notes = [f"{left_out} videos seen in training left out"] if left_out else []
         evaluation.notes += [
             f"left out {reason}" if reason.startswith(path) else f"left out {path}: {reason}"
             for path, reason in catalog_.left_out(found, failed).items()
         ]
         if out_dir is not None:
-            self._write_evaluation(evaluation, items, probabilities, Path(out_dir))
+            self._write_scores(Path(out_dir), probabilities, [item.label for item in items],
+                               names=[item.path for item in items], evaluation=evaluation)
         return evaluation
 
-    def _evaluation(
-        self, items: Sequence[VideoItem], raw: np.ndarray, *, split: str
-    ) -> metrics.Evaluation:
+    def _evaluation(self, labels: Sequence[str], raw: np.ndarray, *, split: str,
+                    groups: Sequence[str | None]) -> metrics.Evaluation:
         """Scores of the temperature-scaled probabilities, with the ECE of ``raw`` before and after scaling."""
-        y = [self.labels_.index(item.label) for item in items]
-        evaluation = metrics.evaluate_predictions(
-            y,
-            calibrate_probabilities(raw, self.temperature_),
-            self.labels_,
-            split=split,
-            groups=[item.group for item in items],
-        )
+        y = [self._target(label) for label in labels]
+        evaluation = metrics.evaluate_predictions(y, calibrate_probabilities(raw, self.temperature_), self.labels_,
+                                                  split=split, groups=list(groups))
         evaluation.calibration = calibration_summary(raw, np.array(y), self.temperature_)
         return evaluation
 
-    def _write_evaluation(
-        self,
-        evaluation: metrics.Evaluation,
-        items: Sequence[VideoItem],
-        raw: np.ndarray,
-        out_dir: Path,
-    ) -> dict[str, Path]:
-        """metrics.json, the confusion PNG, predictions.csv (scaled probabilities) and reliability.png."""
-        y = [self.labels_.index(item.label) for item in items]
-        files = metrics.write_evaluation(
-            evaluation,
-            out_dir,
-            paths=[item.path for item in items],
-            y_true=y,
-            probabilities=calibrate_probabilities(raw, self.temperature_),
-        )
+    def _write_scores(self, out_dir: Path, raw: np.ndarray, labels: Sequence[str], *, names: Sequence[str | Path],
+                      groups: Sequence[str | None] | None = None,
+                      evaluation: metrics.Evaluation | None = None) -> dict[str, Path]:
+        """metrics.json, the confusion PNG, predictions.csv (scaled probabilities) and reliability.png of
+        ``evaluation`` (default ``evaluation_``; computed from these ``raw`` outputs), one row per video or clip in
+        ``names``."""
+        evaluation = evaluation if evaluation is not None else self.evaluation_
+        y = [self._target(label) for label in labels]
+        files = metrics.write_evaluation(evaluation, out_dir, paths=list(names), y_true=y,
+                                         probabilities=calibrate_probabilities(raw, self.temperature_), groups=groups)
         files["reliability"] = plot_reliability(raw, np.array(y), out_dir / "reliability.png",
                                                 temperature=self.temperature_,
                                                 title=f"Reliability: split {evaluation.split!r}, {len(y)} videos")

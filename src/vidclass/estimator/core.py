@@ -15,6 +15,7 @@ says what outputs mean, the default head and the losses.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,6 +47,7 @@ from vidclass.inputs.features import (
 from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, cut_view, view_averaged
 from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.models.heads import LinearHead, create_head
+from vidclass.training.run_folder import RunFolder
 
 Progress = Callable[[str, str], None]  # (path, status) per video prepared
 
@@ -340,6 +342,43 @@ class VideoEstimator(BaseEstimator):
         return fit_head(self.head_, [Example(grid, y) for grid, y in zip(train, y_train)],
                         [Example(grid, y) for grid, y in zip(val, y_val)], self.view_, config, out_dir=out,
                         progress=self.progress, resume=resume, loss=self._loss())
+
+    def _fit_files(self, paths: Sequence[Path], parts: dict[str, list[Any]], label: Callable[[Any], Any],
+                   classes: list[str], run: RunFolder, resume: bool, on_video: Progress | None, *,
+                   record: Callable[[dict[str, list[Any]], Any, dict[str, str]], dict[str, Any]],
+                   images: bool = False) -> None:
+        """Train on whole files, score the test part and write the run: the whole-files shape for either task.
+
+        ``parts`` maps train / val / test to units (a ``path`` and a ``group`` each) whose ``label(unit)`` is a
+        class of ``classes`` or a number; ``record(parts, fit, failed)`` gives the training record the bundle
+        keeps. Units whose video cannot be prepared are left out of their part."""
+        self._build(1 if self.task.values else len(classes), images=images)
+        inputs, failed = self._prepare(paths, on_video)
+        parts = {name: [unit for unit in units if unit.path in inputs] for name, units in parts.items()}
+        if not parts["train"]:
+            raise ConfigError("no training videos: the training split is empty")
+        self._learn_targets(classes, [label(unit) for unit in parts["train"]])
+
+        def examples(name: str) -> tuple[list[Any], list[Any]]:
+            return [inputs[unit.path] for unit in parts[name]], [self._target(label(unit)) for unit in parts[name]]
+
+        fit = self._train(*examples("train"), *examples("val"), run.path, resume)
+        used = parts["train"] + parts["val"]
+        self.kind_ = self.model
+        self.clip_seconds_ = statistics.median(self._duration(inputs[unit.path]) for unit in used)
+        self.training_videos_ = training_fingerprints([unit.path for unit in used])
+        self.training_ = record(parts, fit, failed)
+        raw = {name: self._outputs([inputs[unit.path] for unit in parts[name]]) for name in ("val", "test")}
+        true = {name: [label(unit) for unit in parts[name]] for name in ("val", "test")}
+        self._score(raw["val"], true["val"], raw["test"], true["test"], groups=[unit.group for unit in parts["test"]])
+
+        def write(folder: Path) -> None:
+            self.save(folder / "model")
+            if self.evaluation_ is not None:
+                self._write_scores(folder / "evaluation", raw["test"], true["test"],
+                                   names=[unit.path for unit in parts["test"]])
+
+        run.finish(fit.metrics_csv, write)
 
     def _new_clip_model(self, num_classes: int):
         """The clip model of these parameters, its new layers initialised from ``seed``."""

@@ -1,11 +1,13 @@
-"""Fitting a ``VideoClassifier`` on clips of long recordings or labeled segments.
+"""Fitting a model of either task on clips of long recordings or labeled segments (the recordings shape).
 
-``VideoClassifier.fit`` hands over here when the catalog holds segments or ``clips=`` is set:
+``VideoClassifier.fit`` and ``VideoRegressor.fit`` hand over here when the dataset holds segments or ``clips=``
+is set (a regressor's labels are its numbers: :func:`vidclass.data.targets.target_catalog`); the model's task
+encodes the targets, fits its calibration or scale, and scores and writes the test clips:
 the dataset is split by recording or by time blocks (:mod:`vidclass.data.recordings`), feature
 tracks are cached per source, and a temporal head is trained on views of clips cut from the
 tracks (new clip positions every epoch for random plans); a model trained on pixels is trained
 the same way on clips cut from cached decoded-frame tracks (:mod:`vidclass.inputs.frame_tracks`). The
-fitted classifier is an ordinary model of its kind: its bundle, ``predict`` and timelines are
+fitted model is an ordinary model of its kind: its bundle, ``predict`` and timelines are
 the usual ones, with the clip length as the timeline's window; ``training_["clips"]`` records
 the plan, the split and the test blocks, so a later segment evaluation scores only time the
 model never trained on.
@@ -26,21 +28,16 @@ from vidclass.data.items import Catalog
 from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
 from vidclass.errors import ConfigError
 from vidclass.estimator.bundle import FEATURES
+from vidclass.estimator.core import input_statistics
 from vidclass.estimator.tasks import default_head
-from vidclass.evaluation import metrics
-from vidclass.evaluation.calibration import (
-    calibrate_probabilities,
-    calibration_summary,
-    fit_temperature,
-    logits_from_probabilities,
-)
 from vidclass.inputs.features import fingerprint
 from vidclass.inputs.pixels import clip_model_outputs
 from vidclass.inputs.tracks import ClipViews, Track, extract_tracks, track_rate
 from vidclass.inputs.views import ViewSpec, view_averaged
 from vidclass.media.video import probe
 from vidclass.models.backbones import create_backbone
-from vidclass.models.heads import create_head
+from vidclass.models.heads import LinearHead, create_head
+from vidclass.models.outputs import Outputs, probabilities
 from vidclass.training.run_folder import RunFolder
 
 
@@ -50,7 +47,8 @@ def clip_plan(model) -> ClipPlan | None:
 
 
 def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: bool, on_video=None):
-    """Train ``model`` (a VideoClassifier) on clips of ``found``'s recordings or segments; returns it."""
+    """Train ``model`` (a VideoClassifier, or a VideoRegressor whose labels are numbers) on clips of ``found``'s
+    recordings or segments; returns it. The model's task encodes the targets, scores and writes the test clips."""
     pixels = model.model != FEATURES
     if not pixels and model._view_spec().pose:
         raise ConfigError(f"inputs {model._view_spec().inputs!r}: pose inputs are not available for clips of recordings")
@@ -58,88 +56,86 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
     splits = split_recordings(found, plan, val=model.val, test=model.test, seed=model.seed)
     run = RunFolder(out_dir, resume=resume, overwrite=overwrite)  # only the primary DDP rank writes it
     run.write_config({"params": model.get_params(), "dataset": str(found.root), "model": model.model,
-                      "clips": str(plan), "split": splits.method})
-    labels = list(found.labels)
+                      "clips": str(plan), "split": splits.method, "task": model.task.name})
     config = model._train_config()
+    train_labels = [splits.label(c) for c in splits.clips["train"]]
+    outputs = model._learn_targets(list(found.labels), train_labels)
     trainer = _fit_pixels if pixels else _fit_head
-    fit, parts, targets, probabilities, failed = trainer(model, found, splits, labels, config, run.path, resume, on_video)
-    model.labels_, model.kind_ = labels, model.model
+    fit, parts, targets, raw, failed = trainer(model, found, splits, outputs, config, run.path, resume, on_video)
+    model.kind_ = model.model
     model.clip_seconds_ = plan.seconds
     used = {splits.sources[c.block.source].path for name in ("train", "val") for c in parts[name]}
     model.training_videos_ = sorted(fingerprint(path) for path in used)
     model.training_ = {
+        **model._task_record(),
         "dataset": str(found.root), "format": found.source_format, "model": model.model, "split": splits.method,
         "split_seed": model.seed, "videos": {name: len(clips) for name, clips in parts.items()},
         "groups": [], "unreadable": left_out(found, failed), "epochs_run": fit.epochs_run,
         "best_epoch": fit.best_epoch, "best_val_loss": fit.best_val_loss, "config": asdict(config),
-        "clips": clips_record(splits),
+        "clips": clips_record(splits), "clip_seconds": plan.seconds,
     }
-    model.temperature_ = (fit_temperature(logits_from_probabilities(probabilities["val"]), np.array(targets["val"]))
-                          if parts["val"] else 1.0)
-    model.evaluation_ = None
-    if parts["test"]:
-        raw = probabilities["test"]
-        y = targets["test"]
-        groups = [splits.sources[c.block.source].group for c in parts["test"]]
-        model.evaluation_ = metrics.evaluate_predictions(y, calibrate_probabilities(raw, model.temperature_), labels,
-                                                         split="test", groups=groups)
-        model.evaluation_.calibration = calibration_summary(raw, np.array(y), model.temperature_)
+    labels = {name: [splits.label(c) for c in parts[name]] for name in ("val", "test")}
+    groups = [splits.sources[c.block.source].group for c in parts["test"]]
+    model._score(raw["val"], labels["val"], raw["test"], labels["test"], groups=groups)
+    if model.evaluation_ is not None:
         model.evaluation_.notes = [f"clips {plan}; split {splits.method}"]
 
     def write(folder: Path) -> None:
         model.save(folder / "model")
         if model.evaluation_ is not None:
             names = [f"{splits.path(c)}#t={c.start:.2f},{c.end:.2f}" for c in parts["test"]]
-            metrics.write_evaluation(model.evaluation_, folder / "evaluation", paths=names, y_true=targets["test"],
-                                     probabilities=calibrate_probabilities(probabilities["test"], model.temperature_),
-                                     groups=[splits.sources[c.block.source].group for c in parts["test"]])
+            model._write_scores(folder / "evaluation", raw["test"], labels["test"], names=names, groups=groups)
 
     run.finish(fit.metrics_csv, write)
     return model
 
 
-def _usable_clips(found: Catalog, splits: RecordingSplits, tracks: dict, labels: list[str]):
-    """The clips of every part whose source has a track, and their class indices."""
+def _usable_clips(model, found: Catalog, splits: RecordingSplits, tracks: dict):
+    """The clips of every part whose source has a track, and their targets (the model's task encodes them)."""
     parts = {name: [c for c in clips if c.block.source in tracks] for name, clips in splits.clips.items()}
     if not parts["train"]:
         raise ConfigError(f"{found.root}: no training clip: the recordings are too short for clips {splits.plan}")
-    return parts, {name: [labels.index(splits.label(c)) for c in clips] for name, clips in parts.items()}
+    return parts, {name: [model._target(splits.label(c)) for c in clips] for name, clips in parts.items()}
 
 
-def _fit_head(model, found, splits, labels, config, out, resume, on_video):
+def _fit_head(model, found, splits, outputs: int, config, out, resume, on_video):
     """A temporal head on clip grids cut from cached feature tracks (sets the model's encoder, head, view)."""
     from vidclass.training.loop import HeadModule, class_weights, fit_module, train_loader
 
     view = model._view_spec()
     encoder = create_backbone(model.backbone, pretrained=model.pretrained, weights=model.weights, size=model.size)
     tracks, failed = source_tracks(model, encoder, splits, view, on_video)
-    parts, targets = _usable_clips(found, splits, tracks, labels)
+    parts, targets = _usable_clips(model, found, splits, tracks)
     with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
         torch.manual_seed(model.seed)
         head = create_head(model.head or default_head(model.task, recordings=True), in_dim=view.input_dim(encoder.spec.dim),
-                           num_classes=len(labels), **(model.head_options or {}))
+                           num_classes=outputs, **{**model.task.head_options, **(model.head_options or {})})
+    if head.options.standardize and not isinstance(head, LinearHead):  # the linear head sets its own
+        head.set_standardization(*input_statistics(
+            [tracks[c.block.source].grid(c.start, c.end, view.grid) for c in parts["train"]], view))
     train = ClipViews(parts["train"], tracks, targets["train"], view, splits.plan, train=True, seed=config.seed)
     val = ClipViews(parts["val"], tracks, targets["val"], view, splits.plan, train=False)
     import lightning as L
 
     L.seed_everything(config.seed, workers=True, verbose=False)
-    weights = class_weights(targets["train"], len(labels)) if config.class_weights else None
-    fit = fit_module(HeadModule(head, config, weights), train_loader(train, config),
+    loss = model._loss()
+    weights = class_weights(targets["train"], outputs) if config.class_weights and loss == "cross_entropy" else None
+    fit = fit_module(HeadModule(head, config, weights, loss=loss), train_loader(train, config),
                      DataLoader(val, batch_size=64) if len(val) else None, config, out_dir=out,
                      progress=model.progress, resume=resume)
     head.eval()
     model.encoder_, model.head_, model.view_ = encoder, head, view
-    probabilities = {name: clip_probabilities(head, tracks, parts[name], view) for name in ("val", "test")}
-    return fit, parts, targets, probabilities, failed
+    raw = {name: clip_outputs(head, tracks, parts[name], view, model.task.outputs) for name in ("val", "test")}
+    return fit, parts, targets, raw, failed
 
 
-def _fit_pixels(model, found, splits, labels, config, out, resume, on_video):
+def _fit_pixels(model, found, splits, outputs: int, config, out, resume, on_video):
     """A clip model trained on frames cut from cached frame tracks, random clips redrawn every epoch
     (sets the model's ``model_``, evaluation views and frame layout)."""
     from vidclass.inputs.frame_tracks import ClipFrames, frame_tracks
     from vidclass.training.loop import fit_clip_model
 
-    clip_model = model._new_clip_model(len(labels))
+    clip_model = model._new_clip_model(outputs)
     model.model_ = clip_model
     model._set_pixel_views(images=False)
     view, spec = model.view_, model.frame_spec_
@@ -149,7 +145,7 @@ def _fit_pixels(model, found, splits, labels, config, out, resume, on_video):
     found_tracks, report = frame_tracks(sources, [track_rate(view, splits.plan.shortest, fps[s.path]) for s in sources],
                                         spec, model._frame_cache(), workers=model.workers, on_video=on_video)
     tracks = {wanted[i]: track for i, track in found_tracks.items()}
-    parts, targets = _usable_clips(found, splits, tracks, labels)
+    parts, targets = _usable_clips(model, found, splits, tracks)
 
     def dataset(name: str, *, train: bool, view_index: int = 0) -> ClipFrames:
         return ClipFrames(parts[name], tracks, targets[name], view, clip_model.spec.size, splits.plan, train=train,
@@ -157,11 +153,12 @@ def _fit_pixels(model, found, splits, labels, config, out, resume, on_video):
                           view_index=view_index)
 
     fit = fit_clip_model(clip_model, dataset("train", train=True), dataset("val", train=False), targets["train"],
-                         config, backbone_lr=model._backbone_lr(), out_dir=out, progress=model.progress, resume=resume)
-    probabilities = {name: clip_model_outputs(clip_model, [dataset(name, train=False, view_index=v)
-                                                           for v in range(view.test_views)])
-                     for name in ("val", "test")}
-    return fit, parts, targets, probabilities, report.failed
+                         config, backbone_lr=model._backbone_lr(), out_dir=out, progress=model.progress, resume=resume,
+                         loss=model._loss())
+    raw = {name: clip_model_outputs(clip_model, [dataset(name, train=False, view_index=v)
+                                                 for v in range(view.test_views)], model.task.outputs)
+           for name in ("val", "test")}
+    return fit, parts, targets, raw, report.failed
 
 
 def source_tracks(model, encoder, splits: RecordingSplits, view: ViewSpec, on_video=None):
@@ -175,11 +172,11 @@ def source_tracks(model, encoder, splits: RecordingSplits, view: ViewSpec, on_vi
     return {wanted[i]: track for i, track in found.items()}, report.failed
 
 
-def clip_probabilities(head, tracks: dict[int, Track], clips, view: ViewSpec) -> np.ndarray:
-    """(N, C) probabilities of clips, averaged over the evaluation views."""
+def clip_outputs(head, tracks: dict[int, Track], clips, view: ViewSpec, outputs: Outputs = probabilities) -> np.ndarray:
+    """(N, C) outputs of clips (class probabilities unless told), averaged over the evaluation views."""
     if not clips:
         return np.zeros((0, head.num_classes), dtype=np.float32)
-    return view_averaged(head, [tracks[c.block.source].grid(c.start, c.end, view.grid) for c in clips], view)
+    return view_averaged(head, [tracks[c.block.source].grid(c.start, c.end, view.grid) for c in clips], view, outputs)
 
 
 def clips_record(splits: RecordingSplits) -> dict[str, Any]:

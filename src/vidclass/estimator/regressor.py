@@ -8,24 +8,26 @@ clip model trained on pixels (``frame``, ``lrcn``, ``early_fusion``, ``3d``, ``c
 values a clip as the mean of its frames' values). One output, an MSE or Huber ``loss`` on standardised
 targets, and a report of MAE, RMSE and R² with a predicted-vs-true scatter PNG. Its ``stream()`` gives
 timelines a value per window (:mod:`vidclass.use.predict`). Targets are read by
-:mod:`vidclass.data.targets` (a numeric CSV ``column``, or numeric folder names) and scored by
+:mod:`vidclass.data.targets` (a numeric CSV ``column``, or numeric folder names; with ``clips=`` long recordings
+are cut into clips that carry their recording's number, and a segment CSV gives a number per segment, as
+:mod:`vidclass.estimator.recording_fit` does for classes) and scored by
 :mod:`vidclass.evaluation.regression_scores`. The bundle records ``task: regression`` and the target
 scale, so it cannot be mistaken for a classifier.
 """
 
 from __future__ import annotations
 
-import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from vidclass.data.targets import Target, read_targets, split_targets
-from vidclass.errors import ConfigError, VidclassError
+from vidclass.data.targets import Target, is_segments, number, read_targets, split_targets, target_catalog
+from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.estimator.bundle import AnyBundle
-from vidclass.estimator.core import Progress, VideoEstimator, training_fingerprints
+from vidclass.estimator.core import Progress, VideoEstimator
 from vidclass.estimator.tasks import REGRESSION, Task
 from vidclass.evaluation.regression_scores import RegressionEvaluation, regression_scores, write_evaluation
 from vidclass.training.run_folder import RunFolder
@@ -50,12 +52,12 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
                                           ("class_weights", self.class_weights)) if value]
         if given:
             raise ConfigError(f"{', '.join(given)}: classification settings; a regressor takes loss mse or huber")
-        if self.clips is not None:
-            raise ConfigError("a regressor reads one number per video file; clips of long recordings "
-                              "(clips=...) work with classification only")
 
     def _targets(self, dataset: Targets) -> list[Target]:
-        return dataset if isinstance(dataset, list) else read_targets(dataset, column=self.column or DEFAULT_COLUMN)
+        return dataset if isinstance(dataset, list) else read_targets(dataset, column=self._column())
+
+    def _column(self) -> str:
+        return self.column or DEFAULT_COLUMN
 
     def fit(self, dataset: Targets, y: None = None, *, out_dir: str | Path | None = None, resume: bool = False,
             overwrite: bool = False, on_video: Progress | None = None) -> VideoRegressor:
@@ -65,47 +67,63 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
         ``resume`` from the last checkpoint, ``overwrite`` to replace a finished run) with config.json, the
         per-epoch metrics and curves, the model bundle (``model/``) and the test split's evaluation."""
         self.check_params()
+        if not isinstance(dataset, list) and (self.clips is not None or is_segments(dataset)):
+            from vidclass.data import catalog as catalog_
+            from vidclass.estimator.recording_fit import fit_recordings
+
+            found = catalog_.drop_unreadable(target_catalog(dataset, column=self._column()))
+            return fit_recordings(self, found, out_dir=out_dir, resume=resume, overwrite=overwrite, on_video=on_video)
         targets = self._targets(dataset)
         parts = split_targets(targets, self.val, self.test, self.seed)
         run = RunFolder(out_dir, resume=resume, overwrite=overwrite)
         run.write_config({"params": self.get_params(), "resolved": self._resolved(), "task": TASK,
                           "dataset": dataset_name(dataset), "model": self.model})
-        self._build(1)
-        inputs, failed = self._prepare([t.path for t in targets], on_video)
-        parts = {name: [t for t in part if t.path in inputs] for name, part in parts.items()}
-        if not parts["train"]:
-            raise ConfigError("no training videos: the training split is empty")
-        values = np.array([t.value for t in parts["train"]])
-        self.target_mean_, self.target_std_ = float(values.mean()), float(values.std() or 1.0)
 
-        def examples(name: str) -> tuple[list[Any], list[float]]:
-            return ([inputs[t.path] for t in parts[name]],
-                    [(t.value - self.target_mean_) / self.target_std_ for t in parts[name]])
+        def record(parts: dict[str, list[Target]], fit, failed: dict[str, str]) -> dict[str, Any]:
+            return {**self._task_record(), "model": self.model, "videos": {n: len(p) for n, p in parts.items()},
+                    "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "unreadable": failed,
+                    "clip_seconds": self.clip_seconds_}
 
-        fit = self._train(*examples("train"), *examples("val"), run.path, resume)
-        used = parts["train"] + parts["val"]
-        self.labels_, self.kind_, self.temperature_ = [VALUE], self.model, 1.0
-        self.clip_seconds_ = statistics.median(self._duration(inputs[t.path]) for t in parts["train"])
-        self.training_videos_ = training_fingerprints([t.path for t in used])
-        self.training_ = {"task": TASK, "loss": self._loss(), "column": self.column or DEFAULT_COLUMN,
-                          "target_mean": self.target_mean_, "target_std": self.target_std_, "model": self.model,
-                          "videos": {n: len(p) for n, p in parts.items()}, "epochs_run": fit.epochs_run,
-                          "best_epoch": fit.best_epoch, "unreadable": failed, "clip_seconds": self.clip_seconds_}
-        true = np.array([t.value for t in parts["test"]])
-        predicted = self._values([inputs[t.path] for t in parts["test"]]) if parts["test"] else None
-        self.evaluation_ = regression_scores(true, predicted) if predicted is not None else None
-        run.finish(fit.metrics_csv, lambda folder: self._write_run(folder, true, predicted, parts["test"]))
+        self._fit_files([t.path for t in targets], parts, lambda target: target.value, [], run, resume, on_video,
+                        record=record)
         return self
 
-    def _values(self, inputs: list[Any]) -> np.ndarray:
-        """The value of each prepared video, averaged over its evaluation views, in the target's units."""
-        return self._outputs(inputs)[:, 0] * self.target_std_ + self.target_mean_
+    # --- the task: numbers, their scale, scores -----------------------------------------
 
-    def _write_run(self, folder: Path, true: np.ndarray, predicted: np.ndarray | None, test: list[Target]) -> None:
-        """The model bundle and, when there was a test split, its evaluation, into a run folder."""
-        self.save(folder / "model")
-        if predicted is not None:
-            write_evaluation(folder / "evaluation", true, predicted, [t.path for t in test])
+    def _learn_targets(self, labels: list[str], train: Sequence[str | float]) -> int:
+        """The target scale (mean and standard deviation of the training numbers); returns the one output. A label
+        that is not a number is refused by name."""
+        for label in [*labels, *train]:
+            if number(str(label)) is None:
+                raise DatasetError(f"label {label!r} is not a number (a regressor's targets are numbers)")
+        values = np.array([float(value) for value in train])
+        self.target_mean_, self.target_std_ = float(values.mean()), float(values.std() or 1.0)
+        self.labels_, self.temperature_ = [VALUE], 1.0
+        return 1
+
+    def _target(self, label: str | float) -> float:
+        """What a training example labeled ``label`` is fitted to: the number, standardised."""
+        return (float(label) - self.target_mean_) / self.target_std_
+
+    def _task_record(self) -> dict[str, Any]:
+        """What the training record says of the task: regression, its loss, column and target scale."""
+        return {"task": TASK, "loss": self._loss(), "column": self._column(), "target_mean": self.target_mean_,
+                "target_std": self.target_std_}
+
+    def _score(self, val_raw: np.ndarray, val_labels: Sequence[str | float], test_raw: np.ndarray,
+               test_labels: Sequence[str | float], *, groups: Sequence[str | None]) -> None:
+        """MAE, RMSE and R² of the test part (no calibration: the values keep their scale)."""
+        self.evaluation_ = (regression_scores(np.array([float(v) for v in test_labels]), self._scaled(test_raw))
+                            if len(test_labels) else None)
+
+    def _write_scores(self, out_dir: Path, raw: np.ndarray, labels: Sequence[str | float], *,
+                      names: Sequence[str | Path], groups: Sequence[str | None] | None = None) -> None:
+        """metrics.json, scatter.png and predictions.csv (name, true, predicted), one row per video or clip."""
+        write_evaluation(out_dir, np.array([float(v) for v in labels]), self._scaled(raw), list(names))
+
+    def _scaled(self, raw: np.ndarray) -> np.ndarray:
+        """Standardised outputs (N, 1) in the target's units (N,)."""
+        return raw[:, 0] * self.target_std_ + self.target_mean_
 
     def predict_many(self, paths) -> tuple[np.ndarray, dict[str, str]]:
         """Values of the readable videos of ``paths`` (in order) and the reason per failed one."""
@@ -113,7 +131,7 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
         paths = [Path(p) for p in paths]
         inputs, failed = self._inputs(paths)
         readable = [inputs[p] for p in paths if p in inputs]
-        return (self._values(readable) if readable else np.zeros(0)), failed
+        return (self._scaled(self._outputs(readable)) if readable else np.zeros(0)), failed
 
     def predict(self, paths) -> np.ndarray:
         """The estimated value of each video (an unreadable one raises naming it)."""
