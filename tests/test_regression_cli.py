@@ -76,18 +76,24 @@ def test_evaluate_scores_a_regression_model(regression_run, tmp_path):
     from vidclass.estimator.regressor import VideoRegressor
 
     model_dir, data, cache = regression_run
-    expected = VideoRegressor.load(model_dir, cache_dir=cache).evaluate(data)
+    model = VideoRegressor.load(model_dir, cache_dir=cache)
+    expected = model.evaluate(data)
+    # the training dataset scores exactly its held-back part, as a classifier's evaluation does
+    held_back = model.training_["videos"]["test"]
+    assert 0 < expected.videos == held_back < 14
+    assert expected.notes == [f"{14 - held_back} videos seen in training left out"]
     shown = runner.invoke(app, ["evaluate", str(model_dir), str(data), "--cache", str(cache), "--out",
                                 str(tmp_path / "text")])
     assert shown.exit_code == 0, shown.output
-    assert shown.stdout.startswith(f"14 videos: MAE {expected.mae:.4g}  RMSE {expected.rmse:.4g}  R² {expected.r2:.3f}")
+    assert shown.stdout.startswith(f"{held_back} videos: MAE {expected.mae:.4g}  RMSE {expected.rmse:.4g}  "
+                                   f"R² {expected.r2:.3f}\n{expected.notes[0]}")
     as_json = runner.invoke(app, ["evaluate", str(model_dir), str(data), "--cache", str(cache), "--json"])
     assert as_json.exit_code == 0, as_json.output
     scores = json.loads(as_json.stdout)  # stdout holds the JSON alone
-    assert scores["videos"] == 14 and scores["r2"] == pytest.approx(expected.r2) and scores["mae"] == pytest.approx(
+    assert scores["videos"] == held_back and scores["r2"] == pytest.approx(expected.r2) and scores["mae"] == pytest.approx(
         expected.mae)
     written = model_dir.parent / "evaluation" / data.name  # the default --out
     assert json.loads((written / "metrics.json").read_text()) == scores
     assert (written / "scatter.png").stat().st_size > 2000 and (tmp_path / "text" / "scatter.png").is_file()
     rows = list(csv.DictReader(open(written / "predictions.csv")))
-    assert len(rows) == 14 and set(rows[0]) == {"path", "true", "predicted"}
+    assert len(rows) == held_back and set(rows[0]) == {"path", "true", "predicted"}

@@ -23,7 +23,7 @@ from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.estimator.core import Progress, VideoEstimator
+from vidclass.estimator.core import Progress, VideoEstimator, safe_fingerprint
 from vidclass.estimator.tasks import CLASSIFICATION, Task
 from vidclass.evaluation import metrics
 from vidclass.evaluation.calibration import (
@@ -33,7 +33,6 @@ from vidclass.evaluation.calibration import (
     logits_from_probabilities,
     plot_reliability,
 )
-from vidclass.inputs.features import fingerprint
 from vidclass.training.run_folder import RunFolder
 
 Dataset = str | Path | Catalog
@@ -186,7 +185,7 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
         kept = [
             item
             for item in found.items
-            if item.group not in seen_groups and _safe_fingerprint(item.path) not in seen
+            if item.group not in seen_groups and safe_fingerprint(item.path) not in seen
         ]
         if not kept:
             raise VidclassError(f"{found.root}: every video of this dataset was used in training; nothing left to evaluate")
@@ -237,9 +236,3 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
 def _as_catalog(dataset: Dataset) -> Catalog:
     return dataset if isinstance(dataset, Catalog) else catalog_.load_catalog(dataset)
 
-
-def _safe_fingerprint(path: Path) -> str | None:
-    try:
-        return fingerprint(path)
-    except OSError:
-        return None

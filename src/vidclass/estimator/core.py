@@ -586,6 +586,14 @@ def input_statistics(grids: Sequence[VideoFeatures], spec: ViewSpec) -> tuple[np
     return frames.mean(axis=0), frames.std(axis=0)
 
 
+def safe_fingerprint(path: Path) -> str | None:
+    """The content fingerprint of ``path``, or None when it cannot be read (it then matches no training video)."""
+    try:
+        return fingerprint(path)
+    except OSError:
+        return None
+
+
 def training_fingerprints(paths: Sequence[Path]) -> list[str]:
     """The content fingerprints of the videos a model trained or early-stopped on, sorted (the bundle keeps them,
     so an evaluation leaves those videos out)."""

@@ -27,7 +27,7 @@ from sklearn.base import RegressorMixin
 from vidclass.data.targets import Target, is_segments, number, read_targets, split_targets, target_catalog
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.estimator.bundle import AnyBundle
-from vidclass.estimator.core import Progress, VideoEstimator
+from vidclass.estimator.core import Progress, VideoEstimator, safe_fingerprint
 from vidclass.estimator.tasks import REGRESSION, Task
 from vidclass.evaluation.regression_scores import RegressionEvaluation, regression_scores, write_evaluation
 from vidclass.training.run_folder import RunFolder
@@ -81,6 +81,7 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
 
         def record(parts: dict[str, list[Target]], fit, failed: dict[str, str]) -> dict[str, Any]:
             return {**self._task_record(), "model": self.model, "videos": {n: len(p) for n, p in parts.items()},
+                    "groups": sorted({t.group for name in ("train", "val") for t in parts[name] if t.group is not None}),
                     "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "unreadable": failed,
                     "clip_seconds": self.clip_seconds_}
 
@@ -142,14 +143,28 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
         return values
 
     def evaluate(self, dataset: Targets, *, out_dir: str | Path | None = None) -> RegressionEvaluation:
-        """MAE, RMSE and R² on a dataset of numeric targets; with ``out_dir`` also metrics.json, scatter.png and
-        predictions.csv (path, true, predicted)."""
+        """MAE, RMSE and R² on the videos of a dataset of numeric targets that the model never saw in training; with
+        ``out_dir`` also metrics.json, scatter.png and predictions.csv (path, true, predicted).
+
+        Videos whose content was used for training or early stopping, and videos of a group the model trained on,
+        are left out (as a classifier's evaluation does), so evaluating on the training dataset scores exactly its
+        held-back part; the notes say how many were left out."""
+        self._check_fitted()
         targets = self._targets(dataset)
-        true = np.array([t.value for t in targets])
-        predicted = self.predict([t.path for t in targets])
+        seen, seen_groups = set(self.training_videos_), set(self.training_.get("groups", []))
+        kept = [t for t in targets if (t.group is None or t.group not in seen_groups)
+                and safe_fingerprint(t.path) not in seen]
+        if not kept:
+            raise VidclassError(f"{dataset_name(dataset)}: every video of this dataset was used in training; "
+                                "nothing left to evaluate")
+        notes = [f"{len(targets) - len(kept)} videos seen in training left out"] if len(kept) < len(targets) else []
+        true = np.array([t.value for t in kept])
+        predicted = self.predict([t.path for t in kept])
         if out_dir is not None:
-            write_evaluation(Path(out_dir), true, predicted, [t.path for t in targets])
-        return regression_scores(true, predicted)
+            write_evaluation(Path(out_dir), true, predicted, [t.path for t in kept], notes=notes)
+        scores = regression_scores(true, predicted)
+        scores.notes = notes
+        return scores
 
     def _stream_options(self) -> dict[str, Any]:
         return {"scale": (self.target_mean_, self.target_std_)}  # values in the target's units

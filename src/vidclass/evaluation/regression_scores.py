@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,16 @@ class RegressionEvaluation:
     mae: float
     rmse: float
     r2: float
+    notes: list[str] = field(default_factory=list)  # what was left out of the scoring, and why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def format(self) -> str:
+    def line(self) -> str:
         return f"{self.videos} videos: MAE {self.mae:.4g}  RMSE {self.rmse:.4g}  R² {self.r2:.3f}"
+
+    def format(self) -> str:
+        return "\n".join([self.line(), *self.notes])
 
 
 def regression_scores(true: np.ndarray, predicted: np.ndarray) -> RegressionEvaluation:
@@ -58,13 +62,15 @@ def plot_scatter(true: np.ndarray, predicted: np.ndarray, out_png: str | Path, *
     return write_atomic(Path(out_png), lambda f: fig.savefig(f, format="png"))
 
 
-def write_evaluation(out: Path, true: np.ndarray, predicted: np.ndarray, paths: list[Path]) -> None:
-    """metrics.json (MAE, RMSE, R²), predictions.csv (path, true, predicted) and scatter.png in ``out``, atomically
-    (for :mod:`vidclass.estimator.regressor`, every model kind)."""
+def write_evaluation(out: Path, true: np.ndarray, predicted: np.ndarray, paths: list[Path], *,
+                     notes: list[str] | None = None) -> None:
+    """metrics.json (MAE, RMSE, R², and the ``notes`` of what was left out), predictions.csv (path, true, predicted)
+    and scatter.png in ``out``, atomically (for :mod:`vidclass.estimator.regressor`, every model kind)."""
     from vidclass.util.atomic import write_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     scores = regression_scores(true, predicted)
+    scores.notes = list(notes or [])
     metrics = (json.dumps(scores.to_dict(), indent=2) + "\n").encode()
     write_atomic(out / "metrics.json", lambda f: f.write(metrics))
     rows = io.StringIO(newline="")
@@ -72,4 +78,4 @@ def write_evaluation(out: Path, true: np.ndarray, predicted: np.ndarray, paths: 
     writer.writerow(["path", "true", "predicted"])
     writer.writerows([str(p), f"{t:.6g}", f"{v:.6g}"] for p, t, v in zip(paths, true, predicted))
     write_atomic(out / "predictions.csv", lambda f: f.write(rows.getvalue().encode()))
-    plot_scatter(true, predicted, out / "scatter.png", title=scores.format())
+    plot_scatter(true, predicted, out / "scatter.png", title=scores.line())
