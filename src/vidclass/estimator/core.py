@@ -288,9 +288,10 @@ class VideoEstimator(BaseEstimator):
 
     # --- the seam: build, prepare, train ----------------------------------------------
 
-    def _build(self, outputs: int, *, images: bool = False) -> None:
-        """A new network with ``outputs`` outputs (classes, or 1 value): the frozen encoder and a head, or a
-        clip model and its evaluation views (one frame per item of an image folder)."""
+    def _build(self, outputs: int, *, images: bool = False, recordings: bool = False) -> None:
+        """A new network with ``outputs`` outputs (classes, or 1 value): the frozen encoder and a head (by default
+        the task's for whole files or, with ``recordings``, for clips of recordings), or a clip model and its
+        evaluation views (one frame per item of an image folder)."""
         self.__dict__.pop("_runtime_parts", None)  # a refit: no engine parts of the earlier model
         self.bundle_dir_ = None
         self.frames_encoded_by_ = None  # _features says, when the frame encoder runs
@@ -302,7 +303,7 @@ class VideoEstimator(BaseEstimator):
         self.encoder_ = create_backbone(self.backbone, pretrained=self.pretrained, weights=self.weights, size=self.size)
         with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
             torch.manual_seed(self.seed)
-            self.head_ = create_head(self.head or default_head(self.task),
+            self.head_ = create_head(self.head or default_head(self.task, recordings=recordings),
                                      in_dim=self.view_.input_dim(self.encoder_.spec.dim), num_classes=outputs,
                                      **{**self.task.head_options, **(self.head_options or {})})
 
@@ -327,21 +328,33 @@ class VideoEstimator(BaseEstimator):
                out: Path | None, resume: bool):
         """Train the built network on prepared inputs and their targets (class indices, or standardised values),
         early-stopping on ``val``; checkpoints and metrics in ``out``. Returns the FitResult."""
-        config = self._train_config()
         if self._pixels:
-            from vidclass.training.loop import fit_clip_model
-
-            return fit_clip_model(self.model_, self._clip_dataset(train, y_train, train=True),
-                                  self._clip_dataset(val, y_val, train=False), y_train, config,
-                                  backbone_lr=self._backbone_lr(), out_dir=out, progress=self.progress, resume=resume,
-                                  loss=self._loss())
+            return self._train_on(self._clip_dataset(train, y_train, train=True),
+                                  self._clip_dataset(val, y_val, train=False), y_train, out, resume)
         from vidclass.training.loop import Example, fit_head  # Lightning is only needed to fit
 
-        if self.head_.options.standardize and not isinstance(self.head_, LinearHead):  # the linear head sets its own
-            self.head_.set_standardization(*input_statistics(train, self.view_))
+        self._standardize(train)  # fit_head fits the linear head in one pass (scikit-learn), others on views
         return fit_head(self.head_, [Example(grid, y) for grid, y in zip(train, y_train)],
-                        [Example(grid, y) for grid, y in zip(val, y_val)], self.view_, config, out_dir=out,
-                        progress=self.progress, resume=resume, loss=self._loss())
+                        [Example(grid, y) for grid, y in zip(val, y_val)], self.view_, self._train_config(),
+                        out_dir=out, progress=self.progress, resume=resume, loss=self._loss())
+
+    def _train_on(self, train: Any, val: Any, y_train: Sequence[Any], out: Path | None, resume: bool):
+        """Train the built network by gradient descent on datasets of its seam (views of feature grids, or clips
+        of cached frames; whole files or clips cut from recordings) with the task's loss; the FitResult."""
+        from vidclass.training.loop import fit_clip_model, fit_head_on
+
+        config = self._train_config()
+        if self._pixels:
+            return fit_clip_model(self.model_, train, val, y_train, config, backbone_lr=self._backbone_lr(),
+                                  out_dir=out, progress=self.progress, resume=resume, loss=self._loss())
+        return fit_head_on(self.head_, train, val, y_train, config, out_dir=out, progress=self.progress,
+                           resume=resume, loss=self._loss())
+
+    def _standardize(self, grids: Sequence[VideoFeatures]) -> None:
+        """Set the per-feature shift and scale of a head built with option ``standardize`` from the training grids
+        (the linear head sets its own when it is fitted)."""
+        if self.head_.options.standardize and not isinstance(self.head_, LinearHead):
+            self.head_.set_standardization(*input_statistics(grids, self.view_))
 
     def _fit_files(self, paths: Sequence[Path], parts: dict[str, list[Any]], label: Callable[[Any], Any],
                    classes: list[str], run: RunFolder, resume: bool, on_video: Progress | None, *,

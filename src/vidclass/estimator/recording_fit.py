@@ -20,23 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
 from vidclass.data.catalog import left_out
 from vidclass.data.items import Catalog
 from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
 from vidclass.errors import ConfigError
 from vidclass.estimator.bundle import FEATURES
-from vidclass.estimator.core import input_statistics
-from vidclass.estimator.tasks import default_head
 from vidclass.inputs.features import fingerprint
 from vidclass.inputs.pixels import clip_model_outputs
 from vidclass.inputs.tracks import ClipViews, Track, extract_tracks, track_rate
 from vidclass.inputs.views import ViewSpec, view_averaged
 from vidclass.media.video import probe
-from vidclass.models.backbones import create_backbone
-from vidclass.models.heads import LinearHead, create_head
 from vidclass.models.outputs import Outputs, probabilities
 from vidclass.training.run_folder import RunFolder
 
@@ -99,33 +93,17 @@ def _usable_clips(model, found: Catalog, splits: RecordingSplits, tracks: dict):
 
 
 def _fit_head(model, found, splits, outputs: int, config, out, resume, on_video):
-    """A temporal head on clip grids cut from cached feature tracks (sets the model's encoder, head, view)."""
-    from vidclass.training.loop import HeadModule, class_weights, fit_module, train_loader
-
-    view = model._view_spec()
-    encoder = create_backbone(model.backbone, pretrained=model.pretrained, weights=model.weights, size=model.size)
-    tracks, failed = source_tracks(model, encoder, splits, view, on_video)
+    """A temporal head on clip grids cut from cached feature tracks (builds the model's encoder, head, view)."""
+    model._build(outputs, recordings=True)
+    view = model.view_
+    tracks, failed = source_tracks(model, model.encoder_, splits, view, on_video)
     parts, targets = _usable_clips(model, found, splits, tracks)
-    with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
-        torch.manual_seed(model.seed)
-        head = create_head(model.head or default_head(model.task, recordings=True), in_dim=view.input_dim(encoder.spec.dim),
-                           num_classes=outputs, **{**model.task.head_options, **(model.head_options or {})})
-    if head.options.standardize and not isinstance(head, LinearHead):  # the linear head sets its own
-        head.set_standardization(*input_statistics(
-            [tracks[c.block.source].grid(c.start, c.end, view.grid) for c in parts["train"]], view))
-    train = ClipViews(parts["train"], tracks, targets["train"], view, splits.plan, train=True, seed=config.seed)
-    val = ClipViews(parts["val"], tracks, targets["val"], view, splits.plan, train=False)
-    import lightning as L
-
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    loss = model._loss()
-    weights = class_weights(targets["train"], outputs) if config.class_weights and loss == "cross_entropy" else None
-    fit = fit_module(HeadModule(head, config, weights, loss=loss), train_loader(train, config),
-                     DataLoader(val, batch_size=64) if len(val) else None, config, out_dir=out,
-                     progress=model.progress, resume=resume)
-    head.eval()
-    model.encoder_, model.head_, model.view_ = encoder, head, view
-    raw = {name: clip_outputs(head, tracks, parts[name], view, model.task.outputs) for name in ("val", "test")}
+    model._standardize([tracks[c.block.source].grid(c.start, c.end, view.grid) for c in parts["train"]])
+    fit = model._train_on(ClipViews(parts["train"], tracks, targets["train"], view, splits.plan, train=True,
+                                    seed=config.seed),
+                          ClipViews(parts["val"], tracks, targets["val"], view, splits.plan, train=False),
+                          targets["train"], out, resume)
+    raw = {name: clip_outputs(model.head_, tracks, parts[name], view, model.task.outputs) for name in ("val", "test")}
     return fit, parts, targets, raw, failed
 
 
@@ -133,11 +111,9 @@ def _fit_pixels(model, found, splits, outputs: int, config, out, resume, on_vide
     """A clip model trained on frames cut from cached frame tracks, random clips redrawn every epoch
     (sets the model's ``model_``, evaluation views and frame layout)."""
     from vidclass.inputs.frame_tracks import ClipFrames, frame_tracks
-    from vidclass.training.loop import fit_clip_model
 
-    clip_model = model._new_clip_model(outputs)
-    model.model_ = clip_model
-    model._set_pixel_views(images=False)
+    model._build(outputs)
+    clip_model = model.model_
     view, spec = model.view_, model.frame_spec_
     wanted = sorted({b.source for b in splits.blocks})
     sources = [splits.sources[i] for i in wanted]
@@ -152,9 +128,7 @@ def _fit_pixels(model, found, splits, outputs: int, config, out, resume, on_vide
                           pair_image=clip_model.spec.pair_image, flip=model.flip, seed=model.seed,
                           view_index=view_index)
 
-    fit = fit_clip_model(clip_model, dataset("train", train=True), dataset("val", train=False), targets["train"],
-                         config, backbone_lr=model._backbone_lr(), out_dir=out, progress=model.progress, resume=resume,
-                         loss=model._loss())
+    fit = model._train_on(dataset("train", train=True), dataset("val", train=False), targets["train"], out, resume)
     raw = {name: clip_model_outputs(clip_model, [dataset(name, train=False, view_index=v)
                                                  for v in range(view.test_views)], model.task.outputs)
            for name in ("val", "test")}

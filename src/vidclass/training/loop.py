@@ -355,12 +355,33 @@ def fit_head(
             raise ConfigError("the linear head is a logistic regression over classes: it has no regression form; "
                               "estimate a number with another head (gru, attention, mean, ...)")
         return fit_linear(head, train, val, spec, config)
+    return fit_head_on(head, ViewDataset(train, spec, train=True, seed=config.seed),
+                       ViewDataset(val, spec, train=False), [e.label for e in train], config, out_dir=out_dir,
+                       progress=progress, resume=resume, loss=loss)
+
+
+def fit_head_on(
+    head: TemporalHead,
+    train: Dataset,
+    val: Dataset | None,
+    labels: Sequence[int] | Sequence[float],
+    config: TrainConfig,
+    *,
+    out_dir: Path | None = None,
+    progress: bool = False,
+    resume: bool = False,
+    loss: str = "cross_entropy",
+) -> FitResult:
+    """Train ``head`` by gradient descent on datasets of ``(x, mask, target)`` views (whole files:
+    :class:`ViewDataset`; clips of recordings: :class:`vidclass.inputs.tracks.ClipViews`), early-stopping on
+    ``val``; ``labels`` are the training targets (for class weights). ``head`` ends with its best weights."""
     L.seed_everything(config.seed, workers=True, verbose=False)
-    weights = class_weights([int(e.label) for e in train], head.num_classes) if config.class_weights else None
+    weights = (class_weights([int(label) for label in labels], head.num_classes)
+               if config.class_weights and loss == "cross_entropy" else None)
     module = HeadModule(head, config, weights, loss=loss)
-    val_loader = DataLoader(ViewDataset(val, spec, train=False), batch_size=64) if val else None
-    result = fit_module(module, train_loader(ViewDataset(train, spec, train=True, seed=config.seed), config),
-                        val_loader, config, out_dir=out_dir, progress=progress, resume=resume)
+    val_loader = DataLoader(val, batch_size=64) if val is not None and len(val) else None
+    result = fit_module(module, train_loader(train, config), val_loader, config, out_dir=out_dir, progress=progress,
+                        resume=resume)
     head.eval()
     return result
 
