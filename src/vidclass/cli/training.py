@@ -145,7 +145,8 @@ def train(
     elif compare_dir is not None:
         raise VidclassError("--compare DIR goes with --recipe best")
     if task != "classification":
-        from vidclass.estimator.factory import describe, regressor
+        from vidclass.estimator.factory import describe
+        from vidclass.estimator.regressor import VideoRegressor
         from vidclass.estimator.tasks import TASKS
 
         if task not in TASKS:
@@ -153,7 +154,7 @@ def train(
         if dataset_options.background is not None:  # never drop an option silently
             raise VidclassError("--background labels the time between segments with a class; a regressor's segments "
                                 "carry numbers, so --task regression takes no --background")
-        fitted = regressor({**params, "clips": dataset_options.clips}, loss=loss, column=target).fit(
+        fitted = VideoRegressor(**params, clips=dataset_options.clips, loss=loss, column=target).fit(
             dataset, out_dir=out, resume=resume, overwrite=overwrite)
         unit = "clips" if "clips" in fitted.training_ else "videos"
         console.print(f"trained {describe(fitted)} to estimate {target} on {fitted.training_['videos']['train']} "

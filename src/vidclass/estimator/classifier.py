@@ -11,7 +11,7 @@ layer over this class.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -157,11 +157,12 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
         """What the training record says of the task (a classifier's bundle records none: the default)."""
         return {}
 
-    def _score(self, val_raw: np.ndarray, val_labels: Sequence[str], test_raw: np.ndarray, test_labels: Sequence[str],
-               *, groups: Sequence[str | None]) -> None:
-        """Temperature scaling fitted on the validation outputs (1.0 without any), then the test part's evaluation."""
+    def _score(self, val_raw: Callable[[], np.ndarray], val_labels: Sequence[str], test_raw: np.ndarray,
+               test_labels: Sequence[str], *, groups: Sequence[str | None]) -> None:
+        """Temperature scaling fitted on the validation outputs (``val_raw()``; 1.0 without any), then the test
+        part's evaluation."""
         y_val = np.array([self._target(label) for label in val_labels])
-        self.temperature_ = fit_temperature(logits_from_probabilities(val_raw), y_val) if len(y_val) else 1.0
+        self.temperature_ = fit_temperature(logits_from_probabilities(val_raw()), y_val) if len(y_val) else 1.0
         self.evaluation_ = self._evaluation(test_labels, test_raw, split="test", groups=groups) if test_labels else None
 
     # --- evaluation ------------------------------------------------------------------

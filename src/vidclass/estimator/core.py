@@ -295,6 +295,7 @@ class VideoEstimator(BaseEstimator):
         self.__dict__.pop("_runtime_parts", None)  # a refit: no engine parts of the earlier model
         self.bundle_dir_ = None
         self.frames_encoded_by_ = None  # _features says, when the frame encoder runs
+        self.kind_ = self.model
         if self._pixels:
             self.model_ = self._new_clip_model(outputs)
             self._set_pixel_views(images=images)
@@ -306,15 +307,6 @@ class VideoEstimator(BaseEstimator):
             self.head_ = create_head(self.head or default_head(self.task, recordings=recordings),
                                      in_dim=self.view_.input_dim(self.encoder_.spec.dim), num_classes=outputs,
                                      **{**self.task.head_options, **(self.head_options or {})})
-
-    def _prepare(self, paths: Sequence[Path], on_video: Progress | None = None) -> tuple[dict[Path, Any], dict[str, str]]:
-        """What the network being trained reads per video (feature grids or frame-cache entries), cached, and the
-        failures (path -> reason); the frame encoder runs under ``runtime``."""
-        if self._pixels:
-            return self._frames(paths, on_video)
-        from vidclass.models.runtime import frame_encoder
-
-        return self._features(frame_encoder(self.encoder_, self.runtime), paths, self.view_, on_video)
 
     def _duration(self, prepared: Any) -> float:
         """The seconds of video one prepared input covers."""
@@ -366,7 +358,7 @@ class VideoEstimator(BaseEstimator):
         class of ``classes`` or a number; ``record(parts, fit, failed)`` gives the training record the bundle
         keeps. Units whose video cannot be prepared are left out of their part."""
         self._build(1 if self.task.values else len(classes), images=images)
-        inputs, failed = self._prepare(paths, on_video)
+        inputs, failed = self._inputs(paths, on_video)
         parts = {name: [unit for unit in units if unit.path in inputs] for name, units in parts.items()}
         if not parts["train"]:
             raise ConfigError("no training videos: the training split is empty")
@@ -381,14 +373,15 @@ class VideoEstimator(BaseEstimator):
         self.clip_seconds_ = statistics.median(self._duration(inputs[unit.path]) for unit in used)
         self.training_videos_ = training_fingerprints([unit.path for unit in used])
         self.training_ = record(parts, fit, failed)
-        raw = {name: self._outputs([inputs[unit.path] for unit in parts[name]]) for name in ("val", "test")}
+        test_raw = self._outputs([inputs[unit.path] for unit in parts["test"]])
         true = {name: [label(unit) for unit in parts[name]] for name in ("val", "test")}
-        self._score(raw["val"], true["val"], raw["test"], true["test"], groups=[unit.group for unit in parts["test"]])
+        self._score(lambda: self._outputs([inputs[unit.path] for unit in parts["val"]]), true["val"], test_raw,
+                    true["test"], groups=[unit.group for unit in parts["test"]])
 
         def write(folder: Path) -> None:
             self.save(folder / "model")
             if self.evaluation_ is not None:
-                self._write_scores(folder / "evaluation", raw["test"], true["test"],
+                self._write_scores(folder / "evaluation", test_raw, true["test"],
                                    names=[unit.path for unit in parts["test"]])
 
         run.finish(fit.metrics_csv, write)
@@ -480,11 +473,12 @@ class VideoEstimator(BaseEstimator):
 
     # --- prediction ------------------------------------------------------------------
 
-    def _inputs(self, paths: Sequence[Path]) -> tuple[dict[Path, Any], dict[str, str]]:
-        """What the fitted model reads per video (feature grids or frame-cache entries), preparing what is missing."""
+    def _inputs(self, paths: Sequence[Path], on_video: Progress | None = None) -> tuple[dict[Path, Any], dict[str, str]]:
+        """What the model reads per video (feature grids or frame-cache entries), cached, preparing what is missing
+        (the frame encoder runs under ``runtime``), and the failures (path -> reason)."""
         if self.kind_ == FEATURES:
-            return self._features(self._run("encoder"), paths, self.view_)
-        return self._frames(paths)
+            return self._features(self._run("encoder"), paths, self.view_, on_video)
+        return self._frames(paths, on_video)
 
     def _outputs(self, inputs: Sequence[Any]) -> np.ndarray:
         """(N, C) outputs (the task's: class probabilities before temperature scaling, or standardised values),

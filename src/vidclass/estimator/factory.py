@@ -1,10 +1,9 @@
-"""Which model class serves: the model a bundle holds (by the task its config records), and the regressor
-``vidclass train --task regression`` builds from the classifier's settings."""
+"""Which model class serves: the model a bundle holds (by the task its config records), and how train's summary
+names what a model trained."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from vidclass.estimator.bundle import FEATURES, bundle_task
 
@@ -19,13 +18,6 @@ def load_model(directory: str | Path, *, cache_dir: str | Path | None = None, wo
     from vidclass.estimator.classifier import VideoClassifier
 
     return VideoClassifier.load(directory, cache_dir=cache_dir, workers=workers, runtime=runtime)
-
-
-def regressor(params: dict[str, Any], *, loss: str = "mse", column: str = "target"):
-    """A regressor from ``vidclass train``'s VideoClassifier settings, any model kind."""
-    from vidclass.estimator.regressor import VideoRegressor
-
-    return VideoRegressor(**params, loss=loss, column=column)
 
 
 def describe(model) -> str:

@@ -26,6 +26,7 @@ from vidclass.data.items import Catalog
 from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
 from vidclass.errors import ConfigError
 from vidclass.estimator.bundle import FEATURES
+from vidclass.estimator.core import training_fingerprints
 from vidclass.inputs.features import fingerprint
 from vidclass.inputs.pixels import clip_model_outputs
 from vidclass.inputs.tracks import ClipViews, Track, extract_tracks, track_rate
@@ -55,11 +56,11 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
     train_labels = [splits.label(c) for c in splits.clips["train"]]
     outputs = model._learn_targets(list(found.labels), train_labels)
     trainer = _fit_pixels if pixels else _fit_head
-    fit, parts, targets, raw, failed = trainer(model, found, splits, outputs, config, run.path, resume, on_video)
+    fit, parts, targets, outputs_of, failed = trainer(model, found, splits, outputs, run.path, resume, on_video)
     model.kind_ = model.model
     model.clip_seconds_ = plan.seconds
     used = {splits.sources[c.block.source].path for name in ("train", "val") for c in parts[name]}
-    model.training_videos_ = sorted(fingerprint(path) for path in used)
+    model.training_videos_ = training_fingerprints(used)
     model.training_ = {
         **model._task_record(),
         "dataset": str(found.root), "format": found.source_format, "model": model.model, "split": splits.method,
@@ -70,7 +71,8 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
     }
     labels = {name: [splits.label(c) for c in parts[name]] for name in ("val", "test")}
     groups = [splits.sources[c.block.source].group for c in parts["test"]]
-    model._score(raw["val"], labels["val"], raw["test"], labels["test"], groups=groups)
+    test_raw = outputs_of("test")
+    model._score(lambda: outputs_of("val"), labels["val"], test_raw, labels["test"], groups=groups)
     if model.evaluation_ is not None:
         model.evaluation_.notes = [f"clips {plan}; split {splits.method}"]
 
@@ -78,7 +80,7 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
         model.save(folder / "model")
         if model.evaluation_ is not None:
             names = [f"{splits.path(c)}#t={c.start:.2f},{c.end:.2f}" for c in parts["test"]]
-            model._write_scores(folder / "evaluation", raw["test"], labels["test"], names=names, groups=groups)
+            model._write_scores(folder / "evaluation", test_raw, labels["test"], names=names, groups=groups)
 
     run.finish(fit.metrics_csv, write)
     return model
@@ -92,7 +94,7 @@ def _usable_clips(model, found: Catalog, splits: RecordingSplits, tracks: dict):
     return parts, {name: [model._target(splits.label(c)) for c in clips] for name, clips in parts.items()}
 
 
-def _fit_head(model, found, splits, outputs: int, config, out, resume, on_video):
+def _fit_head(model, found, splits, outputs: int, out, resume, on_video):
     """A temporal head on clip grids cut from cached feature tracks (builds the model's encoder, head, view)."""
     model._build(outputs, recordings=True)
     view = model.view_
@@ -100,14 +102,14 @@ def _fit_head(model, found, splits, outputs: int, config, out, resume, on_video)
     parts, targets = _usable_clips(model, found, splits, tracks)
     model._standardize([tracks[c.block.source].grid(c.start, c.end, view.grid) for c in parts["train"]])
     fit = model._train_on(ClipViews(parts["train"], tracks, targets["train"], view, splits.plan, train=True,
-                                    seed=config.seed),
+                                    seed=model.seed),
                           ClipViews(parts["val"], tracks, targets["val"], view, splits.plan, train=False),
                           targets["train"], out, resume)
-    raw = {name: clip_outputs(model.head_, tracks, parts[name], view, model.task.outputs) for name in ("val", "test")}
-    return fit, parts, targets, raw, failed
+    return fit, parts, targets, lambda name: clip_outputs(model.head_, tracks, parts[name], view,
+                                                          model.task.outputs), failed
 
 
-def _fit_pixels(model, found, splits, outputs: int, config, out, resume, on_video):
+def _fit_pixels(model, found, splits, outputs: int, out, resume, on_video):
     """A clip model trained on frames cut from cached frame tracks, random clips redrawn every epoch
     (sets the model's ``model_``, evaluation views and frame layout)."""
     from vidclass.inputs.frame_tracks import ClipFrames, frame_tracks
@@ -129,10 +131,9 @@ def _fit_pixels(model, found, splits, outputs: int, config, out, resume, on_vide
                           view_index=view_index)
 
     fit = model._train_on(dataset("train", train=True), dataset("val", train=False), targets["train"], out, resume)
-    raw = {name: clip_model_outputs(clip_model, [dataset(name, train=False, view_index=v)
-                                                 for v in range(view.test_views)], model.task.outputs)
-           for name in ("val", "test")}
-    return fit, parts, targets, raw, report.failed
+    return fit, parts, targets, lambda name: clip_model_outputs(
+        clip_model, [dataset(name, train=False, view_index=v) for v in range(view.test_views)], model.task.outputs
+    ), report.failed
 
 
 def source_tracks(model, encoder, splits: RecordingSplits, view: ViewSpec, on_video=None):

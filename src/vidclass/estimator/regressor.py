@@ -17,7 +17,7 @@ scale, so it cannot be mistaken for a classifier.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -111,9 +111,10 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
         return {"task": TASK, "loss": self._loss(), "column": self._column(), "target_mean": self.target_mean_,
                 "target_std": self.target_std_}
 
-    def _score(self, val_raw: np.ndarray, val_labels: Sequence[str | float], test_raw: np.ndarray,
+    def _score(self, val_raw: Callable[[], np.ndarray], val_labels: Sequence[str | float], test_raw: np.ndarray,
                test_labels: Sequence[str | float], *, groups: Sequence[str | None]) -> None:
-        """MAE, RMSE and R² of the test part (no calibration: the values keep their scale)."""
+        """MAE, RMSE and R² of the test part (no calibration: the values keep their scale, and the validation
+        outputs are never computed)."""
         self.evaluation_ = (regression_scores(np.array([float(v) for v in test_labels]), self._scaled(test_raw))
                             if len(test_labels) else None)
 

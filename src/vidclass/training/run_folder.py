@@ -48,10 +48,6 @@ def finish_run(staging: Path, final: Path) -> None:
     replace_directory(staging, final)
 
 
-def jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
 def write_json(path: Path, data: Any) -> None:
     """``data`` as indented JSON at ``path``, written atomically (anything JSON cannot hold as its text)."""
     write_atomic(path, json.dumps(data, indent=2, default=str))
@@ -83,7 +79,7 @@ class RunFolder:
     def write_config(self, config: dict[str, Any]) -> None:
         """The run's ``config.json``: the estimator's parameters and what they resolved to."""
         if self.writes:
-            write_json(self.path / "config.json", jsonable(config))  # type: ignore[operator]
+            write_json(self.path / "config.json", config)  # type: ignore[operator]
 
     def finish(self, metrics_csv: Path | None, write: Callable[[Path], Any]) -> None:
         """Draw the training curves of ``metrics_csv``, let ``write(folder)`` put the model and evaluation in
