@@ -1,18 +1,22 @@
 """Every task x seam x shape combination goes through the one estimator core: classification or regression,
 frozen features or pixels, whole files or clips cut from long recordings. Each trains into a run folder,
-scores its test part, predicts, saves and loads to the same outputs, streams a timeline and answers as a
-prediction record, with a tiny backbone so that each combination takes seconds."""
+scores its test part, predicts, saves and loads to the same outputs, streams a timeline, answers as a
+prediction record and over HTTP, and exports to ONNX graphs that predict the same, with a tiny backbone so that
+each combination takes seconds."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 from vidclass.data.synthetic_recordings import BOB_PERIODS, make_recordings, make_speed_dataset
 from vidclass.estimator.classifier import VideoClassifier
 from vidclass.estimator.factory import load_model
 from vidclass.estimator.regressor import VideoRegressor
+from vidclass.serve import ServeSettings, create_app
+from vidclass.use.export import export_bundle
 from vidclass.use.predict import run_timeline
 from vidclass.use.records import prediction_records
 
@@ -72,6 +76,21 @@ def test_every_task_seam_and_shape_trains_predicts_loads_streams_and_scores(task
     records, failed = prediction_records(loaded, clips, top_k=1)
     assert not failed and [r["path"] for r in records] == [str(c) for c in clips]
     assert all(("value" in r) == (task == "regression") for r in records)
+
+    with TestClient(create_app(run / "model", ServeSettings(allow_dirs=(videos,)))) as client:
+        answer = client.post("/v1/predict", json={"path": str(clips[0])})
+    assert answer.status_code == 200, answer.text
+    served = answer.json()
+    assert served["path"] == str(clips[0])
+    if task == "regression":
+        assert served["value"] == pytest.approx(records[0]["value"], abs=1e-5)
+    else:
+        assert served["label"] == records[0]["label"]
+
+    written = export_bundle(run / "model")
+    assert max(v for k, v in written.parity.items() if k != "quantized") < 1e-3
+    exported = load_model(run / "model", cache_dir=tmp_path / "cache-ort", runtime="onnxruntime")
+    np.testing.assert_allclose(_outputs(exported, clips), outputs, atol=1e-4)
 
     if shape == "files":  # whole files score again on what the model never trained on
         evaluation = loaded.evaluate(data)

@@ -338,11 +338,32 @@ def test_a_regression_bundle_exports_graphs_that_give_its_value(tmp_path, regres
                                                                                                             abs=TOLERANCE)
 
 
-def test_a_regression_clip_model_is_refused_by_name(tmp_path):
+def test_a_regression_clip_model_exports_a_windows_graph_that_gives_its_value(tmp_path):
+    import onnxruntime as ort
+
+    from vidclass.data.synthetic_recordings import make_speed_dataset
+    from vidclass.estimator.regressor import VideoRegressor
+    from vidclass.models.runtime import OrtClipModel
+
     torch.manual_seed(0)
     model = create_clip_model("frame", ClipSpec(backbone="mobilenet_v3_small", frames=2, size=32), 1, pretrained=False)
+    mean, std = 0.5, 0.2
     model_dir = save_bundle(ClipBundle(model=model, labels=["value"], clip_seconds=1.0,
-                                       training={"task": "regression", "target_mean": 0.5, "target_std": 0.2}),
+                                       training={"task": "regression", "target_mean": mean, "target_std": std}),
                             tmp_path / "pixel-regression")
-    with pytest.raises(BundleError, match="cannot export to ONNX: a regression clip model: .*PyTorch only"):
-        export_bundle(model_dir)
+    written = export_bundle(model_dir)
+    assert written.parity["values"] < TOLERANCE and "probabilities" not in written.parity
+    assert "-> value (B, 1)" in written.graphs["windows"]
+    frames = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8))
+    with torch.inference_mode():
+        encoded = model.eval().encode_frames(frames).unflatten(0, (2, 2))
+        standardised = model.classify_encoded(encoded)
+    session = ort.InferenceSession(str(model_dir / "onnx" / "windows.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["value"]
+    (value,) = session.run(None, {"encoded": encoded.numpy()})
+    np.testing.assert_allclose(value, standardised.numpy() * std + mean, atol=TOLERANCE)
+    ort_model = VideoRegressor.load(model_dir, cache_dir=tmp_path / "cache-ort", runtime="onnxruntime")
+    assert isinstance(ort_model._run("model"), OrtClipModel)
+    clips = sorted(make_speed_dataset(tmp_path / "speeds", clips=2, seconds=1.0, fps=8, size=32, seed=0).glob("*.mp4"))
+    torch_model = VideoRegressor.load(model_dir, cache_dir=tmp_path / "cache-torch", runtime="torch")
+    np.testing.assert_allclose(ort_model.predict(clips), torch_model.predict(clips), atol=TOLERANCE * std)

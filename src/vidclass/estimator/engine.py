@@ -80,7 +80,8 @@ def unchecked_ort_parts(bundle: AnyBundle, folder: Path, *, chunk: int | None = 
         return {"encoder": OrtFrameEncoder(folder / FRAMES, bundle.encoder.spec, weights_id,
                                            chunk=chunk or DEFAULT_CHUNK),
                 "head": OrtHead(folder / WINDOWS, bundle.head.name, bundle.head.num_classes, scale=target_scale(bundle))}
-    return {"model": OrtClipModel(folder / FRAMES, folder / WINDOWS, bundle.model)}
+    return {"model": OrtClipModel(folder / FRAMES, folder / WINDOWS, bundle.model,
+                                  scale=target_scale(bundle))}
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -154,11 +154,16 @@ class OrtHead:
 
 class OrtClipModel:
     """A clip model's two graphs standing in for :class:`~vidclass.models.clip_models.ClipModel`:
-    ``encode_frames`` (uint8 (N, C, H, W) -> encoded) and ``classify_encoded`` ((B, T, ...) -> logits)."""
+    ``encode_frames`` (uint8 (N, C, H, W) -> encoded) and ``classify_encoded`` ((B, T, ...) -> logits).
 
-    def __init__(self, frames: str | Path, windows: str | Path, model: Any, *, threads: int | None = None) -> None:
+    A regression model's windows graph gives the value (``vidclass export`` bakes the target scale in); with
+    ``scale`` ``(mean, std)`` this stand-in gives back the standardised output, as PyTorch's does."""
+
+    def __init__(self, frames: str | Path, windows: str | Path, model: Any, *, threads: int | None = None,
+                 scale: tuple[float, float] | None = None) -> None:
         self.frames_graph = _Graph(frames, threads=threads)
         self.windows_graph = _Graph(windows, threads=threads)
+        self.scale_ = scale
         for name in ("spec", "name", "num_classes", "stream_unit", "interpolation", "weights_id"):
             setattr(self, name, getattr(model, name))
         self.scale = torch.zeros(1)  # callers read .scale.device: the CPU
@@ -170,7 +175,8 @@ class OrtClipModel:
         return torch.from_numpy(self.frames_graph(np.ascontiguousarray(frames.numpy(), dtype=np.uint8)))
 
     def classify_encoded(self, encoded: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.windows_graph(np.ascontiguousarray(encoded.numpy())))
+        out = torch.from_numpy(self.windows_graph(np.ascontiguousarray(encoded.numpy())))
+        return out if self.scale_ is None else (out - self.scale_[0]) / self.scale_[1]
 
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         b, t = clips.shape[:2]

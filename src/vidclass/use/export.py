@@ -15,11 +15,11 @@ timeline encodes each sampled frame once whatever the engine:
   graphs are used only while all of them match (:func:`vidclass.estimator.engine.check_export`): a graph copied in from
   another model, or an export left behind by a retrain, is refused with the command that re-exports.
 
-A frozen-feature regression bundle (``training.task: regression``, :mod:`vidclass.estimator.regressor`) exports
-the same two graphs; its windows graph gives the value itself (``value``, B x 1: the head's
-standardised output times the target's std plus its mean, baked in), and parity is measured on
-values (``parity.values``; allowed 1e-4 times the target's std). A regression clip model is refused: it runs
-on PyTorch only (its graph would need the target scale baked in, as the windows graph has).
+A regression bundle (``training.task: regression``, :mod:`vidclass.estimator.regressor`), of either seam,
+exports the same two graphs; its windows graph gives the value itself (``value``, B x 1: the head's or clip
+model's standardised output times the target's std plus its mean, baked in), and parity is measured on
+values (``parity.values``: the difference in units of the target's std, relative to the standardised value
+where that is above 1; allowed 1e-4).
 
 Together the two graphs are the whole model; the bundle's ``config.json`` stays the model's
 description (labels, preprocessing, sampling), so an exported bundle is used like any other,
@@ -60,7 +60,8 @@ TS_FRAMES = "frames.pt"
 TS_WINDOWS = "windows.pt"
 QUANTIZE = ("int8",)
 PROBE_WINDOWS = 2
-PROBABILITY_TOLERANCE = 1e-4  # fp32: largest |ORT - torch| probability allowed at export
+PARITY_TOLERANCE = 1e-4  # fp32: largest |ORT - torch| probability (or relative value, _difference) allowed
+HEAD_INPUTS = "x (B, T, D_in) float32, mask (B, T) bool"  # what a temporal head's windows graph takes
 ANY_LENGTH = ("frame", "lrcn")  # clip models whose windows may have any number of frames (the others: as trained)
 UNEXPORTABLE_HEADS = {"transformer": "the TorchScript-based exporter bakes nn.MultiheadAttention's batch size "
                                      "into its reshapes, and torch.export stops at the heads' data-dependent checks"}
@@ -89,9 +90,6 @@ class ExportResult:
 def exportable(bundle: AnyBundle, graph_format: str = "onnx") -> str | None:
     """Why ``bundle`` cannot be exported to ``graph_format``, or None when it can."""
     reasons = UNEXPORTABLE_HEADS if graph_format == "onnx" else UNTRACEABLE_HEADS
-    if target_scale(bundle) is not None and not isinstance(bundle, Bundle):
-        return ("a regression clip model: its graph would need the target scale baked in, so it runs on PyTorch only "
-                "(frozen-feature regression models export)")
     if isinstance(bundle, Bundle):
         if bundle.head.name in reasons:
             return f"head {bundle.head.name!r}: {reasons[bundle.head.name]}"
@@ -130,10 +128,10 @@ def export_bundle(model_dir: str | Path, *, graph_format: str = "onnx", opset: i
             _quantize(staging / FRAMES, bundle, calibration or [])
             result.quantize = quantize
         result.parity = _parity(bundle, staging, quantized=bool(quantize))
-        what, allowed = _checked(bundle)
-        if not quantize and result.parity[what] > allowed:
+        what = _compared(bundle)
+        if not quantize and result.parity[what] > PARITY_TOLERANCE:
             raise VidclassError(f"{model_dir}: the ONNX graphs' {what} differ from PyTorch's by "
-                                f"{result.parity[what]:.1e} (allowed {allowed:.1e})")
+                                f"{result.parity[what]:.1e} (allowed {PARITY_TOLERANCE:.1e})")
         _publish(result, staging, model_dir / ONNX_DIR, bundle)
     return result
 
@@ -183,10 +181,10 @@ def export_torchscript(model_dir: str | Path) -> ExportResult:
                                      (windows, _window_inputs(bundle, probe, per_window), TS_WINDOWS)):
             _trace(module, inputs, staging / name)
         result = ExportResult(staging, bundle.kind, 0, None, graphs, _torchscript_parity(bundle, staging))
-        what, allowed = _checked(bundle)
-        if result.parity[what] > allowed:
+        what = _compared(bundle)
+        if result.parity[what] > PARITY_TOLERANCE:
             raise VidclassError(f"{model_dir}: the TorchScript modules' {what} differ from PyTorch's by "
-                                f"{result.parity[what]:.1e} (allowed {allowed:.1e}) on "
+                                f"{result.parity[what]:.1e} (allowed {PARITY_TOLERANCE:.1e}) on "
                                 f"windows of other sizes than the traced ones: the trace fixed a shape")
         _publish(result, staging, model_dir / TORCHSCRIPT_DIR, bundle)
     return result
@@ -196,12 +194,12 @@ def _stages(bundle: AnyBundle) -> tuple[torch.nn.Module, torch.nn.Module, dict[s
     """The per-frame and per-window modules of ``bundle`` and what each takes and gives."""
     if isinstance(bundle, Bundle):
         return bundle.encoder.eval(), _window_module(bundle), {
-            "frames": "uint8 frames (N, H, W, 3) -> features (N, D)", "windows": _windows_text(bundle)}
+            "frames": "uint8 frames (N, H, W, 3) -> features (N, D)", "windows": _windows_text(bundle, HEAD_INPUTS)}
     model = bundle.model.eval()
     steps = "T" if bundle.kind in ANY_LENGTH else str(model.spec.frames)
-    return _Method(model, "encode_frames"), _Method(model, "classify_encoded"), {
+    return _Method(model, "encode_frames"), _window_module(bundle), {
         "frames": "uint8 frames (N, 3, H, W) -> encoded (N, ...)",
-        "windows": f"encoded (B, {steps}, ...) -> logits (B, C)"}
+        "windows": _windows_text(bundle, f"encoded (B, {steps}, ...)")}
 
 
 def _window_inputs(bundle: AnyBundle, probe: np.ndarray, per_window: int,
@@ -248,9 +246,7 @@ def _torchscript_parity(bundle: AnyBundle, folder: Path) -> dict[str, float]:
         frames = torch.from_numpy(probe)
         features = (traced_frames(frames).float() - frames_module(frames).float()).abs().max()
         got, ref = traced_windows(*inputs).float(), windows_module(*inputs).float()
-        if target_scale(bundle) is None:
-            got, ref = torch.softmax(got, dim=1), torch.softmax(ref, dim=1)
-    return {"features": float(features), _checked(bundle)[0]: float((got - ref).abs().max()), "quantized": 0.0}
+    return {"features": float(features), _compared(bundle): _difference(bundle, got, ref), "quantized": 0.0}
 
 
 def _probe_windows(bundle: AnyBundle) -> tuple[np.ndarray, int]:
@@ -273,8 +269,7 @@ def _write_graphs(bundle: AnyBundle, folder: Path, opset: int) -> ExportResult:
         torch_export(_window_module(bundle), (x, mask), folder / WINDOWS, ["x", "mask"], [output],
                      {"x": {0: "windows", 1: "steps"}, "mask": {0: "windows", 1: "steps"}, output: {0: "windows"}},
                      opset=opset)
-        graphs = {"frames": "uint8 frames (N, H, W, 3) -> features (N, D)", "windows": _windows_text(bundle)}
-        return ExportResult(folder, FEATURES, opset, None, graphs)
+        return ExportResult(folder, FEATURES, opset, None, _stages(bundle)[2])
     model = bundle.model.eval()
     frames = torch.from_numpy(probe)
     torch_export(_Method(model, "encode_frames"), (frames,), folder / FRAMES, ["frames"], ["encoded"],
@@ -283,43 +278,54 @@ def _write_graphs(bundle: AnyBundle, folder: Path, opset: int) -> ExportResult:
         encoded = model.encode_frames(frames)
     windows = encoded.unflatten(0, (PROBE_WINDOWS, per_window)).clone()
     steps = bundle.kind in ANY_LENGTH
-    torch_export(_Method(model, "classify_encoded"), (windows,), folder / WINDOWS, ["encoded"], ["logits"],
-                 {"encoded": {0: "windows", **({1: "steps"} if steps else {})}, "logits": {0: "windows"}}, opset=opset)
-    graphs = {"frames": "uint8 frames (N, 3, H, W) -> encoded (N, ...)",
-              "windows": f"encoded (B, {'T' if steps else per_window}, ...) -> logits (B, C)"}
-    return ExportResult(folder, bundle.kind, opset, None, graphs)
+    output = "logits" if target_scale(bundle) is None else "value"
+    torch_export(_window_module(bundle), (windows,), folder / WINDOWS, ["encoded"], [output],
+                 {"encoded": {0: "windows", **({1: "steps"} if steps else {})}, output: {0: "windows"}}, opset=opset)
+    return ExportResult(folder, bundle.kind, opset, None, _stages(bundle)[2])
 
 
-def _checked(bundle: AnyBundle) -> tuple[str, float]:
-    """The parity entry an export is refused on and its limit: probabilities within 1e-4, or a regression
-    bundle's values within 1e-4 times the target's std (the same error on the head's standardised output)."""
+def _compared(bundle: AnyBundle) -> str:
+    """What an export's parity is judged on: ``probabilities``, or a regression model's ``values``."""
+    return "probabilities" if target_scale(bundle) is None else "values"
+
+
+def _difference(bundle: AnyBundle, got: torch.Tensor, ref: torch.Tensor) -> float:
+    """The largest difference of two windows outputs, judged against PARITY_TOLERANCE: of the probabilities
+    (softmax of logits), or of a regression model's values in units of the target's std, relative to the
+    standardised value where it is above 1 (fp32 keeps about 7 digits: a random probe frame can give a
+    standardised value in the thousands, whose rounding is no broken graph)."""
     scale = target_scale(bundle)
-    return ("probabilities", PROBABILITY_TOLERANCE) if scale is None else ("values", PROBABILITY_TOLERANCE * scale[1])
+    if scale is None:
+        return float((torch.softmax(got, dim=1) - torch.softmax(ref, dim=1)).abs().max())
+    mean, std = scale
+    standardised = ((ref - mean) / std).abs().clamp(min=1.0)
+    return float(((got - ref).abs() / (std * standardised)).max())
 
 
 class _Valued(torch.nn.Module):
-    """A regression head whose output is the value: ``head(x, mask) * std + mean``."""
+    """A regression model's windows stage whose output is the value: ``stage(*inputs) * std + mean``."""
 
-    def __init__(self, head: torch.nn.Module, mean: float, std: float) -> None:
+    def __init__(self, stage: torch.nn.Module, mean: float, std: float) -> None:
         super().__init__()
-        self.head, self.mean, self.std = head, mean, std
+        self.stage, self.mean, self.std = stage, mean, std
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.head(x, mask) * self.std + self.mean
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.stage(*inputs) * self.std + self.mean
 
 
-def _window_module(bundle: Bundle) -> torch.nn.Module:
-    """What a frozen-feature bundle's windows graph computes: the head's logits, or a regression head's value."""
+def _window_module(bundle: AnyBundle) -> torch.nn.Module:
+    """What a bundle's windows graph computes: the head's (clip model's) logits, or a regression model's value."""
     scale = target_scale(bundle)
-    head = bundle.head.eval()
-    return head if scale is None else _Valued(head, *scale).eval()
+    stage = bundle.head.eval() if isinstance(bundle, Bundle) else _Method(bundle.model.eval(), "classify_encoded")
+    return stage if scale is None else _Valued(stage, *scale).eval()
 
 
-def _windows_text(bundle: Bundle) -> str:
+
+def _windows_text(bundle: AnyBundle, inputs: str) -> str:
     if target_scale(bundle) is None:
-        return "x (B, T, D_in) float32, mask (B, T) bool -> logits (B, C)"
-    return ("x (B, T, D_in) float32, mask (B, T) bool -> value (B, 1): the regression head's output times the "
-            "target's std plus its mean (config.json training.target_std, target_mean)")
+        return f"{inputs} -> logits (B, C)"
+    return (f"{inputs} -> value (B, 1): the model's standardised output times the target's std plus its mean "
+            "(config.json training.target_std, target_mean)")
 
 
 class _Method(torch.nn.Module):
@@ -356,26 +362,23 @@ def _parity(bundle: AnyBundle, folder: Path, *, quantized: bool) -> dict[str, fl
     the values the windows graph gives) on probe windows."""
     probe, per_window = _probe_windows(bundle)
     ort_model = unchecked_ort_parts(bundle, folder)
+    frames_module, windows_module, _ = _stages(bundle)
     with torch.inference_mode():
+        frames = torch.from_numpy(probe)
+        ref_features = frames_module(frames).float()
         if isinstance(bundle, Bundle):
-            ref_features = bundle.encoder(torch.from_numpy(probe)).float()
-            got_features = ort_model["encoder"](torch.from_numpy(probe))
-            x, mask = _head_inputs(bundle, probe, per_window)
-            if target_scale(bundle) is not None:  # the graph's own output, the value, against PyTorch's
-                value = _window_module(bundle)(x, mask)
-                got_value = torch.from_numpy(ort_model["head"].graph(x.numpy(), mask.numpy()))
-                return {"features": float((got_features - ref_features).abs().max()),
-                        "values": float((got_value - value).abs().max()), "quantized": float(quantized)}
-            ref = torch.softmax(bundle.head(x, mask), dim=1)
-            got = torch.softmax(ort_model["head"](x, mask), dim=1)  # same inputs: the head graph alone
-        else:
-            clips = torch.from_numpy(probe).unflatten(0, (PROBE_WINDOWS, per_window))
-            ref_features = bundle.model.encode_frames(torch.from_numpy(probe)).float()
-            got_features = ort_model["model"].encode_frames(torch.from_numpy(probe))
-            ref = torch.softmax(bundle.model(clips).float(), dim=1)
-            got = torch.softmax(ort_model["model"](clips), dim=1)
+            got_features = ort_model["encoder"](frames)
+            ref_inputs = got_inputs = _head_inputs(bundle, probe, per_window)  # same inputs: the head graph alone
+            graph = ort_model["head"].graph
+        else:  # the whole clip model through ONNX Runtime
+            got_features = ort_model["model"].encode_frames(frames)
+            ref_inputs, got_inputs = ((f.unflatten(0, (PROBE_WINDOWS, per_window)),)
+                                      for f in (ref_features, got_features))
+            graph = ort_model["model"].windows_graph
+        ref = windows_module(*ref_inputs).float()
+        got = torch.from_numpy(graph(*(np.ascontiguousarray(t.numpy()) for t in got_inputs)))
     return {"features": float((got_features - ref_features).abs().max()),
-            "probabilities": float((got - ref).abs().max()), "quantized": float(quantized)}
+            _compared(bundle): _difference(bundle, got, ref), "quantized": float(quantized)}
 
 
 def _quantize(path: Path, bundle: AnyBundle, videos: list[Path]) -> None:
