@@ -436,14 +436,12 @@ class VideoEstimator(BaseEstimator):
         cache = self._cache()
         grids: dict[Path, VideoFeatures] | None = None
         failed: dict[str, str] = {}
-        from vidclass.inputs.pose import PoseSpec
-
-        keypoints = str(self.keypoints) if self.keypoints is not None else None
-        pose = PoseSpec(people=view.people, keypoints=keypoints) if view.pose else None
+        pose = self._pose_spec(view) if view.pose else None
         if view.appearance:  # estimated poses come from the same decoded frames
             report = extract_features(paths, encoder, view.grid, cache=cache, workers=self.workers,
                                       pair_image=view.pair_image, appearance=view.frame_features,
-                                      pose=pose if keypoints is None else None, on_video=on_video)
+                                      pose=pose if pose is not None and pose.keypoints is None else None,
+                                      on_video=on_video)
             grids = load_features(paths, FeatureSpec.for_encoder(encoder, view.grid, appearance=view.frame_features,
                                                                  pair_image=view.pair_image), cache)
             failed = report.failed
@@ -457,6 +455,12 @@ class VideoEstimator(BaseEstimator):
             failed = {**pose_report.failed, **failed}
             self.no_people_ = pose_report.nobody
         return grids or {}, failed
+
+    def _pose_spec(self, view: ViewSpec):
+        """How pose vectors are made for ``view``: estimated, or read from ``keypoints``."""
+        from vidclass.inputs.pose import PoseSpec
+
+        return PoseSpec(people=view.people, keypoints=str(self.keypoints) if self.keypoints is not None else None)
 
     def _frames(self, paths: Sequence[Path], on_video: Progress | None = None) -> tuple[dict[Path, Path], dict[str, str]]:
         """Cache entries of the decoded frames of ``paths`` (decoding what is missing) and the failures."""

@@ -4,8 +4,8 @@
 is set (a regressor's labels are its numbers: :func:`vidclass.data.targets.target_catalog`); the model's task
 encodes the targets, fits its calibration or scale, and scores and writes the test clips:
 the dataset is split by recording or by time blocks (:mod:`vidclass.data.recordings`), feature
-tracks are cached per source, and a temporal head is trained on views of clips cut from the
-tracks (new clip positions every epoch for random plans); a model trained on pixels is trained
+tracks (and pose tracks, for pose inputs) are cached per source, and a temporal head is trained on views of
+clips cut from the tracks (new clip positions every epoch for random plans); a model trained on pixels is trained
 the same way on clips cut from cached decoded-frame tracks (:mod:`vidclass.inputs.frame_tracks`). The
 fitted model is an ordinary model of its kind: its bundle, ``predict`` and timelines are
 the usual ones, with the clip length as the timeline's window; ``training_["clips"]`` records
@@ -27,8 +27,10 @@ from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, sp
 from vidclass.errors import ConfigError
 from vidclass.estimator.bundle import FEATURES
 from vidclass.estimator.core import training_fingerprints
-from vidclass.inputs.features import fingerprint
+from vidclass.inputs.features import VideoFeatures, fingerprint
 from vidclass.inputs.pixels import clip_model_outputs
+from vidclass.inputs.pose import with_pose
+from vidclass.inputs.pose.tracks import pose_tracks
 from vidclass.inputs.tracks import ClipViews, Track, extract_tracks, track_rate
 from vidclass.inputs.views import ViewSpec, view_averaged
 from vidclass.media.video import probe
@@ -45,8 +47,6 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
     """Train ``model`` (a VideoClassifier, or a VideoRegressor whose labels are numbers) on clips of ``found``'s
     recordings or segments; returns it. The model's task encodes the targets, scores and writes the test clips."""
     pixels = model.model != FEATURES
-    if not pixels and model._view_spec().pose:
-        raise ConfigError(f"inputs {model._view_spec().inputs!r}: pose inputs are not available for clips of recordings")
     plan = clip_plan(model) or default_plan(found)
     splits = split_recordings(found, plan, val=model.val, test=model.test, seed=model.seed)
     run = RunFolder(out_dir, resume=resume, overwrite=overwrite)  # only the primary DDP rank writes it
@@ -137,14 +137,24 @@ def _fit_pixels(model, found, splits, outputs: int, out, resume, on_video):
 
 
 def source_tracks(model, encoder, splits: RecordingSplits, view: ViewSpec, on_video=None):
-    """The feature tracks of the sources that have blocks, and the failures (path -> reason)."""
+    """The tracks of the sources that have blocks (CNN features, pose vectors beside them, or both, as ``view``'s
+    inputs ask), and the failures (path -> reason)."""
     wanted = sorted({b.source for b in splits.blocks})
     sources = [splits.sources[i] for i in wanted]
     fps = {path: probe(path).fps for path in {s.path for s in sources}}
     rates = [track_rate(view, splits.plan.shortest, fps[s.path]) for s in sources]
-    found, report = extract_tracks(sources, encoder, rates, cache=model._cache(), pair_image=view.pair_image,
-                                   workers=model.workers, on_video=on_video)
-    return {wanted[i]: track for i, track in found.items()}, report.failed
+    entries: dict[int, VideoFeatures] | None = None
+    failed: dict[str, str] = {}
+    if view.appearance:
+        found, report = extract_tracks(sources, encoder, rates, cache=model._cache(), pair_image=view.pair_image,
+                                       workers=model.workers, on_video=on_video)
+        entries, failed = {i: track.features for i, track in found.items()}, report.failed
+    if view.pose:
+        poses, pose_report = pose_tracks(sources, rates, model._pose_spec(view), cache=model._cache(),
+                                         workers=model.workers, on_video=None if view.appearance else on_video)
+        entries, failed = with_pose(entries, poses), {**pose_report.failed, **failed}
+        model.no_people_ = pose_report.nobody
+    return {wanted[i]: Track(entry, sources[i].start, rates[i]) for i, entry in (entries or {}).items()}, failed
 
 
 def clip_outputs(head, tracks: dict[int, Track], clips, view: ViewSpec, outputs: Outputs = probabilities) -> np.ndarray:

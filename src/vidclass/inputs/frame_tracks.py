@@ -29,13 +29,12 @@ from vidclass.data.recordings import Clip, ClipPlan, Source, random_clip
 from vidclass.errors import VidclassError
 from vidclass.inputs.features import ExtractionReport, fingerprint
 from vidclass.inputs.pixels import FrameCache, FrameSpec, VideoFrames, clip_tensor, clip_transform
-from vidclass.inputs.tracks import track_indices
+from vidclass.inputs.tracks import CHUNK_FRAMES, track_indices
 from vidclass.inputs.views import ViewSpec, epoch_item, view_positions
 from vidclass.media import motion, video
 from vidclass.util.workers import in_order
 
 TRACK_FORMAT = 1
-_CHUNK_FRAMES = 128  # frames decoded per chunk: bounds memory whatever the recording's length
 
 
 @dataclass(frozen=True)
@@ -99,8 +98,8 @@ def _decode(path: Path, source: Source, indices: np.ndarray, spec: FrameSpec, in
     tmps = [p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in names]
     try:
         outs = [np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape) for tmp in tmps]
-        for k in range(0, len(indices), _CHUNK_FRAMES):
-            chunk = indices[k : k + _CHUNK_FRAMES]
+        for k in range(0, len(indices), CHUNK_FRAMES):
+            chunk = indices[k : k + CHUNK_FRAMES]
             wanted = list(motion.partner_pairs(chunk, info.num_frames, info.fps)) if spec.rgbdiff else [chunk]
             decoded = video.read_frames(path, np.concatenate(wanted), size=spec.store, crop=spec.store,
                                         interpolation=spec.interpolation, info=info)  # type: ignore[arg-type]

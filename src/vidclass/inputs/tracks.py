@@ -26,7 +26,7 @@ from vidclass.inputs.views import ViewSpec, cut_grid_view, epoch_item
 from vidclass.media import motion, video
 from vidclass.util.workers import in_order
 
-_CHUNK_FRAMES = 128  # track frames decoded per chunk: bounds memory whatever the recording's length
+CHUNK_FRAMES = 128  # track frames decoded per chunk: bounds memory whatever the recording's length
 
 
 # --- feature tracks ---------------------------------------------------------------------------
@@ -50,6 +50,7 @@ class Track:
             features=f.features[positions], indices=f.indices[positions], mask=np.ones(grid, dtype=bool),
             fps=f.fps, num_frames=f.num_frames, duration=end - start,
             rgbdiff=f.rgbdiff[positions] if f.rgbdiff is not None else None,
+            pose=f.pose[positions] if f.pose is not None else None,
         )
 
 
@@ -58,7 +59,8 @@ def track_rate(view: ViewSpec, shortest: float, fps: float) -> float:
     return float(min(fps, math.ceil(view.grid / shortest)))
 
 
-def _track_key(path: Path, start: float, end: float, rate: float) -> str:
+def track_key(path: Path, start: float, end: float, rate: float) -> str:
+    """The cache key of a source's track (feature or pose): the video's content, time range and rate."""
     return f"{fingerprint(path)}:track:{start:.3f}-{end:.3f}@{rate:g}"
 
 
@@ -119,7 +121,7 @@ def extract_tracks(
         try:
             info = video.probe(source.path)
             indices = track_indices(source.start, source.end, rate, info)
-            key = _track_key(source.path, source.start, source.end, rate)
+            key = track_key(source.path, source.start, source.end, rate)
         except (VidclassError, OSError) as error:
             report.failed[str(source.path)] = str(error)
             notify(str(source.path), "failed")
@@ -133,8 +135,8 @@ def extract_tracks(
             notify(str(source.path), "cached")
         else:
             pending.append(i)
-    chunks = [(i, sources[i].path, specs[i][3][k : k + _CHUNK_FRAMES], specs[i][2])
-              for i in pending for k in range(0, len(specs[i][3]), _CHUNK_FRAMES)]
+    chunks = [(i, sources[i].path, specs[i][3][k : k + CHUNK_FRAMES], specs[i][2])
+              for i in pending for k in range(0, len(specs[i][3]), CHUNK_FRAMES)]
     started = time.perf_counter()
     parts: dict[int, list[np.ndarray]] = defaultdict(list)
     failed: set[int] = set()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -33,6 +33,7 @@ from vidclass.util.workers import in_order
 ESTIMATOR = "pose:blazepose"
 VECTOR_VERSION = 1  # bump when the vector layout of vectors.py changes: old cache entries then miss
 PIPELINE_VERSION = 1  # bump when blazepose.py finds people differently (thresholds, tiles, duplicates)
+K = TypeVar("K")  # what grids are keyed by: a video's path, or a recording source's number
 
 
 @dataclass(frozen=True)
@@ -215,10 +216,8 @@ def pose_features(
     return found, report
 
 
-def with_pose(
-    grids: dict[Path, VideoFeatures] | None, poses: dict[Path, VideoFeatures]
-) -> dict[Path, VideoFeatures]:
-    """The CNN ``grids`` with the pose vectors of the same frames beside them (``pose``);
+def with_pose(grids: dict[K, VideoFeatures] | None, poses: dict[K, VideoFeatures]) -> dict[K, VideoFeatures]:
+    """The CNN ``grids`` (or tracks) with the pose vectors of the same frames beside them (``pose``);
     without ``grids`` (pose-only inputs), grids whose features are empty. Videos missing
     from either side are left out."""
     if grids is None:
