@@ -144,47 +144,44 @@ def train(
         click.echo(f"vidclass: recipe {chosen.name}: {chosen.settings()}", err=True)
     elif compare_dir is not None:
         raise VidclassError("--compare DIR goes with --recipe best")
-    if task != "classification":
-        from vidclass.estimator.factory import describe
-        from vidclass.estimator.regressor import VideoRegressor
-        from vidclass.estimator.tasks import TASKS
+    from vidclass.estimator.tasks import TASKS
 
-        if task not in TASKS:
-            raise VidclassError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task not in TASKS:
+        raise VidclassError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task == "regression":
+        from vidclass.estimator.regressor import VideoRegressor
+
         if dataset_options.background is not None:  # never drop an option silently
             raise VidclassError("--background labels the time between segments with a class; a regressor's segments "
                                 "carry numbers, so --task regression takes no --background")
-        fitted = VideoRegressor(**params, clips=dataset_options.clips, loss=loss, column=target).fit(
-            dataset, out_dir=out, resume=resume, overwrite=overwrite)
-        unit = "clips" if "clips" in fitted.training_ else "videos"
-        console.print(f"trained {describe(fitted)} to estimate {target} on {fitted.training_['videos']['train']} "
-                      f"{unit}; best epoch {fitted.training_['best_epoch']} of {fitted.training_['epochs_run']}")
-        report_left_out(fitted.training_["unreadable"])
-        if fitted.evaluation_ is not None:
-            console.print(f"test: {fitted.evaluation_.format()}", markup=False, highlight=False)
-        console.print(f"model: {out / 'model'}\nrun folder: {out}")
-        return
-    model = VideoClassifier(**params)
-    model.check_params()
-    found = read_dataset(dataset, dataset_options, training=True)
-    if dataset_options.clips is not None:
-        model.set_params(clips=dataset_options.clips)
-    with extraction_progress(len(found.items), description="decoding" if model_kind != "features" else "extracting") as advance:
-        model.fit(found, out_dir=out, resume=resume, overwrite=overwrite, on_video=advance)
+        model: Any = VideoRegressor(**params, clips=dataset_options.clips, loss=loss, column=target)
+        model.check_params()
+        data: Any = dataset  # a regressor reads its numbers itself (the --target column, or numeric folders)
+        total = None
+    else:
+        model = VideoClassifier(**params, clips=dataset_options.clips)
+        model.check_params()
+        data = read_dataset(dataset, dataset_options, training=True)
+        total = len(data.items)
+    with extraction_progress(total, description="decoding" if model_kind != "features" else "extracting") as advance:
+        model.fit(data, out_dir=out, resume=resume, overwrite=overwrite, on_video=advance)
     from vidclass.training.distributed import is_primary
 
     if not is_primary():  # the other DDP ranks trained beside rank 0, which reports
         return
     training = model.training_
     what = model_kind if model_kind != "features" else f"{model.head_.name} head"  # the head that trained
+    aim = f" to estimate {target}" if task == "regression" else ""
+    unit = "clips" if "clips" in training else "videos"
     fitting = (f"best epoch {training['best_epoch']} of {training['epochs_run']}" if training["best_epoch"] is not None
                else "fitted in one pass (no epochs)")  # the linear head: a logistic regression
-    console.print(f"trained {what} on {training['videos']['train']} videos ({training['split']}); {fitting}")
+    console.print(f"trained {what}{aim} on {training['videos']['train']} {unit} ({training['split']}); {fitting}")
     report_engine(training.get("frames_encoded_by"))
     report_left_out(training["unreadable"], where=f"{out / 'model' / 'config.json'} lists them all")
     report_no_people(training.get("no_people", []))
     if model.evaluation_ is not None:
-        console.print(format_evaluation(model.evaluation_), markup=False, highlight=False)
+        shown = f"test: {model.evaluation_.format()}" if task == "regression" else format_evaluation(model.evaluation_)
+        console.print(shown, markup=False, highlight=False)
     console.print(f"model: {out / 'model'}\nrun folder: {out}")
 
 

@@ -117,12 +117,13 @@ def number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def split_targets(targets: list[Target], val: float, test: float, seed: int) -> dict[str, list[Target]]:
-    """A group-aware split stratified by target quartile (the catalog's splitter on binned targets)."""
+def split_targets(targets: list[Target], val: float, test: float, seed: int) -> tuple[dict[str, list[Target]], str]:
+    """A group-aware split stratified by target quartile (the catalog's splitter on binned targets), and how it
+    split (the catalog splitter's method)."""
     values = np.array([t.value for t in targets])
     edges = np.quantile(values, [0.25, 0.5, 0.75])
     items = [VideoItem(t.path, f"q{int(np.searchsorted(edges, t.value))}", t.group) for t in targets]
     found = Catalog(Path("."), items, sorted({i.label for i in items}), "regression")
     splits = split_catalog(found, val=val, test=test, seed=seed)
     by_path = {t.path: t for t in targets}
-    return {name: [by_path[i.path] for i in part] for name, part in splits.parts().items()}
+    return {name: [by_path[i.path] for i in part] for name, part in splits.parts().items()}, splits.method

@@ -12,7 +12,6 @@ layer over this class.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,7 +19,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 
 from vidclass.data import catalog as catalog_
-from vidclass.data.items import Catalog, VideoItem
+from vidclass.data.items import Catalog
 from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.estimator.core import Progress, VideoEstimator, safe_fingerprint
@@ -83,28 +82,10 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
         run.write_config({"params": self.get_params(), "resolved": self._resolved(), "dataset": str(found.root),
                           "model": self.model})
 
-        def record(parts: dict[str, list[VideoItem]], fit, failed: dict[str, str]) -> dict[str, Any]:
-            return {
-                "dataset": str(found.root),
-                "format": found.source_format,
-                "model": self.model,
-                "split": splits.method,
-                "split_seed": self.seed,
-                "videos": {name: len(items) for name, items in parts.items()},
-                "groups": sorted({item.group for name in ("train", "val") for item in parts[name]
-                                  if item.group is not None}),
-                "unreadable": catalog_.left_out(found, failed),  # every item left out, by name
-                "no_people": getattr(self, "no_people_", []),
-                # what ran the frame encoder on the features this run computed (None: all came from the cache)
-                "frames_encoded_by": getattr(self, "frames_encoded_by_", None),
-                "epochs_run": fit.epochs_run,
-                "best_epoch": fit.best_epoch,
-                "best_val_loss": fit.best_val_loss,
-                "config": asdict(self._train_config()),
-            }
-
         self._fit_files([item.path for item in found.items], splits.parts(), lambda item: item.label,
-                        list(found.labels), run, resume, on_video, record=record, images=found.is_images)
+                        list(found.labels), run, resume, on_video, images=found.is_images,
+                        dataset={"dataset": str(found.root), "format": found.source_format, "split": splits.method,
+                                 "split_seed": self.seed}, left_out=catalog_.left_out(found))
         return self
 
     # --- prediction ------------------------------------------------------------------
@@ -129,7 +110,7 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
         readable = [p for p in paths if p in inputs]
         if not readable:
             return np.zeros((0, len(self.labels_)), dtype=np.float32), failed
-        return calibrate_probabilities(self._outputs([inputs[p] for p in readable]), self.temperature_), failed
+        return self._finish(self._outputs([inputs[p] for p in readable])), failed
 
     def predict(self, paths: Sequence[str | Path]) -> list[str]:
         """The most probable label of each video."""
@@ -139,8 +120,10 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
         """Accuracy on the videos of ``dataset`` the model was not trained on."""
         return self.evaluate(dataset).accuracy
 
-    def _stream_options(self) -> dict[str, Any]:
-        return {"temperature": self.temperature_}  # the bundle's calibration
+    def _finish(self, raw: np.ndarray) -> np.ndarray:
+        """What a user sees of class probabilities (N, C), in batch prediction and timelines alike: the bundle's
+        temperature scaling applied."""
+        return calibrate_probabilities(raw, self.temperature_)
 
     # --- the task: classes, temperature, scores ------------------------------------------
 
@@ -213,7 +196,7 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
                     groups: Sequence[str | None]) -> metrics.Evaluation:
         """Scores of the temperature-scaled probabilities, with the ECE of ``raw`` before and after scaling."""
         y = [self._target(label) for label in labels]
-        evaluation = metrics.evaluate_predictions(y, calibrate_probabilities(raw, self.temperature_), self.labels_,
+        evaluation = metrics.evaluate_predictions(y, self._finish(raw), self.labels_,
                                                   split=split, groups=list(groups))
         evaluation.calibration = calibration_summary(raw, np.array(y), self.temperature_)
         return evaluation
@@ -227,7 +210,7 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
         evaluation = evaluation if evaluation is not None else self.evaluation_
         y = [self._target(label) for label in labels]
         files = metrics.write_evaluation(evaluation, out_dir, paths=list(names), y_true=y,
-                                         probabilities=calibrate_probabilities(raw, self.temperature_), groups=groups)
+                                         probabilities=self._finish(raw), groups=groups)
         files["reliability"] = plot_reliability(raw, np.array(y), out_dir / "reliability.png",
                                                 temperature=self.temperature_,
                                                 title=f"Reliability: split {evaluation.split!r}, {len(y)} videos")

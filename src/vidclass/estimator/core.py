@@ -11,12 +11,18 @@ on ``NeuralNet``: :class:`vidclass.estimator.classifier.VideoClassifier` (labels
 temperature, classification metrics) and :class:`vidclass.estimator.regressor.VideoRegressor`
 (numeric targets, their scale, MAE / RMSE / R²). The task strategy (:mod:`vidclass.estimator.tasks`)
 says what outputs mean, the default head and the losses.
+
+Each public class gives the core its task's steps: ``_learn_targets`` (classes or target scale; the
+outputs the network needs), ``_target`` (what one example is fitted to), ``_task_record``, ``_score``
+(calibration and test scores), ``_write_scores`` and ``_finish`` (what a user sees of the outputs, in
+batch prediction and timelines alike: calibrated probabilities, or values in the target's units).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -295,6 +301,7 @@ class VideoEstimator(BaseEstimator):
         self.__dict__.pop("_runtime_parts", None)  # a refit: no engine parts of the earlier model
         self.bundle_dir_ = None
         self.frames_encoded_by_ = None  # _features says, when the frame encoder runs
+        self.no_people_: list[str] = []  # pose inputs: the videos in which nobody was ever found
         self.kind_ = self.model
         if self._pixels:
             self.model_ = self._new_clip_model(outputs)
@@ -350,13 +357,13 @@ class VideoEstimator(BaseEstimator):
 
     def _fit_files(self, paths: Sequence[Path], parts: dict[str, list[Any]], label: Callable[[Any], Any],
                    classes: list[str], run: RunFolder, resume: bool, on_video: Progress | None, *,
-                   record: Callable[[dict[str, list[Any]], Any, dict[str, str]], dict[str, Any]],
-                   images: bool = False) -> None:
+                   dataset: dict[str, Any], left_out: dict[str, str], images: bool = False) -> None:
         """Train on whole files, score the test part and write the run: the whole-files shape for either task.
 
         ``parts`` maps train / val / test to units (a ``path`` and a ``group`` each) whose ``label(unit)`` is a
-        class of ``classes`` or a number; ``record(parts, fit, failed)`` gives the training record the bundle
-        keeps. Units whose video cannot be prepared are left out of their part."""
+        class of ``classes`` or a number; ``dataset`` is what the training record says of the dataset and its
+        split, ``left_out`` the items dropped before (path -> reason). Units whose video cannot be prepared are
+        left out of their part too, and named in the record."""
         self._build(1 if self.task.values else len(classes), images=images)
         inputs, failed = self._inputs(paths, on_video)
         parts = {name: [unit for unit in units if unit.path in inputs] for name, units in parts.items()}
@@ -372,7 +379,8 @@ class VideoEstimator(BaseEstimator):
         self.kind_ = self.model
         self.clip_seconds_ = statistics.median(self._duration(inputs[unit.path]) for unit in used)
         self.training_videos_ = training_fingerprints([unit.path for unit in used])
-        self.training_ = record(parts, fit, failed)
+        self.training_ = self._training_record(dataset, parts, fit, {**left_out, **failed},
+                                               groups=sorted({u.group for u in used if u.group is not None}))
         test_raw = self._outputs([inputs[unit.path] for unit in parts["test"]])
         true = {name: [label(unit) for unit in parts[name]] for name in ("val", "test")}
         self._score(lambda: self._outputs([inputs[unit.path] for unit in parts["val"]]), true["val"], test_raw,
@@ -385,6 +393,21 @@ class VideoEstimator(BaseEstimator):
                                    names=[unit.path for unit in parts["test"]])
 
         run.finish(fit.metrics_csv, write)
+
+    def _training_record(self, dataset: dict[str, Any], parts: dict[str, list[Any]], fit, unreadable: dict[str, str],
+                         *, groups: list[str]) -> dict[str, Any]:
+        """What the bundle keeps of a fit, whatever the task and shape: the task's record, ``dataset`` (the
+        dataset, its split and the shape's own entries), the units per part, the training groups, every item
+        left out (path -> reason), and how the training went."""
+        return {
+            **self._task_record(), **dataset, "model": self.model,
+            "videos": {name: len(units) for name, units in parts.items()}, "groups": groups,
+            "unreadable": unreadable, "no_people": self.no_people_,
+            # what ran the frame encoder on the features this run computed (None: all came from the cache)
+            "frames_encoded_by": self.frames_encoded_by_,
+            "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "best_val_loss": fit.best_val_loss,
+            "config": asdict(self._train_config()),
+        }
 
     def _new_clip_model(self, num_classes: int):
         """The clip model of these parameters, its new layers initialised from ``seed``."""
@@ -503,19 +526,16 @@ class VideoEstimator(BaseEstimator):
                                                              model=model)
                                           for view in range(self.view_.test_views)], self.task.outputs)
 
-    def _stream_options(self) -> dict[str, Any]:
-        """How the stream turns outputs into what a timeline shows (the task's: temperature or target scale)."""
-        return {}
-
     def stream(self):
         """How this model labels a stream (:class:`vidclass.estimator.stream.FrameStream`), for timelines."""
         from vidclass.estimator.stream import clip_stream, features_stream
 
         self._check_fitted()
+        task = {"outputs": self.task.outputs, "finish": self._finish, "values": self.task.values}
         if self.kind_ == FEATURES:
             return features_stream(self._run("encoder"), self._run("head"), self.view_, self.clip_seconds_,
-                                   list(self.labels_), **self._stream_options())
-        return clip_stream(self._run("model"), self.clip_seconds_, list(self.labels_), **self._stream_options())
+                                   list(self.labels_), **task)
+        return clip_stream(self._run("model"), self.clip_seconds_, list(self.labels_), **task)
 
     def _run(self, part: str):
         """What runs ``encoder_``, ``head_`` or ``model_`` under ``runtime``: the module or its ONNX Runtime graph."""

@@ -15,7 +15,6 @@ model never trained on.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,6 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
     run = RunFolder(out_dir, resume=resume, overwrite=overwrite)  # only the primary DDP rank writes it
     run.write_config({"params": model.get_params(), "dataset": str(found.root), "model": model.model,
                       "clips": str(plan), "split": splits.method, "task": model.task.name})
-    config = model._train_config()
     train_labels = [splits.label(c) for c in splits.clips["train"]]
     outputs = model._learn_targets(list(found.labels), train_labels)
     trainer = _fit_pixels if pixels else _fit_head
@@ -61,14 +59,10 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
     model.clip_seconds_ = plan.seconds
     used = {splits.sources[c.block.source].path for name in ("train", "val") for c in parts[name]}
     model.training_videos_ = training_fingerprints(used)
-    model.training_ = {
-        **model._task_record(),
-        "dataset": str(found.root), "format": found.source_format, "model": model.model, "split": splits.method,
-        "split_seed": model.seed, "videos": {name: len(clips) for name, clips in parts.items()},
-        "groups": [], "unreadable": left_out(found, failed), "epochs_run": fit.epochs_run,
-        "best_epoch": fit.best_epoch, "best_val_loss": fit.best_val_loss, "config": asdict(config),
-        "clips": clips_record(splits), "clip_seconds": plan.seconds,
-    }
+    model.training_ = model._training_record(
+        {"dataset": str(found.root), "format": found.source_format, "split": splits.method, "split_seed": model.seed,
+         "clips": clips_record(splits), "clip_seconds": plan.seconds},
+        parts, fit, left_out(found, failed), groups=[])
     labels = {name: [splits.label(c) for c in parts[name]] for name in ("val", "test")}
     groups = [splits.sources[c.block.source].group for c in parts["test"]]
     test_raw = outputs_of("test")

@@ -74,19 +74,13 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
             found = catalog_.drop_unreadable(target_catalog(dataset, column=self._column()))
             return fit_recordings(self, found, out_dir=out_dir, resume=resume, overwrite=overwrite, on_video=on_video)
         targets = self._targets(dataset)
-        parts = split_targets(targets, self.val, self.test, self.seed)
+        parts, method = split_targets(targets, self.val, self.test, self.seed)
         run = RunFolder(out_dir, resume=resume, overwrite=overwrite)
         run.write_config({"params": self.get_params(), "resolved": self._resolved(), "task": TASK,
                           "dataset": dataset_name(dataset), "model": self.model})
-
-        def record(parts: dict[str, list[Target]], fit, failed: dict[str, str]) -> dict[str, Any]:
-            return {**self._task_record(), "model": self.model, "videos": {n: len(p) for n, p in parts.items()},
-                    "groups": sorted({t.group for name in ("train", "val") for t in parts[name] if t.group is not None}),
-                    "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "unreadable": failed,
-                    "clip_seconds": self.clip_seconds_}
-
         self._fit_files([t.path for t in targets], parts, lambda target: target.value, [], run, resume, on_video,
-                        record=record)
+                        dataset={"dataset": dataset_name(dataset), "split": method, "split_seed": self.seed},
+                        left_out={})
         return self
 
     # --- the task: numbers, their scale, scores -----------------------------------------
@@ -123,9 +117,14 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
         """metrics.json, scatter.png and predictions.csv (name, true, predicted), one row per video or clip."""
         write_evaluation(out_dir, np.array([float(v) for v in labels]), self._scaled(raw), list(names))
 
+    def _finish(self, raw: np.ndarray) -> np.ndarray:
+        """What a user sees of standardised outputs (N, 1), in batch prediction and timelines alike: values in
+        the target's units (N, 1)."""
+        return raw * self.target_std_ + self.target_mean_
+
     def _scaled(self, raw: np.ndarray) -> np.ndarray:
-        """Standardised outputs (N, 1) in the target's units (N,)."""
-        return raw[:, 0] * self.target_std_ + self.target_mean_
+        """Standardised outputs (N, 1) as the values (N,)."""
+        return self._finish(raw)[:, 0]
 
     def predict_many(self, paths) -> tuple[np.ndarray, dict[str, str]]:
         """Values of the readable videos of ``paths`` (in order) and the reason per failed one."""
@@ -166,9 +165,6 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
         scores = regression_scores(true, predicted)
         scores.notes = notes
         return scores
-
-    def _stream_options(self) -> dict[str, Any]:
-        return {"scale": (self.target_mean_, self.target_std_)}  # values in the target's units
 
     def _set_fitted(self, bundle: AnyBundle) -> None:
         super()._set_fitted(bundle)

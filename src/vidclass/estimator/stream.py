@@ -9,7 +9,11 @@ A timeline decodes a video (or a live source) once, in order. From a model it ne
   many sampled frames make a window by default (``window``);
 * ``encode``: the per-frame work, done once per sampled frame (a CNN's features, a frame
   classifier's logits, or only normalisation for a model that needs the pixels of the window);
-* ``classify``: a batch of windows of encoded frames -> class probabilities.
+* ``classify``: a batch of windows of encoded frames -> class probabilities (a regression model: values).
+
+What a window's outputs mean is the model's task, not the stream's: ``outputs`` (probabilities or
+standardised values, :mod:`vidclass.models.outputs`) and ``finish`` (the calibration or target scale that
+batch prediction applies too) come from the estimator.
 
 ``features_stream`` and ``clip_stream`` build it for the two seams; :func:`vidclass.use.predict.run_timeline`
 is the loop.
@@ -28,9 +32,15 @@ from vidclass.inputs.views import ViewSpec, head_steps, model_inputs
 from vidclass.models.backbones import FrameEncoder
 from vidclass.models.clip_models import ClipModel
 from vidclass.models.heads import TemporalHead
+from vidclass.models.outputs import Outputs, probabilities
 
 Encode = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 Classify = Callable[[np.ndarray], np.ndarray]
+Finish = Callable[[np.ndarray], np.ndarray]  # (B, outputs) what the task's outputs give -> what a timeline shows
+
+
+def _unchanged(outputs: np.ndarray) -> np.ndarray:
+    return outputs
 
 
 @dataclass(frozen=True)
@@ -51,11 +61,10 @@ class FrameStream:
 
 def features_stream(
     encoder: FrameEncoder, head: TemporalHead, view: ViewSpec, clip_seconds: float, labels: list[str], *,
-    temperature: float = 1.0, scale: tuple[float, float] | None = None,
+    outputs: Outputs = probabilities, finish: Finish = _unchanged, values: bool = False,
 ) -> FrameStream:
-    """A frozen-feature model: the encoder per sampled frame, the head per window of features;
-    probabilities are ``softmax(logits / temperature)`` (the bundle's calibration), or with ``scale``
-    ``(mean, std)`` a regression head's values ``output * std + mean``."""
+    """A frozen-feature model: the encoder per sampled frame, the head per window of features, whose logits
+    become ``finish(outputs(logits))`` (see the module docstring; ``values``: a regression model's)."""
     dim = encoder.spec.dim if view.appearance else 0
     own = dim if view.frame_features else 0  # the frames' own features (none for RGB differences alone)
     pre = encoder.spec.preprocess
@@ -91,13 +100,10 @@ def features_stream(
             for w, m, p in zip(windows, masks, poses)
         ])
         with torch.inference_mode():
-            logits = head(torch.from_numpy(x), torch.from_numpy(masks))
-        if scale is not None:
-            return logits.float().numpy() * scale[1] + scale[0]
-        return torch.softmax(logits / temperature, dim=1).numpy()
+            return finish(outputs(head(torch.from_numpy(x), torch.from_numpy(masks))).numpy())
 
     return FrameStream(labels, pre.resize, None if pose is not None else pre.crop, pre.interpolation,
-                       view.frames / clip_seconds, view.frames, view.pair_image, encode, classify, scale is not None)
+                       view.frames / clip_seconds, view.frames, view.pair_image, encode, classify, values)
 
 
 def _stream_pose(view: ViewSpec):
@@ -107,11 +113,10 @@ def _stream_pose(view: ViewSpec):
     return StreamPose(PoseSpec(people=view.people))
 
 
-def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, temperature: float = 1.0,
-                scale: tuple[float, float] | None = None) -> FrameStream:
-    """A model trained on pixels: its ``encode_frames`` per sampled frame, ``classify_encoded`` per window
-    (probabilities ``softmax(logits / temperature)``, or with ``scale`` ``(mean, std)`` a regression model's
-    values ``output * std + mean``).
+def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, outputs: Outputs = probabilities,
+                finish: Finish = _unchanged, values: bool = False) -> FrameStream:
+    """A model trained on pixels: its ``encode_frames`` per sampled frame, ``classify_encoded`` per window, whose
+    logits become ``finish(outputs(logits))`` (see the module docstring; ``values``: a regression model's).
 
     A frame model (``stream_unit == "frame"``) labels every frame, one frame per window; the
     others sample frames at the rate they were trained on (frames per clip length).
@@ -128,12 +133,9 @@ def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, tem
 
     def classify(windows: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            logits = model.classify_encoded(torch.from_numpy(windows).to(device)).float().cpu()
-        if scale is not None:
-            return logits.numpy() * scale[1] + scale[0]
-        return torch.softmax(logits / temperature, dim=1).numpy()
+            return finish(outputs(model.classify_encoded(torch.from_numpy(windows).to(device))).cpu().numpy())
 
     per_frame = model.stream_unit == "frame"
     return FrameStream(labels, store_size(spec.size), spec.size, model.interpolation,
                        None if per_frame else spec.frames / clip_seconds, 1 if per_frame else spec.frames,
-                       pair_image, encode, classify, scale is not None)
+                       pair_image, encode, classify, values)

@@ -17,12 +17,14 @@ OnVideo = Callable[[str, str], None]  # (path, status) as extract_features calls
 
 
 @contextmanager
-def extraction_progress(total: int, *, enabled: bool = True, description: str = "extracting") -> Iterator[OnVideo]:
-    """An ``on_video`` callback for ``extract_features`` that advances a bar on stderr.
+def extraction_progress(total: int | None, *, enabled: bool = True,
+                        description: str = "extracting") -> Iterator[OnVideo]:
+    """An ``on_video`` callback for ``extract_features`` that advances a bar on stderr (of ``total`` videos, or
+    a count without an end when None: the caller does not know it before the estimator reads the dataset).
 
     With ``enabled`` false (or nothing to do) the callback does nothing and nothing is drawn.
     """
-    if not enabled or total < 1:
+    if not enabled or (total is not None and total < 1):
         yield lambda path, status: None
         return
     columns = (
