@@ -18,13 +18,15 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
 from vidclass.data.catalog import load_catalog
-from vidclass.inputs.pixels import ClipDataset, FrameCache, FrameSpec, cache_frames, load_frames, store_size
+from vidclass.inputs.pixels import ClipTensors, FrameCache, FrameSpec, cache_frames, load_frames, read_entry, store_size
+from vidclass.inputs.units import Files
 from vidclass.inputs.views import ViewSpec
 from vidclass.models.clip_models import ClipSpec, create_clip_model
 from vidclass.training.loop import TrainConfig, fit_clip_model
@@ -49,7 +51,7 @@ def network_alone(model, batch: int, frames: int, size: int, steps: int) -> floa
     return steps * batch * frames / (time.perf_counter() - started)
 
 
-def whole_path(model, dataset: ClipDataset, labels: list[int], config: TrainConfig, frames: int) -> float:
+def whole_path(model, dataset: ClipTensors, labels: list[int], config: TrainConfig, frames: int) -> float:
     """Images/s of vidclass's own fit (no validation) over ``config.epochs`` epochs."""
     started = time.perf_counter()
     fit_clip_model(model, dataset, None, labels, config, backbone_lr=3e-4)
@@ -79,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     entries = load_frames([item.path for item in items], spec, cache)
     kept = [item for item in items if item.path in entries]
     labels = [catalog.labels.index(item.label) for item in kept]
-    dataset = ClipDataset([entries[item.path] for item in kept], labels, spec, ViewSpec(args.frames, 2 * args.frames),
-                          args.size, train=True)
+    units = Files([entries[item.path] for item in kept], partial(read_entry, spec=spec))
+    dataset = ClipTensors(units, labels, ViewSpec(args.frames, 2 * args.frames), args.size, train=True)
     steps = args.epochs * (len(kept) // args.batch)
     network_alone(model, args.batch, args.frames, args.size, 1)  # warm-up
     rows = []

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vidclass.inputs.features import VideoFeatures
-from vidclass.inputs.views import ViewSpec, view_averaged
+from vidclass.inputs.views import GridViews, ViewSpec, view_averaged
 from vidclass.models.heads import create_head
 from vidclass.training import loop as training
 from vidclass.training.distributed import gather, is_primary, rank
@@ -38,14 +38,14 @@ def examples(count: int, seed: int) -> list[training.Example]:
 
 def run(out: Path, devices: int, batch: int) -> None:
     seen: list[tuple[int, int]] = []
-    take = training.ViewDataset.__getitem__
+    take = GridViews.__getitem__
 
     def recording(self, item):
         if self.train:
             seen.append(tuple(int(v) for v in item))
         return take(self, item)
 
-    training.ViewDataset.__getitem__ = recording  # type: ignore[method-assign]
+    GridViews.__getitem__ = recording  # type: ignore[method-assign]
     load = torch.load
 
     def late_load(*args, **kwargs):  # ranks > 0 read the best checkpoint late: rank 0 must wait for them
@@ -59,7 +59,7 @@ def run(out: Path, devices: int, batch: int) -> None:
     config = training.TrainConfig(epochs=4, batch_size=batch, lr=0.02, patience=10, seed=0, accelerator="cpu",
                                   devices=devices, strategy="ddp" if devices > 1 else "auto")
     training.fit_head(head, examples(TRAIN, 1), examples(HELD, 2), VIEW, config)
-    training.ViewDataset.__getitem__ = take  # type: ignore[method-assign]
+    GridViews.__getitem__ = take  # type: ignore[method-assign]
     torch.load = load
     out.mkdir(parents=True, exist_ok=True)
     (out / f"seen-{rank()}.json").write_text(json.dumps(seen))

@@ -128,8 +128,9 @@ def test_random_clips_of_two_recordings_train_a_model_that_labels_held_out_time(
 
 def test_decoded_frames_are_cached_once_per_recording_and_random_clips_move_every_epoch(recordings, tmp_path):
     from vidclass.data.catalog import drop_unreadable, load_catalog
-    from vidclass.inputs.frame_tracks import ClipFrames, frame_tracks
-    from vidclass.inputs.pixels import FrameCache, FrameSpec
+    from vidclass.inputs.frame_tracks import frame_tracks
+    from vidclass.inputs.pixels import ClipTensors, FrameCache, FrameSpec
+    from vidclass.inputs.units import TrackClips
     from vidclass.inputs.views import ViewSpec, epoch_item
 
     plan = ClipPlan.parse("random:20:2-4s")
@@ -143,15 +144,17 @@ def test_decoded_frames_are_cached_once_per_recording_and_random_clips_move_ever
     assert tracks[0].frames.shape == (240, 36, 36, 3)  # 60 s at 4 frames per second
     np.testing.assert_array_equal(tracks[0].grid(10.0, 12.0, 8).frames, tracks[0].frames[40:48])
     clips = splits.clips["train"]
-    train = ClipFrames(clips, tracks, [0] * len(clips), ViewSpec(frames=4, grid=8), 32, plan, train=True)
-    moved = [train.drawn(*epoch_item((epoch, 0), train=True, seed=0)) for epoch in range(20)]
+    train = ClipTensors(TrackClips(clips, tracks, plan, 8), [0] * len(clips), ViewSpec(frames=4, grid=8), 32,
+                        train=True)
+    moved = [train.units.drawn(*epoch_item((epoch, 0), train=True, seed=0)) for epoch in range(20)]
     block = clips[0].block
     assert len({c.start for c in moved}) == 20
     assert all(c.block == block and block.start <= c.start < c.end <= block.end for c in moved)
     x, label = train[(0, 0)]
     assert x.shape == (4, 3, 32, 32) and x.dtype == torch.uint8 and label == 0
-    evaluation = ClipFrames(clips, tracks, [0] * len(clips), ViewSpec(frames=4, grid=8), 32, plan, train=False)
-    assert evaluation.drawn(0, None) == clips[0]
+    evaluation = ClipTensors(TrackClips(clips, tracks, plan, 8), [0] * len(clips), ViewSpec(frames=4, grid=8), 32,
+                             train=False)
+    assert evaluation.units.drawn(0, None) == clips[0]
 
 
 @pytest.mark.slow

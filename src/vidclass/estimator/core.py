@@ -50,7 +50,8 @@ from vidclass.inputs.features import (
     fingerprint,
     load_features,
 )
-from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, ViewSpec, cut_view, view_averaged
+from vidclass.inputs.units import Files, Units, entries
+from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, GridViews, ViewSpec, cut_view, view_averaged
 from vidclass.models.backbones import FrameEncoder, create_backbone
 from vidclass.models.heads import LinearHead, create_head
 from vidclass.training.run_folder import RunFolder
@@ -323,19 +324,24 @@ class VideoEstimator(BaseEstimator):
             return entry_duration(prepared)
         return prepared.duration
 
-    def _train(self, train: Sequence[Any], y_train: Sequence[Any], val: Sequence[Any], y_val: Sequence[Any],
-               out: Path | None, resume: bool):
-        """Train the built network on prepared inputs and their targets (class indices, or standardised values),
-        early-stopping on ``val``; checkpoints and metrics in ``out``. Returns the FitResult."""
+    def _train(self, train: Units, y_train: Sequence[Any], val: Units, y_val: Sequence[Any], out: Path | None,
+               resume: bool):
+        """Train the built network on units of either shape (whole files, or clips cut from tracks) and their
+        targets (class indices, or standardised values), early-stopping on ``val``; checkpoints and metrics in
+        ``out``. Returns the FitResult."""
         if self._pixels:
             return self._train_on(self._clip_dataset(train, y_train, train=True),
                                   self._clip_dataset(val, y_val, train=False), y_train, out, resume)
         from vidclass.training.loop import Example, fit_head  # Lightning is only needed to fit
 
-        self._standardize(train)  # fit_head fits the linear head in one pass (scikit-learn), others on views
-        return fit_head(self.head_, [Example(grid, y) for grid, y in zip(train, y_train)],
-                        [Example(grid, y) for grid, y in zip(val, y_val)], self.view_, self._train_config(),
-                        out_dir=out, progress=self.progress, resume=resume, loss=self._loss())
+        grids = entries(train)
+        self._standardize(grids)
+        if isinstance(self.head_, LinearHead):  # a logistic regression, fitted in one pass (scikit-learn)
+            return fit_head(self.head_, [Example(grid, y) for grid, y in zip(grids, y_train)],
+                            [Example(grid, y) for grid, y in zip(entries(val), y_val)], self.view_,
+                            self._train_config(), loss=self._loss())
+        return self._train_on(GridViews(train, y_train, self.view_, train=True, seed=self.seed),
+                              GridViews(val, y_val, self.view_, train=False), y_train, out, resume)
 
     def _train_on(self, train: Any, val: Any, y_train: Sequence[Any], out: Path | None, resume: bool):
         """Train the built network by gradient descent on datasets of its seam (views of feature grids, or clips
@@ -371,8 +377,9 @@ class VideoEstimator(BaseEstimator):
             raise ConfigError("no training videos: the training split is empty")
         self._learn_targets(classes, [label(unit) for unit in parts["train"]])
 
-        def examples(name: str) -> tuple[list[Any], list[Any]]:
-            return [inputs[unit.path] for unit in parts[name]], [self._target(label(unit)) for unit in parts[name]]
+        def examples(name: str) -> tuple[Files, list[Any]]:
+            return (self._files([inputs[unit.path] for unit in parts[name]]),
+                    [self._target(label(unit)) for unit in parts[name]])
 
         fit = self._train(*examples("train"), *examples("val"), run.path, resume)
         used = parts["train"] + parts["val"]
@@ -437,15 +444,28 @@ class VideoEstimator(BaseEstimator):
         self.frame_spec_ = FrameSpec(store=store_size(spec.size), grid=self.view_.grid,
                                      interpolation=self.model_.interpolation, rgbdiff=spec.pair_image is not None)
 
-    def _clip_dataset(self, entries: Sequence[Path], targets: Sequence[Any], *, train: bool, view_index: int = 0,
-                      model=None):
-        """Clips of frame-cache ``entries`` with their targets (a random view and augmentation per epoch when
-        ``train``, else evaluation view ``view_index``), for ``model`` (default: the one being trained)."""
-        from vidclass.inputs.pixels import ClipDataset
+    def _clip_dataset(self, units: Units | Sequence[Any], targets: Sequence[Any], *, train: bool,
+                      view_index: int = 0, model=None):
+        """Clips of ``units`` with their targets (a random view and augmentation per epoch when ``train``, else
+        evaluation view ``view_index``), for ``model`` (default: the one being trained). Units are clips cut from
+        frame tracks, or a list of entries (:meth:`_frame_entry`)."""
+        from vidclass.inputs.pixels import ClipTensors
 
         model = model if model is not None else self.model_
-        return ClipDataset(list(entries), list(targets), self.frame_spec_, self.view_, model.spec.size, train=train,
+        if isinstance(units, (list, tuple)):
+            units = self._files(units)
+        return ClipTensors(units, list(targets), self.view_, model.spec.size, train=train,
                            pair_image=model.spec.pair_image, flip=self.flip, seed=self.seed, view_index=view_index)
+
+    def _files(self, entries: Sequence[Any]) -> Files:
+        """Whole files as units: their feature grids, or their frame-cache entries (:meth:`_frame_entry`)."""
+        return Files(list(entries), self._frame_entry if self._pixels else None)
+
+    def _frame_entry(self, entry: Any):
+        """A whole file's frame-cache entry read from its path, or a clip's frames as its track gave them."""
+        from vidclass.inputs.pixels import read_entry
+
+        return read_entry(entry, self.frame_spec_) if isinstance(entry, Path) else entry
 
     def _features(
         self, encoder: FrameEncoder, paths: Sequence[Path], view: ViewSpec, on_video: Progress | None = None

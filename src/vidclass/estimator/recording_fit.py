@@ -18,22 +18,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vidclass.data.catalog import left_out
 from vidclass.data.items import Catalog
-from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
+from vidclass.data.recordings import ClipPlan, RecordingSplits, Source, default_plan, split_recordings
 from vidclass.errors import ConfigError
 from vidclass.estimator.bundle import FEATURES
 from vidclass.estimator.core import training_fingerprints
 from vidclass.inputs.features import VideoFeatures, fingerprint
-from vidclass.inputs.pixels import clip_model_outputs
 from vidclass.inputs.pose import with_pose
 from vidclass.inputs.pose.tracks import pose_tracks
-from vidclass.inputs.tracks import ClipViews, Track, extract_tracks, track_rate
-from vidclass.inputs.views import ViewSpec, view_averaged
+from vidclass.inputs.tracks import Track, extract_tracks, track_rate
+from vidclass.inputs.units import TrackClips, entries
+from vidclass.inputs.views import ViewSpec
 from vidclass.media.video import probe
-from vidclass.models.outputs import Outputs, probabilities
 from vidclass.training.run_folder import RunFolder
 
 
@@ -45,7 +42,6 @@ def clip_plan(model) -> ClipPlan | None:
 def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: bool, on_video=None):
     """Train ``model`` (a VideoClassifier, or a VideoRegressor whose labels are numbers) on clips of ``found``'s
     recordings or segments; returns it. The model's task encodes the targets, scores and writes the test clips."""
-    pixels = model.model != FEATURES
     plan = clip_plan(model) or default_plan(found)
     splits = split_recordings(found, plan, val=model.val, test=model.test, seed=model.seed)
     run = RunFolder(out_dir, resume=resume, overwrite=overwrite)  # only the primary DDP rank writes it
@@ -53,8 +49,8 @@ def fit_recordings(model, found: Catalog, *, out_dir, resume: bool, overwrite: b
                       "clips": str(plan), "split": splits.method, "task": model.task.name})
     train_labels = [splits.label(c) for c in splits.clips["train"]]
     outputs = model._learn_targets(list(found.labels), train_labels)
-    trainer = _fit_pixels if pixels else _fit_head
-    fit, parts, targets, outputs_of, failed = trainer(model, found, splits, outputs, run.path, resume, on_video)
+    fit, parts, targets, outputs_of, failed = _train_on_clips(model, found, splits, outputs, run.path, resume,
+                                                              on_video)
     model.kind_ = model.model
     model.clip_seconds_ = plan.seconds
     used = {splits.sources[c.block.source].path for name in ("train", "val") for c in parts[name]}
@@ -88,55 +84,42 @@ def _usable_clips(model, found: Catalog, splits: RecordingSplits, tracks: dict):
     return parts, {name: [model._target(splits.label(c)) for c in clips] for name, clips in parts.items()}
 
 
-def _fit_head(model, found, splits, outputs: int, out, resume, on_video):
-    """A temporal head on clip grids cut from cached feature tracks (builds the model's encoder, head, view)."""
+def _train_on_clips(model, found, splits, outputs: int, out, resume, on_video):
+    """Build the model's network, cut clips from the tracks of its seam (feature tracks, with pose beside them for
+    pose inputs, or decoded-frame tracks; new clip positions every epoch for random plans) and train it on them.
+    Returns the fit, the usable clips and their targets per part, each part's outputs, and the failures."""
     model._build(outputs, recordings=True)
-    view = model.view_
-    tracks, failed = source_tracks(model, model.encoder_, splits, view, on_video)
+    source = frame_source_tracks if model.model != FEATURES else source_tracks
+    tracks, failed = source(model, splits, model.view_, on_video)
     parts, targets = _usable_clips(model, found, splits, tracks)
-    model._standardize([tracks[c.block.source].grid(c.start, c.end, view.grid) for c in parts["train"]])
-    fit = model._train_on(ClipViews(parts["train"], tracks, targets["train"], view, splits.plan, train=True,
-                                    seed=model.seed),
-                          ClipViews(parts["val"], tracks, targets["val"], view, splits.plan, train=False),
-                          targets["train"], out, resume)
-    return fit, parts, targets, lambda name: clip_outputs(model.head_, tracks, parts[name], view,
-                                                          model.task.outputs), failed
+    clips = {name: TrackClips(parts[name], tracks, splits.plan, model.view_.grid) for name in parts}
+    fit = model._train(clips["train"], targets["train"], clips["val"], targets["val"], out, resume)
+    return fit, parts, targets, lambda name: model._outputs(entries(clips[name])), failed
 
 
-def _fit_pixels(model, found, splits, outputs: int, out, resume, on_video):
-    """A clip model trained on frames cut from cached frame tracks, random clips redrawn every epoch
-    (sets the model's ``model_``, evaluation views and frame layout)."""
-    from vidclass.inputs.frame_tracks import ClipFrames, frame_tracks
+def frame_source_tracks(model, splits: RecordingSplits, view: ViewSpec, on_video=None):
+    """The decoded-frame tracks of the sources that have blocks, and the failures (path -> reason)."""
+    from vidclass.inputs.frame_tracks import frame_tracks
 
-    model._build(outputs)
-    clip_model = model.model_
-    view, spec = model.view_, model.frame_spec_
+    wanted, sources, rates = _sources(splits, view)
+    found, report = frame_tracks(sources, rates, model.frame_spec_, model._frame_cache(), workers=model.workers,
+                                 on_video=on_video)
+    return {wanted[i]: track for i, track in found.items()}, report.failed
+
+
+def _sources(splits: RecordingSplits, view: ViewSpec) -> tuple[list[int], list[Source], list[float]]:
+    """The numbers of the sources that have blocks, the sources, and the track rate each needs."""
     wanted = sorted({b.source for b in splits.blocks})
     sources = [splits.sources[i] for i in wanted]
     fps = {path: probe(path).fps for path in {s.path for s in sources}}
-    found_tracks, report = frame_tracks(sources, [track_rate(view, splits.plan.shortest, fps[s.path]) for s in sources],
-                                        spec, model._frame_cache(), workers=model.workers, on_video=on_video)
-    tracks = {wanted[i]: track for i, track in found_tracks.items()}
-    parts, targets = _usable_clips(model, found, splits, tracks)
-
-    def dataset(name: str, *, train: bool, view_index: int = 0) -> ClipFrames:
-        return ClipFrames(parts[name], tracks, targets[name], view, clip_model.spec.size, splits.plan, train=train,
-                          pair_image=clip_model.spec.pair_image, flip=model.flip, seed=model.seed,
-                          view_index=view_index)
-
-    fit = model._train_on(dataset("train", train=True), dataset("val", train=False), targets["train"], out, resume)
-    return fit, parts, targets, lambda name: clip_model_outputs(
-        clip_model, [dataset(name, train=False, view_index=v) for v in range(view.test_views)], model.task.outputs
-    ), report.failed
+    return wanted, sources, [track_rate(view, splits.plan.shortest, fps[s.path]) for s in sources]
 
 
-def source_tracks(model, encoder, splits: RecordingSplits, view: ViewSpec, on_video=None):
-    """The tracks of the sources that have blocks (CNN features, pose vectors beside them, or both, as ``view``'s
-    inputs ask), and the failures (path -> reason)."""
-    wanted = sorted({b.source for b in splits.blocks})
-    sources = [splits.sources[i] for i in wanted]
-    fps = {path: probe(path).fps for path in {s.path for s in sources}}
-    rates = [track_rate(view, splits.plan.shortest, fps[s.path]) for s in sources]
+def source_tracks(model, splits: RecordingSplits, view: ViewSpec, on_video=None):
+    """The feature tracks of the sources that have blocks (CNN features, pose vectors beside them, or both, as
+    ``view``'s inputs ask), and the failures (path -> reason)."""
+    wanted, sources, rates = _sources(splits, view)
+    encoder = model.encoder_
     entries: dict[int, VideoFeatures] | None = None
     failed: dict[str, str] = {}
     if view.appearance:
@@ -149,13 +132,6 @@ def source_tracks(model, encoder, splits: RecordingSplits, view: ViewSpec, on_vi
         entries, failed = with_pose(entries, poses), {**pose_report.failed, **failed}
         model.no_people_ = pose_report.nobody
     return {wanted[i]: Track(entry, sources[i].start, rates[i]) for i, entry in (entries or {}).items()}, failed
-
-
-def clip_outputs(head, tracks: dict[int, Track], clips, view: ViewSpec, outputs: Outputs = probabilities) -> np.ndarray:
-    """(N, C) outputs of clips (class probabilities unless told), averaged over the evaluation views."""
-    if not clips:
-        return np.zeros((0, head.num_classes), dtype=np.float32)
-    return view_averaged(head, [tracks[c.block.source].grid(c.start, c.end, view.grid) for c in clips], view, outputs)
 
 
 def clips_record(splits: RecordingSplits) -> dict[str, Any]:

@@ -9,7 +9,7 @@ differences. It is decoded once, in chunks written straight into a memory-mapped
 (memory stays flat in the recording's length), renamed into place when complete, and keyed by
 the video's fingerprint, the time range, the rate and the frame settings, so every run and every
 clip plan with the same rate shares it. A clip's frames are picked from the track (no decoding);
-:class:`ClipFrames` redraws random clip positions inside their block every epoch.
+:class:`vidclass.inputs.units.TrackClips` redraws random clip positions inside their block every epoch.
 """
 
 from __future__ import annotations
@@ -22,15 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
-from vidclass.data.recordings import Clip, ClipPlan, Source, random_clip
+from vidclass.data.recordings import Source
 from vidclass.errors import VidclassError
 from vidclass.inputs.features import ExtractionReport, fingerprint
-from vidclass.inputs.pixels import FrameCache, FrameSpec, VideoFrames, clip_tensor, clip_transform
+from vidclass.inputs.pixels import FrameCache, FrameSpec, VideoFrames
 from vidclass.inputs.tracks import CHUNK_FRAMES, track_indices
-from vidclass.inputs.views import ViewSpec, epoch_item, view_positions
 from vidclass.media import motion, video
 from vidclass.util.workers import in_order
 
@@ -184,36 +182,3 @@ def frame_tracks(
         report.frames += len(indices)
         notify(str(path), "computed")
     return tracks, report
-
-
-class ClipFrames(Dataset):
-    """Clips of frame tracks as ``(uint8 (T, C, size, size), label)``, like :class:`vidclass.inputs.pixels.ClipDataset`:
-    with ``train`` items are ``(epoch, index)`` pairs, and each gets a new TSN view and augmentation
-    and, for random plans, a new clip position inside its block; evaluation items take the clip as
-    drawn, at view ``view_index``."""
-
-    def __init__(self, clips: Sequence[Clip], tracks: dict[int, FrameTrack], labels: Sequence[int], view: ViewSpec,
-                 size: int, plan: ClipPlan, *, train: bool, pair_image: str | None = None, flip: bool = True, seed: int = 0,
-                 view_index: int = 0) -> None:
-        self.clips, self.tracks, self.labels = list(clips), tracks, list(labels)
-        self.view, self.plan, self.train, self.pair_image = view, plan, train, pair_image
-        self.seed, self.view_index = seed, view_index
-        self.transform = clip_transform(size, train=train, flip=flip)
-
-    def __len__(self) -> int:
-        return len(self.clips)
-
-    def drawn(self, index: int, rng: np.random.Generator | None) -> Clip:
-        """The clip item ``index`` shows: with ``rng`` (training) and a random plan, a new position in its block."""
-        clip = self.clips[index]
-        return random_clip(clip.block, self.plan, rng) if rng is not None and self.plan.mode == "random" else clip
-
-    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
-        index, rng = epoch_item(item, train=self.train, seed=self.seed)
-        clip = self.drawn(index, rng)
-        entry = self.tracks[clip.block.source].grid(clip.start, clip.end, self.view.grid)
-        if rng is not None:
-            positions, torch_seed = view_positions(self.view, rng=rng), int(rng.integers(0, 2**62))
-        else:
-            positions, torch_seed = view_positions(self.view, view=self.view_index), None
-        return clip_tensor(entry, positions, self.transform, self.pair_image, torch_seed), self.labels[index]

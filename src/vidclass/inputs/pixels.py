@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 
 from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.inputs.features import ExtractionReport, fingerprint, uncached
+from vidclass.inputs.units import Units
 from vidclass.inputs.views import ViewSpec, epoch_item, view_positions
 from vidclass.media import motion, sampling, video
 from vidclass.models.outputs import Outputs, probabilities
@@ -257,21 +258,21 @@ def clip_transform(size: int, *, train: bool, flip: bool = True):
     return v2.Compose(steps)
 
 
-class ClipDataset(Dataset):
-    """Clips of cached frames: ``(uint8 (T, C, size, size), label)`` (a class index, or a regression model's
-    standardised target).
+class ClipTensors(Dataset):
+    """Clips of decoded frames, whole files' cache entries or clips cut from frame tracks (``units``,
+    :mod:`vidclass.inputs.units`), as ``(uint8 (T, C, size, size), target)`` (a class index, or a regression
+    model's standardised target).
 
     Training items are ``(epoch, index)`` pairs from :class:`vidclass.training.loop.EpochSampler`:
-    the TSN view and the augmentation of a clip depend only on (seed, epoch, index), so
-    worker processes, resumed runs and a second run with the same seed see the same clips.
-    Evaluation items are plain indices, at view ``view``.
+    the TSN view, the augmentation and, for random clip plans, the clip's position depend only on
+    (seed, epoch, index), so worker processes, resumed runs and a second run with the same seed see the
+    same clips. Evaluation items are plain indices, at view ``view_index``.
     """
 
     def __init__(
         self,
-        entries: Sequence[Path],
-        labels: Sequence[int] | Sequence[float],
-        spec: FrameSpec,
+        units: Units[VideoFrames],
+        targets: Sequence[int] | Sequence[float],
         view: ViewSpec,
         size: int,
         *,
@@ -281,24 +282,22 @@ class ClipDataset(Dataset):
         seed: int = 0,
         view_index: int = 0,
     ) -> None:
-        self.entries, self.labels = list(entries), list(labels)
-        self.spec, self.view, self.train = spec, view, train
+        self.units, self.targets = units, list(targets)
+        self.view, self.train = view, train
         self.pair_image, self.seed, self.view_index = pair_image, seed, view_index
         self.transform = clip_transform(size, train=train, flip=flip)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.units)
 
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int | float]:
         index, rng = epoch_item(item, train=self.train, seed=self.seed)
+        entry = self.units.entry(index, rng)
         if rng is not None:
-            positions = view_positions(self.view, rng=rng)
-            torch_seed = int(rng.integers(0, 2**62))
+            positions, torch_seed = view_positions(self.view, rng=rng), int(rng.integers(0, 2**62))
         else:
-            torch_seed = None
-            positions = view_positions(self.view, view=self.view_index)
-        return clip_tensor(read_entry(self.entries[index], self.spec), positions, self.transform, self.pair_image,
-                           torch_seed), self.labels[index]
+            positions, torch_seed = view_positions(self.view, view=self.view_index), None
+        return clip_tensor(entry, positions, self.transform, self.pair_image, torch_seed), self.targets[index]
 
 
 def clip_tensor(entry: VideoFrames, positions: np.ndarray, transform, pair_image: str | None,
@@ -326,7 +325,7 @@ def clip_model_outputs(model: torch.nn.Module, views: Sequence[Dataset], outputs
                        batch_size: int = 8) -> np.ndarray:
     """A clip model's ``outputs`` (N, C: class probabilities unless told, or a regression model's
     :func:`vidclass.models.outputs.values`) averaged over the evaluation views, one dataset of the same N clips
-    per view (:class:`ClipDataset` or :class:`vidclass.inputs.frame_tracks.ClipFrames` at ``view_index``)."""
+    per view (:class:`ClipTensors` at ``view_index``)."""
     from torch.utils.data import DataLoader
 
     if not len(views[0]):

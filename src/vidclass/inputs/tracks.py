@@ -1,4 +1,5 @@
-"""Feature tracks of long recordings and segments, and the training clips cut from them.
+"""Feature tracks of long recordings and segments, from which training clips are cut
+(:class:`vidclass.inputs.units.TrackClips`).
 
 Features are cached per source (recording and time range) as a *track*: backbone features
 of frames at a fixed rate over the source, one pass of decoding (in chunks, so memory stays
@@ -13,16 +14,15 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidclass.data.recordings import Clip, ClipPlan, Source, random_clip
+from vidclass.data.recordings import Source
 from vidclass.errors import VidclassError
 from vidclass.inputs.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
-from vidclass.inputs.views import ViewSpec, cut_grid_view, epoch_item
+from vidclass.inputs.views import ViewSpec
 from vidclass.media import motion, video
 from vidclass.util.workers import in_order
 
@@ -170,30 +170,3 @@ def extract_tracks(
             notify(str(sources[i].path), "computed")
     report.seconds = time.perf_counter() - started
     return tracks, report
-
-
-# --- training data ----------------------------------------------------------------------------
-
-
-class ClipViews(Dataset):
-    """Views of clips cut from feature tracks: with ``train`` a random view per ``(epoch, index)``
-    and, for random plans, a new clip position inside its block; else the fixed clip and view."""
-
-    def __init__(self, clips: Sequence[Clip], tracks: dict[int, Track], targets: Sequence[Any], spec: ViewSpec,
-                 plan: ClipPlan, *, train: bool, seed: int = 0, view: int = 0) -> None:
-        self.clips, self.tracks, self.targets = list(clips), tracks, list(targets)
-        self.spec, self.plan, self.train, self.seed, self.view = spec, plan, train, seed, view
-
-    def __len__(self) -> int:
-        return len(self.clips)
-
-    def grid(self, index: int, rng: np.random.Generator | None = None) -> VideoFeatures:
-        clip = self.clips[index]
-        if rng is not None and self.plan.mode == "random":
-            clip = random_clip(clip.block, self.plan, rng)
-        return self.tracks[clip.block.source].grid(clip.start, clip.end, self.spec.grid)
-
-    def __getitem__(self, item):
-        index, rng = epoch_item(item, train=self.train, seed=self.seed)
-        x, mask = cut_grid_view(self.grid(index, rng), self.spec, rng=rng, view=self.view)
-        return torch.from_numpy(x), torch.from_numpy(mask), self.targets[index]

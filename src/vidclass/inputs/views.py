@@ -32,10 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from vidclass.errors import ConfigError
 from vidclass.media import sampling
@@ -44,6 +45,7 @@ from vidclass.models.outputs import Outputs, probabilities
 
 if TYPE_CHECKING:
     from vidclass.inputs.features import VideoFeatures
+    from vidclass.inputs.units import Units
 
 Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff", "rgbdiff",
                  "appearance+flow", "flow"]
@@ -216,6 +218,25 @@ def cut_grid_view(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`cut_view` of a cached video."""
     return cut_view(grid.features, grid.mask, spec, rng=rng, view=view, rgbdiff=grid.rgbdiff, pose=grid.pose)
+
+
+class GridViews(Dataset):
+    """Views of feature grids, whole files' or clips cut from feature tracks (``units``,
+    :mod:`vidclass.inputs.units`): with ``train`` a random view per ``(epoch, index)`` (and, for random clip
+    plans, a new clip position), else the unit as it is at view ``view``. Items are ``(x, mask, target)``."""
+
+    def __init__(self, units: Units[VideoFeatures], targets: Sequence[Any], spec: ViewSpec, *, train: bool,
+                 seed: int = 0, view: int = 0) -> None:
+        self.units, self.targets = units, list(targets)
+        self.spec, self.train, self.seed, self.view = spec, train, seed, view
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        index, rng = epoch_item(item, train=self.train, seed=self.seed)
+        x, mask = cut_grid_view(self.units.entry(index, rng), self.spec, rng=rng, view=self.view)
+        return torch.from_numpy(x), torch.from_numpy(mask), self.targets[index]
 
 
 def view_averaged(head: torch.nn.Module, grids: Sequence[VideoFeatures], spec: ViewSpec,

@@ -31,7 +31,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidclass.errors import ConfigError
 from vidclass.inputs.features import VideoFeatures
-from vidclass.inputs.views import ViewSpec, cut_grid_view, epoch_item, view_averaged
+from vidclass.inputs.units import Files
+from vidclass.inputs.views import GridViews, ViewSpec, cut_grid_view, view_averaged
 from vidclass.models.heads import LinearHead, TemporalHead
 from vidclass.training.distributed import check_strategy  # also leaves a DDP fit's process group at exit
 from vidclass.util.workers import die_with_parent
@@ -137,26 +138,6 @@ class Example:
 
     features: VideoFeatures
     label: int | float
-
-
-class ViewDataset(Dataset):
-    """Views of cached grids: a fresh random view per ``(epoch, index)`` when ``train``, else view ``view``."""
-
-    def __init__(self, examples: Sequence[Example], spec: ViewSpec, *, train: bool, seed: int = 0, view: int = 0):
-        self.examples = list(examples)
-        self.spec = spec
-        self.train = train
-        self.seed = seed
-        self.view = view
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
-        index, rng = epoch_item(item, train=self.train, seed=self.seed)
-        example = self.examples[index]
-        x, mask = cut_grid_view(example.features, self.spec, rng=rng, view=self.view)
-        return torch.from_numpy(x), torch.from_numpy(mask), example.label
 
 
 class _Module(L.LightningModule):
@@ -355,8 +336,10 @@ def fit_head(
             raise ConfigError("the linear head is a logistic regression over classes: it has no regression form; "
                               "estimate a number with another head (gru, attention, mean, ...)")
         return fit_linear(head, train, val, spec, config)
-    return fit_head_on(head, ViewDataset(train, spec, train=True, seed=config.seed),
-                       ViewDataset(val, spec, train=False), [e.label for e in train], config, out_dir=out_dir,
+    return fit_head_on(head, GridViews(Files([e.features for e in train]), [e.label for e in train], spec, train=True,
+                                       seed=config.seed),
+                       GridViews(Files([e.features for e in val]), [e.label for e in val], spec, train=False),
+                       [e.label for e in train], config, out_dir=out_dir,
                        progress=progress, resume=resume, loss=loss)
 
 
@@ -373,7 +356,8 @@ def fit_head_on(
     loss: str = "cross_entropy",
 ) -> FitResult:
     """Train ``head`` by gradient descent on datasets of ``(x, mask, target)`` views (whole files:
-    :class:`ViewDataset`; clips of recordings: :class:`vidclass.inputs.tracks.ClipViews`), early-stopping on
+    :class:`vidclass.inputs.views.GridViews` of :class:`vidclass.inputs.units.Files`; clips of recordings: of
+    :class:`vidclass.inputs.units.TrackClips`), early-stopping on
     ``val``; ``labels`` are the training targets (for class weights). ``head`` ends with its best weights."""
     L.seed_everything(config.seed, workers=True, verbose=False)
     weights = (class_weights([int(label) for label in labels], head.num_classes)
