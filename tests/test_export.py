@@ -367,3 +367,23 @@ def test_a_regression_clip_model_exports_a_windows_graph_that_gives_its_value(tm
     clips = sorted(make_speed_dataset(tmp_path / "speeds", clips=2, seconds=1.0, fps=8, size=32, seed=0).glob("*.mp4"))
     torch_model = VideoRegressor.load(model_dir, cache_dir=tmp_path / "cache-torch", runtime="torch")
     np.testing.assert_allclose(ort_model.predict(clips), torch_model.predict(clips), atol=TOLERANCE * std)
+
+
+def test_onnx_runtime_leaves_no_telemetry_file_in_the_temporary_folder(tmp_path):
+    """ONNX Runtime 1.29+ starts a telemetry session at import that writes ``.ses`` into TMPDIR; vidclass imports it
+    with telemetry off unless the environment says otherwise, so a command or a server leaves nothing behind."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os; from vidclass.models.runtime import onnxruntime_available; assert onnxruntime_available(); "
+            "print(os.environ['ORT_DISABLE_TELEMETRY'])")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    for name, extra, expected in (("vidclass", {}, "1"), ("the-user", {"ORT_DISABLE_TELEMETRY": "0"}, "0")):
+        temp = tmp_path / name
+        temp.mkdir()
+        done = subprocess.run([sys.executable, "-c", code], env={**env, **extra, "TMPDIR": str(temp)}, cwd=temp,
+                              check=True, capture_output=True, text=True)
+        assert done.stdout.strip() == expected  # the user's own setting is kept
+        if name == "vidclass":
+            assert list(temp.iterdir()) == []

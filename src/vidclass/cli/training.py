@@ -170,12 +170,13 @@ def train(
     if not is_primary():  # the other DDP ranks trained beside rank 0, which reports
         return
     training = model.training_
-    what = model_kind if model_kind != "features" else f"{model.head_.name} head"  # the head that trained
+    from vidclass.estimator.factory import describe
+
     aim = f" to estimate {target}" if task == "regression" else ""
     unit = "clips" if "clips" in training else "videos"
     fitting = (f"best epoch {training['best_epoch']} of {training['epochs_run']}" if training["best_epoch"] is not None
                else "fitted in one pass (no epochs)")  # the linear head: a logistic regression
-    console.print(f"trained {what}{aim} on {training['videos']['train']} {unit} ({training['split']}); {fitting}")
+    console.print(f"trained {describe(model)}{aim} on {training['videos']['train']} {unit} ({training['split']}); {fitting}")
     report_engine(training.get("frames_encoded_by"))
     report_left_out(training["unreadable"], where=f"{out / 'model' / 'config.json'} lists them all")
     report_no_people(training.get("no_people", []))

@@ -53,9 +53,19 @@ def check_runtime(runtime: str) -> str:
     return runtime
 
 
+def import_onnxruntime():
+    """The ``onnxruntime`` module, imported with its telemetry off unless the user's environment says otherwise:
+    ONNX Runtime 1.29+ starts a telemetry session at import that leaves a ``.ses`` file in the temporary
+    folder (the working directory on some systems), which no vidclass command should leave behind."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
 def onnxruntime_available() -> bool:
     try:
-        import onnxruntime  # noqa: F401
+        import_onnxruntime()
     except ImportError:
         return False
     return True
@@ -81,8 +91,7 @@ def session(path: str | Path, *, threads: int | None = None, spinning: bool = Fa
     Its threads do not spin while they wait for work unless ``spinning``: ONNX Runtime's default spinning
     keeps the cores busy between the one-frame runs vidclass makes, taking them from the decoding worker
     and the rest of the process (``benchmarks/ort_spinning.py`` measures both ways, paired)."""
-    import onnxruntime as ort
-
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1

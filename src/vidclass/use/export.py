@@ -50,7 +50,7 @@ import torch
 from vidclass.errors import BundleError, ConfigError, VidclassError
 from vidclass.estimator.bundle import FEATURES, AnyBundle, Bundle, load_bundle
 from vidclass.estimator.engine import FRAMES, MANIFEST, ONNX_DIR, WINDOWS, target_scale, unchecked_ort_parts
-from vidclass.models.runtime import OPSET, probe_frames, session, torch_export
+from vidclass.models.runtime import OPSET, import_onnxruntime, probe_frames, session, torch_export
 from vidclass.util.atomic import replace_directory
 from vidclass.util.digests import sha256_file
 
@@ -384,6 +384,7 @@ def _parity(bundle: AnyBundle, folder: Path, *, quantized: bool) -> dict[str, fl
 def _quantize(path: Path, bundle: AnyBundle, videos: list[Path]) -> None:
     """Quantise the frames graph in place: int8 weights per channel, uint8 activations, QDQ, calibrated
     on frames sampled from ``videos`` with the model's own preprocessing."""
+    import_onnxruntime()  # telemetry off before the quantization tools import it
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from vidclass.media import sampling, video
