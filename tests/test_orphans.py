@@ -1,4 +1,4 @@
-"""Decode workers die with their parent: kill -9 of `vidclass extract` leaves no orphan behind."""
+"""Worker processes die with their parent: kill -9 leaves no orphan behind."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 from vidclass.util import workers
 
 
@@ -23,32 +22,42 @@ def _gone(process: psutil.Process) -> bool:
         return True
 
 
-@pytest.mark.slow
+_SLOW_ITEMS = """
+import time
+from vidclass.util.workers import in_order
+
+class Slow:
+    def __len__(self):
+        return 1000
+
+    def __getitem__(self, i):
+        time.sleep(0.2)
+        return i
+
+for item in in_order(Slow(), 2):
+    print(item, flush=True)
+"""
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_decode_workers_die_when_extract_is_killed(tmp_path: Path) -> None:
-    dataset = make_direction_dataset(tmp_path / "set", SyntheticSpec(clips_per_class=60, seconds=1.0, fps=8, size=96))
-    args = [
-        sys.executable, "-m", "vidclass", "extract", str(dataset), "--backbone", "timm:mobilenetv3_small_050",
-        "--pretrained", "none", "--frames", "4", "--workers", "2", "--cache", str(tmp_path / "cache"),
-    ]
-    with open(tmp_path / "extract.log", "wb") as log:
-        parent = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def test_worker_processes_die_when_their_parent_is_killed(tmp_path: Path) -> None:
+    """The worker processes of ``in_order`` (pose estimation's, and any DataLoader given ``die_with_parent``)
+    end when their parent gets SIGKILL; decoding itself runs in threads, which die with the process."""
+    parent = subprocess.Popen([sys.executable, "-c", _SLOW_ITEMS], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        workers: list[psutil.Process] = []
-        while time.monotonic() < deadline and parent.poll() is None and len(workers) < 2:
-            workers = psutil.Process(parent.pid).children()
-            time.sleep(0.05)
-        assert len(workers) == 2, (tmp_path / "extract.log").read_text()
+        parent.stdout.readline()  # the workers run
+        children = psutil.Process(parent.pid).children()
+        assert len(children) == 2
         os.kill(parent.pid, signal.SIGKILL)  # the parent only, as an OOM killer or `kill -9 PID` would
         parent.wait()
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not all(_gone(worker) for worker in workers):
+        while time.monotonic() < deadline and not all(_gone(child) for child in children):
             time.sleep(0.1)
-        alive = [worker.pid for worker in workers if not _gone(worker)]
+        alive = [child.pid for child in children if not _gone(child)]
     finally:
         _kill_group(parent)  # never leave a worker behind, even when the test fails
-    assert alive == [], f"decode workers {alive} outlived their killed parent"
+    assert alive == [], f"workers {alive} outlived their killed parent"
 
 
 # The parent-id watch alone (as on macOS, where there is no PDEATHSIG): a forked child that

@@ -240,7 +240,7 @@ def extract(
     batch_size: Annotated[
         Optional[int], typer.Option(help="Frames per CNN batch (batches span videos; default 1 on a CPU, 32 on a GPU).")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+    workers: Annotated[int, typer.Option(help="Decoding threads running beside the CNN (pose estimation: processes).")] = 1,
     inputs: InputsOpt = "appearance+flow",  # vidclass.inputs.views.DEFAULT_INPUTS (importing it here would load torch)
     pose_people: PosePeopleOpt = 3,
     runtime: RuntimeOpt = "auto",

@@ -23,7 +23,7 @@ def predict(
     top_k: Annotated[int, typer.Option(help="How many classes to show per video.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     cache: CacheOpt = None,
-    workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+    workers: Annotated[int, typer.Option(help="Decoding threads running beside the CNN (pose estimation: processes).")] = 1,
     keypoints: KeypointsOpt = None,
     runtime: RuntimeOpt = "auto",
 ) -> None:

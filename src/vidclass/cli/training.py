@@ -98,7 +98,7 @@ def train(
     cache: CacheOpt = None,
     pretrained: PretrainedOpt = "imagenet",
     weights: WeightsOpt = None,
-    workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+    workers: Annotated[int, typer.Option(help="Decoding threads running beside the CNN (pose estimation: processes).")] = 1,
     accelerator: Annotated[str, typer.Option(help="Lightning accelerator: auto (a GPU if there is one), cpu, gpu.")] = "auto",
     devices: Annotated[str, typer.Option(help="Lightning devices: auto, a count, or a list like 0,1.")] = "auto",
     precision: Annotated[
@@ -224,7 +224,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Also print the metrics JSON on stdout.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Folder for metrics.json, confusion PNG, predictions CSV.")] = None,
     cache: CacheOpt = None,
-    workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+    workers: Annotated[int, typer.Option(help="Decoding threads running beside the CNN (pose estimation: processes).")] = 1,
     keypoints: KeypointsOpt = None,
 ) -> None:
     """Evaluate MODEL on the videos of DATASET it never saw in training (a regression model: MAE, RMSE, R² and
@@ -296,7 +296,7 @@ def compare(
     seed: Annotated[int, typer.Option(help="Seed of the folds and of every recipe's training.")] = 0,
     val: Annotated[float, typer.Option(help="Fraction of each fold's training part used for early stopping.")] = 0.2,
     cache: CacheOpt = None,
-    workers: Annotated[int, typer.Option(help="Decoding processes running beside the CNN.")] = 1,
+    workers: Annotated[int, typer.Option(help="Decoding threads running beside the CNN (pose estimation: processes).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the ranked results as JSON on stdout.")] = False,
 ) -> None:
     """Score recipes side by side on the same grouped folds of DATASET: accuracy, cost, ranked."""

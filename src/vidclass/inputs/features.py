@@ -42,7 +42,7 @@ from torch.utils.data import Dataset
 from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
 from vidclass.media import motion, sampling, video
 from vidclass.models.backbones import FrameEncoder
-from vidclass.util.workers import in_order
+from vidclass.util.workers import in_order, in_threads
 
 CACHE_FORMAT = 1
 _FINGERPRINT_CHUNK = 1 << 20
@@ -330,8 +330,11 @@ class _GridFrames(Dataset):
 
 
 def _decoded_videos(dataset: _GridFrames, workers: int) -> Iterator[_Decoded]:
-    """Decoded videos in order, from ``workers`` background processes (0: in this process)."""
-    return in_order(dataset, workers, prefetch=4)  # workers die with this process: no orphan after kill -9
+    """Decoded videos in order, from ``workers`` decoding threads (0: one after another); with poses to estimate,
+    from background processes (a LiteRT interpreter serves one thread), which die with this one."""
+    if dataset.pose_positions:
+        return in_order(dataset, workers, prefetch=4)
+    return in_threads(dataset, workers, prefetch=4)
 
 
 def extract_features(
@@ -352,7 +355,7 @@ def extract_features(
     With ``pair_image`` the entries also hold the features of each grid frame's pair image, its RGB
     difference (``"rgbdiff"``) or its optical flow (``"flow"``) (twice the CNN work; with ``appearance=False`` they hold
     those alone, and the frames themselves skip the CNN).
-    Decoding runs in ``workers`` background processes while the CNN runs here on batches
+    Decoding runs in ``workers`` threads (:func:`vidclass.util.workers.in_threads`) while the CNN runs here on batches
     of ``batch_size`` frames that span videos (default: 1 on a CPU, where this network runs fastest one frame
     at a time in PyTorch and ONNX Runtime alike, benchmarks/runtime.py; 32 on an accelerator). An unreadable video is reported in the
     returned report and skipped; the rest go on. ``on_video(path, status)`` is called once

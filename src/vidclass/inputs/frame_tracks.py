@@ -30,7 +30,7 @@ from vidclass.inputs.features import ExtractionReport, fingerprint
 from vidclass.inputs.pixels import FrameCache, FrameSpec, VideoFrames
 from vidclass.inputs.tracks import CHUNK_FRAMES, track_indices
 from vidclass.media import motion, video
-from vidclass.util.workers import in_order
+from vidclass.util.workers import in_threads
 
 TRACK_FORMAT = 1
 
@@ -147,7 +147,7 @@ def frame_tracks(
     on_video: Callable[[str, str], None] | None = None,
 ) -> tuple[dict[int, FrameTrack], ExtractionReport]:
     """The frame track of every source at its rate, decoding what the cache lacks (one pass per source,
-    in ``workers`` processes); unreadable sources are reported and left out."""
+    in ``workers`` threads); unreadable sources are reported and left out."""
     notify = on_video or (lambda path, status: None)
     report = ExtractionReport(total=len(sources))
     tracks: dict[int, FrameTrack] = {}
@@ -169,7 +169,7 @@ def frame_tracks(
             continue
         jobs.append((source.path, source, indices, info, key))
         wanted.append(i)
-    for position, error in in_order(_Decode(jobs, spec, cache), workers if jobs else 0):
+    for position, error in in_threads(_Decode(jobs, spec, cache), workers if jobs else 0):
         i = wanted[position]
         path, source, indices, _, key = jobs[position]
         track = None if error else _load(cache, key, spec, len(indices), source.start, rates[i])

@@ -38,7 +38,7 @@ from vidclass.inputs.units import Units
 from vidclass.inputs.views import ViewSpec, epoch_item, view_positions
 from vidclass.media import motion, sampling, video
 from vidclass.models.outputs import Outputs, probabilities
-from vidclass.util.workers import in_order
+from vidclass.util.workers import in_threads
 
 CACHE_FORMAT = 1
 CROP_FRACTION = 0.875
@@ -195,7 +195,7 @@ def cache_frames(
     notify = on_video or (lambda path, status: None)
     pending = uncached(paths, lambda video_print: cache.load(spec, video_print) is not None, report, notify)
     started = time.perf_counter()
-    for position, entry, error in in_order(_Decode([p for p, _ in pending], spec), workers if pending else 0):
+    for position, entry, error in in_threads(_Decode([p for p, _ in pending], spec), workers if pending else 0):
         path, print_ = pending[position]
         if entry is None:
             report.failed[str(path)] = error or f"{path}: cannot be decoded"

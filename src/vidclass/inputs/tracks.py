@@ -24,7 +24,7 @@ from vidclass.errors import VidclassError
 from vidclass.inputs.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
 from vidclass.inputs.views import ViewSpec
 from vidclass.media import motion, video
-from vidclass.util.workers import in_order
+from vidclass.util.workers import in_threads
 
 CHUNK_FRAMES = 128  # track frames decoded per chunk: bounds memory whatever the recording's length
 
@@ -109,7 +109,7 @@ def extract_tracks(
     on_video: Callable[[str, str], None] | None = None,
 ) -> tuple[dict[int, Track], ExtractionReport]:
     """The feature track of every source at its rate, computing what the cache lacks in one
-    chunked decoding pass per source (decoding in ``workers`` processes beside the backbone)."""
+    chunked decoding pass per source (decoding in ``workers`` threads beside the backbone)."""
     import time
 
     notify = on_video or (lambda path, status: None)
@@ -141,7 +141,7 @@ def extract_tracks(
     parts: dict[int, list[np.ndarray]] = defaultdict(list)
     failed: set[int] = set()
     remaining = Counter(chunk[0] for chunk in chunks)
-    for i, frames, error in in_order(_Chunks(chunks, encoder.spec.preprocess, pair_image), workers, prefetch=2):
+    for i, frames, error in in_threads(_Chunks(chunks, encoder.spec.preprocess, pair_image), workers, prefetch=2):
         remaining[i] -= 1
         if error is not None and i not in failed:
             failed.add(i)

@@ -1,4 +1,5 @@
-"""Background worker processes that die with the process that started them.
+"""Background workers: threads for work that releases the GIL (decoding), and processes that die with the
+process that started them.
 
 A DataLoader worker whose parent is killed with SIGKILL (``kill -9``, the OOM killer) is
 otherwise adopted by init and waits forever on its queue, holding its memory. Pass
@@ -17,7 +18,9 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 CHECK_SECONDS = 1.0
@@ -33,6 +36,34 @@ def in_order(dataset, workers: int, *, prefetch: int = 2) -> Iterator:
 
     yield from DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is, prefetch_factor=prefetch,
                           worker_init_fn=die_with_parent)
+
+
+def in_threads(dataset, workers: int, *, prefetch: int = 2) -> Iterator:
+    """``dataset[0], dataset[1], ...`` computed by ``workers`` threads of this process, ``prefetch`` items each
+    ahead of the one being used (0 workers: here, one after another).
+
+    For work that releases the GIL (PyAV decoding and swscale, OpenCV): a thread costs no memory of its own,
+    where a forked worker process carries the parent's address space (torch, the model) and copies every page
+    whose reference counts it touches (``benchmarks/extract.py`` measures both). Leaving early cancels the
+    items not yet started."""
+    if workers == 0:
+        yield from (dataset[i] for i in range(len(dataset)))
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="vidclass-decode")
+    ahead: deque[Future] = deque()
+    count, started = len(dataset), 0
+    try:
+        while started < min(count, workers * prefetch):
+            ahead.append(pool.submit(dataset.__getitem__, started))
+            started += 1
+        while ahead:
+            item = ahead.popleft().result()
+            if started < count:
+                ahead.append(pool.submit(dataset.__getitem__, started))
+                started += 1
+            yield item
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _as_is(item):
