@@ -387,3 +387,26 @@ def test_onnx_runtime_leaves_no_telemetry_file_in_the_temporary_folder(tmp_path)
         assert done.stdout.strip() == expected  # the user's own setting is kept
         if name == "vidclass":
             assert list(temp.iterdir()) == []
+
+
+def test_a_frame_encoder_exported_before_runs_without_building_the_pytorch_model(tmp_path):
+    """encoder_for finds the graph a first process exported, by the weights' id, so a second one runs ONNX Runtime
+    without the PyTorch network (nor timm: about 200 MB), giving the same features."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, torch; from vidclass.models.runtime import encoder_for; "
+            "e = encoder_for('efficientnet_lite0', 'onnxruntime', size=64); "
+            "x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)); "
+            "print(type(e).__name__, 'timm' in sys.modules, e.weights_id); np.save(sys.argv[1], e(x).numpy())")
+    env = {**os.environ, "VIDCLASS_CACHE": str(tmp_path / "cache")}
+    runs = []
+    for name in ("first", "second"):
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path / f"{name}.npy")], env=env, check=True,
+                              capture_output=True, text=True)
+        runs.append(done.stdout.split())
+    assert runs[0][:2] == ["OrtFrameEncoder", "True"]  # built, exported, indexed
+    assert runs[1][:2] == ["OrtFrameEncoder", "False"] and runs[1][2] == runs[0][2]  # found by its weights id
+    np.testing.assert_allclose(np.load(tmp_path / "second.npy"), np.load(tmp_path / "first.npy"), rtol=1e-6)
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.index.json"))) == 1

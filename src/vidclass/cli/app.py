@@ -18,6 +18,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from vidclass.errors import VidclassError, is_disk_full
+from vidclass.util.memory import cap_malloc_arenas
 
 console = Console(soft_wrap=True)  # results on stdout: never hard-wrapped, so piped paths stay whole
 err_console = Console(stderr=True, soft_wrap=True)  # warnings and progress: never mixed into results
@@ -73,6 +74,7 @@ def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks of errors.")] = False,
 ) -> None:
     ctx.obj = {"verbose": verbose}
+    cap_malloc_arenas()  # before any decoding thread allocates (vidclass.util.memory)
 
 
 def print_json(data: Any) -> None:

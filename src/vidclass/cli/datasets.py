@@ -258,9 +258,9 @@ def extract(
 
     view = ViewSpec(frames=frames, grid=2 * frames, inputs=inputs, people=pose_people)
     found = read_dataset(dataset, dataset_options)
-    from vidclass.models.runtime import device_encoder, frame_encoder
+    from vidclass.models.runtime import device_encoder, encoder_for
 
-    torch_encoder = create_backbone(backbone, pretrained=parse_pretrained(pretrained), weights=weights, size=size)
+    network = dict(pretrained=parse_pretrained(pretrained), weights=weights, size=size)
     sharded = devices > 1 or num_nodes > 1
     if sharded and view.pose:
         raise ConfigError("--devices / --num-nodes shard CNN features; extract pose inputs in one process")
@@ -274,6 +274,7 @@ def extract(
     if view.appearance and sharded:
         from vidclass.training.distributed import extract_sharded
 
+        torch_encoder = create_backbone(backbone, **network)
         report, primary = extract_sharded(
             paths, lambda device: device_encoder(torch_encoder, device, runtime), view.grid, cache=store,
             accelerator=accelerator, devices=devices, num_nodes=num_nodes, batch_size=batch_size, workers=workers,
@@ -284,7 +285,7 @@ def extract(
     elif view.appearance:
         with extraction_progress(len(found.items)) as advance:
             report = extract_features(
-                paths, frame_encoder(torch_encoder, runtime), view.grid, cache=store, batch_size=batch_size,
+                paths, encoder_for(backbone, runtime, **network), view.grid, cache=store, batch_size=batch_size,
                 workers=workers, pair_image=view.pair_image, appearance=view.frame_features, pose=pose,
                 on_video=advance,
             )

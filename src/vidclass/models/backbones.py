@@ -591,6 +591,20 @@ def _timm_family(model_name: str) -> _Timm:
     return _Timm(model_name, cfg)
 
 
+def weights_id_on_disk(name: str, *, pretrained: bool = True, weights: str | Path | None = None) -> str | None:
+    """The weights id :func:`create_backbone` would give these settings, found without building the network
+    (nor importing timm), or None when the weights must be fetched first or the settings are refused (then
+    :func:`create_backbone` says why)."""
+    if weights is not None:
+        path = Path(weights)
+        return f"file:sha256:{sha256_file(path)}" if pretrained and path.is_file() else None
+    if not pretrained:
+        return "none"
+    family = _family(name)
+    path = family.cached_weights()
+    return family.pretrained_id(path) if path is not None else None
+
+
 def _create(
     name: str, *, head: bool, pretrained: bool, weights: str | Path | None, allow_download: bool
 ) -> tuple[nn.Module, str]:

@@ -38,6 +38,7 @@ import torch
 
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.models.backbones import BackboneSpec, FrameEncoder
+from vidclass.util.atomic import write_atomic
 
 Runtime = Literal["auto", "torch", "onnxruntime"]
 RUNTIMES = ("auto", "torch", "onnxruntime")
@@ -268,19 +269,50 @@ def weights_digest(module: torch.nn.Module) -> str:
 
 def encoder_graph(encoder: FrameEncoder, *, root: Path | None = None, opset: int = OPSET) -> Path:
     """The ONNX graph of ``encoder``, exported once per weights, preprocessing and opset and kept in
-    ``root`` (default :func:`graph_cache_dir`); an export that fails its parity check is refused."""
+    ``root`` (default :func:`graph_cache_dir`); an export that fails its parity check is refused. The graph
+    is also indexed by the encoder's weights id (:func:`indexed_graph`), so the next process finds it without
+    building the PyTorch encoder."""
     key = hashlib.sha256(json.dumps({"weights": weights_digest(encoder), "preprocess": asdict(encoder.spec.preprocess),
                                      "name": encoder.spec.name, "opset": opset, "torch": torch.__version__},
                                     sort_keys=True).encode()).hexdigest()[:32]
     root = root or graph_cache_dir()
-    path = root / f"{encoder.spec.name.replace(':', '_').replace('/', '_')}-{key}.onnx"
+    path = root / f"{_file_stem(encoder.spec)}-{key}.onnx"
     if not path.is_file():
         error = export_encoder(encoder, path, opset=opset)
         if error > PARITY_TOLERANCE:
             path.unlink(missing_ok=True)
             raise VidclassError(f"{encoder.spec.name}: the ONNX graph differs from PyTorch by {error:.1e} "
                                 f"(relative; allowed {PARITY_TOLERANCE:.0e}); use --runtime torch")
+    index = _index_path(root, encoder.spec, encoder.weights_id, opset)
+    if index is not None and not index.is_file():
+        write_atomic(index, json.dumps({"graph": path.name}))
     return path
+
+
+def indexed_graph(spec: BackboneSpec, weights_id: str, *, root: Path | None = None, opset: int = OPSET) -> Path | None:
+    """The graph :func:`encoder_graph` exported for backbone ``spec`` with the weights ``weights_id`` names, or
+    None. Only weights ids that name fixed weights are indexed (a file's or package's sha256, torchvision's named
+    weights): ``none`` (a seeded random init) may change with timm's version."""
+    index = _index_path(root or graph_cache_dir(), spec, weights_id, opset)
+    if index is None or not index.is_file():
+        return None
+    try:
+        path = index.parent / json.loads(index.read_text())["graph"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a damaged index entry: the graph is found by exporting again
+    return path if path.is_file() else None
+
+
+def _index_path(root: Path, spec: BackboneSpec, weights_id: str, opset: int) -> Path | None:
+    if not weights_id or weights_id == "none":
+        return None
+    key = hashlib.sha256(json.dumps({"weights_id": weights_id, "preprocess": asdict(spec.preprocess), "name": spec.name,
+                                     "opset": opset, "torch": torch.__version__}, sort_keys=True).encode()).hexdigest()
+    return root / f"{_file_stem(spec)}-{key[:32]}.index.json"
+
+
+def _file_stem(spec: BackboneSpec) -> str:
+    return spec.name.replace(":", "_").replace("/", "_")
 
 
 def frame_encoder(encoder: FrameEncoder, runtime: str, *, graph: Path | None = None,
@@ -291,13 +323,29 @@ def frame_encoder(encoder: FrameEncoder, runtime: str, *, graph: Path | None = N
     if not use_onnxruntime(runtime, on_gpu=encoder.scale.device.type != "cpu"):
         return encoder
     try:
-        path = graph or encoder_graph(encoder)
+        path = graph or indexed_graph(encoder.spec, encoder.weights_id) or encoder_graph(encoder)
     except VidclassError as error:
         if runtime == "onnxruntime":
             raise
         warnings.warn(f"{error}; running PyTorch instead", stacklevel=2)
         return encoder
     return OrtFrameEncoder(path, encoder.spec, weights_id or encoder.weights_id, chunk=chunk)
+
+
+def encoder_for(name: str, runtime: str, *, pretrained: bool = True, weights: str | Path | None = None,
+                size: int | None = None) -> FrameEncoder | OrtFrameEncoder:
+    """The frame encoder of backbone ``name`` under ``runtime`` (:func:`frame_encoder`), built in PyTorch only when
+    it must be: under ONNX Runtime, a graph exported before for these weights runs without the PyTorch model
+    (nor timm and torchvision, about 200 MB of a process's memory)."""
+    from vidclass.models.backbones import create_backbone, get_backbone_spec, weights_id_on_disk
+
+    def build() -> FrameEncoder:
+        return create_backbone(name, pretrained=pretrained, weights=weights, size=size)
+
+    weights_id = weights_id_on_disk(name, pretrained=pretrained, weights=weights)
+    if weights_id is None:  # weights to fetch, or settings create_backbone refuses: it says which
+        return frame_encoder(build(), runtime)
+    return frame_encoder(DeferredEncoder(get_backbone_spec(name).at_size(size), weights_id, build), runtime)
 
 
 class DeferredEncoder:
