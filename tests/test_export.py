@@ -410,3 +410,46 @@ def test_a_frame_encoder_exported_before_runs_without_building_the_pytorch_model
     assert runs[1][:2] == ["OrtFrameEncoder", "False"] and runs[1][2] == runs[0][2]  # found by its weights id
     np.testing.assert_allclose(np.load(tmp_path / "second.npy"), np.load(tmp_path / "first.npy"), rtol=1e-6)
     assert len(list((tmp_path / "cache" / "onnx").glob("*.index.json"))) == 1
+
+
+_LOAD_AND_PREDICT = """
+import sys, json
+from vidclass.estimator.classifier import VideoClassifier
+model = VideoClassifier.load(sys.argv[1], runtime="onnxruntime", cache_dir=sys.argv[2], workers=0)
+probabilities = model.predict_proba([sys.argv[3]])
+print(json.dumps({"timm": "timm" in sys.modules, "probabilities": probabilities.tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_a_bundle_finds_its_encoders_cached_graph_by_its_weights_and_never_a_graph_of_other_weights(
+        tmp_path, shared_data, encoder):
+    """A bundle loaded under ONNX Runtime finds the graph exported for its backbone by hashing its weights file,
+    so a second process predicts without building the PyTorch encoder (nor importing timm); a bundle whose
+    backbone weights were changed finds no graph and exports its own."""
+    import os
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file, save_file
+
+    model_dir = _features_bundle(tmp_path, encoder, "mean")
+    env = {**os.environ, "VIDCLASS_CACHE": str(tmp_path / "graphs")}
+    clip = str(_clips(shared_data)[1])
+
+    def run(name: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", _LOAD_AND_PREDICT, str(model_dir), str(tmp_path / name), clip],
+                              env=env, check=True, capture_output=True, text=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first, second = run("cache-1"), run("cache-2")
+    assert first["timm"] and not second["timm"]
+    np.testing.assert_allclose(second["probabilities"], first["probabilities"], atol=1e-6)
+    weights = model_dir / "backbone.safetensors"
+    state = load_file(str(weights))
+    name = next(key for key in sorted(state) if state[key].dtype == torch.float32 and state[key].ndim == 4)
+    state[name] = state[name] * 1.5  # other weights, the same weights id in config.json
+    save_file(state, str(weights))
+    changed = run("cache-3")
+    assert changed["timm"]  # built from its own file and exported again
+    assert len(list((tmp_path / "graphs" / "onnx").glob("*.onnx"))) == 2

@@ -294,7 +294,7 @@ def read_config(directory: str | Path) -> dict[str, Any]:
 def load_bundle(directory: str | Path, *, defer_encoder: bool = False) -> AnyBundle:
     """Load a model directory without unpickling anything. ``defer_encoder``: a frozen-feature model's
     encoder is built from its weights file only when first used (:class:`vidclass.models.runtime.DeferredEncoder`),
-    for a bundle that runs its exported graphs."""
+    for a bundle that runs ONNX graphs (its exported ones, or its encoder's cached graph)."""
     directory = Path(directory)
     config = read_config(directory)
     kind = config.get("model", {}).get("kind", FEATURES)
@@ -320,7 +320,7 @@ def load_bundle(directory: str | Path, *, defer_encoder: bool = False) -> AnyBun
             from vidclass.models.runtime import DeferredEncoder
 
             encoder = DeferredEncoder(_recorded_spec(config["backbone"]), config["backbone"]["weights_id"],
-                                      lambda: _encoder(directory, config))
+                                      lambda: _encoder(directory, config), weights_file=directory / BACKBONE_WEIGHTS)
         else:
             encoder = _encoder(directory, config)
     except (ConfigError, TypeError) as error:

@@ -590,14 +590,16 @@ class VideoEstimator(BaseEstimator):
         """A fitted model from a bundle directory of its task; never unpickles. ``runtime``: see the class; an
         exported bundle (``vidclass export``) runs its own ONNX graphs under ONNX Runtime."""
         from vidclass.estimator.engine import runs_exported
-        from vidclass.models.runtime import check_runtime
+        from vidclass.models.runtime import check_runtime, use_onnxruntime
 
         task = bundle_task(directory)  # first: another task's bundle is refused as such, before its schema is checked
         if task != cls.task.name:
             raise ConfigError(f"{directory}: a {task} model's bundle, not a {cls.task.name} model; load it with "
                               "vidclass.estimator.factory.load_model, which picks the class")
         check_runtime(runtime)
-        bundle = load_bundle(directory, defer_encoder=runs_exported(directory, runtime))
+        # under ONNX Runtime the PyTorch encoder is built only if its graph is nowhere: not exported with the
+        # bundle, nor cached for the bundle's backbone weights (vidclass.models.runtime.graph_of_weights_file)
+        bundle = load_bundle(directory, defer_encoder=runs_exported(directory, runtime) or use_onnxruntime(runtime))
         if isinstance(bundle, ClipBundle):
             spec = bundle.model.spec
             model = cls(model=bundle.kind, backbone=spec.backbone, frames=spec.frames, inputs=spec.inputs,

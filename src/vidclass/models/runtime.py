@@ -259,8 +259,12 @@ def encoder_parity(encoder: FrameEncoder, path: Path, frames: np.ndarray) -> flo
 
 def weights_digest(module: torch.nn.Module) -> str:
     """A hash of a module's parameters and buffers (names, shapes, dtypes, values)."""
+    return _state_digest(module.state_dict())
+
+
+def _state_digest(state: dict[str, torch.Tensor]) -> str:
     digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
+    for name, tensor in sorted(state.items()):
         array = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tuple(array.shape)}:{array.dtype}".encode())
         digest.update(array.numpy().tobytes() if array.dtype != torch.bfloat16 else array.float().numpy().tobytes())
@@ -272,11 +276,8 @@ def encoder_graph(encoder: FrameEncoder, *, root: Path | None = None, opset: int
     ``root`` (default :func:`graph_cache_dir`); an export that fails its parity check is refused. The graph
     is also indexed by the encoder's weights id (:func:`indexed_graph`), so the next process finds it without
     building the PyTorch encoder."""
-    key = hashlib.sha256(json.dumps({"weights": weights_digest(encoder), "preprocess": asdict(encoder.spec.preprocess),
-                                     "name": encoder.spec.name, "opset": opset, "torch": torch.__version__},
-                                    sort_keys=True).encode()).hexdigest()[:32]
     root = root or graph_cache_dir()
-    path = root / f"{_file_stem(encoder.spec)}-{key}.onnx"
+    path = _graph_path(root, encoder.spec, weights_digest(encoder), opset)
     if not path.is_file():
         error = export_encoder(encoder, path, opset=opset)
         if error > PARITY_TOLERANCE:
@@ -287,6 +288,28 @@ def encoder_graph(encoder: FrameEncoder, *, root: Path | None = None, opset: int
     if index is not None and not index.is_file():
         write_atomic(index, json.dumps({"graph": path.name}))
     return path
+
+
+def _graph_path(root: Path, spec: BackboneSpec, digest: str, opset: int) -> Path:
+    key = hashlib.sha256(json.dumps({"weights": digest, "preprocess": asdict(spec.preprocess), "name": spec.name,
+                                     "opset": opset, "torch": torch.__version__}, sort_keys=True).encode()).hexdigest()
+    return root / f"{_file_stem(spec)}-{key[:32]}.onnx"
+
+
+def graph_of_weights_file(spec: BackboneSpec, path: Path, *, root: Path | None = None,
+                          opset: int = OPSET) -> Path | None:
+    """The graph :func:`encoder_graph` exported for an encoder whose state dict is the safetensors file ``path``
+    (a bundle's backbone), found by hashing the file's tensors as :func:`weights_digest` hashes the module's,
+    or None: what the graph runs is what the file holds, without building the network."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError):
+        return None  # building the encoder from the file says what is wrong with it
+    graph = _graph_path(root or graph_cache_dir(), spec, _state_digest(state), opset)
+    return graph if graph.is_file() else None
 
 
 def indexed_graph(spec: BackboneSpec, weights_id: str, *, root: Path | None = None, opset: int = OPSET) -> Path | None:
@@ -323,13 +346,23 @@ def frame_encoder(encoder: FrameEncoder, runtime: str, *, graph: Path | None = N
     if not use_onnxruntime(runtime, on_gpu=encoder.scale.device.type != "cpu"):
         return encoder
     try:
-        path = graph or indexed_graph(encoder.spec, encoder.weights_id) or encoder_graph(encoder)
+        path = graph or _graph_found(encoder) or encoder_graph(encoder)
     except VidclassError as error:
         if runtime == "onnxruntime":
             raise
         warnings.warn(f"{error}; running PyTorch instead", stacklevel=2)
         return encoder
     return OrtFrameEncoder(path, encoder.spec, weights_id or encoder.weights_id, chunk=chunk)
+
+
+def _graph_found(encoder: FrameEncoder | DeferredEncoder) -> Path | None:
+    """The cached graph of an encoder not built yet: a bundle's, by its weights file's tensors; one named by its
+    weights id, through the index. None for a built encoder (:func:`encoder_graph` hashes its weights)."""
+    if not isinstance(encoder, DeferredEncoder):
+        return None
+    if encoder.weights_file is not None:
+        return graph_of_weights_file(encoder.spec, encoder.weights_file)
+    return indexed_graph(encoder.spec, encoder.weights_id)
 
 
 def encoder_for(name: str, runtime: str, *, pretrained: bool = True, weights: str | Path | None = None,
@@ -354,8 +387,10 @@ class DeferredEncoder:
     never imports timm and torchvision for it (about 200 MB of its peak memory, benchmarks/predict.py).
     Anything else asked of it (calling it, ``state_dict``, ``to``) builds the encoder and goes to it."""
 
-    def __init__(self, spec: BackboneSpec, weights_id: str, build: Callable[[], FrameEncoder]) -> None:
+    def __init__(self, spec: BackboneSpec, weights_id: str, build: Callable[[], FrameEncoder], *,
+                 weights_file: Path | None = None) -> None:
         self.spec, self.weights_id, self._build = spec, weights_id, build
+        self.weights_file = weights_file  # a bundle's backbone weights: its graph is found by their tensors
         self._encoder: FrameEncoder | None = None
 
     @property
