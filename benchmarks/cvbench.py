@@ -31,7 +31,8 @@ from vidclass.inputs.pose import with_pose as attach_pose
 from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, view_averaged, view_positions
 from vidclass.models.backbones import FrameEncoder
 from vidclass.models.heads import create_head
-from vidclass.training.loop import Example, TrainConfig, fit_head
+from vidclass.training.config import Example, TrainConfig
+from vidclass.training.loop import fit_head
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from vidclass.inputs.pixels import ClipTensors, FrameCache, FrameSpec, cache_fra
 from vidclass.inputs.units import Files
 from vidclass.inputs.views import ViewSpec
 from vidclass.models.clip_models import ClipSpec, create_clip_model
-from vidclass.training.loop import TrainConfig, fit_clip_model
+from vidclass.training.config import TrainConfig
+from vidclass.training.loop import fit_clip_model
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.9

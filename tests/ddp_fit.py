@@ -17,13 +17,14 @@ from vidclass.inputs.features import VideoFeatures
 from vidclass.inputs.views import GridViews, ViewSpec, view_averaged
 from vidclass.models.heads import create_head
 from vidclass.training import loop as training
+from vidclass.training.config import Example, TrainConfig
 from vidclass.training.distributed import gather, is_primary, rank
 
 VIEW = ViewSpec(frames=2, grid=4, inputs="appearance")
 TRAIN, HELD = 32, 8
 
 
-def examples(count: int, seed: int) -> list[training.Example]:
+def examples(count: int, seed: int) -> list[Example]:
     """Two classes told apart by the mean of feature 0, with noise."""
     rng = np.random.default_rng(seed)
     made = []
@@ -32,7 +33,7 @@ def examples(count: int, seed: int) -> list[training.Example]:
         features = rng.normal(0, 1, (VIEW.grid, 8)).astype(np.float32)
         features[:, 0] += 1.5 if label else -1.5
         grid = VideoFeatures(features, np.arange(VIEW.grid), np.ones(VIEW.grid, bool), 10.0, VIEW.grid, 0.4)
-        made.append(training.Example(grid, label))
+        made.append(Example(grid, label))
     return made
 
 
@@ -56,7 +57,7 @@ def run(out: Path, devices: int, batch: int) -> None:
     torch.load = late_load
     torch.manual_seed(0)
     head = create_head("mean", in_dim=8, num_classes=2, dropout=0.0)
-    config = training.TrainConfig(epochs=4, batch_size=batch, lr=0.02, patience=10, seed=0, accelerator="cpu",
+    config = TrainConfig(epochs=4, batch_size=batch, lr=0.02, patience=10, seed=0, accelerator="cpu",
                                   devices=devices, strategy="ddp" if devices > 1 else "auto")
     training.fit_head(head, examples(TRAIN, 1), examples(HELD, 2), VIEW, config)
     GridViews.__getitem__ = take  # type: ignore[method-assign]

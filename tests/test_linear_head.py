@@ -11,7 +11,8 @@ from vidclass.errors import ConfigError
 from vidclass.inputs.features import VideoFeatures
 from vidclass.inputs.views import ViewSpec, view_averaged
 from vidclass.models.heads import create_head, head_from_config
-from vidclass.training.loop import Example, TrainConfig, fit_head
+from vidclass.training.config import Example, TrainConfig
+from vidclass.training.loop import fit_head
 
 SPEC = ViewSpec(frames=4, grid=4, inputs="appearance")
 

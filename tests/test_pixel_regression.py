@@ -19,7 +19,8 @@ from vidclass.errors import ConfigError
 from vidclass.estimator.factory import load_model
 from vidclass.estimator.regressor import VideoRegressor
 from vidclass.models.clip_models import ClipSpec, create_clip_model
-from vidclass.training.loop import ClipModule, TrainConfig
+from vidclass.training.config import TrainConfig
+from vidclass.training.loop import ClipModule
 
 runner = CliRunner()
 KINDS = [("frame", {}), ("lrcn", {"head": {"name": "mean"}}), ("early_fusion", {}), ("3d", {"arch": "c3d_small"}),

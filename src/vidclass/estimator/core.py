@@ -260,7 +260,7 @@ class VideoEstimator(BaseEstimator):
                         people=self.pose_people)
 
     def _train_config(self):
-        from vidclass.training.loop import TrainConfig
+        from vidclass.training.config import TrainConfig
 
         return TrainConfig(
             epochs=self._default("epochs"),
@@ -332,14 +332,15 @@ class VideoEstimator(BaseEstimator):
         if self._pixels:
             return self._train_on(self._clip_dataset(train, y_train, train=True),
                                   self._clip_dataset(val, y_val, train=False), y_train, out, resume)
-        from vidclass.training.loop import Example, fit_head  # Lightning is only needed to fit
-
         grids = entries(train)
         self._standardize(grids)
-        if isinstance(self.head_, LinearHead):  # a logistic regression, fitted in one pass (scikit-learn)
-            return fit_head(self.head_, [Example(grid, y) for grid, y in zip(grids, y_train)],
-                            [Example(grid, y) for grid, y in zip(entries(val), y_val)], self.view_,
-                            self._train_config(), loss=self._loss())
+        if isinstance(self.head_, LinearHead):  # a logistic regression, fitted in one pass (no Lightning)
+            from vidclass.training.config import Example
+            from vidclass.training.linear import fit_linear
+
+            return fit_linear(self.head_, [Example(grid, y) for grid, y in zip(grids, y_train)],
+                              [Example(grid, y) for grid, y in zip(entries(val), y_val)], self.view_,
+                              self._train_config(), loss=self._loss())
         return self._train_on(GridViews(train, y_train, self.view_, train=True, seed=self.seed),
                               GridViews(val, y_val, self.view_, train=False), y_train, out, resume)
 

@@ -27,7 +27,7 @@ layer). Head-specific defaults (small, for a CPU and ~200-clip datasets):
                 max_len=256 (longest sequence the positional embedding covers)
 ``mean``        dropout=0.5
 ``linear``      c=0.01: a logistic regression on the standardised mean of the frames, fitted
-                by scikit-learn (a convex fit, ``vidclass.training.loop.fit_linear``), not by
+                by scikit-learn (a convex fit, ``vidclass.training.linear.fit_linear``), not by
                 gradient steps; ``c`` is its inverse L2 strength
 ==============  ===========================================================================
 """

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,13 +53,20 @@ def close_process_group() -> None:
 atexit.register(close_process_group)
 
 
+LAUNCHER_RANKS = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")  # Lightning's order (rank_zero._get_rank)
+
+
 def rank() -> int:
     """This process's global rank: the process group's, else the launcher's environment, else 0."""
     if _initialized():
         return torch.distributed.get_rank()
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    return int(getattr(rank_zero_only, "rank", 0) or 0)
+    zero = sys.modules.get("lightning.fabric.utilities.rank_zero")  # a Trainer sets its rank there
+    if zero is not None:
+        return int(getattr(zero.rank_zero_only, "rank", 0) or 0)
+    for name in LAUNCHER_RANKS:  # before Lightning is imported (a fit in one pass never imports it)
+        if name in os.environ:
+            return int(os.environ[name])
+    return 0
 
 
 def world_size() -> int:

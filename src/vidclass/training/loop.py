@@ -17,7 +17,6 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,73 +29,15 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidclass.errors import ConfigError
-from vidclass.inputs.features import VideoFeatures
 from vidclass.inputs.units import Files
-from vidclass.inputs.views import GridViews, ViewSpec, cut_grid_view, view_averaged
+from vidclass.inputs.views import GridViews, ViewSpec
 from vidclass.models.heads import LinearHead, TemporalHead
-from vidclass.training.distributed import check_strategy  # also leaves a DDP fit's process group at exit
+from vidclass.training.config import VALUE_LOSSES, Example, FitResult, TrainConfig
+from vidclass.training.linear import fit_linear
 from vidclass.util.workers import die_with_parent
 
-PRECISIONS = ("auto", "32", "16-mixed", "bf16-mixed", "bf16-true", "64")
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
-
-VALUE_LOSSES = ("mse", "huber")  # a regression model's losses (a classifier's: cross_entropy)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and hardware settings of a fit; validated on creation.
-
-    ``accelerator`` / ``devices`` are Lightning's (``"auto"``: a GPU when there is one);
-    ``precision="auto"`` is ``bf16-mixed`` on a GPU that supports it, else 32-bit.
-    ``accumulate`` sums gradients over that many batches before a step. ``workers`` are the
-    DataLoader processes preparing training batches (0: in the training process).
-    ``strategy`` / ``num_nodes`` are Lightning's too (``ddp``: one process per device, launched by
-    Lightning on one machine and by ``torchrun`` or SLURM across nodes); ``batch_size`` is per process,
-    and each process sees its own share of every epoch (:class:`EpochSampler`).
-    """
-
-    epochs: int = 60
-    batch_size: int = 16
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    patience: int = 10
-    grad_clip: float = 1.0
-    label_smoothing: float = 0.0
-    class_weights: bool = False
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: int | str = "auto"
-    precision: str = "auto"
-    accumulate: int = 1
-    workers: int = 0
-    strategy: str = "auto"
-    num_nodes: int = 1
-
-    def __post_init__(self) -> None:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "patience": self.patience,
-                    "accumulate": self.accumulate}
-        for name, value in positive.items():
-            if not value > 0:
-                raise ConfigError(f"{name} must be > 0, got {value}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.weight_decay < 0 or self.grad_clip < 0:
-            raise ConfigError("weight_decay and grad_clip must be >= 0")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.workers < 0:
-            raise ConfigError(f"workers must be >= 0, got {self.workers}")
-        if self.num_nodes < 1:
-            raise ConfigError(f"num_nodes must be >= 1, got {self.num_nodes}")
-        check_strategy(self.strategy)
-
-    def resolved_precision(self) -> str:
-        if self.precision != "auto":
-            return self.precision
-        on_gpu = self.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-        return "bf16-mixed" if on_gpu and torch.cuda.is_bf16_supported() else "32-true"
 
 
 class EpochSampler(Sampler):
@@ -130,14 +71,6 @@ class EpochSampler(Sampler):
             padded = np.resize(order, len(self) * world)  # repeats the first examples
             order = padded[rank::world]
         return iter((self.epoch, int(i)) for i in order)
-
-
-@dataclass(frozen=True)
-class Example:
-    """One labeled video's cached features: its class index, or a regression model's standardised target."""
-
-    features: VideoFeatures
-    label: int | float
 
 
 class _Module(L.LightningModule):
@@ -216,16 +149,6 @@ class ClipModule(_Module):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         groups = self.model.parameter_groups(self.config.lr, self.backbone_lr)
         return torch.optim.AdamW(groups, lr=self.config.lr, weight_decay=self.config.weight_decay)
-
-
-@dataclass
-class FitResult:
-    """How a fit went; the module holds the best weights."""
-
-    epochs_run: int
-    best_epoch: int | None
-    best_val_loss: float | None
-    metrics_csv: Path | None
 
 
 def class_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:
@@ -332,10 +255,7 @@ def fit_head(
     if not train:
         raise ConfigError("no training videos: the training split is empty")
     if isinstance(head, LinearHead):
-        if loss != "cross_entropy":
-            raise ConfigError("the linear head is a logistic regression over classes: it has no regression form; "
-                              "estimate a number with another head (gru, attention, mean, ...)")
-        return fit_linear(head, train, val, spec, config)
+        return fit_linear(head, train, val, spec, config, loss=loss)
     return fit_head_on(head, GridViews(Files([e.features for e in train]), [e.label for e in train], spec, train=True,
                                        seed=config.seed),
                        GridViews(Files([e.features for e in val]), [e.label for e in val], spec, train=False),
@@ -368,46 +288,6 @@ def fit_head_on(
                         resume=resume)
     head.eval()
     return result
-
-
-def fit_linear(head: LinearHead, train: Sequence[Example], val: Sequence[Example], spec: ViewSpec,
-               config: TrainConfig) -> FitResult:
-    """Fit the ``linear`` head as scikit-learn's L2 logistic regression (lbfgs, ``C = head.options.c``).
-
-    Every evaluation view of a training video is one sample: the mean of its frames' inputs, standardised by
-    the statistics of those means (kept in the head). Deterministic, no epochs; ``val`` gives the reported loss
-    (and is left out of the fit, so temperature scaling on it stays honest)."""
-    from sklearn.linear_model import LogisticRegression
-
-    means, labels = _view_means(train, spec)
-    missing = sorted(set(range(head.num_classes)) - set(labels.tolist()))
-    if missing:
-        raise ConfigError(f"head 'linear': the training split has no video of class index {missing[0]}; "
-                          "a logistic regression needs every class")
-    mean, std = means.mean(axis=0), np.maximum(means.std(axis=0), 1e-6)
-    head.set_standardization(torch.from_numpy(mean), torch.from_numpy(std))
-    fitted = LogisticRegression(C=head.options.c, max_iter=5000,
-                                class_weight="balanced" if config.class_weights else None)
-    fitted.fit((means - mean) / std, labels)
-    head.set_weights(torch.from_numpy(fitted.coef_), torch.from_numpy(fitted.intercept_))
-    head.eval()
-    val_loss = None
-    if val:
-        probabilities = view_averaged(head, [example.features for example in val], spec)
-        picked = probabilities[np.arange(len(val)), [example.label for example in val]]
-        val_loss = float(-np.log(np.clip(picked, 1e-12, None)).mean())
-    return FitResult(epochs_run=1, best_epoch=None, best_val_loss=val_loss, metrics_csv=None)
-
-
-def _view_means(examples: Sequence[Example], spec: ViewSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(samples, D) means of the real frames of every evaluation view of ``examples``, and their labels."""
-    means, labels = [], []
-    for example in examples:
-        for view in range(spec.test_views):
-            x, mask = cut_grid_view(example.features, spec, view=view)
-            means.append(x[mask].mean(axis=0))
-            labels.append(example.label)
-    return np.stack(means).astype(np.float64), np.array(labels)
 
 
 def fit_clip_model(
