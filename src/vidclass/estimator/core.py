@@ -445,16 +445,13 @@ class VideoEstimator(BaseEstimator):
         self.frame_spec_ = FrameSpec(store=store_size(spec.size), grid=self.view_.grid,
                                      interpolation=self.model_.interpolation, rgbdiff=spec.pair_image is not None)
 
-    def _clip_dataset(self, units: Units | Sequence[Any], targets: Sequence[Any], *, train: bool,
-                      view_index: int = 0, model=None):
-        """Clips of ``units`` with their targets (a random view and augmentation per epoch when ``train``, else
-        evaluation view ``view_index``), for ``model`` (default: the one being trained). Units are clips cut from
-        frame tracks, or a list of entries (:meth:`_frame_entry`)."""
+    def _clip_dataset(self, units: Units, targets: Sequence[Any], *, train: bool, view_index: int = 0, model=None):
+        """Clips of ``units`` (whole files, or clips cut from frame tracks) with their targets (a random view and
+        augmentation per epoch when ``train``, else evaluation view ``view_index``), for ``model`` (default: the
+        one being trained)."""
         from vidclass.inputs.pixels import ClipTensors
 
         model = model if model is not None else self.model_
-        if isinstance(units, (list, tuple)):
-            units = self._files(units)
         return ClipTensors(units, list(targets), self.view_, model.spec.size, train=train,
                            pair_image=model.spec.pair_image, flip=self.flip, seed=self.seed, view_index=view_index)
 
@@ -543,7 +540,8 @@ class VideoEstimator(BaseEstimator):
         from vidclass.inputs.pixels import clip_model_outputs
 
         model = self._run("model")
-        return clip_model_outputs(model, [self._clip_dataset(inputs, [0] * len(inputs), train=False, view_index=view,
+        return clip_model_outputs(model, [self._clip_dataset(self._files(inputs), [0] * len(inputs), train=False,
+                                                             view_index=view,
                                                              model=model)
                                           for view in range(self.view_.test_views)], self.task.outputs)
 

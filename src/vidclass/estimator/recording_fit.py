@@ -119,7 +119,7 @@ def source_tracks(model, splits: RecordingSplits, view: ViewSpec, on_video=None)
     """The feature tracks of the sources that have blocks (CNN features, pose vectors beside them, or both, as
     ``view``'s inputs ask), and the failures (path -> reason)."""
     wanted, sources, rates = _sources(splits, view)
-    encoder = model.encoder_
+    encoder = model._run("encoder")  # as for whole files: the frame encoder under the model's runtime
     entries: dict[int, VideoFeatures] | None = None
     failed: dict[str, str] = {}
     if view.appearance:

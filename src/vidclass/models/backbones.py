@@ -591,13 +591,18 @@ def _timm_family(model_name: str) -> _Timm:
     return _Timm(model_name, cfg)
 
 
+def file_weights_id(path: Path) -> str:
+    """The weights id of a weights file: its content's sha256."""
+    return f"file:sha256:{sha256_file(path)}"
+
+
 def weights_id_on_disk(name: str, *, pretrained: bool = True, weights: str | Path | None = None) -> str | None:
     """The weights id :func:`create_backbone` would give these settings, found without building the network
     (nor importing timm), or None when the weights must be fetched first or the settings are refused (then
     :func:`create_backbone` says why)."""
     if weights is not None:
         path = Path(weights)
-        return f"file:sha256:{sha256_file(path)}" if pretrained and path.is_file() else None
+        return file_weights_id(path) if pretrained and path.is_file() else None
     if not pretrained:
         return "none"
     family = _family(name)
@@ -617,7 +622,7 @@ def _create(
                 f"give one or the other"
             )
         path = Path(weights)
-        return family.load_file(path, head=head), f"file:sha256:{sha256_file(path)}"
+        return family.load_file(path, head=head), file_weights_id(path)
     if not pretrained:
         # A fixed seed makes random init reproducible, so "none" names one set of weights
         # and cached features of a `--pretrained none` run stay valid across processes.
