@@ -25,7 +25,8 @@ from sklearn.preprocessing import StandardScaler
 
 from vidclass.data.items import Catalog, VideoItem
 from vidclass.data.splits import split_catalog
-from vidclass.inputs.features import FeatureCache, FeatureSpec, VideoFeatures, extract_features, load_features
+from vidclass.inputs.extraction import extract_features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, VideoFeatures, load_features
 from vidclass.inputs.pose import PoseReport, PoseSpec, pose_features
 from vidclass.inputs.pose import with_pose as attach_pose
 from vidclass.inputs.views import DEFAULT_INPUTS, ViewSpec, view_averaged, view_positions

@@ -47,7 +47,8 @@ import numpy as np
 import torch
 
 from vidclass.data.catalog import load_catalog
-from vidclass.inputs.features import FeatureCache, extract_features
+from vidclass.inputs.extraction import extract_features
+from vidclass.inputs.features import FeatureCache
 from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, ViewSpec
 from vidclass.media import motion, sampling, video
 from vidclass.models.backbones import FrameEncoder, create_backbone

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from vidclass.data.catalog import load_catalog
-from vidclass.inputs.features import FeatureCache, extract_features
+from vidclass.inputs.extraction import extract_features
+from vidclass.inputs.features import FeatureCache
 from vidclass.models import runtime
 from vidclass.models.backbones import create_backbone
 

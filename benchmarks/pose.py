@@ -33,7 +33,8 @@ import numpy as np
 from PIL import Image
 
 from vidclass.data.catalog import load_catalog
-from vidclass.inputs.features import FeatureCache, extract_features
+from vidclass.inputs.extraction import extract_features
+from vidclass.inputs.features import FeatureCache
 from vidclass.inputs.pose import PoseSpec, pose_features
 from vidclass.inputs.pose.extract import estimator
 from vidclass.media import video

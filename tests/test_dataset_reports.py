@@ -113,14 +113,15 @@ def test_bad_csv_rows_are_named_and_the_list_is_capped(direction_dataset, tmp_pa
 
 
 def test_extract_exits_non_zero_when_every_video_fails(direction_dataset, tmp_path, monkeypatch):
-    from vidclass.inputs import features
+    from vidclass.errors import VideoReadError
+    from vidclass.media import video
 
     root = _copy(direction_dataset, tmp_path / "ds", per_class=1)
 
-    def fail(self, position):  # every video probes fine, then its decoding fails (a corrupt middle, say)
-        return features._Decoded(position, None, None, None, None, None, f"{self.paths[position]}: cannot be decoded")
+    def fail(path, *args, **kwargs):  # every video probes fine, then its decoding fails (a corrupt middle, say)
+        raise VideoReadError(path, "cannot be decoded")
 
-    monkeypatch.setattr(features._GridFrames, "__getitem__", fail)
+    monkeypatch.setattr(video, "read_frames", fail)
     result = runner.invoke(app, ["extract", str(root), *TINY, "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 1, result.output
     assert "2 items left out" in result.stderr

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from vidclass.inputs.features import FeatureCache, extract_features, fingerprint
+from vidclass.inputs.extraction import extract_features
+from vidclass.inputs.features import FeatureCache, fingerprint
 from vidclass.models.backbones import create_backbone
 from vidclass.training.distributed import shard
 

@@ -20,7 +20,8 @@ from vidclass.errors import BundleError  # noqa: E402
 from vidclass.estimator.bundle import Bundle, ClipBundle, save_bundle  # noqa: E402
 from vidclass.estimator.classifier import VideoClassifier  # noqa: E402
 from vidclass.estimator.engine import exported  # noqa: E402
-from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, fingerprint  # noqa: E402
+from vidclass.inputs.extraction import extract_features  # noqa: E402
+from vidclass.inputs.features import FeatureCache, FeatureSpec, fingerprint  # noqa: E402
 from vidclass.inputs.views import ViewSpec  # noqa: E402
 from vidclass.models.backbones import create_backbone  # noqa: E402
 from vidclass.models.clip_models import ClipSpec, create_clip_model  # noqa: E402

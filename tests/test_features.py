@@ -18,7 +18,8 @@ import torch
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 from vidclass.errors import ConfigError
 from vidclass.inputs import features
-from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, fingerprint, load_features
+from vidclass.inputs.extraction import extract_features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, fingerprint, load_features
 from vidclass.media import motion, sampling, video
 from vidclass.models.backbones import FrameEncoder, create_backbone
 
@@ -396,3 +397,42 @@ def test_a_killed_extraction_resumes_with_only_the_unfinished_videos(encoder, tm
     second_run = [path for path in clips if store.entry_path(spec, fingerprint(path)) not in before]
     for path in (first_run[0], second_run[-1]):
         np.testing.assert_allclose(entries[path].features, direct(path, encoder, 8), rtol=1e-4, atol=1e-4)
+
+
+def test_a_track_decoded_in_chunks_equals_one_decoded_whole_and_a_failed_chunk_fails_its_source_alone(
+        clips, encoder, tmp_path, monkeypatch):
+    from collections import Counter
+
+    from vidclass.data.recordings import Source
+    from vidclass.errors import VideoReadError
+    from vidclass.inputs import extraction
+    from vidclass.inputs.tracks import extract_tracks
+
+    sources = [Source(path, 0.0, 1.0, "a", path.stem) for path in clips[:2]]
+    rates = [8.0, 8.0]  # every frame of the 1 s clips
+    whole, _ = extract_tracks(sources, encoder, rates, cache=FeatureCache(tmp_path / "whole"), pair_image="rgbdiff",
+                              workers=0)
+    monkeypatch.setattr(extraction, "CHUNK_FRAMES", 3)  # three chunks per track, CNN batches across them
+    chunked, report = extract_tracks(sources, encoder, rates, cache=FeatureCache(tmp_path / "chunked"),
+                                     pair_image="rgbdiff", batch_size=2, workers=2)
+    assert report.computed == 2 and report.frames == 16
+    for i in (0, 1):
+        np.testing.assert_array_equal(chunked[i].features.indices, np.arange(8))
+        np.testing.assert_allclose(chunked[i].features.features, whole[i].features.features, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(chunked[i].features.rgbdiff, whole[i].features.rgbdiff, rtol=1e-4, atol=1e-5)
+
+    read, calls = video.read_frames, Counter()
+
+    def second_chunk_fails(path, indices, **options):
+        calls[Path(path)] += 1
+        if Path(path) == clips[0] and calls[Path(path)] == 2:
+            raise VideoReadError(path, "cannot be decoded")
+        return read(path, indices, **options)
+
+    monkeypatch.setattr(video, "read_frames", second_chunk_fails)
+    cache = FeatureCache(tmp_path / "failing")
+    tracks, report = extract_tracks(sources, encoder, rates, cache=cache, pair_image="rgbdiff", batch_size=4,
+                                    workers=0)
+    assert list(tracks) == [1] and report.computed == 1 and list(report.failed) == [str(clips[0])]
+    _, report = extract_tracks(sources, encoder, rates, cache=cache, pair_image="rgbdiff", workers=0)
+    assert report.cached == 1 and report.computed == 1  # the failed source left no entry

@@ -12,7 +12,8 @@ import torch
 from vidclass.data.synthetic import SyntheticSpec, make_direction_dataset
 from vidclass.errors import ConfigError
 from vidclass.estimator.classifier import VideoClassifier
-from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
+from vidclass.inputs.extraction import extract_features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, load_features
 from vidclass.inputs.views import ViewSpec
 from vidclass.media import motion, sampling, video
 from vidclass.models.backbones import create_backbone

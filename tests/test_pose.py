@@ -325,7 +325,8 @@ def test_a_stream_with_pose_inputs_sees_whole_frames_and_keeps_slots(astronaut_v
 
 
 def test_appearance_and_pose_come_from_one_decoding_pass(astronaut_video, tmp_path, monkeypatch):
-    from vidclass.inputs.features import FeatureSpec, extract_features, load_features
+    from vidclass.inputs.extraction import extract_features
+    from vidclass.inputs.features import FeatureSpec, load_features
     from vidclass.models.backbones import create_backbone
 
     encoder = create_backbone("efficientnet_lite0", pretrained=False)

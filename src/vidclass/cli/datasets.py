@@ -251,7 +251,8 @@ def extract(
     """Compute and cache frame features of every video; a rerun computes only what is missing.
     With --devices / --num-nodes each process extracts its share of the videos into the shared cache."""
     from vidclass.errors import ConfigError, DatasetError
-    from vidclass.inputs.features import FeatureCache, extract_features
+    from vidclass.inputs.extraction import extract_features
+    from vidclass.inputs.features import FeatureCache
     from vidclass.inputs.views import ViewSpec
     from vidclass.models.backbones import create_backbone
     from vidclass.util.progress import extraction_progress

@@ -42,11 +42,11 @@ from vidclass.estimator.bundle import (
     save_bundle,
 )
 from vidclass.estimator.tasks import Task, default_head
+from vidclass.inputs.extraction import extract_features
 from vidclass.inputs.features import (
     FeatureCache,
     FeatureSpec,
     VideoFeatures,
-    extract_features,
     fingerprint,
     load_features,
 )

@@ -40,7 +40,8 @@ from sklearn.cluster import AgglomerativeClustering
 from vidclass.data.items import Catalog
 from vidclass.data.splits import Splits
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.inputs.features import FeatureCache, FeatureSpec, extract_features, load_features
+from vidclass.inputs.extraction import extract_features
+from vidclass.inputs.features import FeatureCache, FeatureSpec, load_features
 from vidclass.media import video
 from vidclass.models.backbones import DEFAULT_BACKBONE, FrameEncoder, create_backbone
 from vidclass.util.atomic import write_atomic

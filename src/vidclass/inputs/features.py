@@ -1,11 +1,12 @@
-"""Per-video frame features: batched extraction that overlaps decoding with the CNN, and a
-resumable on-disk cache.
+"""Cached frame features: what an entry holds (:class:`VideoFeatures`), what determines it (:class:`FeatureSpec`),
+and the resumable on-disk cache (:class:`FeatureCache`); :mod:`vidclass.inputs.extraction` computes them.
 
-What is cached: for each video, the features of a *grid* of frames spread uniformly over
+What is cached for a whole video: the features of a *grid* of frames spread uniformly over
 the whole video (``grid`` frames, twice the frames a model looks at by default). Training
 cuts a different TSN view from that grid each epoch (one frame from each segment, at a
 random offset); evaluation takes the centre of each segment. One entry per video keeps the
-cache simple and the extraction cost fixed, whatever number of views training wants.
+cache simple and the extraction cost fixed, whatever number of views training wants. A long recording's
+entries are tracks (:mod:`vidclass.inputs.tracks`), under keys of their own.
 
 One cache entry per (video content fingerprint, backbone and weights id, preprocessing,
 grid, pair images or not): a ``.safetensors`` file written under a temporary name and
@@ -14,8 +15,7 @@ rerun redoes only the videos that have none. An entry that fails to load or does
 
 With ``pair_image`` (``"rgbdiff"`` or ``"flow"``) an entry also holds, for every grid frame, the
 features of its pair image with the frame about 1/15 s later, their RGB difference or optical flow
-(:mod:`vidclass.media.motion`), in its ``rgbdiff`` slot: the frames of both are decoded in the same pass,
-and both kinds of image go through the CNN in the same batches. Inputs of pair images alone
+(:mod:`vidclass.media.motion`), in its ``rgbdiff`` slot. Inputs of pair images alone
 (``appearance=False``) skip the frames' own CNN pass: their entries hold the pair-image features
 only (half the CNN work), under a key of their own.
 """
@@ -25,24 +25,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import platformdirs
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
-from torch.utils.data import Dataset
 
-from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
-from vidclass.media import motion, sampling, video
+from vidclass.errors import ConfigError, DiskFullError, is_disk_full
+from vidclass.media import motion
 from vidclass.models.backbones import FrameEncoder
-from vidclass.util.workers import in_order, in_threads
 
 CACHE_FORMAT = 1
 _FINGERPRINT_CHUNK = 1 << 20
@@ -260,202 +255,6 @@ def uncached(
         else:
             pending.append((path, video_print))
     return pending
-
-
-@dataclass(frozen=True)
-class _Decoded:
-    position: int
-    frames: np.ndarray | None  # uint8 (distinct grid frames [+ their RGB differences], crop, crop, 3)
-    grid_rows: np.ndarray | None  # int64 (grid,): the row of ``frames`` at each grid slot
-    indices: np.ndarray | None
-    mask: np.ndarray | None
-    info: video.VideoInfo | None
-    error: str | None
-    pose: np.ndarray | None = None  # float32 (distinct grid frames, P): pose vectors, when asked for
-
-
-class _GridFrames(Dataset):
-    """Decodes the grid frames of each video, resized and cropped for the backbone.
-
-    A video shorter than the grid repeats its last frame; each distinct frame is decoded
-    (and later encoded) once, and ``grid_rows`` puts the grid back together. With ``pair_image``
-    the pair image of each distinct frame follows the distinct frames, and the frames
-    of both are decoded in one pass; without ``appearance`` only the difference images are kept.
-    """
-
-    def __init__(
-        self, paths: Sequence[Path], grid: int, preprocess, *, pair_image: str | None = None, appearance: bool = True,
-        pose: GridPose | None = None, pose_positions: frozenset[int] = frozenset(),
-    ) -> None:
-        self.paths = list(paths)
-        self.grid = grid
-        self.preprocess = preprocess
-        self.pair_image = pair_image
-        self.appearance = appearance
-        self.pose = pose
-        self.pose_positions = pose_positions  # the videos whose pose vectors are computed here too
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, position: int) -> _Decoded:
-        path = self.paths[position]
-        try:
-            info = video.probe(path)
-            sample = sampling.uniform(info.num_frames, self.grid)
-            distinct, grid_rows = np.unique(sample.indices, return_inverse=True)
-            pairs = motion.partner_pairs(distinct, info.num_frames, info.fps) if self.pair_image else ()
-            wanted = np.concatenate([distinct, *pairs])
-            with_pose = self.pose is not None and position in self.pose_positions
-            frames = video.read_frames(
-                path,
-                wanted,
-                size=self.preprocess.resize,
-                crop=None if with_pose else self.preprocess.crop,  # the pose estimator sees whole frames
-                interpolation=self.preprocess.interpolation,
-                info=info,
-            )
-            pose = self.pose.vectors(frames[: len(distinct)]) if with_pose else None
-            if with_pose:  # the same centre square the decoder would have cut
-                crop, (height, width) = self.preprocess.crop, frames.shape[1:3]
-                top, left = (height - crop) // 2, (width - crop) // 2
-                frames = np.ascontiguousarray(frames[:, top : top + crop, left : left + crop])
-            if self.pair_image:
-                n = len(distinct)
-                differences = motion.pair_images(frames[n : 2 * n], frames[2 * n :], self.pair_image)
-                frames = np.concatenate([frames[:n], differences]) if self.appearance else differences
-        except VidclassError as error:
-            return _Decoded(position, None, None, None, None, None, str(error))
-        return _Decoded(position, frames, grid_rows.reshape(-1), sample.indices, sample.mask, info, None, pose)
-
-
-def _decoded_videos(dataset: _GridFrames, workers: int) -> Iterator[_Decoded]:
-    """Decoded videos in order, from ``workers`` decoding threads (0: one after another); with poses to estimate,
-    from background processes (a LiteRT interpreter serves one thread), which die with this one."""
-    if dataset.pose_positions:
-        return in_order(dataset, workers, prefetch=4)
-    return in_threads(dataset, workers, prefetch=4)
-
-
-def extract_features(
-    paths: Sequence[str | Path],
-    encoder: FrameEncoder,
-    grid: int,
-    *,
-    cache: FeatureCache,
-    batch_size: int | None = None,
-    workers: int = 1,
-    pair_image: str | None = None,
-    appearance: bool = True,
-    pose: GridPose | None = None,
-    on_video: Callable[[str, str], None] | None = None,
-) -> ExtractionReport:
-    """Compute and cache the grid features of every video in ``paths`` that has no entry yet.
-
-    With ``pair_image`` the entries also hold the features of each grid frame's pair image, its RGB
-    difference (``"rgbdiff"``) or its optical flow (``"flow"``) (twice the CNN work; with ``appearance=False`` they hold
-    those alone, and the frames themselves skip the CNN).
-    Decoding runs in ``workers`` threads (:func:`vidclass.util.workers.in_threads`) while the CNN runs here on batches
-    of ``batch_size`` frames that span videos (default: 1 on a CPU, where this network runs fastest one frame
-    at a time in PyTorch and ONNX Runtime alike, benchmarks/runtime.py; 32 on an accelerator). An unreadable video is reported in the
-    returned report and skipped; the rest go on. ``on_video(path, status)`` is called once
-    per video with status ``cached``, ``computed`` or ``failed``, for progress display.
-    With ``pose``, whose frames are the backbone's before its centre crop (same short side and
-    interpolation), the pose vectors of the videos decoded here that have none cached are
-    computed from the same decoded frames in the decoding workers, and cached apart.
-    """
-    if batch_size is None:
-        device = getattr(getattr(encoder, "scale", None), "device", None)
-        batch_size = 32 if device is not None and device.type != "cpu" else 1
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1 frame, got {batch_size}")
-    if workers < 0:
-        raise ConfigError(f"workers must be >= 0 (0 decodes in this process), got {workers}")
-    spec = FeatureSpec.for_encoder(encoder, grid, appearance=appearance, pair_image=pair_image)
-    report = ExtractionReport(total=len(paths))
-    notify = on_video or (lambda path, status: None)
-    pending = uncached(paths, lambda video_print: cache.load(spec, video_print) is not None, report, notify)
-    if not pending:
-        return report
-
-    start = time.perf_counter()
-    preprocess = encoder.spec.preprocess
-    if pose is not None and (pose.size, pose.interpolation) != (preprocess.resize, preprocess.interpolation):
-        pose = None  # different frames: vidclass.inputs.pose decodes its own
-    pose_spec = pose.feature_spec(grid) if pose is not None else None
-    pose_positions = frozenset(
-        i for i, (_, video_print) in enumerate(pending) if pose_spec is not None and cache.load(pose_spec, video_print) is None
-    )
-    dataset = _GridFrames([p for p, _ in pending], grid, preprocess, pair_image=pair_image, appearance=appearance,
-                          pose=pose, pose_positions=pose_positions)
-    videos: dict[int, _Decoded] = {}  # decoded videos whose features are not all computed yet
-    parts: dict[int, list[np.ndarray]] = {}  # features computed so far, per video
-    queue: deque[tuple[int, np.ndarray]] = deque()  # frames waiting for the CNN, per video
-    queued = 0
-
-    def encode(count: int) -> None:
-        """Run the CNN on the next ``count`` queued frames; save the videos this completes."""
-        nonlocal queued
-        taken: list[tuple[int, np.ndarray]] = []
-        while count > sum(len(frames) for _, frames in taken):
-            position, frames = queue.popleft()
-            room = count - sum(len(f) for _, f in taken)
-            if len(frames) > room:
-                queue.appendleft((position, frames[room:]))
-                frames = frames[:room]
-            taken.append((position, frames))
-        batch = torch.from_numpy(np.concatenate([frames for _, frames in taken]))
-        with torch.inference_mode():
-            out = encoder(batch).float().numpy()
-        report.engine = getattr(encoder, "engine", "torch")
-        offset = 0
-        for position, frames in taken:
-            parts[position].append(out[offset : offset + len(frames)])
-            offset += len(frames)
-            if sum(len(p) for p in parts[position]) == len(videos[position].frames):
-                save(videos.pop(position), np.concatenate(parts.pop(position)))
-        queued -= count
-
-    def save(decoded: _Decoded, encoded: np.ndarray) -> None:
-        path, video_print = pending[decoded.position]
-        info = decoded.info
-        if not appearance:
-            frames, differences = np.zeros((len(encoded), 0), np.float32), encoded
-        else:
-            frames, differences = np.split(encoded, 2) if pair_image else (encoded, None)
-        entry = VideoFeatures(
-            frames[decoded.grid_rows], decoded.indices, decoded.mask, info.fps, info.num_frames, info.duration,
-            rgbdiff=differences[decoded.grid_rows] if differences is not None else None,
-        )
-        cache.save(spec, video_print, entry, path)
-        if decoded.pose is not None and pose_spec is not None:
-            vectors = VideoFeatures(decoded.pose[decoded.grid_rows], decoded.indices, decoded.mask, info.fps,
-                                    info.num_frames, info.duration)
-            cache.save(pose_spec, video_print, vectors, path)
-        report.computed += 1
-        report.frames += grid
-        notify(str(path), "computed")
-
-    try:
-        for decoded in _decoded_videos(dataset, workers):
-            if decoded.error is not None:
-                path = pending[decoded.position][0]
-                report.failed[str(path)] = decoded.error
-                notify(str(path), "failed")
-                continue
-            videos[decoded.position] = decoded
-            parts[decoded.position] = []
-            queue.append((decoded.position, decoded.frames))
-            queued += len(decoded.frames)
-            while queued >= batch_size:
-                encode(batch_size)
-        if queued:
-            encode(queued)
-    except DiskFullError as error:
-        raise DiskFullError(f"{error} (this run wrote {report.computed} of the {len(pending)} videos it had to "
-                            "compute before the device filled)") from None
-    report.seconds = time.perf_counter() - start
-    return report
 
 
 def load_features(

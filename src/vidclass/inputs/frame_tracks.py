@@ -26,9 +26,10 @@ from torch.utils.data import Dataset
 
 from vidclass.data.recordings import Source
 from vidclass.errors import VidclassError
+from vidclass.inputs.extraction import CHUNK_FRAMES
 from vidclass.inputs.features import ExtractionReport, fingerprint
 from vidclass.inputs.pixels import FrameCache, FrameSpec, VideoFrames
-from vidclass.inputs.tracks import CHUNK_FRAMES, track_indices
+from vidclass.inputs.tracks import track_indices
 from vidclass.media import motion, video
 from vidclass.util.workers import in_threads
 

@@ -10,24 +10,19 @@ clips cost one pass over the video, not 2000.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from vidclass.data.recordings import Source
 from vidclass.errors import VidclassError
+from vidclass.inputs.extraction import FrameJob, Frames, encode_jobs
 from vidclass.inputs.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
 from vidclass.inputs.views import ViewSpec
-from vidclass.media import motion, video
-from vidclass.util.workers import in_threads
-
-CHUNK_FRAMES = 128  # track frames decoded per chunk: bounds memory whatever the recording's length
-
+from vidclass.media import video
 
 # --- feature tracks ---------------------------------------------------------------------------
 
@@ -71,32 +66,6 @@ def track_indices(start: float, end: float, rate: float, info: video.VideoInfo) 
     return np.minimum(np.floor(times * info.fps).astype(np.int64), info.num_frames - 1)
 
 
-class _Chunks(Dataset):
-    """Decoded chunks of track frames (with their pair images: RGB differences or flow), for the backbone."""
-
-    def __init__(self, chunks: list[tuple[int, Path, np.ndarray, video.VideoInfo]], preprocess,
-                 pair_image: str | None):
-        self.chunks, self.preprocess, self.pair_image = chunks, preprocess, pair_image
-
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str | None]:
-        source, path, indices, info = self.chunks[i]
-        wanted = [indices]
-        if self.pair_image:
-            wanted += list(motion.partner_pairs(indices, info.num_frames, info.fps))
-        try:
-            frames = video.read_frames(path, np.concatenate(wanted), size=self.preprocess.resize,
-                                       crop=self.preprocess.crop, interpolation=self.preprocess.interpolation, info=info)
-        except VidclassError as error:
-            return source, None, str(error)
-        if self.pair_image:
-            n = len(indices)
-            frames = np.concatenate([frames[:n], motion.pair_images(frames[n : 2 * n], frames[2 * n :], self.pair_image)])
-        return source, frames, None
-
-
 def extract_tracks(
     sources: Sequence[Source],
     encoder,
@@ -104,69 +73,43 @@ def extract_tracks(
     *,
     cache: FeatureCache,
     pair_image: str | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     workers: int = 1,
     on_video: Callable[[str, str], None] | None = None,
 ) -> tuple[dict[int, Track], ExtractionReport]:
-    """The feature track of every source at its rate, computing what the cache lacks in one
-    chunked decoding pass per source (decoding in ``workers`` threads beside the backbone)."""
-    import time
-
+    """The feature track of every source at its rate, computing what the cache lacks (each source one
+    :class:`~vidclass.inputs.extraction.FrameJob` of :func:`~vidclass.inputs.extraction.encode_jobs`, decoded
+    in chunks by ``workers`` threads beside the backbone)."""
     notify = on_video or (lambda path, status: None)
     report = ExtractionReport(total=len(sources))
     tracks: dict[int, Track] = {}
-    pending = []
-    specs = {}
+    jobs, wanted = [], []
     for i, (source, rate) in enumerate(zip(sources, rates)):
         try:
             info = video.probe(source.path)
-            indices = track_indices(source.start, source.end, rate, info)
+            frames = partial(_track_frames, source, rate)
             key = track_key(source.path, source.start, source.end, rate)
         except (VidclassError, OSError) as error:
             report.failed[str(source.path)] = str(error)
             notify(str(source.path), "failed")
             continue
-        spec = FeatureSpec.for_encoder(encoder, len(indices), pair_image=pair_image)
-        specs[i] = (spec, key, info, indices)
+        spec = FeatureSpec.for_encoder(encoder, len(frames(info).indices), pair_image=pair_image)
         entry = cache.load(spec, key)
         if entry is not None:
             tracks[i] = Track(entry, source.start, rate)
             report.cached += 1
             notify(str(source.path), "cached")
         else:
-            pending.append(i)
-    chunks = [(i, sources[i].path, specs[i][3][k : k + CHUNK_FRAMES], specs[i][2])
-              for i in pending for k in range(0, len(specs[i][3]), CHUNK_FRAMES)]
-    started = time.perf_counter()
-    parts: dict[int, list[np.ndarray]] = defaultdict(list)
-    failed: set[int] = set()
-    remaining = Counter(chunk[0] for chunk in chunks)
-    for i, frames, error in in_threads(_Chunks(chunks, encoder.spec.preprocess, pair_image), workers, prefetch=2):
-        remaining[i] -= 1
-        if error is not None and i not in failed:
-            failed.add(i)
-            report.failed[str(sources[i].path)] = error
-            notify(str(sources[i].path), "failed")
-        if i in failed:
-            parts.pop(i, None)
-            continue
-        with torch.inference_mode():
-            out = np.concatenate([encoder(torch.from_numpy(frames[k : k + batch_size])).float().numpy()
-                                  for k in range(0, len(frames), batch_size)])
-        parts[i].append(out)
-        if remaining[i] == 0:
-            spec, key, info, indices = specs[i]
-            encoded = [np.split(part, 2) if pair_image else (part, None) for part in parts.pop(i)]
-            entry = VideoFeatures(
-                features=np.concatenate([a for a, _ in encoded]), indices=indices,
-                mask=np.ones(len(indices), dtype=bool), fps=info.fps, num_frames=info.num_frames,
-                duration=sources[i].seconds,
-                rgbdiff=np.concatenate([d for _, d in encoded]) if pair_image else None,
-            )
-            cache.save(spec, key, entry, sources[i].path)
-            tracks[i] = Track(entry, sources[i].start, rates[i])
-            report.computed += 1
-            report.frames += len(indices)
-            notify(str(sources[i].path), "computed")
-    report.seconds = time.perf_counter() - started
+            jobs.append(FrameJob(source.path, key, frames, info))
+            wanted.append(i)
+    for position, entry in encode_jobs(jobs, encoder, cache, report, pair_image=pair_image, batch_size=batch_size,
+                                       workers=workers, notify=notify):
+        i = wanted[position]
+        tracks[i] = Track(entry, sources[i].start, rates[i])
     return tracks, report
+
+
+def _track_frames(source: Source, rate: float, info: video.VideoInfo) -> Frames:
+    """A track's frames: ``rate`` per second over the source."""
+    indices = track_indices(source.start, source.end, rate, info)
+    return Frames(indices, np.ones(len(indices), dtype=bool), source.seconds)

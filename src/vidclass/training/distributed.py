@@ -123,7 +123,8 @@ def extract_sharded(
 
     import lightning as L
 
-    from vidclass.inputs.features import ExtractionReport, extract_features, fingerprint
+    from vidclass.inputs.extraction import extract_features
+    from vidclass.inputs.features import ExtractionReport, fingerprint
 
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)  # no launch banners on stdout
 

@@ -22,12 +22,13 @@ from torch.utils.data import Dataset
 
 from vidclass.data.recordings import Source
 from vidclass.errors import VidclassError
+from vidclass.inputs.extraction import CHUNK_FRAMES
 from vidclass.inputs.features import FeatureCache, VideoFeatures
 from vidclass.inputs.pose.extract import PoseReport, PoseSpec, estimator
 from vidclass.inputs.pose.keypoints import find_keypoints, read_keypoints
 from vidclass.inputs.pose.skeleton import to_coco
 from vidclass.inputs.pose.vectors import PoseSequence, frame_vectors, people_present
-from vidclass.inputs.tracks import CHUNK_FRAMES, track_indices, track_key
+from vidclass.inputs.tracks import track_indices, track_key
 from vidclass.media import video
 from vidclass.util.workers import in_order
 
