@@ -25,7 +25,8 @@ import torch
 from torch.nn import functional as F
 
 from vidclass.data.catalog import load_catalog
-from vidclass.inputs.pixels import ClipTensors, FrameCache, FrameSpec, cache_frames, load_frames, read_entry, store_size
+from vidclass.inputs.frame_cache import FrameCache, cache_frames, load_frames
+from vidclass.inputs.pixels import ClipTensors, FrameSpec, store_size
 from vidclass.inputs.units import Files
 from vidclass.inputs.views import ViewSpec
 from vidclass.models.clip_models import ClipSpec, create_clip_model
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     entries = load_frames([item.path for item in items], spec, cache)
     kept = [item for item in items if item.path in entries]
     labels = [catalog.labels.index(item.label) for item in kept]
-    units = Files([entries[item.path] for item in kept], partial(read_entry, spec=spec))
+    units = Files([entries[item.path] for item in kept], partial(cache.read, spec=spec))
     dataset = ClipTensors(units, labels, ViewSpec(args.frames, 2 * args.frames), args.size, train=True)
     steps = args.epochs * (len(kept) // args.batch)
     network_alone(model, args.batch, args.frames, args.size, 1)  # warm-up

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from vidclass.cli import app
 from vidclass.errors import DiskFullError
-from vidclass.inputs import features, pixels
-from vidclass.inputs.pixels import FrameCache, FrameSpec, cache_frames
+from vidclass.inputs import features
+from vidclass.inputs.frame_cache import FrameCache, cache_frames
+from vidclass.inputs.pixels import FrameSpec
 
 runner = CliRunner()
 TINY = ["--backbone", "timm:mobilenetv3_small_050", "--pretrained", "none", "--frames", "2", "--workers", "0",
@@ -62,13 +63,25 @@ def test_extract_on_a_full_disk_says_so_in_one_line_and_a_rerun_finishes(directi
 
 
 def test_the_decoded_frame_cache_on_a_full_disk_keeps_complete_entries(direction_dataset, tmp_path, monkeypatch):
+    from vidclass.inputs import frame_cache
+
     videos = sorted(_dataset(direction_dataset, tmp_path / "ds").rglob("*.mp4"))
     spec, cache = FrameSpec(store=36, grid=4), FrameCache(tmp_path / "frames")
+    real, done = frame_cache.write_chunk, []
+
+    def fills_after_two(out, frames):  # one chunk per entry: the third entry finds the disk full half-way
+        if len(done) >= 2:
+            out.write(b"\0" * 100)
+            raise OSError(errno.ENOSPC, "No space left on device", out.name)
+        done.append(out.name)
+        real(out, frames)
+
     with monkeypatch.context() as patch:
-        _fills_after(patch, pixels, writes=2)
+        patch.setattr(frame_cache, "write_chunk", fills_after_two)
         with pytest.raises(DiskFullError, match=r"frames: no space left.*wrote 2 of the 4 videos"):
             cache_frames(videos, spec, cache, workers=0)
-    assert sorted(path.suffix for path in (tmp_path / "frames").rglob("*") if path.is_file()) == [".safetensors"] * 2
+    files = sorted(path.name.split(".", 1)[1] for path in (tmp_path / "frames").rglob("*") if path.is_file())
+    assert files == ["frames.npy", "frames.npy", "json", "json"]  # two whole entries, nothing partial
     report = cache_frames(videos, spec, cache, workers=0)
     assert (report.cached, report.computed) == (2, 2)
 

@@ -169,11 +169,11 @@ def test_a_frame_model_on_flow_trains_on_flow_images_and_its_timeline_streams_th
     assert loaded.model_.spec.inputs == "flow"
     np.testing.assert_allclose(loaded.predict_proba(videos), model.predict_proba(videos), atol=1e-5)
 
-    from vidclass.inputs.pixels import FrameCache, cache_frames, load_frames, read_entry
+    from vidclass.inputs.frame_cache import FrameCache, cache_frames, load_frames
 
     cache = FrameCache(tmp_path / "frames")
     cache_frames(videos[:1], model.frame_spec_, cache, workers=0)
-    entry = read_entry(load_frames(videos[:1], model.frame_spec_, cache)[videos[0]], model.frame_spec_)
+    entry = cache.read(load_frames(videos[:1], model.frame_spec_, cache)[videos[0]], model.frame_spec_)
     positions = np.arange(model.view_.frames)
     x = clip_tensor(entry, positions, clip_transform(64, train=False, flip=False), "flow", None)
     expected = motion.flow_frames(*(np.ascontiguousarray(clip_transform(64, train=False, flip=False)(

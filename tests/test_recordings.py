@@ -128,8 +128,8 @@ def test_random_clips_of_two_recordings_train_a_model_that_labels_held_out_time(
 
 def test_decoded_frames_are_cached_once_per_recording_and_random_clips_move_every_epoch(recordings, tmp_path):
     from vidclass.data.catalog import drop_unreadable, load_catalog
-    from vidclass.inputs.frame_tracks import frame_tracks
-    from vidclass.inputs.pixels import ClipTensors, FrameCache, FrameSpec
+    from vidclass.inputs.frame_cache import FrameCache, frame_tracks
+    from vidclass.inputs.pixels import ClipTensors, FrameSpec
     from vidclass.inputs.units import TrackClips
     from vidclass.inputs.views import ViewSpec, epoch_item
 
@@ -141,8 +141,8 @@ def test_decoded_frames_are_cached_once_per_recording_and_random_clips_move_ever
     assert report.computed == 2 and len(list(cache.root.rglob("*.frames.npy"))) == 2  # one per recording
     tracks, report = frame_tracks(splits.sources, rates, spec, cache)
     assert report.cached == 2 and report.computed == 0
-    assert tracks[0].frames.shape == (240, 36, 36, 3)  # 60 s at 4 frames per second
-    np.testing.assert_array_equal(tracks[0].grid(10.0, 12.0, 8).frames, tracks[0].frames[40:48])
+    assert tracks[0].entry.frames.shape == (240, 36, 36, 3)  # 60 s at 4 frames per second
+    np.testing.assert_array_equal(tracks[0].grid(10.0, 12.0, 8).frames, tracks[0].entry.frames[40:48])
     clips = splits.clips["train"]
     train = ClipTensors(TrackClips(clips, tracks, plan, 8), [0] * len(clips), ViewSpec(frames=4, grid=8), 32,
                         train=True)
@@ -172,7 +172,7 @@ def test_a_pixel_model_trains_on_random_clips_and_never_sees_its_test_time(recor
                             cache_dir=tmp_path / "cache")
     model.fit(recordings, out_dir=tmp_path / "run")
     assert model.kind_ == "frame" and model.training_["split"].startswith("by time blocks")
-    assert len(list((tmp_path / "cache" / "frames" / "tracks").rglob("*.frames.npy"))) == 2
+    assert len(list((tmp_path / "cache" / "frames").rglob("*.frames.npy"))) == 2
     # every test clip scored lies outside the train and val blocks (all training clips, every epoch's)
     trained = [(b["fingerprint"], b["start"], b["end"]) for b in model.training_["clips"]["blocks"] if b["part"] != "test"]
     rows = list(csv.DictReader((tmp_path / "run" / "evaluation" / "predictions.csv").open()))

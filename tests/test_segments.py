@@ -155,7 +155,7 @@ def test_a_pixel_model_trains_on_segments_from_frames_cached_per_segment(tmp_pat
                             epochs=1, batch_size=8, cache_dir=tmp_path / "cache")
     model.fit(catalog)  # fixed 2 s clips inside the segments (the default for segments), time blocks
     assert model.kind_ == "frame" and model.training_["split"].startswith("by time blocks")
-    assert len(list((tmp_path / "cache" / "frames" / "tracks").rglob("*.frames.npy"))) == 4  # one per segment
+    assert len(list((tmp_path / "cache" / "frames").rglob("*.frames.npy"))) == 4  # one per segment
     assert model.evaluation_ is not None and model.evaluation_.videos > 0
     scored = evaluate_segments(model, catalog, out_dir=tmp_path / "eval")  # the frame model's timeline
     assert scored.recordings == 1 and 0 < scored.scored_seconds < 40  # held-out blocks of four 20 s segments

@@ -289,7 +289,7 @@ class VideoEstimator(BaseEstimator):
         return FeatureCache(self.cache_dir)
 
     def _frame_cache(self):
-        from vidclass.inputs.pixels import FrameCache
+        from vidclass.inputs.frame_cache import FrameCache
 
         return FrameCache(Path(self.cache_dir) / "frames" if self.cache_dir is not None else None)
 
@@ -319,9 +319,7 @@ class VideoEstimator(BaseEstimator):
     def _duration(self, prepared: Any) -> float:
         """The seconds of video one prepared input covers."""
         if self._pixels:
-            from vidclass.inputs.pixels import entry_duration
-
-            return entry_duration(prepared)
+            return self._frame_entry(prepared).duration
         return prepared.duration
 
     def _train(self, train: Units, y_train: Sequence[Any], val: Units, y_val: Sequence[Any], out: Path | None,
@@ -460,10 +458,14 @@ class VideoEstimator(BaseEstimator):
         return Files(list(entries), self._frame_entry if self._pixels else None)
 
     def _frame_entry(self, entry: Any):
-        """A whole file's frame-cache entry read from its path, or a clip's frames as its track gave them."""
-        from vidclass.inputs.pixels import read_entry
-
-        return read_entry(entry, self.frame_spec_) if isinstance(entry, Path) else entry
+        """A whole file's frame-cache entry read by its key, or a clip's frames as its track gave them."""
+        if not isinstance(entry, str):
+            return entry
+        frames = self._frame_cache().read(entry, self.frame_spec_)
+        if frames is None:
+            raise VidclassError(f"{self._frame_cache().root}: the decoded-frame entry {entry} went missing while "
+                                "in use (another process cleared the cache?); rerun")
+        return frames
 
     def _features(
         self, encoder: FrameEncoder, paths: Sequence[Path], view: ViewSpec, on_video: Progress | None = None
@@ -503,9 +505,9 @@ class VideoEstimator(BaseEstimator):
 
         return PoseSpec(people=view.people, keypoints=str(self.keypoints) if self.keypoints is not None else None)
 
-    def _frames(self, paths: Sequence[Path], on_video: Progress | None = None) -> tuple[dict[Path, Path], dict[str, str]]:
-        """Cache entries of the decoded frames of ``paths`` (decoding what is missing) and the failures."""
-        from vidclass.inputs.pixels import cache_frames, load_frames
+    def _frames(self, paths: Sequence[Path], on_video: Progress | None = None) -> tuple[dict[Path, str], dict[str, str]]:
+        """Cache keys of the decoded frames of ``paths`` (decoding what is missing) and the failures."""
+        from vidclass.inputs.frame_cache import cache_frames, load_frames
 
         cache = self._frame_cache()
         report = cache_frames(paths, self.frame_spec_, cache, workers=self.workers, on_video=on_video)

@@ -6,7 +6,7 @@ encodes the targets, fits its calibration or scale, and scores and writes the te
 the dataset is split by recording or by time blocks (:mod:`vidclass.data.recordings`), feature
 tracks (and pose tracks, for pose inputs) are cached per source, and a temporal head is trained on views of
 clips cut from the tracks (new clip positions every epoch for random plans); a model trained on pixels is trained
-the same way on clips cut from cached decoded-frame tracks (:mod:`vidclass.inputs.frame_tracks`). The
+the same way on clips cut from cached decoded-frame tracks (:mod:`vidclass.inputs.frame_cache`). The
 fitted model is an ordinary model of its kind: its bundle, ``predict`` and timelines are
 the usual ones, with the clip length as the timeline's window; ``training_["clips"]`` records
 the plan, the split and the test blocks, so a later segment evaluation scores only time the
@@ -99,7 +99,7 @@ def _train_on_clips(model, found, splits, outputs: int, out, resume, on_video):
 
 def frame_source_tracks(model, splits: RecordingSplits, view: ViewSpec, on_video=None):
     """The decoded-frame tracks of the sources that have blocks, and the failures (path -> reason)."""
-    from vidclass.inputs.frame_tracks import frame_tracks
+    from vidclass.inputs.frame_cache import frame_tracks
 
     wanted, sources, rates = _sources(splits, view)
     found, report = frame_tracks(sources, rates, model.frame_spec_, model._frame_cache(), workers=model.workers,

@@ -289,7 +289,7 @@ def extract_features(
         pose = None  # different frames: vidclass.inputs.pose decodes its own
     pose_jobs = frozenset(i for i, (_, video_print) in enumerate(pending)
                           if pose is not None and cache.load(pose.feature_spec(grid), video_print) is None)
-    jobs = [FrameJob(path, video_print, partial(_uniform, grid)) for path, video_print in pending]
+    jobs = [FrameJob(path, video_print, partial(uniform_frames, grid)) for path, video_print in pending]
     try:
         for _ in encode_jobs(jobs, encoder, cache, report, pair_image=pair_image, appearance=appearance,
                              batch_size=batch_size, workers=workers, pose=pose, pose_jobs=pose_jobs, notify=notify):
@@ -300,7 +300,7 @@ def extract_features(
     return report
 
 
-def _uniform(grid: int, info: video.VideoInfo) -> Frames:
+def uniform_frames(grid: int, info: video.VideoInfo) -> Frames:
     """A whole video's grid: ``grid`` frames spread over it."""
     sample = sampling.uniform(info.num_frames, grid)
     return Frames(sample.indices, sample.mask, info.duration)

@@ -1,12 +1,10 @@
-"""The pixel path: a decoded-frame cache, per-epoch augmentation and clip datasets.
+"""The pixel path: what a decoded-frame entry is, per-epoch augmentation and clip datasets.
 
-Models trained on pixels (:mod:`vidclass.models.clip_models`) see each training video many times.
-Each video is decoded once into a cache entry: a grid of ``grid`` frames spread over the
-whole video (as the feature cache does), resized so the short side is ``store`` pixels and
-centre-cropped to a ``store`` square, uint8; with RGB differences also the partner frame of
-each (:mod:`vidclass.media.motion`). Entries are content-addressed ``.safetensors`` files written
-under a temporary name and renamed, so a killed run resumes with what is missing, a corrupt
-entry is recomputed, and an epoch reads no video file.
+Models trained on pixels (:mod:`vidclass.models.clip_models`) see each training video many times; its frames
+are decoded once into an entry of the decoded-frame cache (:mod:`vidclass.inputs.frame_cache`): ``grid``
+frames spread over a whole video, or a long recording's track, resized so the short side is ``store`` pixels
+and centre-cropped to a ``store`` square, uint8; with RGB differences also the partner frame of each
+(:mod:`vidclass.media.motion`).
 
 Per epoch a clip takes a new TSN view of the grid (one frame per segment, random offset)
 and one random spatial augmentation shared by all its frames (random resized crop,
@@ -19,34 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
-import platformdirs
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
 from torch.utils.data import Dataset
 
-from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_full
-from vidclass.inputs.features import ExtractionReport, fingerprint, uncached
+from vidclass.errors import ConfigError
 from vidclass.inputs.units import Units
 from vidclass.inputs.views import ViewSpec, epoch_item, view_positions
-from vidclass.media import motion, sampling, video
+from vidclass.media import motion
 from vidclass.models.outputs import Outputs, probabilities
-from vidclass.util.workers import in_threads
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: entries are .npy files of vidclass.inputs.frame_cache
 CROP_FRACTION = 0.875
-
-
-def default_frame_cache_dir() -> Path:
-    """The user's cache folder for decoded frames (``VIDCLASS_CACHE`` overrides its parent)."""
-    return Path(os.environ.get("VIDCLASS_CACHE") or platformdirs.user_cache_dir("vidclass")) / "frames"
 
 
 def store_size(size: int) -> int:
@@ -88,158 +73,6 @@ class VideoFrames:
         if self.partners is None:
             raise ConfigError("these cached frames hold no partner frames for RGB differences")
         return motion.difference_frames(self.frames, self.partners)
-
-
-class FrameCache:
-    """A folder of decoded-frame entries, one ``.safetensors`` file per video and :class:`FrameSpec`."""
-
-    def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root) if root is not None else default_frame_cache_dir()
-        if self.root.exists() and not self.root.is_dir():
-            raise ConfigError(f"{self.root}: the frame cache must be a folder, and this is a file")
-
-    def entry_path(self, spec: FrameSpec, video_fingerprint: str) -> Path:
-        key = spec.key(video_fingerprint)
-        return self.root / f"s{spec.store}" / key[:2] / f"{key}.safetensors"
-
-    def load(self, spec: FrameSpec, video_fingerprint: str) -> VideoFrames | None:
-        """The entry, or None when it is missing, unreadable or not made for ``spec``."""
-        path = self.entry_path(spec, video_fingerprint)
-        if not path.is_file():
-            return None
-        try:
-            with safe_open(str(path), framework="np") as entry:
-                meta = entry.metadata() or {}
-                if meta.get("key") != spec.key(video_fingerprint):
-                    return None
-                names = ("frames", "mask") + (("partners",) if spec.rgbdiff else ())
-                tensors = {name: entry.get_tensor(name) for name in names}
-            frames = tensors["frames"]
-            if frames.shape != (spec.grid, spec.store, spec.store, 3) or frames.dtype != np.uint8:
-                return None
-            if spec.rgbdiff and tensors["partners"].shape != frames.shape:
-                return None
-            return VideoFrames(frames, tensors["mask"].astype(bool), float(meta["fps"]), int(meta["num_frames"]),
-                               float(meta["duration"]), tensors.get("partners"))
-        except (SafetensorError, OSError, KeyError, ValueError):
-            return None
-
-    def save(self, spec: FrameSpec, video_fingerprint: str, entry: VideoFrames, source: Path) -> Path:
-        """Write one entry atomically (a temporary file in the same folder, then a rename)."""
-        path = self.entry_path(spec, video_fingerprint)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
-        tensors = {"frames": np.ascontiguousarray(entry.frames), "mask": entry.mask.astype(np.uint8)}
-        if spec.rgbdiff:
-            tensors["partners"] = np.ascontiguousarray(entry.partners)
-        metadata = {"key": spec.key(video_fingerprint), "source": str(source), "fps": repr(entry.fps),
-                    "num_frames": str(entry.num_frames), "duration": repr(entry.duration)}
-        try:
-            save_file(tensors, str(tmp), metadata=metadata)
-            os.replace(tmp, path)
-        except BaseException as error:
-            tmp.unlink(missing_ok=True)
-            if is_disk_full(error):
-                raise DiskFullError.while_writing(self.root, f"the decoded frames of {source}") from None
-            raise
-        return path
-
-
-def decode_grid(path: Path, spec: FrameSpec) -> VideoFrames:
-    """Decode the grid frames (and partners) of one video, as a cache entry holds them."""
-    info = video.probe(path)
-    sample = sampling.uniform(info.num_frames, spec.grid)
-    wanted = [sample.indices]
-    if spec.rgbdiff:
-        earlier, later = motion.partner_pairs(sample.indices, info.num_frames, info.fps)
-        wanted = [earlier, later]
-    frames = video.read_frames(path, np.concatenate(wanted), size=spec.store, crop=spec.store,
-                               interpolation=spec.interpolation, info=info)  # type: ignore[arg-type]
-    n = len(sample.indices)
-    return VideoFrames(frames[:n], sample.mask, info.fps, info.num_frames, info.duration,
-                       frames[n:] if spec.rgbdiff else None)
-
-
-class _Decode(Dataset):
-    """Decodes one video per item in a worker; returns (position, entry or None, error or None)."""
-
-    def __init__(self, paths: Sequence[Path], spec: FrameSpec) -> None:
-        self.paths, self.spec = list(paths), spec
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, position: int) -> tuple[int, VideoFrames | None, str | None]:
-        try:
-            return position, decode_grid(self.paths[position], self.spec), None
-        except VidclassError as error:
-            return position, None, str(error)
-
-
-def cache_frames(
-    paths: Sequence[str | Path],
-    spec: FrameSpec,
-    cache: FrameCache,
-    *,
-    workers: int = 1,
-    on_video: Callable[[str, str], None] | None = None,
-) -> ExtractionReport:
-    """Decode into ``cache`` every video of ``paths`` that has no entry yet; report what happened.
-
-    An unreadable video is reported (``failed``) and skipped; the rest go on. ``on_video(path,
-    status)`` is called once per video with ``cached``, ``computed`` or ``failed``.
-    """
-    if workers < 0:
-        raise ConfigError(f"workers must be >= 0 (0 decodes in this process), got {workers}")
-    report = ExtractionReport(total=len(paths))
-    notify = on_video or (lambda path, status: None)
-    pending = uncached(paths, lambda video_print: cache.load(spec, video_print) is not None, report, notify)
-    started = time.perf_counter()
-    for position, entry, error in in_threads(_Decode([p for p, _ in pending], spec), workers if pending else 0):
-        path, print_ = pending[position]
-        if entry is None:
-            report.failed[str(path)] = error or f"{path}: cannot be decoded"
-            notify(str(path), "failed")
-            continue
-        try:
-            cache.save(spec, print_, entry, path)
-        except DiskFullError as full:
-            raise DiskFullError(f"{full} (this run wrote {report.computed} of the {len(pending)} videos it had to "
-                                "decode before the device filled)") from None
-        report.computed += 1
-        report.frames += spec.grid
-        notify(str(path), "computed")
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def load_frames(paths: Sequence[str | Path], spec: FrameSpec, cache: FrameCache) -> dict[Path, Path]:
-    """``{video: cache entry file}`` for the videos of ``paths`` that have a valid entry."""
-    found = {}
-    for raw in paths:
-        path = Path(raw)
-        try:
-            print_ = fingerprint(path)
-        except OSError:
-            continue
-        if cache.load(spec, print_) is not None:
-            found[path] = cache.entry_path(spec, print_)
-    return found
-
-
-def read_entry(entry: Path, spec: FrameSpec) -> VideoFrames:
-    """A cache entry file found by :func:`load_frames` (it was valid then)."""
-    with safe_open(str(entry), framework="np") as f:
-        meta = f.metadata() or {}
-        partners = f.get_tensor("partners") if spec.rgbdiff else None
-        return VideoFrames(f.get_tensor("frames"), f.get_tensor("mask").astype(bool), float(meta["fps"]),
-                           int(meta["num_frames"]), float(meta["duration"]), partners)
-
-
-def entry_duration(entry: Path) -> float:
-    """The duration in seconds of the video a cache entry file was decoded from."""
-    with safe_open(str(entry), framework="np") as f:
-        return float((f.metadata() or {})["duration"])
 
 
 # --- augmentation and datasets ----------------------------------------------------------

@@ -87,7 +87,7 @@ def extract_tracks(
     for i, (source, rate) in enumerate(zip(sources, rates)):
         try:
             info = video.probe(source.path)
-            frames = partial(_track_frames, source, rate)
+            frames = partial(track_frames, source, rate)
             key = track_key(source.path, source.start, source.end, rate)
         except (VidclassError, OSError) as error:
             report.failed[str(source.path)] = str(error)
@@ -109,7 +109,7 @@ def extract_tracks(
     return tracks, report
 
 
-def _track_frames(source: Source, rate: float, info: video.VideoInfo) -> Frames:
+def track_frames(source: Source, rate: float, info: video.VideoInfo) -> Frames:
     """A track's frames: ``rate`` per second over the source."""
     indices = track_indices(source.start, source.end, rate, info)
     return Frames(indices, np.ones(len(indices), dtype=bool), source.seconds)

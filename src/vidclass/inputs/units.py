@@ -2,7 +2,7 @@
 
 A whole file is an entry of its own (its cached feature grid, or its decoded-frame cache entry read
 from disk); a clip of a long recording or segment is cut from its source's track (a feature track,
-:mod:`vidclass.inputs.tracks`, or a frame track, :mod:`vidclass.inputs.frame_tracks`), at a new
+:mod:`vidclass.inputs.tracks`, or a frame track, :mod:`vidclass.inputs.frame_cache`), at a new
 position inside its block every epoch for random clip plans. The seams' datasets
 (:class:`vidclass.inputs.views.GridViews`, :class:`vidclass.inputs.pixels.ClipTensors`) take units and
 targets, so one dataset per seam serves both shapes.
