@@ -2,8 +2,8 @@
 
 It sits on the estimator core (:class:`vidclass.estimator.core.VideoEstimator`: parameters, the seam's
 network, cached inputs, training, view-averaged outputs, bundles) and adds what classification needs:
-``fit`` catalogs and splits the dataset by group (or hands clips of recordings and segments to
-:mod:`vidclass.estimator.recording_fit`), calibrates a temperature on the validation split and evaluates
+``fit`` catalogs the dataset and splits it by group (whole files) or cuts it into clips of recordings
+and segments (:mod:`vidclass.estimator.shapes`), calibrates a temperature on the validation split and evaluates
 on the held-back test split; ``predict`` / ``predict_proba`` / ``score`` / ``evaluate`` label other
 videos with the model's own sampling and preprocessing, leaving out what it trained on. The CLI is a thin
 layer over this class.
@@ -23,6 +23,7 @@ from vidclass.data.items import Catalog
 from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.estimator.core import Progress, VideoEstimator, safe_fingerprint
+from vidclass.estimator.shapes import WholeFiles, recording_shape
 from vidclass.estimator.tasks import CLASSIFICATION, Task
 from vidclass.evaluation import metrics
 from vidclass.evaluation.calibration import (
@@ -32,7 +33,6 @@ from vidclass.evaluation.calibration import (
     logits_from_probabilities,
     plot_reliability,
 )
-from vidclass.training.run_folder import RunFolder
 
 Dataset = str | Path | Catalog
 
@@ -69,24 +69,21 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
         found = catalog_.drop_unreadable(_as_catalog(dataset))  # probe first: splits hold only readable videos
         catalog_.check_trainable(found)
         if self.clips is not None or found.segmented:  # long recordings / labeled segments: clips, time blocks
-            from vidclass.estimator.recording_fit import fit_recordings
-
-            return fit_recordings(self, found, out_dir=out_dir, resume=resume, overwrite=overwrite, on_video=on_video)
-        if found.is_images and self.model != "frame":
-            raise ConfigError(
-                f"{found.root}: a folder of images trains only the frame model (--model frame); "
-                f"model {self.model!r} needs videos"
-            )
-        splits = split_catalog(found, val=self.val, test=self.test, seed=self.seed)
-        run = RunFolder(out_dir, resume=resume, overwrite=overwrite)
-        run.write_config({"params": self.get_params(), "resolved": self._resolved(), "dataset": str(found.root),
-                          "model": self.model})
-
-        self._fit_files([item.path for item in found.items], splits.parts(), lambda item: item.label,
-                        list(found.labels), run, resume, on_video, images=found.is_images,
-                        dataset={"dataset": str(found.root), "format": found.source_format, "split": splits.method,
-                                 "split_seed": self.seed}, left_out=catalog_.left_out(found))
-        return self
+            shape = recording_shape(self, found)
+        else:
+            if found.is_images and self.model != "frame":
+                raise ConfigError(
+                    f"{found.root}: a folder of images trains only the frame model (--model frame); "
+                    f"model {self.model!r} needs videos"
+                )
+            splits = split_catalog(found, val=self.val, test=self.test, seed=self.seed)
+            shape = WholeFiles([item.path for item in found.items], splits.parts(), lambda item: item.label,
+                               config={"dataset": str(found.root)},
+                               record={"dataset": str(found.root), "format": found.source_format,
+                                       "split": splits.method, "split_seed": self.seed},
+                               left_out=catalog_.left_out(found), images=found.is_images)
+        return self._fit_shape(shape, list(found.labels), out_dir=out_dir, resume=resume, overwrite=overwrite,
+                               on_video=on_video)
 
     # --- prediction ------------------------------------------------------------------
 

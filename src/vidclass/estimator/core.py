@@ -20,7 +20,6 @@ batch prediction and timelines alike: calibrated probabilities, or values in the
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -360,45 +359,44 @@ class VideoEstimator(BaseEstimator):
         if self.head_.options.standardize and not isinstance(self.head_, LinearHead):
             self.head_.set_standardization(*input_statistics(grids, self.view_))
 
-    def _fit_files(self, paths: Sequence[Path], parts: dict[str, list[Any]], label: Callable[[Any], Any],
-                   classes: list[str], run: RunFolder, resume: bool, on_video: Progress | None, *,
-                   dataset: dict[str, Any], left_out: dict[str, str], images: bool = False) -> None:
-        """Train on whole files, score the test part and write the run: the whole-files shape for either task.
+    def _fit_shape(self, shape, classes: list[str], *, out_dir: str | Path | None, resume: bool, overwrite: bool,
+                   on_video: Progress | None):
+        """Train on the units of a data shape (:mod:`vidclass.estimator.shapes`: whole files, or clips of
+        recordings), score its test part and write the run, for either task; returns self.
 
-        ``parts`` maps train / val / test to units (a ``path`` and a ``group`` each) whose ``label(unit)`` is a
-        class of ``classes`` or a number; ``dataset`` is what the training record says of the dataset and its
-        split, ``left_out`` the items dropped before (path -> reason). Units whose video cannot be prepared are
-        left out of their part too, and named in the record."""
-        self._build(1 if self.task.values else len(classes), images=images)
-        inputs, failed = self._inputs(paths, on_video)
-        parts = {name: [unit for unit in units if unit.path in inputs] for name, units in parts.items()}
-        if not parts["train"]:
-            raise ConfigError("no training videos: the training split is empty")
-        self._learn_targets(classes, [label(unit) for unit in parts["train"]])
-
-        def examples(name: str) -> tuple[Files, list[Any]]:
-            return (self._files([inputs[unit.path] for unit in parts[name]]),
-                    [self._target(label(unit)) for unit in parts[name]])
-
-        fit = self._train(*examples("train"), *examples("val"), run.path, resume)
-        used = parts["train"] + parts["val"]
+        ``classes``: the catalog's labels (a classifier's classes; a regressor checks they are numbers). The
+        run folder (:class:`vidclass.training.run_folder.RunFolder`) is staged, resumed or overwritten as asked,
+        and written by the primary distributed rank only. Units whose video cannot be prepared are left out of
+        their part, and named in the training record."""
+        run = RunFolder(out_dir, resume=resume, overwrite=overwrite)
+        run.write_config({"params": self.get_params(), "resolved": self._resolved(), "task": self.task.name,
+                          "model": self.model, **shape.config})
+        self._build(1 if self.task.values else len(classes), images=shape.images, recordings=shape.recordings)
+        prepared = shape.prepare(self, on_video)
+        self._learn_targets(classes, prepared.labels["train"])
+        labels = prepared.labels
+        targets = {name: [self._target(label) for label in part] for name, part in labels.items()}
+        fit = self._train(prepared.examples["train"], targets["train"], prepared.examples["val"], targets["val"],
+                          run.path, resume)
         self.kind_ = self.model
-        self.clip_seconds_ = statistics.median(self._duration(inputs[unit.path]) for unit in used)
-        self.training_videos_ = training_fingerprints([unit.path for unit in used])
-        self.training_ = self._training_record(dataset, parts, fit, {**left_out, **failed},
-                                               groups=sorted({u.group for u in used if u.group is not None}))
-        test_raw = self._outputs([inputs[unit.path] for unit in parts["test"]])
-        true = {name: [label(unit) for unit in parts[name]] for name in ("val", "test")}
-        self._score(lambda: self._outputs([inputs[unit.path] for unit in parts["val"]]), true["val"], test_raw,
-                    true["test"], groups=[unit.group for unit in parts["test"]])
+        self.clip_seconds_ = prepared.seconds
+        self.training_videos_ = training_fingerprints(prepared.used)
+        self.training_ = self._training_record(shape.record, prepared.units, fit,
+                                               {**shape.left_out, **prepared.failed}, groups=prepared.groups)
+        test_raw = self._outputs(prepared.readable("test"))
+        self._score(lambda: self._outputs(prepared.readable("val")), labels["val"], test_raw, labels["test"],
+                    groups=prepared.test_groups)
+        if self.evaluation_ is not None and shape.notes:
+            self.evaluation_.notes = list(shape.notes)
 
         def write(folder: Path) -> None:
             self.save(folder / "model")
             if self.evaluation_ is not None:
-                self._write_scores(folder / "evaluation", test_raw, true["test"],
-                                   names=[unit.path for unit in parts["test"]])
+                self._write_scores(folder / "evaluation", test_raw, labels["test"], names=prepared.names,
+                                   groups=prepared.test_groups if shape.scored_groups else None)
 
         run.finish(fit.metrics_csv, write)
+        return self
 
     def _training_record(self, dataset: dict[str, Any], parts: dict[str, list[Any]], fit, unreadable: dict[str, str],
                          *, groups: list[str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ targets, and a report of MAE, RMSE and R² with a predicted-vs-true scatter PNG.
 timelines a value per window (:mod:`vidclass.use.predict`). Targets are read by
 :mod:`vidclass.data.targets` (a numeric CSV ``column``, or numeric folder names; with ``clips=`` long recordings
 are cut into clips that carry their recording's number, and a segment CSV gives a number per segment, as
-:mod:`vidclass.estimator.recording_fit` does for classes) and scored by
+:mod:`vidclass.estimator.shapes` does for classes) and scored by
 :mod:`vidclass.evaluation.regression_scores`. The bundle records ``task: regression`` and the target
 scale, so it cannot be mistaken for a classifier.
 """
@@ -28,9 +28,9 @@ from vidclass.data.targets import Target, is_segments, number, read_targets, spl
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.estimator.bundle import AnyBundle
 from vidclass.estimator.core import Progress, VideoEstimator, safe_fingerprint
+from vidclass.estimator.shapes import WholeFiles, recording_shape
 from vidclass.estimator.tasks import REGRESSION, Task
 from vidclass.evaluation.regression_scores import RegressionEvaluation, regression_scores, write_evaluation
-from vidclass.training.run_folder import RunFolder
 
 TASK = REGRESSION.name  # what a regression bundle's training record says
 VALUE = "value"  # the name of a regression model's one output
@@ -69,19 +69,17 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
         self.check_params()
         if not isinstance(dataset, list) and (self.clips is not None or is_segments(dataset)):
             from vidclass.data import catalog as catalog_
-            from vidclass.estimator.recording_fit import fit_recordings
 
             found = catalog_.drop_unreadable(target_catalog(dataset, column=self._column()))
-            return fit_recordings(self, found, out_dir=out_dir, resume=resume, overwrite=overwrite, on_video=on_video)
+            return self._fit_shape(recording_shape(self, found), list(found.labels), out_dir=out_dir, resume=resume,
+                                   overwrite=overwrite, on_video=on_video)
         targets = self._targets(dataset)
         parts, method = split_targets(targets, self.val, self.test, self.seed)
-        run = RunFolder(out_dir, resume=resume, overwrite=overwrite)
-        run.write_config({"params": self.get_params(), "resolved": self._resolved(), "task": TASK,
-                          "dataset": dataset_name(dataset), "model": self.model})
-        self._fit_files([t.path for t in targets], parts, lambda target: target.value, [], run, resume, on_video,
-                        dataset={"dataset": dataset_name(dataset), "split": method, "split_seed": self.seed},
-                        left_out={})
-        return self
+        shape = WholeFiles([t.path for t in targets], parts, lambda target: target.value,
+                           config={"dataset": dataset_name(dataset)},
+                           record={"dataset": dataset_name(dataset), "split": method, "split_seed": self.seed},
+                           left_out={})
+        return self._fit_shape(shape, [], out_dir=out_dir, resume=resume, overwrite=overwrite, on_video=on_video)
 
     # --- the task: numbers, their scale, scores -----------------------------------------
 
