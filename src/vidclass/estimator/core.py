@@ -10,7 +10,9 @@ sit on it with scikit-learn's mixins, as skorch's ``NeuralNetClassifier`` and ``
 on ``NeuralNet``: :class:`vidclass.estimator.classifier.VideoClassifier` (labels, splits by group,
 temperature, classification metrics) and :class:`vidclass.estimator.regressor.VideoRegressor`
 (numeric targets, their scale, MAE / RMSE / R²). The task strategy (:mod:`vidclass.estimator.tasks`)
-says what outputs mean, the default head and the losses.
+says what outputs mean, the default head and the losses; the data shape strategy
+(:mod:`vidclass.estimator.shapes`) how a dataset becomes units, whole files or clips cut from long
+recordings and segments, so that one fit (:meth:`VideoEstimator._fit_shape`) serves every task, seam and shape.
 
 Each public class gives the core its task's steps: ``_learn_targets`` (classes or target scale; the
 outputs the network needs), ``_target`` (what one example is fitted to), ``_task_record``, ``_score``

@@ -283,7 +283,7 @@ def extract_features(
     spec = FeatureSpec.for_encoder(encoder, grid, appearance=appearance, pair_image=pair_image)
     report = ExtractionReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
-    pending = uncached(paths, lambda video_print: cache.load(spec, video_print) is not None, report, notify)
+    _, pending = uncached(paths, lambda video_print: cache.load(spec, video_print), report, notify)
     preprocess = encoder.spec.preprocess
     if pose is not None and (pose.size, pose.interpolation) != (preprocess.resize, preprocess.interpolation):
         pose = None  # different frames: vidclass.inputs.pose decodes its own

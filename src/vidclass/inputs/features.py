@@ -28,7 +28,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import platformdirs
@@ -40,6 +40,7 @@ from vidclass.media import motion
 from vidclass.models.backbones import FrameEncoder
 
 CACHE_FORMAT = 1
+T = TypeVar("T")
 _FINGERPRINT_CHUNK = 1 << 20
 
 
@@ -231,15 +232,17 @@ class GridPose(Protocol):
 
 def uncached(
     paths: Sequence[str | Path],
-    cached: Callable[[str], bool],
+    load: Callable[[str], T | None],
     report: ExtractionReport,
     notify: Callable[[str, str], None],
-) -> list[tuple[Path, str]]:
-    """(path, fingerprint) of the videos of ``paths`` a cache lacks (``cached(fingerprint)`` is false).
+) -> tuple[dict[Path, T], list[tuple[Path, str]]]:
+    """The first pass of every extraction: the cached entries of ``paths`` (``load(fingerprint)``, None where the
+    cache lacks one), and (path, fingerprint) of the videos it lacks.
 
     Counts the cached ones in ``report``, records the unreadable ones as failed, and calls
-    ``notify(path, "cached" | "failed")`` for both: the first pass of every extraction.
+    ``notify(path, "cached" | "failed")`` for both.
     """
+    found: dict[Path, T] = {}
     pending: list[tuple[Path, str]] = []
     for raw in paths:
         path = Path(raw)
@@ -249,12 +252,14 @@ def uncached(
             report.failed[str(path)] = f"{path}: cannot read file ({error.strerror or error})"
             notify(str(path), "failed")
             continue
-        if cached(video_print):
+        entry = load(video_print)
+        if entry is not None:
+            found[path] = entry
             report.cached += 1
             notify(str(path), "cached")
         else:
             pending.append((path, video_print))
-    return pending
+    return found, pending
 
 
 def load_features(

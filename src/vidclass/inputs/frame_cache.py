@@ -37,7 +37,7 @@ from vidclass.errors import ConfigError, DiskFullError, VidclassError, is_disk_f
 from vidclass.inputs.extraction import CHUNK_FRAMES, FrameJob, uniform_frames
 from vidclass.inputs.features import ExtractionReport, fingerprint, uncached
 from vidclass.inputs.pixels import FrameSpec, VideoFrames
-from vidclass.inputs.tracks import track_frames
+from vidclass.inputs.tracks import source_jobs, track_positions
 from vidclass.media import motion, video
 from vidclass.util.workers import in_threads
 
@@ -190,7 +190,7 @@ def cache_frames(
     """
     report = ExtractionReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
-    pending = uncached(paths, lambda video_print: cache.read(spec.key(video_print), spec) is not None, report, notify)
+    _, pending = uncached(paths, lambda video_print: cache.read(spec.key(video_print), spec), report, notify)
     jobs = [FrameJob(path, spec.key(video_print), partial(uniform_frames, spec.grid)) for path, video_print in pending]
     try:
         for _ in decode_jobs(jobs, spec, cache, report, workers=workers, notify=notify):
@@ -229,8 +229,7 @@ class FrameTrack:
     def grid(self, start: float, end: float, grid: int) -> VideoFrames:
         """The ``grid`` frames of the clip ``start``-``end`` s, as a whole video's entry holds them."""
         e = self.entry
-        times = start + (np.arange(grid) + 0.5) * (end - start) / grid
-        positions = np.clip(np.floor((times - self.start) * self.rate).astype(np.int64), 0, len(e.frames) - 1)
+        positions = track_positions(start, end, grid, self.start, self.rate, len(e.frames))
         return VideoFrames(np.asarray(e.frames[positions]), np.ones(grid, dtype=bool), e.fps, e.num_frames,
                            end - start, np.asarray(e.partners[positions]) if e.partners is not None else None)
 
@@ -256,25 +255,9 @@ def frame_tracks(
     ``workers`` threads); unreadable sources are reported and left out."""
     notify = on_video or (lambda path, status: None)
     report = ExtractionReport(total=len(sources))
-    tracks: dict[int, FrameTrack] = {}
-    jobs, wanted = [], []
-    for i, (source, rate) in enumerate(zip(sources, rates)):
-        try:
-            info = video.probe(source.path)
-            frames = partial(track_frames, source, rate)
-            key = track_key(source, rate, spec)
-        except (VidclassError, OSError) as error:
-            report.failed[str(source.path)] = str(error)
-            notify(str(source.path), "failed")
-            continue
-        found = cache.read(key, spec, len(frames(info).indices))
-        if found is not None:
-            tracks[i] = FrameTrack(found, source.start, rate)
-            report.cached += 1
-            notify(str(source.path), "cached")
-        else:
-            jobs.append(FrameJob(source.path, key, frames, info))
-            wanted.append(i)
+    found, jobs, wanted = source_jobs(sources, rates, lambda source, rate: track_key(source, rate, spec),
+                                      lambda key, length: cache.read(key, spec, length), report, notify)
+    tracks = {i: FrameTrack(entry, sources[i].start, rates[i]) for i, entry in found.items()}
     for position, entry in decode_jobs(jobs, spec, cache, report, workers=workers, notify=notify):
         i = wanted[position]
         tracks[i] = FrameTrack(entry, sources[i].start, rates[i])

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,6 +24,8 @@ from vidclass.inputs.extraction import FrameJob, Frames, encode_jobs
 from vidclass.inputs.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
 from vidclass.inputs.views import ViewSpec
 from vidclass.media import video
+
+T = TypeVar("T")
 
 # --- feature tracks ---------------------------------------------------------------------------
 
@@ -37,16 +40,21 @@ class Track:
 
     def grid(self, start: float, end: float, grid: int) -> VideoFeatures:
         """The ``grid`` frames of the clip ``start``-``end`` s, picked from the track (no decoding)."""
-        n = len(self.features.features)
-        times = start + (np.arange(grid) + 0.5) * (end - start) / grid
-        positions = np.clip(np.floor((times - self.start) * self.rate).astype(np.int64), 0, n - 1)
         f = self.features
+        positions = track_positions(start, end, grid, self.start, self.rate, len(f.features))
         return VideoFeatures(
             features=f.features[positions], indices=f.indices[positions], mask=np.ones(grid, dtype=bool),
             fps=f.fps, num_frames=f.num_frames, duration=end - start,
             rgbdiff=f.rgbdiff[positions] if f.rgbdiff is not None else None,
             pose=f.pose[positions] if f.pose is not None else None,
         )
+
+
+def track_positions(start: float, end: float, grid: int, track_start: float, rate: float, length: int) -> np.ndarray:
+    """The positions in a track (``length`` frames at ``rate`` per second from ``track_start``) of the ``grid``
+    frames spread over the clip ``start``-``end`` s (feature and frame tracks)."""
+    times = start + (np.arange(grid) + 0.5) * (end - start) / grid
+    return np.clip(np.floor((times - track_start) * rate).astype(np.int64), 0, length - 1)
 
 
 def track_rate(view: ViewSpec, shortest: float, fps: float) -> float:
@@ -82,26 +90,11 @@ def extract_tracks(
     in chunks by ``workers`` threads beside the backbone)."""
     notify = on_video or (lambda path, status: None)
     report = ExtractionReport(total=len(sources))
-    tracks: dict[int, Track] = {}
-    jobs, wanted = [], []
-    for i, (source, rate) in enumerate(zip(sources, rates)):
-        try:
-            info = video.probe(source.path)
-            frames = partial(track_frames, source, rate)
-            key = track_key(source.path, source.start, source.end, rate)
-        except (VidclassError, OSError) as error:
-            report.failed[str(source.path)] = str(error)
-            notify(str(source.path), "failed")
-            continue
-        spec = FeatureSpec.for_encoder(encoder, len(frames(info).indices), pair_image=pair_image)
-        entry = cache.load(spec, key)
-        if entry is not None:
-            tracks[i] = Track(entry, source.start, rate)
-            report.cached += 1
-            notify(str(source.path), "cached")
-        else:
-            jobs.append(FrameJob(source.path, key, frames, info))
-            wanted.append(i)
+    found, jobs, wanted = source_jobs(
+        sources, rates, lambda source, rate: track_key(source.path, source.start, source.end, rate),
+        lambda key, length: cache.load(FeatureSpec.for_encoder(encoder, length, pair_image=pair_image), key),
+        report, notify)
+    tracks = {i: Track(entry, sources[i].start, rates[i]) for i, entry in found.items()}
     for position, entry in encode_jobs(jobs, encoder, cache, report, pair_image=pair_image, batch_size=batch_size,
                                        workers=workers, notify=notify):
         i = wanted[position]
@@ -113,3 +106,36 @@ def track_frames(source: Source, rate: float, info: video.VideoInfo) -> Frames:
     """A track's frames: ``rate`` per second over the source."""
     indices = track_indices(source.start, source.end, rate, info)
     return Frames(indices, np.ones(len(indices), dtype=bool), source.seconds)
+
+
+def source_jobs(
+    sources: Sequence[Source],
+    rates: Sequence[float],
+    key: Callable[[Source, float], str],
+    cached: Callable[[str, int], T | None],
+    report: ExtractionReport,
+    notify: Callable[[str, str], None],
+) -> tuple[dict[int, T], list[FrameJob], list[int]]:
+    """The first pass of a track extraction (features or decoded frames): each source's cached entry
+    (``cached(key, length)``, by position in ``sources``), or the job that computes it, with the position each
+    job stands for. A source that cannot be probed is recorded in ``report.failed``."""
+    found: dict[int, T] = {}
+    jobs, wanted = [], []
+    for i, (source, rate) in enumerate(zip(sources, rates)):
+        try:
+            info = video.probe(source.path)
+            frames = partial(track_frames, source, rate)
+            name = key(source, rate)
+        except (VidclassError, OSError) as error:
+            report.failed[str(source.path)] = str(error)
+            notify(str(source.path), "failed")
+            continue
+        entry = cached(name, len(frames(info).indices))
+        if entry is not None:
+            found[i] = entry
+            report.cached += 1
+            notify(str(source.path), "cached")
+        else:
+            jobs.append(FrameJob(source.path, name, frames, info))
+            wanted.append(i)
+    return found, jobs, wanted

@@ -22,7 +22,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.inputs.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
+from vidclass.inputs.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, uncached
 from vidclass.inputs.pose.blazepose import BlazePose, require_litert
 from vidclass.inputs.pose.keypoints import find_keypoints, read_keypoints
 from vidclass.inputs.pose.skeleton import to_coco
@@ -176,23 +176,8 @@ def pose_features(
     report = PoseReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
     feature_spec = spec.feature_spec(grid)
-    found: dict[Path, VideoFeatures] = {}
-    pending: list[tuple[Path, str | None]] = []
-    for raw in paths:
-        path = Path(raw)
-        try:
-            video_print = fingerprint(path)
-        except OSError as error:
-            report.failed[str(path)] = f"{path}: cannot read file ({error.strerror or error})"
-            notify(str(path), "failed")
-            continue
-        entry = cache.load(feature_spec, video_print) if spec.keypoints is None else None
-        if entry is not None:
-            found[path] = entry
-            report.cached += 1
-            notify(str(path), "cached")
-        else:
-            pending.append((path, video_print))
+    found, pending = uncached(paths, lambda video_print: cache.load(feature_spec, video_print)
+                              if spec.keypoints is None else None, report, notify)
     start = time.perf_counter()
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     for done in in_order(_PoseVideos([p for p, _ in pending], grid, spec, threads), min(workers, len(pending))):
