@@ -247,7 +247,7 @@ def test_the_catalogue_has_a_row_for_every_clip_model_and_3d_arch_at_its_default
     for (name, arch), (frames, size, *_rest) in COSTS.items():
         if arch not in ("s3d", "mvit_v2_s", "swin3d_t"):  # these take 16 x 224 (see vidclass.models.clip_models.video3d)
             model = VideoClassifier(model=name, arch=arch if name == "3d" else None)
-            assert (frames, size) == (model._default("frames"), model._default("size")), (name, arch)
+            assert (frames, size) == (model.setting("frames"), model.setting("size")), (name, arch)
 
 
 @pytest.mark.parametrize("name, options", [("3d", {"arch": "c3d_small"}), ("convlstm", {})], ids=["c3d_small", "convlstm"])
@@ -270,11 +270,11 @@ def test_convlstm_defaults_apply_unless_the_user_gives_values():
     from vidclass.models.clip_models.convlstm import ConvLSTM
 
     default = VideoClassifier(model="convlstm")
-    assert [default._default(name) for name in ("frames", "size", "lr")] == [
+    assert [default.setting(name) for name in ("frames", "size", "lr")] == [
         ConvLSTM.defaults["frames"], ConvLSTM.defaults["size"], ConvLSTM.defaults["lr"]]
     given = VideoClassifier(model="convlstm", frames=6, size=96, lr=1e-4)
-    assert [given._default(name) for name in ("frames", "size", "lr")] == [6, 96, 1e-4]
-    assert [VideoClassifier(model="frame")._default(name) for name in ("frames", "size", "lr")] == [8, 112, 1e-3]
+    assert [given.setting(name) for name in ("frames", "size", "lr")] == [6, 96, 1e-4]
+    assert [VideoClassifier(model="frame").setting(name) for name in ("frames", "size", "lr")] == [8, 112, 1e-3]
 
 
 def test_vidclass_models_lists_costs_and_weights():

@@ -65,4 +65,4 @@ def test_extract_and_train_default_to_the_library_inputs():
 
     assert inspect.signature(datasets.extract).parameters["inputs"].default == DEFAULT_INPUTS
     assert inspect.signature(training.train).parameters["inputs"].default is None  # the model kind's default:
-    assert VideoClassifier()._default("inputs") == DEFAULT_INPUTS  # for frozen features, the library's
+    assert VideoClassifier().setting("inputs") == DEFAULT_INPUTS  # for frozen features, the library's

@@ -19,7 +19,7 @@ from vidclass.cli import app  # noqa: E402
 from vidclass.errors import BundleError  # noqa: E402
 from vidclass.estimator.bundle import Bundle, ClipBundle, save_bundle  # noqa: E402
 from vidclass.estimator.classifier import VideoClassifier  # noqa: E402
-from vidclass.estimator.engine import exported  # noqa: E402
+from vidclass.estimator.engine import exported, runtime_part  # noqa: E402
 from vidclass.inputs.extraction import extract_features  # noqa: E402
 from vidclass.inputs.features import FeatureCache, FeatureSpec, fingerprint  # noqa: E402
 from vidclass.inputs.views import ViewSpec  # noqa: E402
@@ -87,7 +87,8 @@ def test_features_bundle_exports_and_onnxruntime_matches_pytorch_on_real_clips(t
     clips = _clips(shared_data)
     torch_model = VideoClassifier.load(model_dir, cache_dir=tmp_path / "cache-torch", workers=0, runtime="torch")
     ort_model = VideoClassifier.load(model_dir, cache_dir=tmp_path / "cache-ort", workers=0)  # auto: the export
-    assert isinstance(ort_model._run("encoder"), OrtFrameEncoder) and isinstance(ort_model._run("head"), OrtHead)
+    assert isinstance(runtime_part(ort_model, "encoder"), OrtFrameEncoder)
+    assert isinstance(runtime_part(ort_model, "head"), OrtHead)
     assert isinstance(ort_model.encoder_, DeferredEncoder)  # the PyTorch encoder is not built...
     expected = torch_model.predict_proba(clips)
     got = ort_model.predict_proba(clips)
@@ -108,7 +109,7 @@ def test_a_flow_bundle_exports_and_onnxruntime_matches_pytorch_on_clips_and_a_ti
     export_bundle(model_dir)
     torch_model = VideoClassifier.load(model_dir, cache_dir=tmp_path / "cache-torch", workers=0, runtime="torch")
     ort_model = VideoClassifier.load(model_dir, cache_dir=tmp_path / "cache-ort", workers=0)
-    assert isinstance(ort_model._run("encoder"), OrtFrameEncoder)
+    assert isinstance(runtime_part(ort_model, "encoder"), OrtFrameEncoder)
     clips = _clips(shared_data)
     assert np.abs(ort_model.predict_proba(clips) - torch_model.predict_proba(clips)).max() < TOLERANCE
     clip = str(shared_data / "clips" / "test.avi")
@@ -121,7 +122,7 @@ def test_a_flow_bundle_exports_and_onnxruntime_matches_pytorch_on_clips_and_a_ti
 def test_features_cached_by_either_engine_serve_both(tmp_path, shared_data, encoder, exported_features):
     """The cache key leaves the engine out: ORT's features are PyTorch's within ~1e-5."""
     clip = _clips(shared_data)[1]
-    ort_encoder = VideoClassifier.load(exported_features[0])._run("encoder")
+    ort_encoder = runtime_part(VideoClassifier.load(exported_features[0]), "encoder")
     cache = FeatureCache(tmp_path / "cache")
     assert extract_features([clip], ort_encoder, 8, cache=cache, workers=0).computed == 1
     again = extract_features([clip], encoder, 8, cache=cache, workers=0)
@@ -139,7 +140,7 @@ def test_a_swapped_graph_and_a_stale_export_are_refused_with_the_command_that_re
     same classes, or an export whose bundle was retrained since, is refused; the intact export runs."""
     clip = str(_clips(shared_data)[0])
     intact = shutil.copytree(exported_features[0], tmp_path / "intact")
-    assert isinstance(VideoClassifier.load(intact, runtime="onnxruntime")._run("head"), OrtHead)
+    assert isinstance(runtime_part(VideoClassifier.load(intact, runtime="onnxruntime"), "head"), OrtHead)
 
     swapped = shutil.copytree(exported_features[0], tmp_path / "swapped")
     torch.manual_seed(1)  # another model's head, with the same inputs and classes
@@ -158,8 +159,8 @@ def test_a_swapped_graph_and_a_stale_export_are_refused_with_the_command_that_re
     weights = load_file(stale / "head.safetensors")
     save_file({name: tensor + 0.01 for name, tensor in weights.items()}, stale / "head.safetensors")  # retrained
     with pytest.raises(BundleError, match="retrained or replaced since the export.*vidclass export"):
-        VideoClassifier.load(stale, runtime="onnxruntime")._run("head")
-    assert VideoClassifier.load(stale, runtime="torch")._run("head") is not None  # PyTorch needs no export
+        runtime_part(VideoClassifier.load(stale, runtime="onnxruntime"), "head")
+    assert runtime_part(VideoClassifier.load(stale, runtime="torch"), "head") is not None  # PyTorch needs no export
 
 
 def test_a_backbone_is_exported_once_on_demand(tmp_path, monkeypatch):
@@ -306,7 +307,8 @@ def test_a_regression_bundle_exports_graphs_that_give_its_value(tmp_path, regres
     clips = sorted(data.glob("*.mp4"))[:3]
     torch_model = VideoRegressor.load(model_dir, cache_dir=tmp_path / "cache-torch", runtime="torch")
     ort_model = VideoRegressor.load(model_dir, cache_dir=tmp_path / "cache-ort", runtime="onnxruntime")
-    assert isinstance(ort_model._run("encoder"), OrtFrameEncoder) and isinstance(ort_model._run("head"), OrtHead)
+    assert isinstance(runtime_part(ort_model, "encoder"), OrtFrameEncoder)
+    assert isinstance(runtime_part(ort_model, "head"), OrtHead)
     expected, got = torch_model.predict(clips), ort_model.predict(clips)
     np.testing.assert_allclose(got, expected, atol=TOLERANCE)
     assert np.ptp(expected) > 1e-3  # the clips' values differ: the comparison means something
@@ -364,7 +366,7 @@ def test_a_regression_clip_model_exports_a_windows_graph_that_gives_its_value(tm
     (value,) = session.run(None, {"encoded": encoded.numpy()})
     np.testing.assert_allclose(value, standardised.numpy() * std + mean, atol=TOLERANCE)
     ort_model = VideoRegressor.load(model_dir, cache_dir=tmp_path / "cache-ort", runtime="onnxruntime")
-    assert isinstance(ort_model._run("model"), OrtClipModel)
+    assert isinstance(runtime_part(ort_model, "model"), OrtClipModel)
     clips = sorted(make_speed_dataset(tmp_path / "speeds", clips=2, seconds=1.0, fps=8, size=32, seed=0).glob("*.mp4"))
     torch_model = VideoRegressor.load(model_dir, cache_dir=tmp_path / "cache-torch", runtime="torch")
     np.testing.assert_allclose(ort_model.predict(clips), torch_model.predict(clips), atol=TOLERANCE * std)

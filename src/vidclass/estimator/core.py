@@ -28,45 +28,26 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.estimator.bundle import (
     FEATURES,
     AnyBundle,
-    Bundle,
-    ClipBundle,
     bundle_task,
     load_bundle,
     package_versions,
     save_bundle,
 )
-from vidclass.estimator.tasks import Task, default_head
-from vidclass.inputs.extraction import extract_features
+from vidclass.estimator.seams import FrozenFeatures, Pixels, seam_of
+from vidclass.estimator.tasks import Task
 from vidclass.inputs.features import (
-    FeatureCache,
-    FeatureSpec,
-    VideoFeatures,
     fingerprint,
-    load_features,
 )
-from vidclass.inputs.units import Files, Units, entries
-from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, GridViews, ViewSpec, cut_view, view_averaged
-from vidclass.models.backbones import FrameEncoder, create_backbone
-from vidclass.models.heads import LinearHead, create_head
+from vidclass.inputs.views import POSE_INPUTS
 from vidclass.training.run_folder import RunFolder
 
 Progress = Callable[[str, str], None]  # (path, status) per video prepared
-
-# Defaults that differ between the frozen-feature seam and the models trained on pixels; a clip
-# model may override the pixel ones it needs (``ClipModel.defaults``, e.g. convlstm's 20 x 64 px).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "features": {"frames": 16, "epochs": 60, "batch_size": 16, "patience": 10, "inputs": DEFAULT_INPUTS, "lr": 1e-3},
-    "pixels": {"frames": 8, "epochs": 8, "batch_size": 8, "patience": 3, "inputs": "rgb", "size": 112, "lr": 1e-3},
-}
-BACKBONE_LR_FRACTION = 0.3  # the backbone of a pixel model learns at lr x this unless told
-
 
 def list_model_kinds() -> list[dict[str, Any]]:
     """Every kind of model ``VideoClassifier(model=...)`` trains: name (and ``3d`` arch), seam, default
@@ -75,7 +56,7 @@ def list_model_kinds() -> list[dict[str, Any]]:
 
     kinds: list[dict[str, Any]] = [
         {"name": FEATURES, "arch": None, "trains": "head only (frozen features, cached)",
-         "frames": DEFAULTS["features"]["frames"], "size": None, "params_m": None, "gflops_per_clip": None,
+         "frames": FrozenFeatures.defaults["frames"], "size": None, "params_m": None, "gflops_per_clip": None,
          "weights": "ImageNet (the backbone's, frozen)",
          "description": "ImageNet CNN features of sampled frames, cached; a temporal head "
                         "(lstm, bilstm, gru, attention, transformer, mean, linear) on the sequence"}]
@@ -204,20 +185,15 @@ class VideoEstimator(BaseEstimator):
     # --- configuration ---------------------------------------------------------------
 
     @property
-    def _pixels(self) -> bool:
-        return self.model != FEATURES
+    def seam(self) -> FrozenFeatures | Pixels:
+        """Where this model meets the video (:mod:`vidclass.estimator.seams`): frozen features or pixels."""
+        return seam_of(self.model)
 
-    def _default(self, name: str) -> Any:
-        """The user's value of ``name``, else the clip model's own default, else the kind's."""
+    def setting(self, name: str) -> Any:
+        """The value of setting ``name`` (``frames``, ``size``, ``lr``, ...) this model uses: the user's, else
+        the clip model's own default, else its seam's."""
         value = getattr(self, name)
-        if value is not None:
-            return value
-        if self._pixels:
-            from vidclass.models.clip_models import get_clip_model_class, list_clip_models
-
-            if self.model in list_clip_models() and name in get_clip_model_class(self.model).defaults:
-                return get_clip_model_class(self.model).defaults[name]
-        return DEFAULTS["pixels" if self._pixels else "features"][name]
+        return value if value is not None else self.seam.setting(self, name)
 
     def _loss(self) -> str:
         """The training loss: ``loss``, else the task's own."""
@@ -235,10 +211,10 @@ class VideoEstimator(BaseEstimator):
             raise ConfigError(f"arch={self.arch!r} (--arch) chooses the network of model 3d; model {self.model!r} has none")
         if self._loss() not in self.task.losses:
             raise ConfigError(f"loss must be one of {', '.join(self.task.losses)}; got {self.loss!r}")
-        inputs = self._default("inputs")
-        allowed = ("rgb", "rgbdiff", "flow") if self._pixels else INPUTS + POSE_INPUTS
-        if inputs not in allowed:
-            raise ConfigError(f"model {self.model!r} takes inputs {', '.join(allowed)}, got {inputs!r}")
+        inputs = self.setting("inputs")
+        if inputs not in self.seam.inputs_allowed:
+            raise ConfigError(f"model {self.model!r} takes inputs {', '.join(self.seam.inputs_allowed)}, "
+                              f"got {inputs!r}")
         if inputs in POSE_INPUTS and self.keypoints is None:
             from vidclass.inputs.pose.blazepose import require_litert
 
@@ -249,26 +225,17 @@ class VideoEstimator(BaseEstimator):
         so that weights that cannot be had (WeightsUnavailableError, saying how to get them) or settings
         that do not fit (ConfigError) fail now, before any video is read."""
         self.check_params()
-        if self._pixels:
-            self._new_clip_model(2)
-        elif self._view_spec().appearance:
-            create_backbone(self.backbone, pretrained=self.pretrained, weights=self.weights, size=self.size)
-
-    def _view_spec(self) -> ViewSpec:
-        frames = self._default("frames")
-        inputs = self._default("inputs") if not self._pixels else DEFAULT_INPUTS
-        return ViewSpec(frames=frames, grid=self.grid or 2 * frames, inputs=inputs,  # type: ignore[arg-type]
-                        people=self.pose_people)
+        self.seam.check_weights(self)
 
     def _train_config(self):
         from vidclass.training.config import TrainConfig
 
         return TrainConfig(
-            epochs=self._default("epochs"),
-            batch_size=self._default("batch_size"),
-            lr=self._default("lr"),
+            epochs=self.setting("epochs"),
+            batch_size=self.setting("batch_size"),
+            lr=self.setting("lr"),
             weight_decay=self.weight_decay,
-            patience=self._default("patience"),
+            patience=self.setting("patience"),
             label_smoothing=self.label_smoothing,
             class_weights=self.class_weights,
             seed=self.seed,
@@ -283,16 +250,8 @@ class VideoEstimator(BaseEstimator):
 
     def _resolved(self) -> dict[str, Any]:
         """The values used where the parameters say None (a run's config.json)."""
-        return {name: self._default(name) for name in ("frames", "epochs", "batch_size", "patience", "lr")
-                + (("size",) if self._pixels or self.size else ())}
-
-    def _cache(self) -> FeatureCache:
-        return FeatureCache(self.cache_dir)
-
-    def _frame_cache(self):
-        from vidclass.inputs.frame_cache import FrameCache
-
-        return FrameCache(Path(self.cache_dir) / "frames" if self.cache_dir is not None else None)
+        return {name: self.setting(name) for name in ("frames", "epochs", "batch_size", "patience", "lr")
+                + (("size",) if self.seam.sized or self.size else ())}
 
     # --- the seam: build, prepare, train ----------------------------------------------
 
@@ -302,64 +261,10 @@ class VideoEstimator(BaseEstimator):
         evaluation views (one frame per item of an image folder)."""
         self.__dict__.pop("_runtime_parts", None)  # a refit: no engine parts of the earlier model
         self.bundle_dir_ = None
-        self.frames_encoded_by_ = None  # _features says, when the frame encoder runs
+        self.frames_encoded_by_ = None  # the seam's inputs say, when the frame encoder runs
         self.no_people_: list[str] = []  # pose inputs: the videos in which nobody was ever found
         self.kind_ = self.model
-        if self._pixels:
-            self.model_ = self._new_clip_model(outputs)
-            self._set_pixel_views(images=images)
-            return
-        self.view_ = self._view_spec()
-        self.encoder_ = create_backbone(self.backbone, pretrained=self.pretrained, weights=self.weights, size=self.size)
-        with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
-            torch.manual_seed(self.seed)
-            self.head_ = create_head(self.head or default_head(self.task, recordings=recordings),
-                                     in_dim=self.view_.input_dim(self.encoder_.spec.dim), num_classes=outputs,
-                                     **{**self.task.head_options, **(self.head_options or {})})
-
-    def _duration(self, prepared: Any) -> float:
-        """The seconds of video one prepared input covers."""
-        if self._pixels:
-            return self._frame_entry(prepared).duration
-        return prepared.duration
-
-    def _train(self, train: Units, y_train: Sequence[Any], val: Units, y_val: Sequence[Any], out: Path | None,
-               resume: bool):
-        """Train the built network on units of either shape (whole files, or clips cut from tracks) and their
-        targets (class indices, or standardised values), early-stopping on ``val``; checkpoints and metrics in
-        ``out``. Returns the FitResult."""
-        if self._pixels:
-            return self._train_on(self._clip_dataset(train, y_train, train=True),
-                                  self._clip_dataset(val, y_val, train=False), y_train, out, resume)
-        grids = entries(train)
-        self._standardize(grids)
-        if isinstance(self.head_, LinearHead):  # a logistic regression, fitted in one pass (no Lightning)
-            from vidclass.training.config import Example
-            from vidclass.training.linear import fit_linear
-
-            return fit_linear(self.head_, [Example(grid, y) for grid, y in zip(grids, y_train)],
-                              [Example(grid, y) for grid, y in zip(entries(val), y_val)], self.view_,
-                              self._train_config(), loss=self._loss())
-        return self._train_on(GridViews(train, y_train, self.view_, train=True, seed=self.seed),
-                              GridViews(val, y_val, self.view_, train=False), y_train, out, resume)
-
-    def _train_on(self, train: Any, val: Any, y_train: Sequence[Any], out: Path | None, resume: bool):
-        """Train the built network by gradient descent on datasets of its seam (views of feature grids, or clips
-        of cached frames; whole files or clips cut from recordings) with the task's loss; the FitResult."""
-        from vidclass.training.loop import fit_clip_model, fit_head_on
-
-        config = self._train_config()
-        if self._pixels:
-            return fit_clip_model(self.model_, train, val, y_train, config, backbone_lr=self._backbone_lr(),
-                                  out_dir=out, progress=self.progress, resume=resume, loss=self._loss())
-        return fit_head_on(self.head_, train, val, y_train, config, out_dir=out, progress=self.progress,
-                           resume=resume, loss=self._loss())
-
-    def _standardize(self, grids: Sequence[VideoFeatures]) -> None:
-        """Set the per-feature shift and scale of a head built with option ``standardize`` from the training grids
-        (the linear head sets its own when it is fitted)."""
-        if self.head_.options.standardize and not isinstance(self.head_, LinearHead):
-            self.head_.set_standardization(*input_statistics(grids, self.view_))
+        self.seam.build(self, outputs, images=images, recordings=recordings)
 
     def _fit_shape(self, shape, classes: list[str], *, out_dir: str | Path | None, resume: bool, overwrite: bool,
                    on_video: Progress | None):
@@ -374,12 +279,12 @@ class VideoEstimator(BaseEstimator):
         run.write_config({"params": self.get_params(), "resolved": self._resolved(), "task": self.task.name,
                           "model": self.model, **shape.config})
         self._build(1 if self.task.values else len(classes), images=shape.images, recordings=shape.recordings)
-        prepared = shape.prepare(self, on_video)
+        prepared = shape.prepare(self, self.seam, on_video)
         self._learn_targets(classes, prepared.labels["train"])
         labels = prepared.labels
         targets = {name: [self._target(label) for label in part] for name, part in labels.items()}
-        fit = self._train(prepared.examples["train"], targets["train"], prepared.examples["val"], targets["val"],
-                          run.path, resume)
+        fit = self.seam.train(self, prepared.examples["train"], targets["train"], prepared.examples["val"],
+                              targets["val"], self._train_config(), self._loss(), run.path, resume)
         self.kind_ = self.model
         self.clip_seconds_ = prepared.seconds
         self.training_videos_ = training_fingerprints(prepared.used)
@@ -415,104 +320,6 @@ class VideoEstimator(BaseEstimator):
             "config": asdict(self._train_config()),
         }
 
-    def _new_clip_model(self, num_classes: int):
-        """The clip model of these parameters, its new layers initialised from ``seed``."""
-        from vidclass.models.clip_models import ClipSpec, create_clip_model
-
-        spec = ClipSpec(backbone=self.backbone, frames=self._default("frames"), size=self._default("size"),
-                        inputs=self._default("inputs"), freeze_stages=self.freeze_stages, bn=self.bn)  # type: ignore[arg-type]
-        options = {"head": {"name": self.head or "lstm", **(self.head_options or {})}} if self.model == "lrcn" else {}
-        if self.arch is not None:
-            options["arch"] = self.arch
-        with torch.random.fork_rng(devices=[]):  # new layers' initial weights follow the seed
-            torch.manual_seed(self.seed)
-            return create_clip_model(self.model, spec, num_classes, pretrained=self.pretrained,
-                                     weights=str(self.weights) if self.weights else None, **options)
-
-    def _backbone_lr(self) -> float:
-        """The learning rate of a pixel model's backbone: ``backbone_lr``, else ``lr`` x BACKBONE_LR_FRACTION."""
-        return self.backbone_lr if self.backbone_lr is not None else self._default("lr") * BACKBONE_LR_FRACTION
-
-    def _set_pixel_views(self, *, images: bool) -> None:
-        """The evaluation views and cache layout of a pixel model (one frame per image dataset item)."""
-        from vidclass.inputs.pixels import FrameSpec, store_size
-
-        spec = self.model_.spec
-        frames = 1 if images else spec.frames
-        self.view_ = ViewSpec(frames=frames, grid=1 if images else (self.grid or 2 * frames))
-        self.frame_spec_ = FrameSpec(store=store_size(spec.size), grid=self.view_.grid,
-                                     interpolation=self.model_.interpolation, rgbdiff=spec.pair_image is not None)
-
-    def _clip_dataset(self, units: Units, targets: Sequence[Any], *, train: bool, view_index: int = 0, model=None):
-        """Clips of ``units`` (whole files, or clips cut from frame tracks) with their targets (a random view and
-        augmentation per epoch when ``train``, else evaluation view ``view_index``), for ``model`` (default: the
-        one being trained)."""
-        from vidclass.inputs.pixels import ClipTensors
-
-        model = model if model is not None else self.model_
-        return ClipTensors(units, list(targets), self.view_, model.spec.size, train=train,
-                           pair_image=model.spec.pair_image, flip=self.flip, seed=self.seed, view_index=view_index)
-
-    def _files(self, entries: Sequence[Any]) -> Files:
-        """Whole files as units: their feature grids, or their frame-cache entries (:meth:`_frame_entry`)."""
-        return Files(list(entries), self._frame_entry if self._pixels else None)
-
-    def _frame_entry(self, entry: Any):
-        """A whole file's frame-cache entry read by its key, or a clip's frames as its track gave them."""
-        if not isinstance(entry, str):
-            return entry
-        frames = self._frame_cache().read(entry, self.frame_spec_)
-        if frames is None:
-            raise VidclassError(f"{self._frame_cache().root}: the decoded-frame entry {entry} went missing while "
-                                "in use (another process cleared the cache?); rerun")
-        return frames
-
-    def _features(
-        self, encoder: FrameEncoder, paths: Sequence[Path], view: ViewSpec, on_video: Progress | None = None
-    ) -> tuple[dict[Path, VideoFeatures], dict[str, str]]:
-        """Cached grid features of ``paths`` (extracting what is missing) and the failures.
-
-        Inputs with ``pose`` also get the pose vectors of the same grid frames
-        (:func:`vidclass.inputs.pose.pose_features`); pose-only inputs get no CNN features, and the
-        videos in which nobody was ever found are kept in ``no_people_``.
-        """
-        cache = self._cache()
-        grids: dict[Path, VideoFeatures] | None = None
-        failed: dict[str, str] = {}
-        pose = self._pose_spec(view) if view.pose else None
-        if view.appearance:  # estimated poses come from the same decoded frames
-            report = extract_features(paths, encoder, view.grid, cache=cache, workers=self.workers,
-                                      pair_image=view.pair_image, appearance=view.frame_features,
-                                      pose=pose if pose is not None and pose.keypoints is None else None,
-                                      on_video=on_video)
-            grids = load_features(paths, FeatureSpec.for_encoder(encoder, view.grid, appearance=view.frame_features,
-                                                                 pair_image=view.pair_image), cache)
-            failed = report.failed
-            self.frames_encoded_by_ = report.engine
-        if pose is not None:
-            from vidclass.inputs.pose import pose_features, with_pose
-
-            poses, pose_report = pose_features(paths, pose, view.grid, cache=cache, workers=self.workers,
-                                               on_video=None if view.appearance else on_video)
-            grids = with_pose(grids, poses)
-            failed = {**pose_report.failed, **failed}
-            self.no_people_ = pose_report.nobody
-        return grids or {}, failed
-
-    def _pose_spec(self, view: ViewSpec):
-        """How pose vectors are made for ``view``: estimated, or read from ``keypoints``."""
-        from vidclass.inputs.pose import PoseSpec
-
-        return PoseSpec(people=view.people, keypoints=str(self.keypoints) if self.keypoints is not None else None)
-
-    def _frames(self, paths: Sequence[Path], on_video: Progress | None = None) -> tuple[dict[Path, str], dict[str, str]]:
-        """Cache keys of the decoded frames of ``paths`` (decoding what is missing) and the failures."""
-        from vidclass.inputs.frame_cache import cache_frames, load_frames
-
-        cache = self._frame_cache()
-        report = cache_frames(paths, self.frame_spec_, cache, workers=self.workers, on_video=on_video)
-        return load_frames(paths, self.frame_spec_, cache), report.failed
-
     def _check_fitted(self) -> None:
         if not hasattr(self, "labels_"):
             name = type(self).__name__
@@ -523,9 +330,7 @@ class VideoEstimator(BaseEstimator):
     def _inputs(self, paths: Sequence[Path], on_video: Progress | None = None) -> tuple[dict[Path, Any], dict[str, str]]:
         """What the model reads per video (feature grids or frame-cache entries), cached, preparing what is missing
         (the frame encoder runs under ``runtime``), and the failures (path -> reason)."""
-        if self.kind_ == FEATURES:
-            return self._features(self._run("encoder"), paths, self.view_, on_video)
-        return self._frames(paths, on_video)
+        return seam_of(self.kind_).inputs(self, paths, on_video)
 
     def _outputs(self, inputs: Sequence[Any]) -> np.ndarray:
         """(N, C) outputs (the task's: class probabilities before temperature scaling, or standardised values),
@@ -537,32 +342,13 @@ class VideoEstimator(BaseEstimator):
         return np.asarray(rows, dtype=np.float32).reshape(len(inputs), len(self.labels_))
 
     def _outputs_here(self, inputs: Sequence[Any]) -> np.ndarray:
-        if self.kind_ == FEATURES:
-            return view_averaged(self._run("head"), list(inputs), self.view_, self.task.outputs)
-        from vidclass.inputs.pixels import clip_model_outputs
-
-        model = self._run("model")
-        return clip_model_outputs(model, [self._clip_dataset(self._files(inputs), [0] * len(inputs), train=False,
-                                                             view_index=view,
-                                                             model=model)
-                                          for view in range(self.view_.test_views)], self.task.outputs)
+        return seam_of(self.kind_).outputs(self, inputs)
 
     def stream(self):
         """How this model labels a stream (:class:`vidclass.estimator.stream.FrameStream`), for timelines."""
-        from vidclass.estimator.stream import clip_stream, features_stream
-
         self._check_fitted()
         task = {"outputs": self.task.outputs, "finish": self._finish, "values": self.task.values}
-        if self.kind_ == FEATURES:
-            return features_stream(self._run("encoder"), self._run("head"), self.view_, self.clip_seconds_,
-                                   list(self.labels_), **task)
-        return clip_stream(self._run("model"), self.clip_seconds_, list(self.labels_), **task)
-
-    def _run(self, part: str):
-        """What runs ``encoder_``, ``head_`` or ``model_`` under ``runtime``: the module or its ONNX Runtime graph."""
-        from vidclass.estimator.engine import runtime_part
-
-        return runtime_part(self, part)  # type: ignore[arg-type]
+        return seam_of(self.kind_).stream(self, **task)
 
     # --- persistence -----------------------------------------------------------------
 
@@ -577,9 +363,7 @@ class VideoEstimator(BaseEstimator):
             versions=package_versions(),
             temperature=self.temperature_,
         )
-        if self.kind_ == FEATURES:
-            return Bundle(encoder=self.encoder_, head=self.head_, view=self.view_, **common)
-        return ClipBundle(model=self.model_, **common)
+        return seam_of(self.kind_).bundle(self, **common)
 
     def save(self, directory: str | Path) -> Path:
         """Write the fitted model as a bundle directory (config.json + safetensors)."""
@@ -601,13 +385,7 @@ class VideoEstimator(BaseEstimator):
         # under ONNX Runtime the PyTorch encoder is built only if its graph is nowhere: not exported with the
         # bundle, nor cached for the bundle's backbone weights (vidclass.models.runtime.graph_of_weights_file)
         bundle = load_bundle(directory, defer_encoder=runs_exported(directory, runtime) or use_onnxruntime(runtime))
-        if isinstance(bundle, ClipBundle):
-            spec = bundle.model.spec
-            model = cls(model=bundle.kind, backbone=spec.backbone, frames=spec.frames, inputs=spec.inputs,
-                        size=spec.size, arch=bundle.model.options().get("arch"), cache_dir=cache_dir, workers=workers)
-        else:
-            model = cls(backbone=bundle.encoder.spec.name, head=bundle.head.name, frames=bundle.view.frames,
-                        grid=bundle.view.grid, inputs=bundle.view.inputs, cache_dir=cache_dir, workers=workers)
+        model = cls(**seam_of(bundle.kind).params(bundle), cache_dir=cache_dir, workers=workers)
         model._set_fitted(bundle)
         model.set_params(runtime=runtime)
         model.bundle_dir_ = Path(directory)
@@ -616,28 +394,13 @@ class VideoEstimator(BaseEstimator):
     def _set_fitted(self, bundle: AnyBundle) -> None:
         self.labels_ = list(bundle.labels)
         self.kind_ = bundle.kind
-        if isinstance(bundle, ClipBundle):
-            self.model_ = bundle.model
-            self._set_pixel_views(images=False)
-        else:
-            self.encoder_ = bundle.encoder
-            self.head_ = bundle.head
-            self.view_ = bundle.view
+        seam_of(bundle.kind).set_fitted(self, bundle)
         self.clip_seconds_ = bundle.clip_seconds
         self.temperature_ = bundle.temperature
         self.training_ = bundle.training
         self.training_videos_ = bundle.training_videos
         self.evaluation_ = None
         self.bundle_metrics_ = bundle.metrics
-
-
-def input_statistics(grids: Sequence[VideoFeatures], spec: ViewSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and standard deviation of a head's inputs over every real frame of the training grids
-    (for a head with option ``standardize``)."""
-    every = [cut_view(g.features, g.mask, ViewSpec(g.mask.size, g.mask.size, spec.inputs, spec.people),
-                      rgbdiff=g.rgbdiff, pose=g.pose) for g in grids]
-    frames = np.concatenate([x[mask] for x, mask in every])
-    return frames.mean(axis=0), frames.std(axis=0)
 
 
 def safe_fingerprint(path: Path) -> str | None:

@@ -22,16 +22,10 @@ from typing import Any, Protocol
 
 from vidclass.data.catalog import left_out
 from vidclass.data.items import Catalog
-from vidclass.data.recordings import ClipPlan, RecordingSplits, Source, default_plan, split_recordings
+from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
 from vidclass.errors import ConfigError
-from vidclass.estimator.bundle import FEATURES
-from vidclass.inputs.features import VideoFeatures, fingerprint
-from vidclass.inputs.pose import with_pose
-from vidclass.inputs.pose.tracks import pose_tracks
-from vidclass.inputs.tracks import Track, extract_tracks, track_rate
+from vidclass.inputs.features import fingerprint
 from vidclass.inputs.units import TrackClips, Units, entries
-from vidclass.inputs.views import ViewSpec
-from vidclass.media.video import probe
 
 Progress = Callable[[str, str], None]
 
@@ -66,7 +60,7 @@ class Shape(Protocol):
     images: bool  # a folder of images (one frame per item)
     scored_groups: bool  # the evaluation files name each test unit's group
 
-    def prepare(self, model, on_video: Progress | None) -> Prepared: ...
+    def prepare(self, model, seam, on_video: Progress | None) -> Prepared: ...
 
 
 @dataclass
@@ -85,20 +79,20 @@ class WholeFiles:
     recordings: bool = False
     scored_groups: bool = False
 
-    def prepare(self, model, on_video: Progress | None) -> Prepared:
-        """The model's inputs of every video (cached; the units whose video cannot be prepared are left out)."""
-        inputs, failed = model._inputs(self.paths, on_video)
+    def prepare(self, model, seam, on_video: Progress | None) -> Prepared:
+        """The seam's inputs of every video (cached; the units whose video cannot be prepared are left out)."""
+        inputs, failed = seam.inputs(model, self.paths, on_video)
         parts = {name: [unit for unit in units if unit.path in inputs] for name, units in self.parts.items()}
         if not parts["train"]:
             raise ConfigError("no training videos: the training split is empty")
         used = parts["train"] + parts["val"]
         return Prepared(
             units=parts,
-            examples={name: model._files([inputs[unit.path] for unit in units]) for name, units in parts.items()},
+            examples={name: seam.units(model, [inputs[unit.path] for unit in units]) for name, units in parts.items()},
             labels={name: [self.label(unit) for unit in units] for name, units in parts.items()},
             readable=lambda name: [inputs[unit.path] for unit in parts[name]],
             failed=failed,
-            seconds=statistics.median(model._duration(inputs[unit.path]) for unit in used),
+            seconds=statistics.median(seam.duration(model, inputs[unit.path]) for unit in used),
             used=[unit.path for unit in used],
             groups=sorted({unit.group for unit in used if unit.group is not None}),
             names=[str(unit.path) for unit in parts["test"]],
@@ -121,12 +115,11 @@ class RecordingClips:
         self.left_out = left_out(found)
         self.notes = [f"clips {self.plan}; split {self.splits.method}"]
 
-    def prepare(self, model, on_video: Progress | None) -> Prepared:
+    def prepare(self, model, seam, on_video: Progress | None) -> Prepared:
         """The tracks of the model's seam (feature tracks, with pose beside them for pose inputs, or decoded-frame
         tracks) of every source, and the clips whose source has one."""
         splits = self.splits
-        source = frame_source_tracks if model.model != FEATURES else source_tracks
-        tracks, failed = source(model, splits, model.view_, on_video)
+        tracks, failed = seam.tracks(model, splits, on_video)
         parts = {name: [c for c in clips if c.block.source in tracks] for name, clips in splits.clips.items()}
         if not parts["train"]:
             raise ConfigError(f"{self.found.root}: no training clip: the recordings are too short for clips "
@@ -144,43 +137,6 @@ class RecordingClips:
             names=[f"{splits.path(c)}#t={c.start:.2f},{c.end:.2f}" for c in parts["test"]],
             test_groups=[splits.sources[c.block.source].group for c in parts["test"]],
         )
-
-
-def frame_source_tracks(model, splits: RecordingSplits, view: ViewSpec, on_video: Progress | None = None):
-    """The decoded-frame tracks of the sources that have blocks, and the failures (path -> reason)."""
-    from vidclass.inputs.frame_cache import frame_tracks
-
-    wanted, sources, rates = _sources(splits, view)
-    found, report = frame_tracks(sources, rates, model.frame_spec_, model._frame_cache(), workers=model.workers,
-                                 on_video=on_video)
-    return {wanted[i]: track for i, track in found.items()}, report.failed
-
-
-def _sources(splits: RecordingSplits, view: ViewSpec) -> tuple[list[int], list[Source], list[float]]:
-    """The numbers of the sources that have blocks, the sources, and the track rate each needs."""
-    wanted = sorted({b.source for b in splits.blocks})
-    sources = [splits.sources[i] for i in wanted]
-    fps = {path: probe(path).fps for path in {s.path for s in sources}}
-    return wanted, sources, [track_rate(view, splits.plan.shortest, fps[s.path]) for s in sources]
-
-
-def source_tracks(model, splits: RecordingSplits, view: ViewSpec, on_video: Progress | None = None):
-    """The feature tracks of the sources that have blocks (CNN features, pose vectors beside them, or both, as
-    ``view``'s inputs ask), and the failures (path -> reason)."""
-    wanted, sources, rates = _sources(splits, view)
-    encoder = model._run("encoder")  # as for whole files: the frame encoder under the model's runtime
-    found: dict[int, VideoFeatures] | None = None
-    failed: dict[str, str] = {}
-    if view.appearance:
-        tracks, report = extract_tracks(sources, encoder, rates, cache=model._cache(), pair_image=view.pair_image,
-                                        workers=model.workers, on_video=on_video)
-        found, failed = {i: track.features for i, track in tracks.items()}, report.failed
-    if view.pose:
-        poses, pose_report = pose_tracks(sources, rates, model._pose_spec(view), cache=model._cache(),
-                                         workers=model.workers, on_video=None if view.appearance else on_video)
-        found, failed = with_pose(found, poses), {**pose_report.failed, **failed}
-        model.no_people_ = pose_report.nobody
-    return {wanted[i]: Track(entry, sources[i].start, rates[i]) for i, entry in (found or {}).items()}, failed
 
 
 def clips_record(splits: RecordingSplits) -> dict[str, Any]:
