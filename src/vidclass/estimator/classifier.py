@@ -22,7 +22,8 @@ from vidclass.data import catalog as catalog_
 from vidclass.data.items import Catalog
 from vidclass.data.splits import split_catalog
 from vidclass.errors import ConfigError, VidclassError
-from vidclass.estimator.core import Progress, VideoEstimator, safe_fingerprint
+from vidclass.estimator.core import VideoEstimator, safe_fingerprint
+from vidclass.estimator.seams import Progress
 from vidclass.estimator.shapes import WholeFiles, recording_shape
 from vidclass.estimator.tasks import CLASSIFICATION, Task
 from vidclass.evaluation import metrics

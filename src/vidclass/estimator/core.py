@@ -2,15 +2,16 @@
 
 :class:`VideoEstimator` holds the parameters (``__init__`` only stores them: ``get_params`` /
 ``set_params`` / ``sklearn.base.clone`` work) and runs the pipeline's steps that do not depend on the
-task: build the network of its seam (a frozen frame encoder and a temporal head on cached features for
-``model="features"``, else a clip model trained on pixels), prepare and cache what that network reads,
-train it on examples with targets (class indices or standardised values: the task's loss), average its
-outputs over evaluation views, stream a timeline, and save / load it as a bundle. The public classes
+task: build the network of its seam, prepare and cache what that network reads, train it on examples
+with targets (class indices or standardised values: the task's loss), average its outputs over evaluation
+views, stream a timeline, and save / load it as a bundle. The public classes
 sit on it with scikit-learn's mixins, as skorch's ``NeuralNetClassifier`` and ``NeuralNetRegressor`` sit
 on ``NeuralNet``: :class:`vidclass.estimator.classifier.VideoClassifier` (labels, splits by group,
 temperature, classification metrics) and :class:`vidclass.estimator.regressor.VideoRegressor`
 (numeric targets, their scale, MAE / RMSE / R²). The task strategy (:mod:`vidclass.estimator.tasks`)
-says what outputs mean, the default head and the losses; the data shape strategy
+says what outputs mean, the default head and the losses; the seam strategy (:mod:`vidclass.estimator.seams`)
+where the model meets the video (a frozen frame encoder and a temporal head on cached features for
+``model="features"``, else a clip model trained on pixels); the data shape strategy
 (:mod:`vidclass.estimator.shapes`) how a dataset becomes units, whole files or clips cut from long
 recordings and segments, so that one fit (:meth:`VideoEstimator._fit_shape`) serves every task, seam and shape.
 
@@ -22,7 +23,7 @@ batch prediction and timelines alike: calibrated probabilities, or values in the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,7 +40,7 @@ from vidclass.estimator.bundle import (
     package_versions,
     save_bundle,
 )
-from vidclass.estimator.seams import FrozenFeatures, Pixels, seam_of
+from vidclass.estimator.seams import FrozenFeatures, Pixels, Progress, seam_of
 from vidclass.estimator.tasks import Task
 from vidclass.inputs.features import (
     fingerprint,
@@ -47,7 +48,6 @@ from vidclass.inputs.features import (
 from vidclass.inputs.views import POSE_INPUTS
 from vidclass.training.run_folder import RunFolder
 
-Progress = Callable[[str, str], None]  # (path, status) per video prepared
 
 def list_model_kinds() -> list[dict[str, Any]]:
     """Every kind of model ``VideoClassifier(model=...)`` trains: name (and ``3d`` arch), seam, default
@@ -285,7 +285,6 @@ class VideoEstimator(BaseEstimator):
         targets = {name: [self._target(label) for label in part] for name, part in labels.items()}
         fit = self.seam.train(self, prepared.examples["train"], targets["train"], prepared.examples["val"],
                               targets["val"], self._train_config(), self._loss(), run.path, resume)
-        self.kind_ = self.model
         self.clip_seconds_ = prepared.seconds
         self.training_videos_ = training_fingerprints(prepared.used)
         self.training_ = self._training_record(shape.record, prepared.units, fit,

@@ -27,7 +27,8 @@ from sklearn.base import RegressorMixin
 from vidclass.data.targets import Target, is_segments, number, read_targets, split_targets, target_catalog
 from vidclass.errors import ConfigError, DatasetError, VidclassError
 from vidclass.estimator.bundle import AnyBundle
-from vidclass.estimator.core import Progress, VideoEstimator, safe_fingerprint
+from vidclass.estimator.core import VideoEstimator, safe_fingerprint
+from vidclass.estimator.seams import Progress
 from vidclass.estimator.shapes import WholeFiles, recording_shape
 from vidclass.estimator.tasks import REGRESSION, Task
 from vidclass.evaluation.regression_scores import RegressionEvaluation, regression_scores, write_evaluation

@@ -24,10 +24,9 @@ from vidclass.data.catalog import left_out
 from vidclass.data.items import Catalog
 from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
 from vidclass.errors import ConfigError
+from vidclass.estimator.seams import Progress
 from vidclass.inputs.features import fingerprint
 from vidclass.inputs.units import TrackClips, Units, entries
-
-Progress = Callable[[str, str], None]
 
 
 @dataclass
