@@ -168,9 +168,9 @@ def test_a_recipe_with_one_fold_has_no_spread_and_no_interval_while_two_folds_ha
     def fold(k: int, accuracy: float) -> compare_run.FoldResult:
         return compare_run.FoldResult("partial", k, {}, accuracy, accuracy, 1.0, [], [], [])
 
-    one, = summarize([compare_run.RecipeOutcome(recipe, [fold(0, 0.7)])], 5)
+    one, = summarize([compare_run.RecipeOutcome(recipe, [fold(0, 0.7)])], 5, ["a", "b"])
     assert one.status.startswith("partial: 1 of 5") and one.std is None and one.ci95 is None
     assert table_rows([one])[0][3:5] == ["-", "-"]
-    two, = summarize([compare_run.RecipeOutcome(recipe, [fold(0, 0.6), fold(1, 0.8)])], 5)
+    two, = summarize([compare_run.RecipeOutcome(recipe, [fold(0, 0.6), fold(1, 0.8)])], 5, ["a", "b"])
     assert two.std is not None and abs(two.std - 0.1414) < 1e-3
     assert two.ci95[0] < 0.6 and two.ci95[1] > 0.8  # Student's t with one degree of freedom: wide

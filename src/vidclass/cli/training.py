@@ -315,5 +315,8 @@ def compare(
         print_json([row.as_dict() for row in rows])
     else:
         print_table(f"compare: {len(found.items)} clips, {folds} grouped folds", list(HEADERS), table_rows(rows))
+    for row in rows:
+        if row.learnt_nothing:
+            click.echo(f"vidclass: warning: recipe {row.name}: {row.learnt_nothing}", err=True)
     click.echo(f"vidclass: report {paths['md']}, results {paths['json']} and {paths['csv']}, plot {paths['png']}",
                err=True)

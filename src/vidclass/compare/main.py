@@ -29,7 +29,7 @@ def compare(
     out = Path(out)
     start = time.perf_counter()
     outcomes = run_comparison(catalog, recipes, out, settings, log=log)
-    rows = summarize(outcomes, settings.folds)
+    rows = summarize(outcomes, settings.folds, list(catalog.labels))
     groups = {item.group if item.group is not None else str(item.path) for item in catalog.items}
     meta: dict[str, Any] = {
         "dataset": str(catalog.root), "clips": len(catalog.items), "groups": len(groups), "folds": settings.folds,

@@ -14,13 +14,16 @@ import io
 import json
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from scipy import stats
 
 from vidclass.compare.run import RecipeOutcome
+from vidclass.evaluation.chance import learnt_nothing
 from vidclass.util.atomic import write_atomic
 
 
@@ -44,19 +47,22 @@ class RecipeSummary:
     realtime_factor: float | None = None
     model_mb: float | None = None
     status: str = "ok"  # ok, partial (some folds), failed: ..., skipped: ...
+    learnt_nothing: str | None = None  # the warning when the pooled out-of-fold predictions are at chance
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def summarize(outcomes: list[RecipeOutcome], n_folds: int) -> list[RecipeSummary]:
-    """One summary per recipe, ranked: complete recipes by mean accuracy (then macro-F1), then the rest."""
-    rows = [_summary(outcome, n_folds) for outcome in outcomes]
+def summarize(outcomes: list[RecipeOutcome], n_folds: int, labels: Sequence[str]) -> list[RecipeSummary]:
+    """One summary per recipe, ranked: complete recipes by mean accuracy (then macro-F1), then the rest. A recipe
+    whose out-of-fold predictions of every fold, pooled, show it learnt nothing (:mod:`vidclass.evaluation.chance`)
+    says so (``learnt_nothing``, and ``at chance`` beside its status)."""
+    rows = [_summary(outcome, n_folds, labels) for outcome in outcomes]
     complete = sorted((r for r in rows if r.status == "ok"), key=lambda r: (-r.accuracy, -r.macro_f1, r.name))
     return complete + [r for r in rows if r.status != "ok"]
 
 
-def _summary(outcome: RecipeOutcome, n_folds: int) -> RecipeSummary:
+def _summary(outcome: RecipeOutcome, n_folds: int, labels: Sequence[str]) -> RecipeSummary:
     recipe = outcome.recipe
     base = dict(name=recipe.name, family=recipe.family, weights=recipe.weights, settings=recipe.settings(),
                 folds=len(outcome.folds), params=dict(recipe.params))
@@ -73,8 +79,11 @@ def _summary(outcome: RecipeOutcome, n_folds: int) -> RecipeSummary:
     status = "ok" if len(outcome.folds) == n_folds else (
         f"partial: {len(outcome.folds)} of {n_folds} folds"
         + (f" ({outcome.error or outcome.skipped})" if outcome.error or outcome.skipped else ""))
+    truth = [label for result in outcome.folds for label in result.truth]
+    predicted = [int(np.argmax(row)) for result in outcome.folds for row in result.probabilities]
     return RecipeSummary(
-        **base, accuracy=mean, std=std, ci95=(max(0.0, mean - half), min(1.0, mean + half)) if half is not None else None,
+        **base, learnt_nothing=learnt_nothing(truth, predicted, labels), accuracy=mean, std=std,
+        ci95=(max(0.0, mean - half), min(1.0, mean + half)) if half is not None else None,
         macro_f1=statistics.fmean(r.macro_f1 for r in outcome.folds), fold_accuracy=tuple(accuracies),
         fit_seconds=statistics.fmean(r.fit_seconds for r in outcome.folds),
         clips_per_second=speed.get("clips_per_second"), realtime_factor=speed.get("realtime_factor"),
@@ -94,7 +103,7 @@ def table_rows(rows: list[RecipeSummary]) -> list[list[str]]:
             str(rank) if row.status == "ok" else "-", row.name, _f(row.accuracy, 3), _f(row.std, 3),
             f"{row.ci95[0]:.2f}-{row.ci95[1]:.2f}" if row.ci95 else "-",
             _f(row.macro_f1, 3), _f(row.fit_seconds, 0), _f(row.clips_per_second, 2), _f(row.realtime_factor, 1),
-            _f(row.model_mb, 1), row.weights, row.status,
+            _f(row.model_mb, 1), row.weights, f"{row.status}, at chance" if row.learnt_nothing else row.status,
         ])
     return out
 
@@ -131,6 +140,10 @@ def _markdown(rows: list[RecipeSummary], meta: dict[str, Any]) -> str:
               "clips). MB: the saved bundle (frozen-feature bundles hold the head; the backbone comes from its "
               "package). 95% CI: Student's t over the folds.", "", "Settings per recipe:", ""]
     lines += [f"- `{row.name}` ({row.family}): {row.settings}" for row in rows]
+    warned = [row for row in rows if row.learnt_nothing]
+    if warned:
+        lines += ["", "Recipes at chance (their out-of-fold predictions of every fold, pooled):", ""]
+        lines += [f"- `{row.name}`: {row.learnt_nothing}" for row in warned]
     return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
 
 from vidclass.errors import ConfigError, VidclassError
+from vidclass.evaluation.chance import learnt_nothing
 from vidclass.evaluation.intervals import LEVEL, bootstrap_scores
 from vidclass.util.atomic import write_atomic
 
@@ -181,7 +182,8 @@ def evaluate_predictions(
         intervals={name: [bounds.low, bounds.high] for name, bounds in intervals.items()},
         interval_method=method,
     )
-    evaluation.warnings = _small_split_warnings(evaluation)
+    nothing = learnt_nothing(y, predicted, labels)
+    evaluation.warnings = _small_split_warnings(evaluation) + ([nothing] if nothing else [])
     return evaluation
 
 

@@ -1,0 +1,49 @@
+"""Saying when a classifier learnt nothing: test predictions that cannot be told from guessing, or that are
+(almost) all one class.
+
+Two signs, either enough: the mean class accuracy (balanced accuracy: what always answering one class, or
+answering at random, scores ``1 / classes``) is not above chance by more than a one-sided 95 % margin of a
+guesser on this many test videos (``1.645 * sqrt(p (1 - p) / n)`` with ``p = 1 / classes``), a margin never
+wider than half the way from chance to a perfect score (so a tiny test split that a model gets all right is not
+called chance); or one class takes :data:`ONE_CLASS_SHARE` of the predictions while the true labels are not that
+lopsided. Training, evaluation and
+comparison report it with what to try, instead of printing a model at chance as an ordinary result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+ONE_CLASS_SHARE = 0.9  # the most predicted class takes at least this share of the predictions: (almost) one class
+MARGIN_Z = 1.645  # one-sided 95 %: a guesser scores above chance + this many standard errors one time in twenty
+
+TRY = ("try more epochs or another learning rate (--epochs, --lr), other inputs or heads (`vidclass compare`), "
+       "more videos per class, or check the labels (`vidclass data`)")
+
+
+def learnt_nothing(y_true: Sequence[int], predicted: Sequence[int], labels: Sequence[str]) -> str | None:
+    """A warning (what was seen, and what to try) when the predictions of true classes ``y_true`` (indices into
+    ``labels``) show that the model learnt nothing, else None; None too where fewer than two classes were
+    tested, since chance is then undefined."""
+    y, p = np.asarray(y_true, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
+    present = np.unique(y)
+    if len(y) == 0 or len(present) < 2:
+        return None
+    chance = 1.0 / len(present)
+    balanced = float(np.mean([np.mean(p[y == c] == c) for c in present]))
+    margin = min(MARGIN_Z * math.sqrt(chance * (1 - chance) / len(y)), (1 - chance) / 2)
+    top = int(np.bincount(p, minlength=len(labels)).argmax())
+    share = float(np.mean(p == top))
+    signs = []
+    if balanced <= chance + margin:
+        signs.append(f"its mean class accuracy {balanced:.3f} on {len(y)} test videos is at chance level "
+                     f"({chance:.3f} for {len(present)} classes; up to {chance + margin:.3f} it cannot be told from "
+                     "guessing)")
+    if share >= ONE_CLASS_SHARE and np.mean(y == top) < ONE_CLASS_SHARE:
+        signs.append(f"it predicts {labels[top]!r} for {share:.0%} of them")
+    if not signs:
+        return None
+    return f"the model may have learnt nothing: {' and '.join(signs)}; {TRY}"
