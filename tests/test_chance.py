@@ -12,7 +12,7 @@ from vidclass.cli import app
 from vidclass.compare import run as compare_run
 from vidclass.compare.recipes import Recipe
 from vidclass.compare.report import summarize, table_rows
-from vidclass.evaluation.chance import learnt_nothing
+from vidclass.evaluation.chance import learnt_nothing, stopped_early
 from vidclass.evaluation.metrics import evaluate_predictions, format_evaluation
 
 LABELS = ["approaching", "receding", "still"]
@@ -65,6 +65,27 @@ def test_a_recipe_whose_pooled_folds_predict_one_class_is_marked_at_chance_in_th
     assert table_rows([stuck])[0][-1] == "ok, at chance" and table_rows([stuck])[0][0] == "1"  # ranked, marked
     good, = summarize([compare_run.RecipeOutcome(recipe, [fold(k, right=True) for k in range(3)])], 3, ["a", "b"])
     assert good.learnt_nothing is None and table_rows([good])[0][-1] == "ok"
+
+
+def test_a_head_that_stopped_in_its_first_epochs_says_its_optimisation_settings_do_not_fit():
+    hint = stopped_early(0, 11, lr=1e-3, patience=10, batch_size=16)
+    assert "best after epoch 1" in hint and "10 epochs later (patience 10)" in hint
+    assert "--lr (e.g. 0.00033)" in hint and "--batch-size 8" in hint
+    assert stopped_early(5, 16, lr=1e-3, patience=10, batch_size=16) is None  # it learnt for a while
+    assert stopped_early(None, 0, lr=1e-3, patience=10, batch_size=16) is None  # fitted in one pass
+
+
+def test_training_adds_the_early_stop_hint_only_to_a_model_that_learnt_nothing():
+    from vidclass.estimator.classifier import VideoClassifier
+    from vidclass.training.config import FitResult
+
+    stopped = FitResult(epochs_run=11, best_epoch=0, best_val_loss=0.69, metrics_csv=None)
+    y = np.array([0, 1] * 20)
+    for probabilities, hinted in ((np.tile([0.7, 0.3], (40, 1)), True), (np.eye(2)[y], False)):
+        model = VideoClassifier(head="attention")
+        model.evaluation_ = evaluate_predictions(y, probabilities, ["a", "b"], split="test")
+        model._warn_stopped_early(stopped)
+        assert any("best after epoch 1" in warning for warning in model.evaluation_.warnings) == hinted
 
 
 def _same_pixels(clips: list[Path], root: Path) -> Path:

@@ -42,6 +42,7 @@ from vidclass.estimator.bundle import (
 )
 from vidclass.estimator.seams import FrozenFeatures, Pixels, Progress, seam_of
 from vidclass.estimator.tasks import Task
+from vidclass.evaluation.chance import LEARNT_NOTHING, stopped_early
 from vidclass.inputs.features import (
     fingerprint,
 )
@@ -294,6 +295,7 @@ class VideoEstimator(BaseEstimator):
                     groups=prepared.test_groups)
         if self.evaluation_ is not None and shape.notes:
             self.evaluation_.notes = list(shape.notes)
+        self._warn_stopped_early(fit)
 
         def write(folder: Path) -> None:
             self.save(folder / "model")
@@ -303,6 +305,18 @@ class VideoEstimator(BaseEstimator):
 
         run.finish(fit.metrics_csv, write)
         return self
+
+    def _warn_stopped_early(self, fit) -> None:
+        """Add to the warnings of an evaluation that says the model learnt nothing that its head stopped in its
+        first epochs, when it did (:func:`vidclass.evaluation.chance.stopped_early`)."""
+        warnings = getattr(self.evaluation_, "warnings", None)
+        if not warnings or not any(warning.startswith(LEARNT_NOTHING) for warning in warnings):
+            return
+        config = self._train_config()
+        hint = stopped_early(fit.best_epoch, fit.epochs_run, lr=config.lr, patience=config.patience,
+                             batch_size=config.batch_size)
+        if hint is not None:
+            warnings.append(hint)
 
     def _training_record(self, dataset: dict[str, Any], parts: dict[str, list[Any]], fit, unreadable: dict[str, str],
                          *, groups: list[str]) -> dict[str, Any]:

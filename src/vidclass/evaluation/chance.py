@@ -19,6 +19,8 @@ import numpy as np
 
 ONE_CLASS_SHARE = 0.9  # the most predicted class takes at least this share of the predictions: (almost) one class
 MARGIN_Z = 1.645  # one-sided 95 %: a guesser scores above chance + this many standard errors one time in twenty
+EARLY_EPOCHS = 2  # a head whose best epoch is among its first this many stopped before it learnt anything
+LEARNT_NOTHING = "the model may have learnt nothing"
 
 TRY = ("try more epochs or another learning rate (--epochs, --lr), other inputs or heads (`vidclass compare`), "
        "more videos per class, or check the labels (`vidclass data`)")
@@ -46,4 +48,16 @@ def learnt_nothing(y_true: Sequence[int], predicted: Sequence[int], labels: Sequ
         signs.append(f"it predicts {labels[top]!r} for {share:.0%} of them")
     if not signs:
         return None
-    return f"the model may have learnt nothing: {' and '.join(signs)}; {TRY}"
+    return f"{LEARNT_NOTHING}: {' and '.join(signs)}; {TRY}"
+
+
+def stopped_early(best_epoch: int | None, epochs_run: int, *, lr: float, patience: int, batch_size: int) -> str | None:
+    """For a model that learnt nothing: a warning when its trained head's best epoch (0-based) was among its first
+    :data:`EARLY_EPOCHS` and early stopping ended the run, so its optimisation defaults did not fit the data,
+    else None (no epochs: a head fitted in one pass)."""
+    if best_epoch is None or best_epoch >= EARLY_EPOCHS:
+        return None
+    return (f"its head was best after epoch {best_epoch + 1} and early stopping ended it {epochs_run - best_epoch - 1} "
+            f"epochs later (patience {patience}): the optimisation settings (lr {lr:g}, batch {batch_size}) do not "
+            f"fit this dataset; try a smaller --lr (e.g. {lr / 3:.2g}) with a larger --patience, or --batch-size "
+            f"{max(1, batch_size // 2)}")
