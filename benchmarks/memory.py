@@ -67,7 +67,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
-        data = subset(args.data, args.clips, work_dir / "data")
+        data = subset(args.data.resolve(), args.clips, work_dir / "data")  # links to absolute paths
         env = {**os.environ}
         warm = [*vidclass, "extract", str(data), "--cache", str(work_dir / "warm"), "--inputs", "appearance"]
         subprocess.run(warm, check=True, capture_output=True, env=env)  # the encoder's graph, exported and indexed

@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
@@ -125,6 +124,8 @@ def plot_reliability(
     panels = [("uncalibrated", probabilities)]
     if temperature != 1.0:
         panels.append((f"temperature {temperature:.2f}", calibrate_probabilities(probabilities, temperature)))
+    from matplotlib.figure import Figure  # here: calibrating and timelines never load matplotlib
+
     fig = Figure(figsize=(4.5 * len(panels), 4.6), layout="constrained")
     edges = np.linspace(0.0, 1.0, bins + 1)
     for ax, (name, probs) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):

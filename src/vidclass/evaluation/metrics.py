@@ -24,18 +24,19 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
 
 from vidclass.errors import ConfigError, VidclassError
 from vidclass.evaluation.chance import learnt_nothing
 from vidclass.evaluation.intervals import LEVEL, bootstrap_scores
 from vidclass.util.atomic import write_atomic
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: scoring and timelines never load it
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 _AVERAGES = ("macro avg", "weighted avg")
 _SUM_TOLERANCE = 1e-3
@@ -256,6 +257,8 @@ def plot_training_curves(metrics_csv: Path, out_png: Path, *, best_epoch: int | 
     sit on separate rows with the other cells empty; see :func:`read_training_curves`.
     ``best_epoch`` draws a marker line at the epoch that was kept.
     """
+    from matplotlib.figure import Figure
+
     metrics_csv, out_png = Path(metrics_csv), Path(out_png)
     series = read_training_curves(metrics_csv)
     fig = Figure(figsize=(10, 4), layout="constrained")
@@ -468,6 +471,9 @@ def _confusion_figure(evaluation: Evaluation) -> Figure:
     are left blank so the errors stand out. Beyond ~30 classes the size stops growing and
     cell values are left out (the JSON has them); the picture then only shows the pattern.
     """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     n = len(evaluation.labels)
     longest = max(len(name) for name in evaluation.labels)
     side = float(np.clip(0.45 * n + 0.08 * longest + 1.0, 3.5, _MAX_PANEL_INCHES))
@@ -506,6 +512,8 @@ def _confusion_figure(evaluation: Evaluation) -> Figure:
 
 def _plot_curves(ax: Axes, curves: dict[str, dict[int, float]], title: str, best_epoch: int | None) -> None:
     """One panel: train and validation values against the epoch."""
+    from matplotlib.ticker import MaxNLocator
+
     for phase, style in (("train", "o-"), ("val", "s--")):
         points = curves[phase]
         if points:
