@@ -40,7 +40,8 @@ from vidclass.estimator.bundle import (
     package_versions,
     save_bundle,
 )
-from vidclass.estimator.seams import FrozenFeatures, Pixels, Progress, seam_of
+from vidclass.estimator.seams import FrozenFeatures, Progress, Seam, seam_of
+from vidclass.estimator.shapes import Shape
 from vidclass.estimator.tasks import Task
 from vidclass.evaluation.chance import LEARNT_NOTHING, stopped_early
 from vidclass.inputs.features import (
@@ -186,7 +187,7 @@ class VideoEstimator(BaseEstimator):
     # --- configuration ---------------------------------------------------------------
 
     @property
-    def seam(self) -> FrozenFeatures | Pixels:
+    def seam(self) -> Seam:
         """Where this model meets the video (:mod:`vidclass.estimator.seams`): frozen features or pixels."""
         return seam_of(self.model)
 
@@ -267,7 +268,7 @@ class VideoEstimator(BaseEstimator):
         self.kind_ = self.model
         self.seam.build(self, outputs, images=images, recordings=recordings)
 
-    def _fit_shape(self, shape, classes: list[str], *, out_dir: str | Path | None, resume: bool, overwrite: bool,
+    def _fit_shape(self, shape: Shape, classes: list[str], *, out_dir: str | Path | None, resume: bool, overwrite: bool,
                    on_video: Progress | None):
         """Train on the units of a data shape (:mod:`vidclass.estimator.shapes`: whole files, or clips of
         recordings), score its test part and write the run, for either task; returns self.

@@ -284,10 +284,11 @@ class Pixels:
         self.set_views(model, images=False)
 
 
-SEAMS = {FEATURES: FrozenFeatures(), "pixels": Pixels()}
+Seam = FrozenFeatures | Pixels
+SEAMS: dict[str, Seam] = {FEATURES: FrozenFeatures(), "pixels": Pixels()}
 
 
-def seam_of(kind: str) -> FrozenFeatures | Pixels:
+def seam_of(kind: str) -> Seam:
     """The seam of a model kind: frozen features for ``features``, pixels for every clip model."""
     return SEAMS[FEATURES if kind == FEATURES else "pixels"]
 

@@ -24,7 +24,7 @@ from vidclass.data.catalog import left_out
 from vidclass.data.items import Catalog
 from vidclass.data.recordings import ClipPlan, RecordingSplits, default_plan, split_recordings
 from vidclass.errors import ConfigError
-from vidclass.estimator.seams import Progress
+from vidclass.estimator.seams import Progress, Seam
 from vidclass.inputs.features import fingerprint
 from vidclass.inputs.units import TrackClips, Units, entries
 
@@ -59,7 +59,7 @@ class Shape(Protocol):
     images: bool  # a folder of images (one frame per item)
     scored_groups: bool  # the evaluation files name each test unit's group
 
-    def prepare(self, model, seam, on_video: Progress | None) -> Prepared: ...
+    def prepare(self, model, seam: Seam, on_video: Progress | None) -> Prepared: ...
 
 
 @dataclass
@@ -78,7 +78,7 @@ class WholeFiles:
     recordings: bool = False
     scored_groups: bool = False
 
-    def prepare(self, model, seam, on_video: Progress | None) -> Prepared:
+    def prepare(self, model, seam: Seam, on_video: Progress | None) -> Prepared:
         """The seam's inputs of every video (cached; the units whose video cannot be prepared are left out)."""
         inputs, failed = seam.inputs(model, self.paths, on_video)
         parts = {name: [unit for unit in units if unit.path in inputs] for name, units in self.parts.items()}
@@ -114,7 +114,7 @@ class RecordingClips:
         self.left_out = left_out(found)
         self.notes = [f"clips {self.plan}; split {self.splits.method}"]
 
-    def prepare(self, model, seam, on_video: Progress | None) -> Prepared:
+    def prepare(self, model, seam: Seam, on_video: Progress | None) -> Prepared:
         """The tracks of the model's seam (feature tracks, with pose beside them for pose inputs, or decoded-frame
         tracks) of every source, and the clips whose source has one."""
         splits = self.splits
