@@ -31,6 +31,7 @@ import numpy as np
 
 import vidclass.models.runtime as runtime
 from vidclass.data.catalog import drop_unreadable, load_catalog
+from vidclass.estimator import engine
 from vidclass.estimator.classifier import VideoClassifier
 
 
@@ -79,6 +80,7 @@ def main() -> None:
 
     runtime.encoder_graph = timed_export
     runtime.frame_encoder = timed_encoder
+    engine.frame_encoder = timed_encoder  # the name the estimator's engine calls it by
     last_video = [0.0]
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["VIDCLASS_CACHE"] = scratch  # empty feature and graph caches
