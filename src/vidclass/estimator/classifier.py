@@ -102,7 +102,7 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
 
     def predict_many(self, paths: Sequence[str | Path]) -> tuple[np.ndarray, dict[str, str]]:
         """Probabilities for the readable videos of ``paths`` (in order) and the reason per failed one."""
-        self._check_fitted()
+        self.check_fitted()
         paths = [Path(p) for p in paths]
         inputs, failed = self._inputs(paths)
         readable = [p for p in paths if p in inputs]
@@ -155,7 +155,7 @@ class VideoClassifier(ClassifierMixin, VideoEstimator):
         group the model was trained on, are left out, so evaluating on the training
         dataset scores exactly its held-back part. The result says which videos remain.
         """
-        self._check_fitted()
+        self.check_fitted()
         found = catalog_.drop_unreadable(_as_catalog(dataset))
         seen = set(self.training_videos_)
         seen_groups = set(self.training_.get("groups", []))

@@ -334,7 +334,8 @@ class VideoEstimator(BaseEstimator):
             "config": asdict(self._train_config()),
         }
 
-    def _check_fitted(self) -> None:
+    def check_fitted(self) -> None:
+        """Refuse, naming how to get one, a model that is neither fitted nor loaded (predictions, timelines, bundles)."""
         if not hasattr(self, "labels_"):
             name = type(self).__name__
             raise VidclassError(f"this {name} is not fitted yet: call fit(dataset) or {name}.load(dir)")
@@ -360,14 +361,14 @@ class VideoEstimator(BaseEstimator):
 
     def stream(self):
         """How this model labels a stream (:class:`vidclass.estimator.stream.FrameStream`), for timelines."""
-        self._check_fitted()
+        self.check_fitted()
         task = {"outputs": self.task.outputs, "finish": self._finish, "values": self.task.values}
         return seam_of(self.kind_).stream(self, **task)
 
     # --- persistence -----------------------------------------------------------------
 
     def to_bundle(self) -> AnyBundle:
-        self._check_fitted()
+        self.check_fitted()
         common = dict(
             labels=list(self.labels_),
             clip_seconds=self.clip_seconds_,

@@ -127,7 +127,7 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
 
     def predict_many(self, paths) -> tuple[np.ndarray, dict[str, str]]:
         """Values of the readable videos of ``paths`` (in order) and the reason per failed one."""
-        self._check_fitted()
+        self.check_fitted()
         paths = [Path(p) for p in paths]
         inputs, failed = self._inputs(paths)
         readable = [inputs[p] for p in paths if p in inputs]
@@ -148,7 +148,7 @@ class VideoRegressor(RegressorMixin, VideoEstimator):
         Videos whose content was used for training or early stopping, and videos of a group the model trained on,
         are left out (as a classifier's evaluation does), so evaluating on the training dataset scores exactly its
         held-back part; the notes say how many were left out."""
-        self._check_fitted()
+        self.check_fitted()
         targets = self._targets(dataset)
         seen, seen_groups = set(self.training_videos_), set(self.training_.get("groups", []))
         kept = [t for t in targets if (t.group is None or t.group not in seen_groups)

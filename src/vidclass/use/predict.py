@@ -153,7 +153,7 @@ def run_timeline(
     still give their windows, so an interrupted live run keeps its results. ``on_window(start, end,
     raw, smoothed)`` is called as each window completes (an incremental CSV, a live display).
     """
-    model._check_fitted()
+    model.check_fitted()
     stream = model.stream()
     per_frame = stream.rate is None
     if per_frame and settings.window is not None:

@@ -34,7 +34,7 @@ def evaluate_segments(
     with ``out_dir``: ``segment_metrics.json`` and ``segments.png`` (true vs predicted bands)."""
     from vidclass.use.predict import TimelineSettings, run_timeline
 
-    model._check_fitted()
+    model.check_fitted()
     labels = list(model.labels_)
     unknown = sorted({item.label for item in catalog.items} - set(labels))
     if unknown:
