@@ -436,3 +436,15 @@ def test_a_track_decoded_in_chunks_equals_one_decoded_whole_and_a_failed_chunk_f
     assert list(tracks) == [1] and report.computed == 1 and list(report.failed) == [str(clips[0])]
     _, report = extract_tracks(sources, encoder, rates, cache=cache, pair_image="rgbdiff", workers=0)
     assert report.cached == 1 and report.computed == 1  # the failed source left no entry
+
+
+def test_segments_of_one_recording_probe_it_once(clips, encoder, tmp_path, monkeypatch):
+    from vidclass.data.recordings import Source
+    from vidclass.inputs.tracks import extract_tracks
+
+    probed, real = [], video.probe
+    monkeypatch.setattr(video, "probe", lambda path: probed.append(Path(path)) or real(path))
+    halves = [Source(clips[0], 0.0, 0.5, "a", "r"), Source(clips[0], 0.5, 1.0, "b", "r")]
+    tracks, report = extract_tracks(halves, encoder, [8.0, 8.0], cache=FeatureCache(tmp_path), workers=0)
+    assert report.computed == 2 and sorted(tracks) == [0, 1]
+    assert probed == [clips[0]]  # one demuxing pass for both segments, not one per segment

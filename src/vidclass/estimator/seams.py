@@ -12,6 +12,7 @@ views, streams a timeline, and makes and reads its bundle; the estimator core
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -241,7 +242,7 @@ class Pixels:
 
     def units(self, model, inputs: Sequence[Any]) -> Files:
         """Whole files as units: their frame-cache entries, read when drawn."""
-        return Files(list(inputs), lambda entry: frame_entry(model, entry))
+        return Files(list(inputs), partial(frame_entry, model))  # a partial, not a lambda: loader workers pickle it
 
     def duration(self, model, prepared: Any) -> float:
         return frame_entry(model, prepared).duration

@@ -118,12 +118,16 @@ def source_jobs(
 ) -> tuple[dict[int, T], list[FrameJob], list[int]]:
     """The first pass of a track extraction (features or decoded frames): each source's cached entry
     (``cached(key, length)``, by position in ``sources``), or the job that computes it, with the position each
-    job stands for. A source that cannot be probed is recorded in ``report.failed``."""
+    job stands for. A source that cannot be probed is recorded in ``report.failed``; each video is probed once,
+    however many of its segments are sources (a probe is a demuxing pass over the whole recording)."""
     found: dict[int, T] = {}
     jobs, wanted = [], []
+    infos: dict[Path, video.VideoInfo] = {}
     for i, (source, rate) in enumerate(zip(sources, rates)):
         try:
-            info = video.probe(source.path)
+            if source.path not in infos:
+                infos[source.path] = video.probe(source.path)
+            info = infos[source.path]
             frames = partial(track_frames, source, rate)
             name = key(source, rate)
         except (VidclassError, OSError) as error:
