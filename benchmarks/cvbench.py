@@ -45,12 +45,13 @@ class Recipe:
     grid: int = 32
     inputs: str = DEFAULT_INPUTS
     options: tuple[tuple[str, Any], ...] = ()  # head options, as sorted (name, value) pairs
-    epochs: int = 60
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    patience: int = 10
-    label_smoothing: float = 0.0
-    batch_size: int = 16
+    # the optimisation settings default to TrainConfig's (train_config passes the shared fields on)
+    epochs: int = TrainConfig.epochs
+    lr: float = TrainConfig.lr
+    weight_decay: float = TrainConfig.weight_decay
+    patience: int = TrainConfig.patience
+    label_smoothing: float = TrainConfig.label_smoothing
+    batch_size: int = TrainConfig.batch_size
 
     @staticmethod
     def make(head: str, *, options: dict[str, Any] | None = None, **settings: Any) -> Recipe:
@@ -68,7 +69,7 @@ class Recipe:
     def describe(self) -> str:
         """``head motion f16/g32 opt=value ...``: the head, inputs, views and every non-default setting."""
         base = Recipe(self.head)
-        parts = [self.head, _INPUTS[self.inputs], f"f{self.frames}/g{self.grid}"]
+        parts = [self.head, _INPUTS.get(self.inputs, self.inputs), f"f{self.frames}/g{self.grid}"]
         parts += [f"{name}={value}" for name, value in self.options]
         for name in ("epochs", "lr", "weight_decay", "patience", "label_smoothing", "batch_size"):
             if getattr(self, name) != getattr(base, name):
