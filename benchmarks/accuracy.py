@@ -133,7 +133,7 @@ def recipe_task(args: argparse.Namespace) -> list[Score]:
 
     settings = CompareSettings(folds=args.folds, seed=args.cv_seed, cache_dir=args.cache_dir.parent / "cache",
                                workers=args.workers)
-    rows, _ = compare(load_catalog(args.data), select_recipes(args.recipes), args.recipes_out, settings, log=log)
+    rows = compare(load_catalog(args.data), select_recipes(args.recipes), args.recipes_out, settings, log=log).rows
     return [Score(f"recipe {row.name}", list(row.fold_accuracy), fit_seconds=[row.fit_seconds or 0.0],
                   seed_accuracy=[row.accuracy]) for row in rows if row.fold_accuracy]
 

@@ -39,7 +39,8 @@ def compared(direction, tmp_path_factory):
     settings = CompareSettings(folds=3, seed=0, cache_dir=cache, speed_clips=2)
     broken = Recipe("broken-weights", "features", "weights that are not there",
                     {**SMALL, "head": "mean", "inputs": "appearance", "weights": str(cache / "missing.safetensors")})
-    rows, paths = compare(direction, [MEAN, broken, BILSTM], out, settings)
+    found = compare(direction, [MEAN, broken, BILSTM], out, settings)
+    rows, paths = found.rows, found.paths
     return rows, paths, out, settings
 
 
@@ -68,7 +69,8 @@ def test_an_order_aware_recipe_ranks_above_mean_pooling_and_a_failure_is_reporte
     assert [r["name"] for r in results["recipes"]] == [row.name for row in rows]
     assert paths["png"].stat().st_size > 1000 and "bilstm-motion" in paths["md"].read_text()
     assert paths["csv"].read_text().splitlines()[0].startswith("name,family")
-    winner = best_recipe(paths["json"].parent)  # what `vidclass train --recipe best --compare DIR` trains
+    winner, estimate = best_recipe(paths["json"].parent)  # what `vidclass train --recipe best --compare DIR` trains
+    assert "optimistic" in estimate and "--nested" in estimate  # a plain comparison says its CV is optimistic
     assert winner.name == "bilstm-motion" and dict(winner.params) == dict(BILSTM.params)
 
 
@@ -81,7 +83,7 @@ def test_a_rerun_computes_only_what_is_missing_and_gives_the_same_table(compared
     monkeypatch.setattr(compare_run, "_run_fold",
                         lambda catalog, recipe, *rest: ran.append((recipe.name, rest[1])) or real(catalog, recipe, *rest))
     ensemble = Recipe("both", "ensemble", "mean of the two", members=("mean-appearance", "bilstm-motion"))
-    again, _ = compare(direction, [MEAN, BILSTM, ensemble], out, settings)
+    again = compare(direction, [MEAN, BILSTM, ensemble], out, settings).rows
     assert ran == [("mean-appearance", 1)]  # one fold recomputed, the ensemble fused from stored probabilities
     before = {row.name: row.fold_accuracy for row in rows}
     after = {row.name: row.fold_accuracy for row in again}
@@ -132,7 +134,8 @@ def test_train_recipe_errors_are_one_clean_line(direction, tmp_path):
 def test_a_recipe_whose_estimate_exceeds_the_budget_is_skipped_and_said(direction, tmp_path, monkeypatch):
     monkeypatch.setattr(compare_run, "_run_fold", lambda *args: pytest.fail("nothing fits: nothing may run"))
     slow = Recipe("slow", "pixels", "too slow for the budget", {"model": "frame"}, cost=1e6)
-    rows, paths = compare(direction, [slow], tmp_path / "out", CompareSettings(folds=3, budget=60))
+    found = compare(direction, [slow], tmp_path / "out", CompareSettings(folds=3, budget=60))
+    rows, paths = found.rows, found.paths
     assert rows[0].status.startswith("skipped: estimated") and "min left" in rows[0].status
     assert json.loads(paths["json"].read_text())["recipes"][0]["status"] == rows[0].status
 
@@ -148,7 +151,7 @@ def test_a_recipe_over_the_budget_whose_weights_are_missing_says_so_rather_than_
     monkeypatch.setattr(vidclass.models.weights, "download", offline)
     monkeypatch.setattr(compare_run, "_run_fold", lambda *args: pytest.fail("nothing fits: nothing may run"))
     kinetics = get_recipe("3d-r2plus1d_18")
-    rows, _ = compare(direction, [kinetics], tmp_path / "out", CompareSettings(folds=3, budget=60))
+    rows = compare(direction, [kinetics], tmp_path / "out", CompareSettings(folds=3, budget=60)).rows
     assert rows[0].status.startswith("failed: WeightsUnavailableError") and "Kinetics-400" in rows[0].status
 
 

@@ -136,12 +136,14 @@ def train(
         num_nodes=num_nodes,
     )
     if recipe is not None:
-        chosen = _recipe_for_training(recipe, compare_dir)
+        chosen, estimate = _recipe_for_training(recipe, compare_dir)
         given = {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
         given = {"model" if name == "model_kind" else name for name in given}
         params.update({name: value for name, value in chosen.classifier_params().items() if name not in given})
         model_kind, head = params["model"], params["head"]
         click.echo(f"vidclass: recipe {chosen.name}: {chosen.settings()}", err=True)
+        if estimate is not None:
+            click.echo(f"vidclass: chosen by {compare_dir / 'results.json'}; expected accuracy {estimate}", err=True)
     elif compare_dir is not None:
         raise VidclassError("--compare DIR goes with --recipe best")
     from vidclass.estimator.tasks import TASKS
@@ -187,14 +189,15 @@ def train(
 
 
 def _recipe_for_training(name: str, compare_dir: Path | None):
-    """The recipe ``--recipe NAME`` names, or with ``best`` the winner of the comparison in ``--compare DIR``."""
+    """The recipe ``--recipe NAME`` names, or with ``best`` the winner of the comparison in ``--compare DIR``, with
+    the estimate that backs that choice (None for a named recipe)."""
     from vidclass.compare import best_recipe
     from vidclass.compare.recipes import get_recipe
 
     if name != "best":
         if compare_dir is not None:
             raise VidclassError("--compare DIR goes with --recipe best")
-        return get_recipe(name)
+        return get_recipe(name), None
     if compare_dir is None:
         raise VidclassError("--recipe best needs --compare DIR (a folder written by `vidclass compare`)")
     return best_recipe(compare_dir)
@@ -297,7 +300,15 @@ def compare(
     val: Annotated[float, typer.Option(help="Fraction of each fold's training part used for early stopping.")] = 0.2,
     cache: CacheOpt = None,
     workers: Annotated[int, typer.Option(help="Decoding threads running beside the CNN (pose estimation: processes).")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the ranked results as JSON on stdout.")] = False,
+    nested: Annotated[bool, typer.Option(
+        "--nested", help="Also measure the selection itself: in each outer fold rank the recipes by an inner grouped CV "
+                         "on its training part and score the winner on the outer fold (the estimate of what picking "
+                         "the best row delivers on new groups, and the best row's optimism).")] = False,
+    inner_folds: Annotated[int, typer.Option(help="With --nested: inner folds per outer training part.")] = 4,
+    speed_clips: Annotated[int, typer.Option(
+        help="Test clips of fold 0 labelled again from an empty cache to time inference (0: no timing).")] = 8,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the ranked results as JSON on stdout (with --nested: {recipes, nested}).")] = False,
 ) -> None:
     """Score recipes side by side on the same grouped folds of DATASET: accuracy, cost, ranked."""
     from vidclass.compare import CompareSettings, table_rows
@@ -308,13 +319,19 @@ def compare(
 
     chosen = select_recipes(recipes)
     settings = CompareSettings(folds=folds, seed=seed, val=val, cache_dir=cache, workers=workers,
-                               budget=parse_seconds(budget, "--budget") if budget is not None else None)
+                               budget=parse_seconds(budget, "--budget") if budget is not None else None,
+                               speed_clips=speed_clips)
     found = read_dataset(dataset, dataset_options, training=True)
-    rows, paths = run_compare(found, chosen, out, settings, log=lambda line: click.echo(line, err=True))
+    result = run_compare(found, chosen, out, settings, inner_folds=inner_folds if nested else None,
+                         log=lambda line: click.echo(line, err=True))
+    rows, paths = result.rows, result.paths
     if as_json:
-        print_json([row.as_dict() for row in rows])
+        table = [row.as_dict() for row in rows]
+        print_json({"recipes": table, "nested": result.nested.as_dict()} if result.nested is not None else table)
     else:
         print_table(f"compare: {len(found.items)} clips, {folds} grouped folds", list(HEADERS), table_rows(rows))
+        if result.nested is not None:
+            print(result.nested.format())
     for row in rows:
         if row.learnt_nothing:
             click.echo(f"vidclass: warning: recipe {row.name}: {row.learnt_nothing}", err=True)

@@ -43,13 +43,15 @@ class CompareSettings:
     budget: float | None = None  # seconds for this run; recipes whose estimate does not fit are skipped
     cache_dir: Path | None = None
     workers: int = 1
-    speed_clips: int = 8  # test clips of fold 0 labelled with an empty cache to measure inference speed
+    speed_clips: int = 8  # test clips of fold 0 labelled with an empty cache to measure inference speed (0: none)
 
     def __post_init__(self) -> None:
         if self.folds < 2:
             raise ConfigError(f"folds must be at least 2; got {self.folds}")
         if not 0.0 < self.val < 1.0:
             raise ConfigError(f"val must be a fraction between 0 and 1; got {self.val}")
+        if self.speed_clips < 0:
+            raise ConfigError(f"speed clips must be 0 (no timing) or more; got {self.speed_clips}")
         if self.budget is not None and self.budget <= 0:
             raise ConfigError(f"budget must be positive; got {self.budget}")
 
@@ -236,7 +238,8 @@ def _run_fold(
     probabilities = model.predict_proba([item.path for item in test])
     truth = np.array([labels.index(item.label) for item in test])
     predicted = probabilities.argmax(axis=1)
-    speed = _inference_speed(model, [item.path for item in test[: settings.speed_clips]]) if fold == 0 else None
+    speed = (_inference_speed(model, [item.path for item in test[: settings.speed_clips]])
+             if fold == 0 and settings.speed_clips > 0 else None)
     return FoldResult(
         recipe=recipe.name, fold=fold, settings=_settings_of(recipe),
         accuracy=float((predicted == truth).mean()),
