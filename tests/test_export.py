@@ -456,3 +456,36 @@ def test_a_bundle_finds_its_encoders_cached_graph_by_its_weights_and_never_a_gra
     changed = run("cache-3")
     assert changed["timm"]  # built from its own file and exported again
     assert len(list((tmp_path / "graphs" / "onnx").glob("*.onnx"))) == 2
+
+
+_FIT = """
+import sys, json
+from vidclass.estimator.classifier import VideoClassifier
+model = VideoClassifier(size=64, frames=4, grid=8, head="linear", inputs="appearance", cache_dir=sys.argv[2], workers=0)
+model.fit(sys.argv[1], out_dir=sys.argv[3])
+print(json.dumps({"timm": "timm" in sys.modules, "engine": model.training_["frames_encoded_by"],
+                  "probabilities": model.predict_proba([sys.argv[4]]).tolist()}))
+"""
+
+
+def test_a_fit_on_a_graph_exported_before_never_builds_the_pytorch_encoder_and_saves_the_same_bundle(
+        tmp_path, direction_dataset):
+    """The first fit builds the default encoder, exports its graph and keeps its state dict beside it; the next fit
+    (here on a new feature cache, so the encoder runs) runs that graph and copies that state dict into its bundle
+    without importing timm (about 200 MB of a training process), and its bundle is the same."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VIDCLASS_CACHE": str(tmp_path / "cache")}
+    video = str(sorted(direction_dataset.rglob("*.mp4"))[0])
+    runs = []
+    for name in ("first", "second"):
+        done = subprocess.run([sys.executable, "-c", _FIT, str(direction_dataset), str(tmp_path / f"features-{name}"),
+                               str(tmp_path / name), video], env=env, check=True, capture_output=True, text=True)
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    assert runs[0]["timm"] and not runs[1]["timm"]
+    assert runs[1]["engine"] == runs[0]["engine"] and runs[1]["engine"] == "onnxruntime"
+    first, second = (tmp_path / name / "model" / "backbone.safetensors" for name in ("first", "second"))
+    assert first.read_bytes() == second.read_bytes()
+    np.testing.assert_allclose(runs[1]["probabilities"], runs[0]["probabilities"], atol=1e-6)

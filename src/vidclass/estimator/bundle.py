@@ -40,6 +40,7 @@ from vidclass.inputs.views import ViewSpec
 from vidclass.models.backbones import BackboneSpec, FrameEncoder, Preprocess, create_backbone
 from vidclass.models.clip_models import ClipModel, clip_model_from_config
 from vidclass.models.heads import TemporalHead, head_from_config
+from vidclass.models.runtime import DeferredEncoder, saved_state
 from vidclass.util.atomic import replace_directory
 
 FORMAT = "vidclass-model"
@@ -147,7 +148,10 @@ def save_bundle(bundle: AnyBundle, directory: str | Path) -> Path:
     try:
         (staging / CONFIG).write_text(json.dumps(bundle.config(), indent=2, default=str))
         for name, module in bundle.weight_files().items():
-            save_file(_contiguous(module.state_dict()), str(staging / name))
+            if isinstance(module, DeferredEncoder) and not module.built and module.weights_file is not None:
+                shutil.copyfile(module.weights_file, staging / name)  # its state dict, as saved: no need to build it
+            else:
+                save_file(saved_state(module), str(staging / name))
         (staging / TRAINING_VIDEOS).write_text("".join(f"{v}\n" for v in bundle.training_videos))
         _make_readable(staging)
         replace_directory(staging, directory)
@@ -164,10 +168,6 @@ def _make_readable(directory: Path) -> None:
     directory.chmod(0o777 & ~umask)
     for path in directory.iterdir():
         path.chmod(0o666 & ~umask)
-
-
-def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().contiguous() for k, v in state.items()}
 
 
 # --- the config schema --------------------------------------------------------------------
@@ -317,8 +317,6 @@ def load_bundle(directory: str | Path, *, defer_encoder: bool = False) -> AnyBun
         view = ViewSpec(**config["view"])
         head = head_from_config(config["head"])
         if defer_encoder:
-            from vidclass.models.runtime import DeferredEncoder
-
             encoder = DeferredEncoder(_recorded_spec(config["backbone"]), config["backbone"]["weights_id"],
                                       lambda: _encoder(directory, config), weights_file=directory / BACKBONE_WEIGHTS)
         else:

@@ -34,6 +34,7 @@ from vidclass.inputs.views import DEFAULT_INPUTS, INPUTS, POSE_INPUTS, GridViews
 from vidclass.media.video import probe
 from vidclass.models.backbones import create_backbone
 from vidclass.models.heads import LinearHead, create_head
+from vidclass.models.runtime import prebuilt_encoder
 
 Progress = Callable[[str, str], None]  # (path, status) per video prepared
 BACKBONE_LR_FRACTION = 0.3  # the backbone of a pixel model learns at lr x this unless told
@@ -63,10 +64,13 @@ class FrozenFeatures:
             create_backbone(model.backbone, pretrained=model.pretrained, weights=model.weights, size=model.size)
 
     def build(self, model, outputs: int, *, images: bool, recordings: bool) -> None:
-        """The frozen encoder and a new head (by default the task's for the shape) with ``outputs`` outputs."""
+        """The frozen encoder and a new head (by default the task's for the shape) with ``outputs`` outputs. Under
+        ONNX Runtime the encoder is built in PyTorch only when no earlier process exported its graph
+        (:func:`vidclass.models.runtime.prebuilt_encoder`): a fit on cached features then never imports timm."""
         model.view_ = self.view_spec(model)
-        model.encoder_ = create_backbone(model.backbone, pretrained=model.pretrained, weights=model.weights,
-                                         size=model.size)
+        settings = dict(pretrained=model.pretrained, weights=model.weights, size=model.size)
+        model.encoder_ = ((model.runtime != "torch" and prebuilt_encoder(model.backbone, **settings))
+                          or create_backbone(model.backbone, **settings))
         with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
             torch.manual_seed(model.seed)
             model.head_ = create_head(model.head or default_head(model.task, recordings=recordings),

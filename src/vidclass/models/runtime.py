@@ -286,8 +286,24 @@ def encoder_graph(encoder: FrameEncoder, *, root: Path | None = None, opset: int
                                 f"(relative; allowed {PARITY_TOLERANCE:.0e}); use --runtime torch")
     index = _index_path(root, encoder.spec, encoder.weights_id, opset)
     if index is not None and not index.is_file():
+        state = graph_weights_file(path)
+        if not state.is_file():  # what a bundle of this encoder saves, so a fit need not build it to save one
+            from safetensors.torch import save
+
+            write_atomic(state, lambda f: f.write(save(saved_state(encoder))))
         write_atomic(index, json.dumps({"graph": path.name}))
     return path
+
+
+def graph_weights_file(graph: Path) -> Path:
+    """Where :func:`encoder_graph` keeps the state dict of the encoder it exported ``graph`` from, as a bundle's
+    backbone file holds it (safetensors)."""
+    return graph.with_suffix(".safetensors")
+
+
+def saved_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s state dict as safetensors stores it (detached, contiguous tensors)."""
+    return {name: tensor.detach().contiguous() for name, tensor in module.state_dict().items()}
 
 
 def _graph_path(root: Path, spec: BackboneSpec, digest: str, opset: int) -> Path:
@@ -381,6 +397,24 @@ def encoder_for(name: str, runtime: str, *, pretrained: bool = True, weights: st
     return frame_encoder(DeferredEncoder(get_backbone_spec(name).at_size(size), weights_id, build), runtime)
 
 
+def prebuilt_encoder(name: str, *, pretrained: bool = True, weights: str | Path | None = None,
+                     size: int | None = None) -> DeferredEncoder | None:
+    """Backbone ``name`` as a :class:`DeferredEncoder` when an earlier process exported its graph and kept its state
+    dict (:func:`encoder_graph`), else None: a fit under ONNX Runtime then runs, and saves, the frozen encoder
+    without building it in PyTorch (nor importing timm and torchvision, about 200 MB of the process)."""
+    from vidclass.models.backbones import create_backbone, get_backbone_spec, weights_id_on_disk
+
+    weights_id = weights_id_on_disk(name, pretrained=pretrained, weights=weights)
+    if weights_id is None:
+        return None
+    spec = get_backbone_spec(name).at_size(size)
+    graph = indexed_graph(spec, weights_id)
+    if graph is None or not graph_weights_file(graph).is_file():
+        return None
+    return DeferredEncoder(spec, weights_id, lambda: create_backbone(name, pretrained=pretrained, weights=weights,
+                                                                     size=size), weights_file=graph_weights_file(graph))
+
+
 class DeferredEncoder:
     """A bundle's frame encoder known by what its config records (spec, weights id) and built, with its
     weights, only when PyTorch must run it. An exported bundle on ONNX Runtime never does, so a timeline
@@ -399,6 +433,11 @@ class DeferredEncoder:
             self._encoder = self._build()
             self._encoder.weights_id = self.weights_id
         return self._encoder
+
+    @property
+    def built(self) -> bool:
+        """Whether PyTorch's encoder exists (until then ``weights_file`` holds its state dict)."""
+        return self._encoder is not None
 
     @property
     def scale(self) -> torch.Tensor:  # callers read .scale.device; unbuilt, it is the CPU
