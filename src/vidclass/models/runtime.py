@@ -285,12 +285,14 @@ def encoder_graph(encoder: FrameEncoder, *, root: Path | None = None, opset: int
             raise VidclassError(f"{encoder.spec.name}: the ONNX graph differs from PyTorch by {error:.1e} "
                                 f"(relative; allowed {PARITY_TOLERANCE:.0e}); use --runtime torch")
     index = _index_path(root, encoder.spec, encoder.weights_id, opset)
-    if index is not None and not index.is_file():
-        state = graph_weights_file(path)
-        if not state.is_file():  # what a bundle of this encoder saves, so a fit need not build it to save one
-            from safetensors.torch import save
+    if index is None:
+        return path
+    state = graph_weights_file(path)
+    if not state.is_file():  # what a bundle of this encoder saves, so a fit need not build it to save one
+        from safetensors.torch import save
 
-            write_atomic(state, lambda f: f.write(save(saved_state(encoder))))
+        write_atomic(state, lambda f: f.write(save(saved_state(encoder))))
+    if not index.is_file():
         write_atomic(index, json.dumps({"graph": path.name}))
     return path
 
