@@ -4,9 +4,9 @@ the process and every child, sampled every 0.1 s, as ``../shared/tools/peak_pss.
 Runs, each in a fresh process on the same clips (``--clips`` per class from DATA, linked into a temporary
 folder), with every default: ``vidclass extract`` into an empty feature cache, ``vidclass train`` on those
 features, and with ``--video`` a ``vidclass timeline`` of the trained model over that video. The ONNX graph of
-the frame encoder is exported once before (a warm graph cache, as every run after a user's first). Prints a
-table (peak, the peaks of the first and last tenth of the run: flat or growing, seconds) and, last, one
-summary line. Target (issue 34): every peak <= 0.75 GB. Usage::
+the frame encoder is exported once before, into an empty graph cache (warm, as for every run after a user's
+first). Prints a table (peak, the peaks of the first and last tenth of the run: flat or growing, seconds) and,
+last, one summary line. Target (issue 34): every peak <= 0.75 GB. Usage::
 
     python benchmarks/memory.py [DATA] [--clips 20] [--video LONG.mp4]
 """
@@ -68,7 +68,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
         data = subset(args.data.resolve(), args.clips, work_dir / "data")  # links to absolute paths
-        env = {**os.environ}
+        env = {**os.environ, "VIDCLASS_CACHE": str(work_dir / "user-cache")}  # graphs exported by this run only
         warm = [*vidclass, "extract", str(data), "--cache", str(work_dir / "warm"), "--inputs", "appearance"]
         subprocess.run(warm, check=True, capture_output=True, env=env)  # the encoder's graph, exported and indexed
         cache = str(work_dir / "cache")
