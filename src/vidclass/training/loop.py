@@ -13,6 +13,7 @@ processes, after ``resume`` and in a second run with the same seed.
 
 from __future__ import annotations
 
+import gc
 import logging
 import tempfile
 import warnings
@@ -229,12 +230,19 @@ def fit_module(
         trainer.strategy.barrier("best checkpoint read")
     module.eval()
     score = checkpoint.best_model_score
-    return FitResult(
+    result = FitResult(
         epochs_run=trainer.current_epoch,
         best_epoch=best_epoch,
         best_val_loss=float(score) if score is not None and val is not None else None,
         metrics_csv=(Path(out_dir) / "metrics.csv") if out_dir is not None else None,
     )
+    # The trainer and its loops point at each other, and hold the data loaders (a fit's features or clips):
+    # unlinked from the module and collected now, not whenever Python's cycle collector next runs its oldest
+    # generation, which in a comparison's 150 fits in one process let the memory grow by about 90 MB a fit.
+    module.trainer = None
+    del trainer
+    gc.collect()
+    return result
 
 
 def fit_head(
