@@ -70,7 +70,7 @@ def test_a_recipe_whose_pooled_folds_predict_one_class_is_marked_at_chance_in_th
 def test_a_head_that_stopped_in_its_first_epochs_says_its_optimisation_settings_do_not_fit():
     hint = stopped_early(0, 11, lr=1e-3, patience=10, batch_size=16)
     assert "best after epoch 1" in hint and "10 epochs later (patience 10)" in hint
-    assert "--lr (e.g. 0.00033)" in hint and "--batch-size 8" in hint
+    assert "--lr (e.g. 0.00033)" in hint and "--batch-size 8" in hint and "`--head linear`" in hint
     assert stopped_early(5, 16, lr=1e-3, patience=10, batch_size=16) is None  # it learnt for a while
     assert stopped_early(None, 0, lr=1e-3, patience=10, batch_size=16) is None  # fitted in one pass
 
