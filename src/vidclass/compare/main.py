@@ -44,17 +44,18 @@ def compare(
     out = Path(out)
     start = time.perf_counter()
     catalog = catalog_.drop_unreadable(catalog)  # probed once: the nested comparison splits the same readable clips
+    outer = grouped_folds(catalog, settings.folds, settings.seed) if inner_folds is not None else []
     if inner_folds is not None:
-        check_inner_folds(catalog, grouped_folds(catalog, settings.folds, settings.seed), inner_folds)
+        check_inner_folds(catalog, outer, inner_folds)
         log(f"compare --nested: {fits_planned(recipes, settings.folds, inner_folds)} fits ({settings.folds} outer folds "
             f"x (1 + {inner_folds} inner) per recipe); the recipes' costs estimate "
             f"{_planned_minutes(recipes, len(catalog.items), settings.folds, inner_folds):.0f} min of training "
             "once inputs are cached (stored results are reused)")
     outcomes = run_comparison(catalog, recipes, out, settings, log=log)
     rows = summarize(outcomes, settings.folds, list(catalog.labels))
-    nested = (run_nested(catalog, recipes, outcomes, rows, out, settings, inner_folds, log=log)
+    nested = (run_nested(catalog, outer, recipes, outcomes, rows, out, settings, inner_folds, log=log)
               if inner_folds is not None else None)
-    groups = {item.group if item.group is not None else str(item.path) for item in catalog.items}
+    groups = {item.fold_group for item in catalog.items}
     meta: dict[str, Any] = {
         "dataset": str(catalog.root), "clips": len(catalog.items), "groups": len(groups), "folds": settings.folds,
         "seed": settings.seed, "val": settings.val, "budget_seconds": settings.budget,

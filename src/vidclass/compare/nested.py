@@ -23,7 +23,7 @@ from typing import Any
 
 from vidclass.compare.recipes import Recipe
 from vidclass.compare.report import RecipeSummary, summarize, t_interval
-from vidclass.compare.run import CompareSettings, Folds, Log, RecipeOutcome, grouped_folds, run_comparison
+from vidclass.compare.run import CompareSettings, Folds, Log, RecipeOutcome, run_comparison
 from vidclass.data.items import Catalog
 from vidclass.errors import ConfigError
 
@@ -70,6 +70,7 @@ def fits_planned(recipes: Sequence[Recipe], outer: int, inner: int) -> int:
 
 def run_nested(
     catalog: Catalog,
+    outer: Folds,
     recipes: Sequence[Recipe],
     outcomes: Sequence[RecipeOutcome],
     rows: Sequence[RecipeSummary],
@@ -79,13 +80,12 @@ def run_nested(
     *,
     log: Log = lambda message: None,
 ) -> NestedEstimate:
-    """Rank ``recipes`` by an inner grouped CV inside every outer fold of ``catalog`` and score each inner winner
+    """Rank ``recipes`` by an inner grouped CV inside every ``outer`` fold of ``catalog`` and score each inner winner
     with its result on that outer fold (from ``outcomes``, the plain comparison on the same outer folds, whose
     ranked ``rows`` give the best row). ``catalog`` is the one the outer comparison ran on (readable items)."""
     best = first_trainable(row.as_dict() for row in rows)
     if best is None:
         raise ConfigError("no recipe finished every outer fold; a nested comparison needs at least one")
-    outer = grouped_folds(catalog, settings.folds, settings.seed)
     inner_settings = dataclasses.replace(settings, folds=inner_folds, speed_clips=0, budget=None)
     by_name = {outcome.recipe.name: outcome for outcome in outcomes}
     winners, scores = [], []
@@ -121,8 +121,7 @@ def check_inner_folds(catalog: Catalog, folds: Folds, inner_folds: int) -> None:
     if inner_folds < 2:
         raise ConfigError(f"--inner-folds must be at least 2; got {inner_folds}")
     for fold, (train_index, _) in enumerate(folds):
-        groups = {catalog.items[i].group if catalog.items[i].group is not None else str(catalog.items[i].path)
-                  for i in train_index}
+        groups = {catalog.items[i].fold_group for i in train_index}
         if len(groups) < inner_folds:
             raise ConfigError(f"{catalog.root}: outer fold {fold + 1}'s training part has {len(groups)} groups, "
                               f"too few for {inner_folds} inner folds; lower --inner-folds or --folds")

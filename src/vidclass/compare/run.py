@@ -89,7 +89,7 @@ def grouped_folds(catalog: Catalog, folds: int, seed: int) -> Folds:
     (each item its own group when it has none): the outer folds every recipe is scored on."""
     labels = list(catalog.labels)
     y = np.array([labels.index(item.label) for item in catalog.items])
-    groups = np.array([item.group if item.group is not None else str(item.path) for item in catalog.items])
+    groups = np.array([item.fold_group for item in catalog.items])
     if len(set(groups)) < folds:
         raise DatasetError(f"{catalog.root}: {len(set(groups))} groups cannot make {folds} group-disjoint folds")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)

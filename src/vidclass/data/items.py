@@ -40,6 +40,11 @@ class VideoItem:
         """``(start, end)`` seconds when the item is part of its file, else None (the whole file)."""
         return (self.start, self.end) if self.start is not None and self.end is not None else None
 
+    @property
+    def fold_group(self) -> str:
+        """What a grouped split keeps on one side: the item's group, or the clip itself when it has none."""
+        return self.group if self.group is not None else str(self.path)
+
 
 @dataclass(frozen=True)
 class Problem:

@@ -388,15 +388,12 @@ def encoder_for(name: str, runtime: str, *, pretrained: bool = True, weights: st
     """The frame encoder of backbone ``name`` under ``runtime`` (:func:`frame_encoder`), built in PyTorch only when
     it must be: under ONNX Runtime, a graph exported before for these weights runs without the PyTorch model
     (nor timm and torchvision, about 200 MB of a process's memory)."""
-    from vidclass.models.backbones import create_backbone, get_backbone_spec, weights_id_on_disk
+    from vidclass.models.backbones import create_backbone
 
-    def build() -> FrameEncoder:
-        return create_backbone(name, pretrained=pretrained, weights=weights, size=size)
-
-    weights_id = weights_id_on_disk(name, pretrained=pretrained, weights=weights)
-    if weights_id is None:  # weights to fetch, or settings create_backbone refuses: it says which
-        return frame_encoder(build(), runtime)
-    return frame_encoder(DeferredEncoder(get_backbone_spec(name).at_size(size), weights_id, build), runtime)
+    deferred = _deferred(name, pretrained=pretrained, weights=weights, size=size)
+    # no weights id: weights to fetch, or settings create_backbone refuses, and it says which
+    return frame_encoder(deferred if deferred is not None else create_backbone(
+        name, pretrained=pretrained, weights=weights, size=size), runtime)
 
 
 def prebuilt_encoder(name: str, *, pretrained: bool = True, weights: str | Path | None = None,
@@ -404,17 +401,24 @@ def prebuilt_encoder(name: str, *, pretrained: bool = True, weights: str | Path 
     """Backbone ``name`` as a :class:`DeferredEncoder` when an earlier process exported its graph and kept its state
     dict (:func:`encoder_graph`), else None: a fit under ONNX Runtime then runs, and saves, the frozen encoder
     without building it in PyTorch (nor importing timm and torchvision, about 200 MB of the process)."""
+    deferred = _deferred(name, pretrained=pretrained, weights=weights, size=size)
+    graph = indexed_graph(deferred.spec, deferred.weights_id) if deferred is not None else None
+    if graph is None or not graph_weights_file(graph).is_file():
+        return None
+    deferred.weights_file = graph_weights_file(graph)
+    return deferred
+
+
+def _deferred(name: str, *, pretrained: bool, weights: str | Path | None, size: int | None) -> DeferredEncoder | None:
+    """Backbone ``name`` known by its spec and weights id, built when first run; None when the weights id cannot be
+    known without building it (weights to fetch, or settings :func:`create_backbone` refuses)."""
     from vidclass.models.backbones import create_backbone, get_backbone_spec, weights_id_on_disk
 
     weights_id = weights_id_on_disk(name, pretrained=pretrained, weights=weights)
     if weights_id is None:
         return None
-    spec = get_backbone_spec(name).at_size(size)
-    graph = indexed_graph(spec, weights_id)
-    if graph is None or not graph_weights_file(graph).is_file():
-        return None
-    return DeferredEncoder(spec, weights_id, lambda: create_backbone(name, pretrained=pretrained, weights=weights,
-                                                                     size=size), weights_file=graph_weights_file(graph))
+    return DeferredEncoder(get_backbone_spec(name).at_size(size), weights_id,
+                           lambda: create_backbone(name, pretrained=pretrained, weights=weights, size=size))
 
 
 class DeferredEncoder:
