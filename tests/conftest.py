@@ -33,7 +33,7 @@ def regression_run(tmp_path_factory) -> tuple[Path, Path, Path]:
     from vidclass.estimator.regressor import VideoRegressor
 
     root = tmp_path_factory.mktemp("regression-run")
-    data = make_speed_dataset(root / "speeds", clips=14, seconds=1.0, fps=8, size=32, seed=0)
+    data = make_speed_dataset(root / "speeds", clips=14, seconds=1.0, fps=15, size=32, seed=0)  # pairs 1/15 s apart
     VideoRegressor(backbone="timm:test_resnet", pretrained=False, size=64, head="gru", frames=4, grid=4,
                    inputs="rgbdiff", epochs=3, val=0.2, test=0.2, workers=0, cache_dir=root / "cache").fit(
         data, out_dir=root / "run")

@@ -66,9 +66,11 @@ def test_flow_inputs_name_their_pair_image():
 
 
 def test_cache_keys_of_earlier_entries_are_unchanged_and_flow_has_its_own():
-    """Entries written before flow existed (the keys pinned from that code) are still found."""
+    """Entries written before flow existed (the keys pinned from that code) are still found, under the rule they
+    were drawn with; pair images of the fixed-time rule get keys of their own."""
     preprocess = {"resize": 256, "crop": 224, "mean": [0.5, 0.5, 0.5]}
-    keys = {kind: FeatureSpec("b", "w", preprocess, 8, **options).key("f") for kind, options in {
+    old = "frame-offset"
+    keys = {kind: FeatureSpec("b", "w", preprocess, 8, motion_rule=old, **options).key("f") for kind, options in {
         "appearance": {}, "rgbdiff": {"pair_image": "rgbdiff"},
         "rgbdiff alone": {"pair_image": "rgbdiff", "appearance": False},
         "flow": {"pair_image": "flow"}, "flow alone": {"appearance": False, "pair_image": "flow"}}.items()}
@@ -78,6 +80,9 @@ def test_cache_keys_of_earlier_entries_are_unchanged_and_flow_has_its_own():
     assert keys["flow"] == "c9d709f2a0059c29501bcc5117f3ec4581e1f6c7"  # pinned from the first flow release
     assert keys["flow alone"] == "c0e0ad8aab7ddfece3106beaa0be926aa348f030"
     assert len(set(keys.values())) == len(keys)
+    now = {FeatureSpec("b", "w", preprocess, 8, pair_image=kind).key("f") for kind in ("rgbdiff", "flow")}
+    assert not now & set(keys.values()) and len(now) == 2
+    assert FeatureSpec("b", "w", preprocess, 8).key("f") == keys["appearance"]  # no pair images: no rule
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +106,9 @@ def test_flow_features_are_those_of_the_flow_images(clips, tmp_path):
         pair = [video.read_frames(path, i, size=p.resize, crop=p.crop, interpolation=p.interpolation)
                 for i in motion.partner_pairs(indices, info.num_frames, info.fps)]
         with torch.inference_mode():
-            expected = encoder(torch.from_numpy(motion.flow_frames(*pair))).numpy()
-            differences = encoder(torch.from_numpy(motion.difference_frames(*pair))).numpy()
+            scale = motion.motion_scale(info.fps)  # 8 fps: the frame 1/8 s later, motion scaled to 1/15 s
+            expected = encoder(torch.from_numpy(motion.flow_frames(*pair, scale))).numpy()
+            differences = encoder(torch.from_numpy(motion.difference_frames(*pair, scale))).numpy()
         np.testing.assert_allclose(entries[path].rgbdiff, expected, rtol=1e-4, atol=1e-4)
         assert not np.allclose(entries[path].rgbdiff, differences, atol=1e-3)
     # RGB-difference entries are not flow entries: neither is read for the other
@@ -178,7 +184,7 @@ def test_a_frame_model_on_flow_trains_on_flow_images_and_its_timeline_streams_th
     x = clip_tensor(entry, positions, clip_transform(64, train=False, flip=False), "flow", None)
     expected = motion.flow_frames(*(np.ascontiguousarray(clip_transform(64, train=False, flip=False)(
         torch.from_numpy(part[positions]).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy())
-        for part in (entry.frames, entry.partners)))
+        for part in (entry.frames, entry.partners)), motion.motion_scale(entry.fps))  # 10 fps: pairs 0.1 s apart
     np.testing.assert_array_equal(x.permute(0, 2, 3, 1).numpy(), expected)
 
     seen: list[np.ndarray] = []

@@ -38,7 +38,7 @@ def _frame(index: int, fps: float = 30.0) -> StreamedFrame:
 
 def test_a_stream_pairs_each_sampled_frame_with_the_frame_its_offset_later():
     picks = {0, 3, 4, 9}
-    pairs = _DifferencePairs(lambda index, time, behind=0.0: index in picks, "rgbdiff")  # a sampler: (index, time, behind)
+    pairs = _DifferencePairs(lambda index, time, behind=0.0: index in picks, "rgbdiff", motion.MOTION_RULE)  # a sampler
     converted, done = [], []
     for index in range(11):
         if pairs(index, index / 30.0):
@@ -53,3 +53,18 @@ def test_a_stream_pairs_each_sampled_frame_with_the_frame_its_offset_later():
         assert frame[0, 0, 0] == index
         # the difference with frame index + 2; frame 11 never came, so frame 9 gets no motion
         assert difference[0, 0, 0] == 128 + motion.GAIN * (0 if index == 9 else 2), index
+
+
+def test_a_stream_scales_each_pair_to_a_fifteenth_of_a_second_at_its_frame_rate():
+    picks = {0}
+    for fps, expected in ((20.0, 128 + round(motion.GAIN * 4 / 3)), (25.0, 128 + round(motion.GAIN * 2 * 5 / 6))):
+        pairs = _DifferencePairs(lambda index, time, behind=0.0: index in picks, "rgbdiff", "fixed-time")
+        done = []
+        for index in range(4):
+            if pairs(index, index / fps):
+                done += pairs.take(_frame(index, fps))
+        ((_, _, difference),) = done
+        assert difference[0, 0, 0] == expected, fps  # frames 1 (20 fps) or 2 (25 fps) later, rescaled
+        old = _DifferencePairs(lambda index, time, behind=0.0: index in picks, "rgbdiff", "frame-offset")
+        old_done = [item for index in range(4) if old(index, index / fps) for item in old.take(_frame(index, fps))]
+        assert old_done[0][2][0, 0, 0] == 128 + motion.GAIN * motion.partner_offset(fps)

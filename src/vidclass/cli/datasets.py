@@ -279,7 +279,7 @@ def extract(
         report, primary = extract_sharded(
             paths, lambda device: device_encoder(torch_encoder, device, runtime), view.grid, cache=store,
             accelerator=accelerator, devices=devices, num_nodes=num_nodes, batch_size=batch_size, workers=workers,
-            pair_image=view.pair_image, appearance=view.frame_features,
+            pair_image=view.pair_image, motion_rule=view.motion_rule, appearance=view.frame_features,
         )
         if not primary:  # rank 0 reports for all
             return
@@ -287,8 +287,8 @@ def extract(
         with extraction_progress(len(found.items)) as advance:
             report = extract_features(
                 paths, encoder_for(backbone, runtime, **network), view.grid, cache=store, batch_size=batch_size,
-                workers=workers, pair_image=view.pair_image, appearance=view.frame_features, pose=pose,
-                on_video=advance,
+                workers=workers, pair_image=view.pair_image, motion_rule=view.motion_rule,
+                appearance=view.frame_features, pose=pose, on_video=advance,
             )
     if view.appearance:
         print(

@@ -37,6 +37,7 @@ from safetensors.torch import load_file, save_file
 
 from vidclass.errors import BundleError, ConfigError
 from vidclass.inputs.views import ViewSpec
+from vidclass.media.motion import UNRECORDED_RULE
 from vidclass.models.backbones import BackboneSpec, FrameEncoder, Preprocess, create_backbone
 from vidclass.models.clip_models import ClipModel, clip_model_from_config
 from vidclass.models.heads import TemporalHead, head_from_config
@@ -314,7 +315,7 @@ def load_bundle(directory: str | Path, *, defer_encoder: bool = False) -> AnyBun
             _load_weights(model, directory / MODEL_WEIGHTS)
             model.weights_id = config["model"].get("weights_id") or "unknown"
             return ClipBundle(model=model.eval(), **common)
-        view = ViewSpec(**config["view"])
+        view = ViewSpec(**{"motion_rule": UNRECORDED_RULE, **config["view"]})  # older bundles: the rule they had
         head = head_from_config(config["head"])
         if defer_encoder:
             encoder = DeferredEncoder(_recorded_spec(config["backbone"]), config["backbone"]["weights_id"],

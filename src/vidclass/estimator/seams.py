@@ -90,11 +90,13 @@ class FrozenFeatures:
         if view.appearance:  # estimated poses come from the same decoded frames
             encoder = runtime_part(model, "encoder")
             report = extract_features(paths, encoder, view.grid, cache=cache, workers=model.workers,
-                                      pair_image=view.pair_image, appearance=view.frame_features,
+                                      pair_image=view.pair_image, motion_rule=view.motion_rule,
+                                      appearance=view.frame_features,
                                       pose=pose if pose is not None and pose.keypoints is None else None,
                                       on_video=on_video)
             grids = load_features(paths, FeatureSpec.for_encoder(encoder, view.grid, appearance=view.frame_features,
-                                                                 pair_image=view.pair_image), cache)
+                                                                 pair_image=view.pair_image,
+                                                                 motion_rule=view.motion_rule), cache)
             failed = report.failed
             model.frames_encoded_by_ = report.engine
         if pose is not None:
@@ -117,7 +119,8 @@ class FrozenFeatures:
         failed: dict[str, str] = {}
         if view.appearance:  # as for whole files: the frame encoder under the model's runtime
             tracks, report = extract_tracks(sources, runtime_part(model, "encoder"), rates, cache=cache,
-                                            pair_image=view.pair_image, workers=model.workers, on_video=on_video)
+                                            pair_image=view.pair_image, motion_rule=view.motion_rule,
+                                            workers=model.workers, on_video=on_video)
             found, failed = {i: track.features for i, track in tracks.items()}, report.failed
         if view.pose:
             poses, pose_report = pose_tracks(sources, rates, pose_spec(model, view), cache=cache,
@@ -331,7 +334,8 @@ def clip_dataset(model, units: Units, targets: Sequence[Any], *, train: bool, vi
 
     network = network if network is not None else model.model_
     return ClipTensors(units, list(targets), model.view_, network.spec.size, train=train,
-                       pair_image=network.spec.pair_image, flip=model.flip, seed=model.seed, view_index=view_index)
+                       pair_image=network.spec.pair_image, motion_rule=network.spec.motion_rule, flip=model.flip,
+                       seed=model.seed, view_index=view_index)
 
 
 def _sources(splits: RecordingSplits, view: ViewSpec) -> tuple[list[int], list[Source], list[float]]:

@@ -4,7 +4,7 @@ A timeline decodes a video (or a live source) once, in order. From a model it ne
 
 * how each sampled frame must be prepared by the decoder (``resize`` short side, ``crop``
   square, ``interpolation``) and whether its pair image with the frame 1/15 s later (RGB
-  difference or optical flow) is needed too (``pair_image``);
+  difference or optical flow) is needed too (``pair_image``, drawn under ``motion_rule``);
 * at what ``rate`` to sample frames (per second; ``None``: every frame of the source) and how
   many sampled frames make a window by default (``window``);
 * ``encode``: the per-frame work, done once per sampled frame (a CNN's features, a frame
@@ -54,6 +54,7 @@ class FrameStream:
     rate: float | None  # sampled frames per second; None: every frame
     window: int  # sampled frames per window, by default
     pair_image: str | None  # each sampled frame comes with its pair image of this kind (vidclass.media.motion.pair_images)
+    motion_rule: str  # how the pair images follow the frame rate (vidclass.media.motion.motion_scale)
     encode: Encode  # uint8 frames (N, H, W, 3) [, their pair images] -> (N, ...)
     classify: Classify  # (B, T, ...) encoded windows -> (B, classes) probabilities (or values)
     values: bool = False  # classify gives a value per output (a regression model), not class probabilities
@@ -103,7 +104,8 @@ def features_stream(
             return finish(outputs(head(torch.from_numpy(x), torch.from_numpy(masks))).numpy())
 
     return FrameStream(labels, pre.resize, None if pose is not None else pre.crop, pre.interpolation,
-                       view.frames / clip_seconds, view.frames, view.pair_image, encode, classify, values)
+                       view.frames / clip_seconds, view.frames, view.pair_image, view.motion_rule, encode, classify,
+                       values)
 
 
 def _stream_pose(view: ViewSpec):
@@ -138,4 +140,4 @@ def clip_stream(model: ClipModel, clip_seconds: float, labels: list[str], *, out
     per_frame = model.stream_unit == "frame"
     return FrameStream(labels, store_size(spec.size), spec.size, model.interpolation,
                        None if per_frame else spec.frames / clip_seconds, 1 if per_frame else spec.frames,
-                       pair_image, encode, classify, values)
+                       pair_image, spec.motion_rule, encode, classify, values)

@@ -10,7 +10,8 @@ video is a track of one chunk. Each distinct frame is decoded once, in chunks of
 
 With ``pair_image`` (``"rgbdiff"`` or ``"flow"``) an entry also holds, for every frame, the features of its
 pair image with the frame about 1/15 s later (:mod:`vidclass.media.motion`): the frames of both are decoded
-in the same pass and both kinds of image go through the CNN in the same batches. Without ``appearance`` the
+in the same pass and both kinds of image go through the CNN in the same batches; ``motion_rule`` says how
+the pair's motion follows the frame rate (:func:`vidclass.media.motion.motion_scale`). Without ``appearance`` the
 frames themselves skip the CNN (half the work) and the entry holds the pair-image features alone.
 """
 
@@ -78,9 +79,10 @@ class _ChunkImages(Dataset):
     """Decodes each chunk's frames resized and cropped for the backbone, with their pair images (one pass)."""
 
     def __init__(self, jobs: Sequence[FrameJob], chunks: Sequence[_Chunk], preprocess, *, pair_image: str | None,
-                 appearance: bool, pose: GridPose | None, pose_jobs: frozenset[int]) -> None:
+                 motion_rule: str, appearance: bool, pose: GridPose | None, pose_jobs: frozenset[int]) -> None:
         self.jobs, self.chunks, self.preprocess = jobs, chunks, preprocess
-        self.pair_image, self.appearance, self.pose, self.pose_jobs = pair_image, appearance, pose, pose_jobs
+        self.pair_image, self.motion_rule = pair_image, motion_rule
+        self.appearance, self.pose, self.pose_jobs = appearance, pose, pose_jobs
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -103,7 +105,8 @@ class _ChunkImages(Dataset):
                 images = np.ascontiguousarray(images[:, top : top + crop, left : left + crop])
             if self.pair_image:
                 n = len(distinct)
-                differences = motion.pair_images(images[n : 2 * n], images[2 * n :], self.pair_image)
+                differences = motion.pair_images(images[n : 2 * n], images[2 * n :], self.pair_image,
+                                                 motion.motion_scale(info.fps, self.motion_rule))
                 images = np.concatenate([images[:n], differences]) if self.appearance else differences
         except VidclassError as error:
             return _Decoded(item, None, str(error))
@@ -117,6 +120,7 @@ def encode_jobs(
     report: ExtractionReport,
     *,
     pair_image: str | None = None,
+    motion_rule: str = motion.MOTION_RULE,
     appearance: bool = True,
     batch_size: int | None = None,
     workers: int = 1,
@@ -182,8 +186,8 @@ def encode_jobs(
         rows = np.unique(frames.indices, return_inverse=True)[1].reshape(-1)
         entry = VideoFeatures(features[rows], frames.indices, frames.mask, info.fps, info.num_frames,
                               frames.duration, rgbdiff=pair_features[rows] if pair_features is not None else None)
-        cache.save(FeatureSpec.for_encoder(encoder, len(rows), appearance=appearance, pair_image=pair_image),
-                   job.key, entry, job.path)
+        cache.save(FeatureSpec.for_encoder(encoder, len(rows), appearance=appearance, pair_image=pair_image,
+                                           motion_rule=motion_rule), job.key, entry, job.path)
         if position in poses and pose is not None:
             vectors = VideoFeatures(poses.pop(position)[rows], frames.indices, frames.mask, info.fps,
                                     info.num_frames, frames.duration)
@@ -194,8 +198,8 @@ def encode_jobs(
         notify(str(job.path), "computed")
         return position, entry
 
-    dataset = _ChunkImages(jobs, chunks, encoder.spec.preprocess, pair_image=pair_image, appearance=appearance,
-                           pose=pose, pose_jobs=pose_jobs)
+    dataset = _ChunkImages(jobs, chunks, encoder.spec.preprocess, pair_image=pair_image, motion_rule=motion_rule,
+                           appearance=appearance, pose=pose, pose_jobs=pose_jobs)
     # poses come from background processes (a LiteRT interpreter serves one thread), which die with this one
     decoded_chunks = in_order(dataset, workers, prefetch=4) if pose is not None and pose_jobs else \
         in_threads(dataset, workers, prefetch=4)
@@ -265,14 +269,15 @@ def extract_features(
     batch_size: int | None = None,
     workers: int = 1,
     pair_image: str | None = None,
+    motion_rule: str = motion.MOTION_RULE,
     appearance: bool = True,
     pose: GridPose | None = None,
     on_video: Callable[[str, str], None] | None = None,
 ) -> ExtractionReport:
     """Compute and cache the grid features of every video in ``paths`` that has no entry yet: ``grid`` frames
     spread uniformly over the whole video (:func:`vidclass.media.sampling.uniform`), each video one
-    :class:`FrameJob` of :func:`encode_jobs` (which says what ``batch_size``, ``workers``, ``pair_image`` and
-    ``appearance`` do).
+    :class:`FrameJob` of :func:`encode_jobs` (which says what ``batch_size``, ``workers``, ``pair_image``,
+    ``motion_rule`` and ``appearance`` do).
 
     An unreadable video is reported in the returned report and skipped; the rest go on. ``on_video(path,
     status)`` is called once per video with status ``cached``, ``computed`` or ``failed``, for progress display.
@@ -280,7 +285,7 @@ def extract_features(
     the pose vectors of the videos decoded here that have none cached are computed from the same decoded
     frames in the decoding workers, and cached apart.
     """
-    spec = FeatureSpec.for_encoder(encoder, grid, appearance=appearance, pair_image=pair_image)
+    spec = FeatureSpec.for_encoder(encoder, grid, appearance=appearance, pair_image=pair_image, motion_rule=motion_rule)
     report = ExtractionReport(total=len(paths))
     notify = on_video or (lambda path, status: None)
     _, pending = uncached(paths, lambda video_print: cache.load(spec, video_print), report, notify)
@@ -291,8 +296,9 @@ def extract_features(
                           if pose is not None and cache.load(pose.feature_spec(grid), video_print) is None)
     jobs = [FrameJob(path, video_print, partial(uniform_frames, grid)) for path, video_print in pending]
     try:
-        for _ in encode_jobs(jobs, encoder, cache, report, pair_image=pair_image, appearance=appearance,
-                             batch_size=batch_size, workers=workers, pose=pose, pose_jobs=pose_jobs, notify=notify):
+        for _ in encode_jobs(jobs, encoder, cache, report, pair_image=pair_image, motion_rule=motion_rule,
+                             appearance=appearance, batch_size=batch_size, workers=workers, pose=pose,
+                             pose_jobs=pose_jobs, notify=notify):
             pass
     except DiskFullError as error:
         raise DiskFullError(f"{error} (this run wrote {report.computed} of the {len(pending)} videos it had to "

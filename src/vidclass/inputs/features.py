@@ -76,6 +76,7 @@ class FeatureSpec:
     grid: int
     appearance: bool = True  # the frames' own features (False: pair-image features alone)
     pair_image: str | None = None  # also the features of pair images of this kind (vidclass.media.motion.PAIR_IMAGES)
+    motion_rule: str = motion.MOTION_RULE  # how those pair images follow the frame rate (motion.MOTION_RULES)
 
     def __post_init__(self) -> None:
         if self.grid < 1:
@@ -84,11 +85,13 @@ class FeatureSpec:
             raise ConfigError(f"pair images are one of {', '.join(motion.PAIR_IMAGES)}; got {self.pair_image!r}")
         if not (self.appearance or self.pair_image):
             raise ConfigError("a feature spec without appearance features needs pair images")
+        motion.check_motion_rule(self.motion_rule)
 
     @classmethod
     def for_encoder(cls, encoder: FrameEncoder, grid: int, *, appearance: bool = True,
-                    pair_image: str | None = None) -> FeatureSpec:
-        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid, appearance, pair_image)
+                    pair_image: str | None = None, motion_rule: str = motion.MOTION_RULE) -> FeatureSpec:
+        return cls(encoder.spec.name, encoder.weights_id, asdict(encoder.spec.preprocess), grid, appearance, pair_image,
+                   motion_rule)
 
     def key(self, video_fingerprint: str) -> str:
         fields = {"backbone": self.backbone, "weights_id": self.weights_id, "preprocess": self.preprocess,
@@ -99,6 +102,8 @@ class FeatureSpec:
             fields["appearance"] = False
         if self.pair_image not in (None, "rgbdiff"):  # and RGB-difference entries theirs from before flow
             fields["pair_image"] = self.pair_image
+        if self.pair_image is not None and self.motion_rule != motion.UNRECORDED_RULE:  # and theirs before the rule
+            fields["motion_rule"] = self.motion_rule
         blob = json.dumps({"format": CACHE_FORMAT, "video": video_fingerprint, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:40]
 

@@ -66,13 +66,7 @@ class VideoFrames:
     fps: float
     num_frames: int
     duration: float
-    partners: np.ndarray | None = None  # (grid, S, S, 3): the later frame of each RGB difference
-
-    def differences(self) -> np.ndarray:
-        """The RGB-difference images of the grid (needs ``partners``)."""
-        if self.partners is None:
-            raise ConfigError("these cached frames hold no partner frames for RGB differences")
-        return motion.difference_frames(self.frames, self.partners)
+    partners: np.ndarray | None = None  # (grid, S, S, 3): the later frame of each pair image
 
 
 # --- augmentation and datasets ----------------------------------------------------------
@@ -111,13 +105,14 @@ class ClipTensors(Dataset):
         *,
         train: bool,
         pair_image: str | None = None,
+        motion_rule: str = motion.MOTION_RULE,
         flip: bool = True,
         seed: int = 0,
         view_index: int = 0,
     ) -> None:
         self.units, self.targets = units, list(targets)
         self.view, self.train = view, train
-        self.pair_image, self.seed, self.view_index = pair_image, seed, view_index
+        self.pair_image, self.motion_rule, self.seed, self.view_index = pair_image, motion_rule, seed, view_index
         self.transform = clip_transform(size, train=train, flip=flip)
 
     def __len__(self) -> int:
@@ -130,13 +125,14 @@ class ClipTensors(Dataset):
             positions, torch_seed = view_positions(self.view, rng=rng), int(rng.integers(0, 2**62))
         else:
             positions, torch_seed = view_positions(self.view, view=self.view_index), None
-        return clip_tensor(entry, positions, self.transform, self.pair_image, torch_seed), self.targets[index]
+        return (clip_tensor(entry, positions, self.transform, self.pair_image, torch_seed, self.motion_rule),
+                self.targets[index])
 
 
 def clip_tensor(entry: VideoFrames, positions: np.ndarray, transform, pair_image: str | None,
-                seed: int | None) -> torch.Tensor:
-    """The frames of ``entry`` at grid ``positions`` (or their ``pair_image`` images: ``rgbdiff`` or ``flow``),
-    transformed, as (T, C, H, W)."""
+                seed: int | None, motion_rule: str = motion.MOTION_RULE) -> torch.Tensor:
+    """The frames of ``entry`` at grid ``positions`` (or their ``pair_image`` images: ``rgbdiff`` or ``flow``,
+    under ``motion_rule``), transformed, as (T, C, H, W)."""
     frames = entry.frames[positions]
     if pair_image is not None:  # augment both frames of each pair alike, then draw the pair image
         frames = np.concatenate([frames, entry.partners[positions]])
@@ -150,7 +146,8 @@ def clip_tensor(entry: VideoFrames, positions: np.ndarray, transform, pair_image
     if pair_image is not None:
         n = len(positions)
         earlier, later = (part.permute(0, 2, 3, 1).numpy() for part in (x[:n], x[n:]))
-        x = torch.from_numpy(motion.pair_images(earlier, later, pair_image)).permute(0, 3, 1, 2).contiguous()
+        images = motion.pair_images(earlier, later, pair_image, motion.motion_scale(entry.fps, motion_rule))
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     return x
 
 

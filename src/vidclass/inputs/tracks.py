@@ -24,6 +24,7 @@ from vidclass.inputs.extraction import FrameJob, Frames, encode_jobs
 from vidclass.inputs.features import ExtractionReport, FeatureCache, FeatureSpec, VideoFeatures, fingerprint
 from vidclass.inputs.views import ViewSpec
 from vidclass.media import video
+from vidclass.media.motion import MOTION_RULE
 
 T = TypeVar("T")
 
@@ -81,6 +82,7 @@ def extract_tracks(
     *,
     cache: FeatureCache,
     pair_image: str | None = None,
+    motion_rule: str = MOTION_RULE,
     batch_size: int | None = None,
     workers: int = 1,
     on_video: Callable[[str, str], None] | None = None,
@@ -92,11 +94,12 @@ def extract_tracks(
     report = ExtractionReport(total=len(sources))
     found, jobs, wanted = source_jobs(
         sources, rates, lambda source, rate: track_key(source.path, source.start, source.end, rate),
-        lambda key, length: cache.load(FeatureSpec.for_encoder(encoder, length, pair_image=pair_image), key),
+        lambda key, length: cache.load(FeatureSpec.for_encoder(encoder, length, pair_image=pair_image,
+                                                               motion_rule=motion_rule), key),
         report, notify)
     tracks = {i: Track(entry, sources[i].start, rates[i]) for i, entry in found.items()}
-    for position, entry in encode_jobs(jobs, encoder, cache, report, pair_image=pair_image, batch_size=batch_size,
-                                       workers=workers, notify=notify):
+    for position, entry in encode_jobs(jobs, encoder, cache, report, pair_image=pair_image, motion_rule=motion_rule,
+                                       batch_size=batch_size, workers=workers, notify=notify):
         i = wanted[position]
         tracks[i] = Track(entry, sources[i].start, rates[i])
     return tracks, report

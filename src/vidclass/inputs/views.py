@@ -40,7 +40,7 @@ from torch.utils.data import Dataset
 
 from vidclass.errors import ConfigError
 from vidclass.media import sampling
-from vidclass.media.motion import PAIR_IMAGES
+from vidclass.media.motion import MOTION_RULE, PAIR_IMAGES, check_motion_rule
 from vidclass.models.outputs import Outputs, probabilities
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class ViewSpec:
     grid: int = 32
     inputs: Inputs = DEFAULT_INPUTS
     people: int = 3  # pose slots per frame, for inputs with ``pose``
+    motion_rule: str = MOTION_RULE  # how pair images follow the frame rate (vidclass.media.motion.MOTION_RULES)
 
     def __post_init__(self) -> None:
         if self.frames < 1:
@@ -80,6 +81,7 @@ class ViewSpec:
             raise ConfigError(f"inputs must be one of {', '.join(INPUTS + POSE_INPUTS)}, got {self.inputs!r}")
         if self.people < 1:
             raise ConfigError(f"people (pose slots) must be >= 1, got {self.people}")
+        check_motion_rule(self.motion_rule)
 
     @property
     def test_views(self) -> int:

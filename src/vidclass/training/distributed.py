@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import torch
 
 from vidclass.errors import ConfigError
+from vidclass.media.motion import MOTION_RULE
 
 T = TypeVar("T")
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "fsdp")
@@ -109,7 +110,7 @@ def gather(items: Sequence[T], compute: Callable[[list[T]], list[Any]]) -> list[
 def extract_sharded(
     paths: Sequence[Path], make_encoder: Callable[[torch.device], Any], grid: int, *, cache, accelerator: str,
     devices: int | str, num_nodes: int, batch_size: int | None, workers: int, pair_image: str | None = None,
-    appearance: bool = True,
+    motion_rule: str = MOTION_RULE, appearance: bool = True,
     on_video: Callable[[str, str], None] | None = None,
 ):
     """Extract ``paths`` with one process per device (Lightning Fabric's launcher), each on the shard
@@ -142,7 +143,7 @@ def extract_sharded(
     mine = shard(readable, prints, fabric.global_rank, fabric.world_size)
     encoder = make_encoder(fabric.device)
     report = extract_features(mine, encoder, grid, cache=cache, batch_size=batch_size, workers=workers,
-                              pair_image=pair_image, appearance=appearance,
+                              pair_image=pair_image, motion_rule=motion_rule, appearance=appearance,
                               on_video=on_video if fabric.is_global_zero else None)
     reports: list[ExtractionReport | None] = [None] * fabric.world_size
     if fabric.world_size > 1:

@@ -100,9 +100,9 @@ class _DifferencePairs:
     """The ``want`` callback of a stream that also converts each sampled frame's partner,
     and the pairing of the two into (time, frame, pair image) as the partners arrive."""
 
-    def __init__(self, sampler: Callable[[int, float, float], bool], kind: str) -> None:
+    def __init__(self, sampler: Callable[[int, float, float], bool], kind: str, rule: str) -> None:
         self.sampler = sampler
-        self.kind = kind  # vidclass.media.motion.pair_images: rgbdiff or flow
+        self.kind, self.rule = kind, rule  # vidclass.media.motion.pair_images: rgbdiff or flow, and motion_scale's rule
         self.picked: set[int] = set()
         self.waiting: dict[int, list[tuple[float, np.ndarray]]] = {}  # partner index -> sampled frames
 
@@ -114,8 +114,9 @@ class _DifferencePairs:
 
     def take(self, frame: video.StreamedFrame) -> list[tuple[float, np.ndarray, np.ndarray]]:
         """The sampled frames this frame completes; remembers it when it is sampled itself."""
+        scale = motion.motion_scale(frame.fps, self.rule)
         done = [
-            (time, earlier, motion.pair_images(earlier, frame.model, self.kind))
+            (time, earlier, motion.pair_images(earlier, frame.model, self.kind, scale))
             for time, earlier in self.waiting.pop(frame.index, [])
         ]
         if frame.index in self.picked:
@@ -163,7 +164,7 @@ def run_timeline(
     stride = 1 if per_frame else max(1, round((settings.stride or DEFAULT_STRIDE) * rate))
     live = video.is_live_source(source)
     sampler = _Sampler(rate)
-    pairs = _DifferencePairs(sampler, stream.pair_image) if stream.pair_image else None
+    pairs = _DifferencePairs(sampler, stream.pair_image, stream.motion_rule) if stream.pair_image else None
 
     encoded: deque[np.ndarray] = deque(maxlen=length)
     times: deque[float] = deque(maxlen=length)

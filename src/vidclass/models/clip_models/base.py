@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from vidclass.errors import ConfigError
+from vidclass.media.motion import MOTION_RULE, UNRECORDED_RULE, check_motion_rule
 from vidclass.models.backbones import DEFAULT_BACKBONE, Preprocess, create_backbone, get_backbone_spec
 
 BatchNormMode = Literal["frozen", "train"]
@@ -37,7 +38,8 @@ class ClipSpec:
 
     ``frames`` per clip, square ``size`` in pixels, ``inputs`` ``rgb`` (frames), ``rgbdiff``
     (TSN's RGB differences of each frame with the frame 1/15 s later) or ``flow`` (the optical
-    flow between the two drawn as an image), see :mod:`vidclass.media.motion`. ``freeze_stages`` freezes the backbone's first N stages
+    flow between the two drawn as an image), see :mod:`vidclass.media.motion`, whose ``motion_rule`` says how
+    their motion follows the frame rate. ``freeze_stages`` freezes the backbone's first N stages
     (``-1``: all of it, bit for bit). ``bn="train"`` updates the backbone's BatchNorm statistics
     (a batch holds clips x frames images); ``"frozen"`` keeps them at their pretrained values
     (TSN's partial BN), which on a 64 px synthetic task stopped the backbone from learning at
@@ -53,6 +55,7 @@ class ClipSpec:
     freeze_stages: int = 0
     bn: BatchNormMode = "train"
     dropout: float = 0.2
+    motion_rule: str = MOTION_RULE  # how pair images follow the frame rate (vidclass.media.motion.MOTION_RULES)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.frames, int) and self.frames >= 1):
@@ -67,6 +70,7 @@ class ClipSpec:
             raise ConfigError(f"bn must be frozen or train, got {self.bn!r}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        check_motion_rule(self.motion_rule)
 
     @property
     def pair_image(self) -> str | None:
@@ -277,7 +281,8 @@ def clip_model_from_config(config: dict[str, Any]) -> ClipModel:
     name = config.pop("name", None)
     num_classes = config.pop("num_classes", None)
     spec_fields = {f.name for f in fields(ClipSpec)}
-    spec = ClipSpec(**{k: v for k, v in config.items() if k in spec_fields})
+    spec = ClipSpec(**{"motion_rule": UNRECORDED_RULE,  # older bundles: the rule they had
+                       **{k: v for k, v in config.items() if k in spec_fields}})
     options = {k: v for k, v in config.items() if k not in spec_fields}
     if not isinstance(name, str):
         raise ConfigError(f"clip model config needs a name, got {name!r}")
