@@ -38,3 +38,24 @@ def test_a_saved_regressor_predicts_as_when_it_was_saved(tmp_path, clip):
     bundle = shutil.copytree(BUNDLES / "regression", tmp_path / "regression")
     value = VideoRegressor.load(bundle, cache_dir=tmp_path / "cache", runtime="torch").predict([clip])[0]
     assert value == pytest.approx(EXPECTED["predictions"]["regression"], abs=TOLERANCE)
+
+
+@pytest.mark.parametrize("name, folder, runtime", [("features", "features", "torch"),
+                                                   ("exported", "features", "onnxruntime")])
+def test_a_saved_classifier_on_pair_images_keeps_its_motion_rule_at_another_frame_rate(tmp_path, shared_data, name,
+                                                                                      folder, runtime):
+    """At 25 fps the fixed-time rule rescales motion (x 5/6) and the frame-offset rule does not: these bundles,
+    saved before the rule was recorded, predict what that version predicted (run on 98a1435 and pinned)."""
+    bundle = shutil.copytree(BUNDLES / folder, tmp_path / folder)
+    model = VideoClassifier.load(bundle, cache_dir=tmp_path / "cache", runtime=runtime)
+    assert model.view_.motion_rule == "frame-offset"
+    probabilities = model.predict_proba([shared_data / "clips" / EXPECTED["clip_25fps"]])[0]
+    np.testing.assert_allclose(probabilities, EXPECTED["predictions_25fps"][name], atol=TOLERANCE)
+
+
+def test_a_saved_regressor_on_rgb_differences_keeps_its_motion_rule_at_another_frame_rate(tmp_path, shared_data):
+    """As above for the RGB-difference regressor, whose value under the fixed-time rule would be 2e-4 lower."""
+    bundle = shutil.copytree(BUNDLES / "regression", tmp_path / "regression")
+    model = VideoRegressor.load(bundle, cache_dir=tmp_path / "cache", runtime="torch")
+    value = model.predict([shared_data / "clips" / EXPECTED["clip_25fps"]])[0]
+    assert value == pytest.approx(EXPECTED["predictions_25fps"]["regression"], abs=TOLERANCE)
