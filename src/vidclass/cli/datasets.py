@@ -241,7 +241,7 @@ def extract(
         Optional[int], typer.Option(help="Frames per CNN batch (batches span videos; default 1 on a CPU, 32 on a GPU).")
     ] = None,
     workers: Annotated[int, typer.Option(help="Decoding threads running beside the CNN (pose estimation: processes).")] = 1,
-    inputs: InputsOpt = "appearance+flow",  # vidclass.inputs.views.DEFAULT_INPUTS (importing it here would load torch)
+    inputs: InputsOpt = "flow",  # vidclass.inputs.views.DEFAULT_INPUTS (importing it here would load torch)
     pose_people: PosePeopleOpt = 3,
     runtime: RuntimeOpt = "auto",
     accelerator: Annotated[str, typer.Option(help="With --devices / --num-nodes: cpu, gpu or auto (Lightning's).")] = "auto",

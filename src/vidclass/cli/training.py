@@ -53,7 +53,8 @@ def train(
     backbone: Annotated[str, typer.Option(help="Backbone name (see `vidclass backbones`).")] = "efficientnet_lite0",
     head: Annotated[
         Optional[str],
-        typer.Option(help="lstm, bilstm, gru, attention, transformer, mean or linear (default: linear; lrcn: lstm)."),
+        typer.Option(help="lstm, bilstm, gru, attention, transformer, mean or linear (default: attention; "
+                           "regression: gru; lrcn: lstm)."),
     ] = None,
     head_option: Annotated[
         Optional[list[str]], typer.Option(help="Head option NAME=VALUE (JSON value), repeatable.")
@@ -63,8 +64,8 @@ def train(
     inputs: Annotated[
         Optional[str],
         typer.Option(help="features: appearance, appearance+motion, appearance+rgbdiff, "
-                     "appearance+motion+rgbdiff, rgbdiff (motion alone), appearance+flow (default) or flow (optical flow "
-                     "images), "
+                     "appearance+motion+rgbdiff, rgbdiff (motion alone), appearance+flow, or flow (optical flow "
+                     "images alone: the default), "
                      "or with poses pose, pose+velocity, appearance+pose, "
                      "appearance+rgbdiff+pose, ... (see `vidclass extract --help`); on pixels: rgb (default), rgbdiff or flow."),
     ] = None,

@@ -257,16 +257,15 @@ class VideoEstimator(BaseEstimator):
 
     # --- the seam: build, prepare, train ----------------------------------------------
 
-    def _build(self, outputs: int, *, images: bool = False, recordings: bool = False) -> None:
+    def _build(self, outputs: int, *, images: bool = False) -> None:
         """A new network with ``outputs`` outputs (classes, or 1 value): the frozen encoder and a head (by default
-        the task's for whole files or, with ``recordings``, for clips of recordings), or a clip model and its
-        evaluation views (one frame per item of an image folder)."""
+        the task's), or a clip model and its evaluation views (one frame per item of an image folder)."""
         self.__dict__.pop("_runtime_parts", None)  # a refit: no engine parts of the earlier model
         self.bundle_dir_ = None
         self.frames_encoded_by_ = None  # the seam's inputs say, when the frame encoder runs
         self.no_people_: list[str] = []  # pose inputs: the videos in which nobody was ever found
         self.kind_ = self.model
-        self.seam.build(self, outputs, images=images, recordings=recordings)
+        self.seam.build(self, outputs, images=images)
 
     def _fit_shape(self, shape: Shape, classes: list[str], *, out_dir: str | Path | None, resume: bool, overwrite: bool,
                    on_video: Progress | None):
@@ -280,7 +279,7 @@ class VideoEstimator(BaseEstimator):
         run = RunFolder(out_dir, resume=resume, overwrite=overwrite)
         run.write_config({"params": self.get_params(), "resolved": self._resolved(), "task": self.task.name,
                           "model": self.model, **shape.config})
-        self._build(1 if self.task.values else len(classes), images=shape.images, recordings=shape.recordings)
+        self._build(1 if self.task.values else len(classes), images=shape.images)
         prepared = shape.prepare(self, self.seam, on_video)
         self._learn_targets(classes, prepared.labels["train"])
         labels = prepared.labels

@@ -23,7 +23,6 @@ from vidclass.data.recordings import RecordingSplits, Source
 from vidclass.errors import VidclassError
 from vidclass.estimator.bundle import FEATURES, AnyBundle, Bundle, ClipBundle
 from vidclass.estimator.engine import runtime_part
-from vidclass.estimator.tasks import default_head
 from vidclass.inputs.extraction import extract_features
 from vidclass.inputs.features import FeatureCache, FeatureSpec, VideoFeatures, load_features
 from vidclass.inputs.pose import with_pose
@@ -63,8 +62,8 @@ class FrozenFeatures:
         if self.view_spec(model).appearance:
             create_backbone(model.backbone, pretrained=model.pretrained, weights=model.weights, size=model.size)
 
-    def build(self, model, outputs: int, *, images: bool, recordings: bool) -> None:
-        """The frozen encoder and a new head (by default the task's for the shape) with ``outputs`` outputs. Under
+    def build(self, model, outputs: int, *, images: bool) -> None:
+        """The frozen encoder and a new head (by default the task's) with ``outputs`` outputs. Under
         ONNX Runtime the encoder is built in PyTorch only when no earlier process exported its graph
         (:func:`vidclass.models.runtime.prebuilt_encoder`): a fit on cached features then never imports timm."""
         model.view_ = self.view_spec(model)
@@ -73,7 +72,7 @@ class FrozenFeatures:
                           or create_backbone(model.backbone, **settings))
         with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed
             torch.manual_seed(model.seed)
-            model.head_ = create_head(model.head or default_head(model.task, recordings=recordings),
+            model.head_ = create_head(model.head or model.task.default_head,
                                       in_dim=model.view_.input_dim(model.encoder_.spec.dim), num_classes=outputs,
                                       **{**model.task.head_options, **(model.head_options or {})})
 
@@ -214,7 +213,7 @@ class Pixels:
             return create_clip_model(model.model, spec, outputs, pretrained=model.pretrained,
                                      weights=str(model.weights) if model.weights else None, **options)
 
-    def build(self, model, outputs: int, *, images: bool, recordings: bool) -> None:
+    def build(self, model, outputs: int, *, images: bool) -> None:
         """A new clip model with ``outputs`` outputs, its evaluation views and cache layout (one frame per item of
         an image folder)."""
         model.model_ = self.new_network(model, outputs)

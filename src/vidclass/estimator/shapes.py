@@ -55,7 +55,6 @@ class Shape(Protocol):
     record: dict[str, Any]  # what the bundle's training record says of them
     left_out: dict[str, str]  # items dropped before preparing (path -> reason)
     notes: list[str]  # what the evaluation says of the shape
-    recordings: bool  # clips of recordings: the task's head for them (order-aware), not for whole files
     images: bool  # a folder of images (one frame per item)
     scored_groups: bool  # the evaluation files name each test unit's group
 
@@ -75,7 +74,6 @@ class WholeFiles:
     left_out: dict[str, str]
     images: bool = False
     notes: list[str] = field(default_factory=list)
-    recordings: bool = False
     scored_groups: bool = False
 
     def prepare(self, model, seam: Seam, on_video: Progress | None) -> Prepared:
@@ -103,7 +101,7 @@ class RecordingClips:
     """Clips of ``found``'s recordings or segments (``plan``: the model's ``clips`` option, else the dataset's
     default), split by recording or by time blocks."""
 
-    recordings, images, scored_groups = True, False, True
+    images, scored_groups = False, True
 
     def __init__(self, found: Catalog, plan: ClipPlan | None, *, val: float, test: float, seed: int) -> None:
         self.found, self.plan = found, plan or default_plan(found)

@@ -25,7 +25,7 @@ class Task(Protocol):
 
     name: str
     values: bool  # one value per video (regression), not class probabilities
-    default_head: str  # on frozen features, whole files; see default_head() for clips of recordings
+    default_head: str  # the head a frozen-features model of this task trains when none is named
     outputs: raw.Outputs  # a network's raw outputs -> what prediction averages over views and reports
     losses: tuple[str, ...]  # the training losses it takes, its default first
     head_options: dict[str, Any]  # what a frozen-features head of this task is built with unless told
@@ -45,9 +45,10 @@ class Classification:
 
     name = "classification"
     values = False
-    # on fight_surv's grouped folds with flow inputs the logistic regression (seconds, no epochs) scored
-    # 0.807 +- 0.065 and the attention head 0.74-0.80 (`vidclass compare`)
-    default_head = "linear"
+    # with flow inputs (vidclass.inputs.views.DEFAULT_INPUTS) the attention head had the best worst case over
+    # fight_surv and egogestar's grouped folds: 0.798 and 0.850, against 0.814 and 0.759 for the logistic regression,
+    # which averages the frames and so cannot see the order that tells one gesture from another (README "Defaults")
+    default_head = "attention"
     outputs = staticmethod(raw.probabilities)
     losses = ("cross_entropy",)
     head_options: dict[str, Any] = {}
@@ -82,20 +83,6 @@ class Regression:
 CLASSIFICATION: Task = Classification()
 REGRESSION: Task = Regression()
 TASKS = tuple(task.name for task in (CLASSIFICATION, REGRESSION))  # what --task takes
-ORDER_AWARE_HEAD = "attention"  # clips cut from recordings and segments
-
-
-def default_head(task: Task, *, recordings: bool = False) -> str:
-    """The head a frozen-features model of ``task`` trains when none is named; decided here only.
-
-    Clips cut from long recordings or labeled segments take an order-aware head: what tells such classes
-    apart (a gesture, a gait) is often in the order of the frames, which the linear head cannot see.
-    Regression keeps its own default there too."""
-    if recordings and task is CLASSIFICATION:
-        return ORDER_AWARE_HEAD
-    return task.default_head
-
-
 def ranked(probabilities: np.ndarray, labels: Sequence[str], k: int | None = None) -> list[tuple[str, float]]:
     """(label, probability) pairs sorted from most to least probable, the first ``k`` of them (all when None)."""
     if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):

@@ -51,9 +51,11 @@ Inputs = Literal["appearance", "appearance+motion", "appearance+rgbdiff", "appea
                  "appearance+flow", "flow"]
 INPUTS: tuple[str, ...] = ("appearance", "appearance+motion", "appearance+rgbdiff", "appearance+motion+rgbdiff",
                            "rgbdiff", "appearance+flow", "flow")
-# The default: chosen on fight_surv's grouped 5-fold CV (`vidclass compare`), where appearance+flow with the
-# linear head scored 0.807 +- 0.065 against 0.742 +- 0.053 for appearance+rgbdiff (0.747 with the attention head).
-DEFAULT_INPUTS: Inputs = "appearance+flow"
+# The default, with the attention head (vidclass.estimator.tasks): the best worst case of grouped 5-fold CV over
+# fight_surv and egogestar among the flow recipes (`vidclass compare --nested`, README "Defaults"): flow alone
+# scored 0.798 and 0.850 with the attention head, 0.814 and 0.759 with the linear head; appearance+flow 0.797 and
+# 0.666 (linear), 0.716 and 0.583 (attention). It also skips the frames' own CNN pass: half the CNN work.
+DEFAULT_INPUTS: Inputs = "flow"
 # Pose channels (vidclass.inputs.pose): ``pose`` is the frame's pose vector (``people`` slots), ``velocity``
 # its change since the previous frame of the view, per slot (zero where a slot is empty in either).
 POSE_INPUTS: tuple[str, ...] = (

@@ -1,8 +1,8 @@
 """``vidclass demo``: the whole workflow on synthetic data, offline, in a few minutes on a CPU.
 
-Builds a small approaching-vs-receding dataset, trains the attention head on the default
-backbone and inputs (the task is the order of the frames, which the default linear head
-averages away on a long video), evaluates it on the held-back split, then labels a longer video whose direction
+Builds a small approaching-vs-receding dataset, trains the default head (attention) on the default
+backbone and inputs (the task is the order of the frames, which a head that averages them, such as
+``linear``, cannot see), evaluates it on the held-back split, then labels a longer video whose direction
 changes, with smoothing, an annotated video, a GIF and a timeline plot.
 """
 
@@ -41,7 +41,7 @@ def run_demo(out: Path, *, log: Callable[[str], None] = print) -> DemoResult:
     log(f"1/4 writing a synthetic dataset ({len(synthetic.DIRECTIONS)} classes x {DEMO_SPEC.clips_per_class} clips)")
     dataset = synthetic.make_direction_dataset(out / "dataset", DEMO_SPEC)
     log("2/4 extracting features (efficientnet_lite0) and training the attention head")
-    model = VideoClassifier(frames=8, head="attention", cache_dir=out / "cache", epochs=60, val=0.2, test=0.2)
+    model = VideoClassifier(frames=8, cache_dir=out / "cache", epochs=60, val=0.2, test=0.2)
     model.fit(dataset, out_dir=out / "run")
     log("3/4 evaluation on the held-back test split:")
     if model.evaluation_ is not None:
