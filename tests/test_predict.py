@@ -20,13 +20,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """The default backbone and inputs with an order-aware head trained on the approaching/receding task
-    (about a minute). The default head averages a window's frames: it labels these clips, but on a long
-    video of one scene it called every window "approaching" (measured), so the timeline tests take the
-    attention head."""
+    """The default backbone, inputs and head (attention: order-aware) trained on the approaching/receding task
+    (about a minute). A head that averages a window's frames (``linear``) labels these clips, but on a long
+    video of one scene it called every window "approaching" (measured), so these timeline tests need the order."""
     root = tmp_path_factory.mktemp("predict")
     dataset = make_direction_dataset(root / "data", SyntheticSpec(clips_per_class=16, seconds=2.0, fps=12, size=112))
-    model = VideoClassifier(frames=8, head="attention", cache_dir=root / "cache", val=0.2, test=0.2)
+    model = VideoClassifier(frames=8, cache_dir=root / "cache", val=0.2, test=0.2)
     model.fit(dataset, out_dir=root / "run")
     assert model.evaluation_.accuracy >= 0.8  # the task is learnt; otherwise the tests below mean nothing
     return root / "run" / "model"

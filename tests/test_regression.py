@@ -63,8 +63,10 @@ def test_a_temporal_head_estimates_speed_and_shuffled_targets_teach_nothing(spee
     train, held_out = speeds
     model = _regressor(tmp_path / "cache").fit(train, out_dir=tmp_path / "run")
     scored = model.evaluate(held_out, out_dir=tmp_path / "eval")
-    # measured 0.956 (seed 1: 0.942; the order-blind mean head: 0.953, a GRU head: 0.90, a transformer: 0.94)
-    assert scored.r2 >= 0.9, scored
+    # measured 0.879 with RGB differences scaled to 1/15 s (the fixed-time rule: x2/3 at these 10 fps; 0.880 with
+    # the clips at 15 fps, unscaled); 0.956 when each difference spanned 0.1 s (the frame-offset rule), 1.5x
+    # the motion (seed 1: 0.942; the order-blind mean head: 0.953, a GRU head: 0.90, a transformer: 0.94)
+    assert scored.r2 >= 0.85, scored
     assert (tmp_path / "eval" / "scatter.png").stat().st_size > 2000
     loaded = VideoRegressor.load(tmp_path / "run" / "model", cache_dir=tmp_path / "cache")
     paths = sorted(held_out.glob("*.mp4"))[:3]
